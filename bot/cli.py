@@ -1,0 +1,257 @@
+"""The `emojibot` command line.
+
+Heavy imports (TensorFlow, scikit-learn) happen inside the subcommands that need them, so
+`emojibot emojify` starts in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+EXIT_USAGE = 2
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit code 2, never a traceback."""
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, ensure_ascii=False, indent=2))
+
+
+def _read_stdin_text() -> str:
+    raw = sys.stdin.buffer.read()
+    text = raw.decode("utf-8", errors="replace")
+    if "\ufffd" in text and b"\xef\xbf\xbd" not in raw:
+        print("emojibot: note: stdin was not valid UTF-8; undecodable bytes were replaced", file=sys.stderr)
+    return text
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+# -- emojify ------------------------------------------------------------------------------
+def cmd_emojify(args: argparse.Namespace) -> int:
+    from models.catalog import UnknownEmojiError
+    from models.ranker import EmptyTextError, TextRanker
+
+    text = _read_stdin_text() if args.text == "-" else args.text
+    ranker = TextRanker(args.artifacts)
+    try:
+        result = ranker.rank([text], k=args.top, candidates=args.candidates)[0]
+    except EmptyTextError as exc:
+        raise CLIError(f"{exc} (for example: emojibot emojify \"what a game!\")") from exc
+    except UnknownEmojiError as exc:
+        raise CLIError(str(exc)) from exc
+    if args.json:
+        _print_json(
+            {"text": text[:200], "model_version": ranker.version,
+             "emojis": [{"emoji": r.emoji, "score": round(r.score, 4)} for r in result]}
+        )  # fmt: skip
+    else:
+        print(" ".join(r.emoji for r in result))
+        if args.scores:
+            for r in result:
+                print(f"  {r.emoji}  {r.score:+.3f}")
+    return 0
+
+
+# -- train --------------------------------------------------------------------------------
+def cmd_train_vae(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from training.vae import train_vae
+
+    info = train_vae(args.out, epochs=args.epochs, seed=args.seed)
+    _print_json(info)
+    return 0
+
+
+def cmd_train_sqam(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from training.sqam import TrainSettings, train_sqam
+
+    _require_data_dir(args.data_dir)
+    s = TrainSettings(epochs=args.epochs, seed=args.seed)
+    if args.exclude:
+        s.exclude_labels = tuple(args.exclude)
+    if args.max_tweets:
+        s.max_tweets = args.max_tweets
+    info = train_sqam(args.data_dir, args.out, s, codes_dir=args.codes)
+    _print_json({k: v for k, v in info.items() if k != "history"})
+    return 0
+
+
+def _require_data_dir(path: str) -> None:
+    if not os.path.isdir(path):
+        raise CLIError(f"data directory {path!r} does not exist (pass --data-dir, e.g. ../shared/data)")
+
+
+# -- evaluate -----------------------------------------------------------------------------
+def cmd_evaluate_tweeteval(args: argparse.Namespace) -> int:
+    from training.evaluate import evaluate_tweeteval
+
+    result = evaluate_tweeteval(args.text, args.labels, args.mapping, artifacts=args.artifacts)
+    _report(result, args.json)
+    return 0
+
+
+def cmd_evaluate_airline(args: argparse.Namespace) -> int:
+    from training.evaluate import evaluate_airline
+
+    result = evaluate_airline(args.csv, artifacts=args.artifacts)
+    _report(result, args.json)
+    return 0
+
+
+def _report(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        _print_json(result)
+    else:
+        for k, v in result.items():
+            print(f"{k:>16}: {v:.4f}" if isinstance(v, float) else f"{k:>16}: {v}")
+
+
+# -- generate -----------------------------------------------------------------------------
+def cmd_generate(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    import numpy as np
+
+    from models.catalog import EmojiCatalog
+    from models.drawing import EmojiDecoder, sheet, to_image
+
+    dec = EmojiDecoder(args.artifacts)
+    if args.code is not None:
+        try:
+            code = np.asarray([float(x) for x in args.code.replace(",", " ").split()], np.float32)
+        except ValueError as exc:
+            raise CLIError(f"--code must be {dec.latent_dim} numbers separated by commas") from exc
+        if code.shape != (dec.latent_dim,) or not np.isfinite(code).all():
+            raise CLIError(f"--code must be {dec.latent_dim} finite numbers, got {code.size}")
+        to_image(dec.decode(code)[0], scale=args.scale).save(args.out)
+        print(f"wrote {args.out}")
+        return 0
+    catalog = EmojiCatalog.load()
+    rows = [list(dec.decode(dec.random_codes(args.random, seed=args.seed)))]
+    for a, b, c in args.grid:
+        chars = [catalog.lookup(x).char for x in (a, b, c)]
+        grid = dec.decode(dec.abc_grid(*chars, size=args.grid_size))
+        rows.extend(list(grid[i : i + args.grid_size]) for i in range(0, len(grid), args.grid_size))
+    sheet(rows, scale=args.scale).save(args.out)
+    print(f"wrote {args.out}: {args.random} random novel emojis and {len(args.grid)} A/B/C grid(s)")
+    return 0
+
+
+def _abc(value: str) -> tuple[str, str, str]:
+    parts = value.replace(",", " ").split()
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError("a grid is three emojis or short names, e.g. 'smile,heart,fire'")
+    return parts[0], parts[1], parts[2]
+
+
+# -- bench --------------------------------------------------------------------------------
+def cmd_bench_text(args: argparse.Namespace) -> int:
+    from bot.core.bench import bench_text
+
+    result = bench_text(args.data_dir, artifacts=args.artifacts, seconds=args.seconds)
+    _report(result, args.json)
+    return 0
+
+
+# -- parser -------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="emojibot",
+        description="An emoji bot for Slack and Discord: rank emojis for text, train and evaluate its models.",
+    )
+    p.add_argument("--artifacts", help="model artifact folder (default: the shipped one, or $EMOJIBOT_ARTIFACTS)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    e = sub.add_parser("emojify", help="top emojis for a text", description="Rank the catalog's emojis for TEXT.")
+    e.add_argument("text", metavar="TEXT", help="the message; '-' reads it from standard input")
+    e.add_argument("--top", type=int, default=5, help="how many emojis (default 5)")
+    e.add_argument("--candidates", nargs="+", metavar="EMOJI", help="rank only these emojis (Unicode or short names)")
+    e.add_argument("--scores", action="store_true", help="also print each emoji's score")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.set_defaults(func=cmd_emojify)
+
+    t = sub.add_parser("train", help="train a model and write it to the artifact folder")
+    tsub = t.add_subparsers(dest="model", metavar="MODEL", required=True)
+    tv = tsub.add_parser("vae", help="the convolutional VAE over emoji pictures (needs no data dir)")
+    tv.add_argument("--epochs", type=int, default=300, help="most epochs; stops early on held-out loss")
+    tv.add_argument("--seed", type=int, default=7)
+    tv.add_argument("--out", help="artifact folder to write (default: the shipped one)")
+    tv.set_defaults(func=cmd_train_vae)
+    ts = tsub.add_parser("sqam", help="the Siamese text→emoji model (needs the VAE codes)")
+    ts.add_argument("--data-dir", required=True, help="the training data folder (e.g. ../shared/data)")
+    ts.add_argument("--epochs", type=int, default=8)
+    ts.add_argument("--seed", type=int, default=13)
+    ts.add_argument("--exclude", type=int, nargs="+", metavar="LABEL",
+                    help="drop the tweets of these TweetEval label ids (zero-shot experiment)")
+    ts.add_argument("--max-tweets", type=int, help="train on at most this many tweets (quick runs)")
+    ts.add_argument("--codes", help="folder with the VAE codes (default: --out)")
+    ts.add_argument("--out", help="artifact folder to write (default: the shipped one)")
+    ts.set_defaults(func=cmd_train_sqam)
+
+    ev = sub.add_parser("evaluate", help="score the shipped models on labelled data")
+    evsub = ev.add_subparsers(dest="dataset", metavar="DATASET", required=True)
+    et = evsub.add_parser("tweeteval", help="rank the 20 TweetEval emojis for each line")
+    et.add_argument("--text", required=True, help="one tweet per line")
+    et.add_argument("--labels", required=True, help="one label id per line")
+    et.add_argument("--mapping", help="mapping.txt (id, emoji, name); default: TweetEval's 20 emojis")
+    et.add_argument("--json", action="store_true")
+    et.set_defaults(func=cmd_evaluate_tweeteval)
+    ea = evsub.add_parser("airline", help="rank 🎉 😈 😡 for each airline tweet")
+    ea.add_argument("--csv", required=True, help="CSV with airline_sentiment and text columns")
+    ea.add_argument("--json", action="store_true")
+    ea.set_defaults(func=cmd_evaluate_airline)
+
+    g = sub.add_parser("generate", help="draw novel emojis with the VAE decoder")
+    g.add_argument("--out", required=True, help="PNG file to write")
+    g.add_argument("--code", help="decode this 16-d code (comma-separated) instead of a sheet")
+    g.add_argument("--random", type=int, default=12, help="random novel emojis in the first row")
+    g.add_argument("--grid", type=_abc, action="append", metavar="A,B,C",
+                   help="a 2-D grid A + u(B−A) + v(C−A); repeatable (default: two grids)")
+    g.add_argument("--grid-size", type=int, default=6)
+    g.add_argument("--scale", type=int, default=2, help="upscaling of the 36×36 pictures")
+    g.add_argument("--seed", type=int, default=0)
+    g.set_defaults(func=cmd_generate)
+
+    b = sub.add_parser("bench", help="measure speed and memory")
+    bsub = b.add_subparsers(dest="what", metavar="WHAT", required=True)
+    bt = bsub.add_parser("text", help="text ranking: latency, throughput, cold start, RSS; vs TF-IDF + SVM")
+    bt.add_argument("--data-dir", required=True, help="data folder (TweetEval texts, and to train the baseline)")
+    bt.add_argument("--seconds", type=float, default=5.0, help="how long each throughput run lasts")
+    bt.add_argument("--json", action="store_true")
+    bt.set_defaults(func=cmd_bench_text)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is cmd_generate and not args.grid and args.code is None:
+        args.grid = [("😀", "🐱", "❤️"), ("☀️", "🌧️", "🎄")]
+    if getattr(args, "top", 1) is not None and getattr(args, "top", 1) < 1:
+        parser.error("--top must be at least 1")
+    from models.artifacts import ArtifactError
+    from models.catalog import UnknownEmojiError
+    from training.data import DataError
+
+    try:
+        return int(args.func(args) or 0)
+    except (CLIError, ArtifactError, DataError, UnknownEmojiError) as exc:
+        print(f"emojibot: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("emojibot: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""`emojibot bench text`: speed and memory of text ranking, next to a TF-IDF + SVM baseline.
+
+Figures (all measured in this run, on this machine):
+- warm single-text latency p50/p99 (one message at a time, full catalog, top 5);
+- throughput in texts/s ranking the full catalog in batches, and through the async
+  micro-batching engine with many concurrent callers;
+- cold start of `emojibot emojify` (process start → answer printed) and its peak RSS;
+- quality on TweetEval val (macro-F1) of both models, for context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pickle
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bot.core.engine import EmojiEngine
+from models.ranker import TextRanker
+from training.data import load_tweeteval
+from training.metrics import ranking_metrics
+
+COLD_TEXT = "just landed in Barcelona, the beach is unreal"
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    a = np.asarray(samples) * 1000.0
+    return float(np.percentile(a, 50)), float(np.percentile(a, 99))
+
+
+def _latencies(fn, texts: list[str], n: int) -> list[float]:
+    out = []
+    for i in range(n):
+        t = texts[i % len(texts)]
+        s = time.perf_counter()
+        fn(t)
+        out.append(time.perf_counter() - s)
+    return out
+
+
+def _throughput(fn, texts: list[str], batch: int, seconds: float) -> float:
+    done, start, i = 0, time.perf_counter(), 0
+    while time.perf_counter() - start < seconds:
+        chunk = [texts[(i + j) % len(texts)] for j in range(batch)]
+        fn(chunk)
+        done += batch
+        i += batch
+    return done / (time.perf_counter() - start)
+
+
+async def _engine_throughput(ranker: TextRanker, texts: list[str], n: int, concurrency: int) -> float:
+    async with EmojiEngine(ranker, max_batch=256, max_wait_ms=2.0) as engine:
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one(t: str) -> None:
+            async with sem:
+                await engine.rank(t, 5)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one(texts[i % len(texts)]) for i in range(n)))
+        return n / (time.perf_counter() - start)
+
+
+def _child_rss_mb(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Run ``cmd`` once; wall seconds and the child's peak RSS in MB (from wait4)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    if status != 0:
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        raise RuntimeError(f"{' '.join(cmd[:3])} failed: {err[-500:]}")
+    return seconds, usage.ru_maxrss / 1024.0
+
+
+def _emojify_cmd(artifacts: str | None) -> list[str]:
+    exe = shutil.which("emojibot")
+    base = [exe] if exe else [sys.executable, "-m", "bot.cli"]
+    if artifacts:
+        base += ["--artifacts", str(artifacts)]
+    return base + ["emojify", COLD_TEXT]
+
+
+_BASELINE_CHILD = """
+import pickle, sys
+model = pickle.load(open(sys.argv[1], "rb"))
+print(model.predict([sys.argv[2]])[0])
+"""
+
+
+def bench_text(
+    data_dir: str | os.PathLike, artifacts: str | None = None, seconds: float = 5.0, cold_runs: int = 3
+) -> dict[str, Any]:
+    from training.baseline import train_baseline
+
+    val = load_tweeteval(data_dir, "val")
+    texts = [t for t in val.texts if t.strip()]
+    ranker = TextRanker(artifacts)
+    ranker.rank(texts[:64], 5)  # warm-up
+
+    lat = _latencies(lambda t: ranker.rank([t], 5), texts, 1000)
+    p50, p99 = _percentiles(lat)
+    tput = _throughput(lambda b: ranker.rank(b, 5), texts, 256, seconds)
+    n_engine = int(max(1000, tput * seconds))
+    engine_tput = asyncio.run(_engine_throughput(ranker, texts, n_engine, concurrency=512))
+    cold = [_child_rss_mb(_emojify_cmd(artifacts)) for _ in range(cold_runs)]
+    sqam_quality = ranking_metrics(
+        np.concatenate([ranker.scores(val.texts[i : i + 512], val.label_emojis, allow_empty=True)
+                        for i in range(0, len(val.texts), 512)]),
+        val.labels,
+    )  # fmt: skip
+
+    t0 = time.perf_counter()
+    baseline, _ = train_baseline(data_dir)
+    baseline_train_s = time.perf_counter() - t0
+    b_lat = _latencies(lambda t: baseline.predict([t]), texts, 300)
+    b_p50, b_p99 = _percentiles(b_lat)
+    b_tput = _throughput(lambda b: baseline.predict(b), texts, 256, seconds)
+    pred = baseline.predict(val.texts)
+    from training.metrics import macro_f1
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "baseline.pkl"
+        path.write_bytes(pickle.dumps(baseline))
+        b_cold = [_child_rss_mb([sys.executable, "-c", _BASELINE_CHILD, str(path), COLD_TEXT])
+                  for _ in range(cold_runs)]  # fmt: skip
+
+    return {
+        "model_version": ranker.version,
+        "catalog_size": len(ranker.chars),
+        "sqam_p50_ms": round(p50, 3),
+        "sqam_p99_ms": round(p99, 3),
+        "sqam_texts_per_s": round(tput, 1),
+        "sqam_engine_texts_per_s": round(engine_tput, 1),
+        "sqam_cold_start_s": round(float(np.median([c[0] for c in cold])), 3),
+        "sqam_peak_rss_mb": round(max(c[1] for c in cold), 1),
+        "sqam_val_macro_f1": round(sqam_quality["macro_f1"], 4),
+        "baseline_p50_ms": round(b_p50, 3),
+        "baseline_p99_ms": round(b_p99, 3),
+        "baseline_texts_per_s": round(b_tput, 1),
+        "baseline_cold_start_s": round(float(np.median([c[0] for c in b_cold])), 3),
+        "baseline_peak_rss_mb": round(max(c[1] for c in b_cold), 1),
+        "baseline_val_macro_f1": round(macro_f1(val.labels, np.asarray(pred), len(val.label_emojis)), 4),
+        "baseline_train_s": round(baseline_train_s, 1),
+        "baseline_candidates": len(val.label_emojis),
+        "bench_process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
+    }

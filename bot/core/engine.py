@@ -1,0 +1,120 @@
+"""The inference engine the bot calls: one loaded model, micro-batched, off the event loop.
+
+Concurrent ``await engine.rank(text)`` calls are queued; one worker task takes whatever
+has gathered (up to ``max_batch``, waiting at most ``max_wait_ms`` for company), runs a
+single batched model call in a worker thread, and resolves each caller's future. Many
+messages arriving together thus share one model call, and the event loop never blocks
+on NumPy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from models.ranker import EmptyTextError, Ranked, TextRanker
+
+
+@dataclass
+class _Request:
+    text: str
+    k: int
+    candidates: tuple[str, ...] | None
+    future: asyncio.Future = field(repr=False)
+
+
+class EmojiEngine:
+    """Async, micro-batching front of a :class:`TextRanker`."""
+
+    def __init__(self, ranker: TextRanker, max_batch: int = 64, max_wait_ms: float = 2.0):
+        self.ranker = ranker
+        self.max_batch = max_batch
+        self.max_wait = max_wait_ms / 1000.0
+        self._queue: asyncio.Queue[_Request] | None = None
+        self._worker: asyncio.Task | None = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emojibot-engine")
+        self.batches = 0
+        self.requests = 0
+
+    @property
+    def version(self) -> str:
+        return self.ranker.version
+
+    async def start(self) -> None:
+        if self._worker is None:
+            self._queue = asyncio.Queue()
+            self._worker = asyncio.create_task(self._run(), name="emojibot-engine")
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+            self._worker = None
+        self._pool.shutdown(wait=False)
+
+    async def __aenter__(self) -> EmojiEngine:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    async def rank(self, text: str, k: int = 5, candidates: Sequence[str] | None = None) -> list[Ranked]:
+        """Top-``k`` emojis for one text. Raises EmptyTextError for blank text and
+        UnknownEmojiError for an unknown candidate, for this caller only."""
+        if not isinstance(text, str) or not text.strip():
+            raise EmptyTextError("text is empty: give a message to find emojis for")
+        cands = tuple(candidates) if candidates else None
+        if cands:
+            self.ranker.candidate_indices(cands)  # unknown emojis fail here, not in the batch
+        await self.start()
+        assert self._queue is not None
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Request(text, k, cands, fut))
+        return await fut
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            deadline = loop.time() + self.max_wait
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                    continue
+                except asyncio.QueueEmpty:
+                    pass
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                except TimeoutError:
+                    break
+            groups: dict[tuple[str, ...] | None, list[_Request]] = {}
+            for r in batch:
+                groups.setdefault(r.candidates, []).append(r)
+            for cands, reqs in groups.items():
+                k = max(r.k for r in reqs)
+                try:
+                    ranked = await loop.run_in_executor(
+                        self._pool, self.ranker.rank, [r.text for r in reqs], k, cands
+                    )
+                except Exception as exc:  # a failing batch fails its callers, not the worker
+                    for r in reqs:
+                        if not r.future.done():
+                            r.future.set_exception(exc)
+                    continue
+                self.batches += 1
+                self.requests += len(reqs)
+                for r, res in zip(reqs, ranked):
+                    if not r.future.done():
+                        r.future.set_result(res[: r.k])
+
+
+__all__ = ["EmojiEngine", "EmptyTextError", "Ranked"]

@@ -1,0 +1,180 @@
+"""Text → emoji ranking from the shipped artifacts, in NumPy.
+
+The Keras SQAM is what trains; at inference only the question tower runs, per message,
+and every catalog emoji's answer vector is precomputed at training time. The question
+tower is small (a 64-unit BiLSTM, an n-gram bag, a few dense layers), so it runs here in
+NumPy: no TensorFlow import on the hot path, a cold start of a fraction of a second, and
+a few hundred MB less memory. ``tests/test_sqam.py`` checks it against the Keras model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from models.artifacts import artifacts_dir, read_manifest, require
+from models.text import TextBatch, TextFeaturizer, Vocabulary
+
+QUESTION_FILE = "sqam_question.npz"
+ANSWERS_FILE = "sqam_answers.npy"
+VOCAB_FILE = "vocab.txt"
+CHARS_FILE = "emoji_chars.json"
+
+
+class EmptyTextError(ValueError):
+    """Raised for texts with nothing to rank (empty or whitespace only)."""
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (np.tanh(0.5 * x) + 1.0)  # same as 1/(1+e^-x), without overflow warnings
+
+
+class NumpyQuestionEncoder:
+    """Forward pass of the SQAM question encoder (question tower + shared stack)."""
+
+    def __init__(self, weights: dict[str, np.ndarray]):
+        w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
+        self.word_vectors = w["word_vectors"]
+        self.lstm = [
+            (w[f"lstm_{d}_kernel"], w[f"lstm_{d}_recurrent"], w[f"lstm_{d}_bias"]) for d in ("fw", "bw")
+        ]
+        self.ngram_table = w.get("ngram_table")
+        self.question_dense = (w["question_dense_w"], w["question_dense_b"])
+        n_shared = sum(1 for k in w if k.startswith("shared_") and k.endswith("_w"))
+        self.shared = [(w[f"shared_{i}_w"], w[f"shared_{i}_b"]) for i in range(n_shared)]
+
+    @staticmethod
+    def _lstm(xw: np.ndarray, rec: np.ndarray, lengths: np.ndarray, backwards: bool) -> np.ndarray:
+        """Run one LSTM direction over (B, T, 4U) pre-projected inputs; returns (B, T, U) outputs.
+
+        Keras gate order is i, f, c, o. Positions past a row's length are left unchanged
+        (masked), and the backward direction starts at each row's last real token.
+        """
+        B, T, G = xw.shape
+        U = G // 4
+        h = np.zeros((B, U), np.float32)
+        c = np.zeros((B, U), np.float32)
+        out = np.zeros((B, T, U), np.float32)
+        steps = range(T - 1, -1, -1) if backwards else range(T)
+        ragged = bool((lengths < T).any())
+        for t in steps:
+            z = xw[:, t] + h @ rec
+            i = _sigmoid(z[:, :U])
+            f = _sigmoid(z[:, U : 2 * U])
+            g = np.tanh(z[:, 2 * U : 3 * U])
+            o = _sigmoid(z[:, 3 * U :])
+            c_new = f * c + i * g
+            h_new = o * np.tanh(c_new)
+            if ragged:
+                live = (t < lengths)[:, None]
+                c = np.where(live, c_new, c)
+                h = np.where(live, h_new, h)
+            else:
+                c, h = c_new, h_new
+            out[:, t] = h
+        return out
+
+    def encode(self, batch: TextBatch) -> np.ndarray:
+        """(B, D) question vectors, L2-normalised."""
+        W, lengths = batch.word_ids, batch.lengths
+        emb = self.word_vectors[W]  # (B, T, E)
+        parts = []
+        seqs = []
+        for (kernel, rec, bias), backwards in zip(self.lstm, (False, True)):
+            xw = emb @ kernel + bias
+            seqs.append(self._lstm(xw, rec, lengths, backwards))
+        seq = np.concatenate(seqs, axis=-1)
+        valid = (np.arange(W.shape[1])[None, :] < lengths[:, None])[..., None]
+        parts.append(np.where(valid, seq, -1e9).max(axis=1))
+        if self.ngram_table is not None:
+            ids = batch.ngram_ids
+            m = (ids != 0)[..., None].astype(np.float32)
+            g = self.ngram_table[ids]
+            parts.append((g * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1.0))
+        x = np.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
+        x = np.maximum(x @ self.question_dense[0] + self.question_dense[1], 0.0)
+        for i, (wt, b) in enumerate(self.shared):
+            x = x @ wt + b
+            x = np.tanh(x) if i == len(self.shared) - 1 else np.maximum(x, 0.0)
+        return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-8)
+
+
+@dataclass
+class Ranked:
+    """One emoji of a ranking."""
+
+    emoji: str
+    score: float
+
+
+class TextRanker:
+    """Loads the shipped artifacts once and ranks texts against the catalog (or a subset)."""
+
+    def __init__(self, folder: str | os.PathLike | None = None):
+        self.folder = Path(artifacts_dir(folder))
+        require(self.folder, QUESTION_FILE, ANSWERS_FILE, VOCAB_FILE, CHARS_FILE)
+        self.manifest = read_manifest(self.folder)
+        self.version = str(self.manifest.get("version", "unversioned"))
+        with np.load(self.folder / QUESTION_FILE) as z:
+            self.encoder = NumpyQuestionEncoder(dict(z))
+        self.answers = np.load(self.folder / ANSWERS_FILE).astype(np.float32)
+        self.chars: list[str] = json.loads((self.folder / CHARS_FILE).read_text(encoding="utf-8"))
+        self.featurizer = TextFeaturizer(Vocabulary.load(self.folder / VOCAB_FILE))
+        self._catalog = None
+        self._candidate_cache: dict[tuple[str, ...], np.ndarray] = {}
+
+    @property
+    def catalog(self):
+        """The emoji catalog (loaded on first use: plain ranking does not need it)."""
+        if self._catalog is None:
+            from models.catalog import EmojiCatalog
+
+            self._catalog = EmojiCatalog.load()
+        return self._catalog
+
+    def candidate_indices(self, candidates: Sequence[str]) -> np.ndarray:
+        """Answer-matrix rows of the given emojis (Unicode or short names)."""
+        key = tuple(candidates)
+        if key not in self._candidate_cache:
+            pos = {c: i for i, c in enumerate(self.chars)}
+            rows = []
+            for q in candidates:
+                char = q if q in pos else self.catalog.lookup(q).char
+                rows.append(pos[char])
+            self._candidate_cache[key] = np.asarray(rows, dtype=np.int64)
+        return self._candidate_cache[key]
+
+    def scores(
+        self, texts: Sequence[str], candidates: Sequence[str] | None = None, allow_empty: bool = False
+    ) -> np.ndarray:
+        """(len(texts), n_candidates) cosine scores; raises EmptyTextError on blank texts
+        unless ``allow_empty`` (then a blank text is scored as an unknown word)."""
+        for t in texts:
+            if not isinstance(t, str):
+                raise EmptyTextError(f"text must be a string, not {type(t).__name__}")
+            if not allow_empty and not t.strip():
+                raise EmptyTextError("text is empty: give a message to find emojis for")
+        q = self.encoder.encode(self.featurizer.featurize(texts))
+        answers = self.answers if candidates is None else self.answers[self.candidate_indices(candidates)]
+        return q @ answers.T
+
+    def rank(
+        self, texts: Sequence[str], k: int = 5, candidates: Sequence[str] | None = None
+    ) -> list[list[Ranked]]:
+        """Top-``k`` emojis for each text, best first."""
+        if not texts:
+            return []
+        s = self.scores(texts, candidates)
+        names = self.chars if candidates is None else [self.chars[i] for i in self.candidate_indices(candidates)]
+        k = max(1, min(k, s.shape[1]))
+        top = np.argpartition(-s, k - 1, axis=1)[:, :k]
+        out = []
+        for row, idx in zip(s, top):
+            idx = idx[np.argsort(-row[idx])]
+            out.append([Ranked(names[i], float(row[i])) for i in idx])
+        return out

@@ -1,0 +1,187 @@
+"""Tweet-aware tokenizer and the text features both the Keras model and the engine use.
+
+The tokenizer is separate from the model (as in DeepMoji): it turns raw chat text into
+lower-case tokens that GloVe knows, with placeholders for what tweets are full of —
+``<url>``, ``<user>``, ``<hashtag>``, ``<number>``, elongations (``sooooo`` → ``soo <elong>``),
+emoticons (``:)`` → ``<smile>``), and Instagram-style place tags (``@ Venice`` → ``<at>``).
+Emojis inside the text are replaced by the words of their name, so emoji-only messages
+still say something.
+
+Two features come out of a text:
+- word ids into the shipped vocabulary (for the GloVe → BiLSTM branch), and
+- hashed n-gram ids (word uni/bigrams and character 3–5-grams, fastText style) for a bag
+  of n-grams branch that catches surface cues: hashtags, place names, spellings.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MAX_CHARS = 2_000  # longer texts are cut: a chat message past this adds nothing we use
+MAX_TOKENS = 64
+MAX_NGRAMS = 384
+NGRAM_BUCKETS = 1 << 17
+PAD, OOV = 0, 1
+SPECIALS = (
+    "<pad>", "<oov>", "<url>", "<user>", "<hashtag>", "<number>", "<elong>", "<at>", "<vs>",
+    "<smile>", "<sad>", "<lolface>", "<wink>", "<heart>", "<tongue>", "<emoji>", "<allcaps>",
+)  # fmt: skip
+
+_EMOTICONS = [
+    (r"<3+", "<heart>"),
+    (r"[:=;]-?[dD]+\b|\bx[dD]+\b", "<lolface>"),
+    (r";-?[)\]]+|;-?[dD]\b", "<wink>"),
+    (r"[:=]-?[)\]]+|\(+-?[:=]", "<smile>"),
+    (r"[:=]-?[(\[]+|[)\]]+-?[:=]|:'\(", "<sad>"),
+    (r"[:=;]-?[pP]+\b", "<tongue>"),
+]
+_TOKEN_RE = re.compile(
+    r"(?P<url>https?://\S+|www\.\S+)"
+    r"|(?P<user>@\w+)"
+    r"|(?P<at>@)"
+    r"|(?P<hashtag>#\w+)"
+    + "".join(f"|(?P<emoticon{i}>{pat})" for i, (pat, _) in enumerate(_EMOTICONS))
+    + r"|(?P<vs>\x02)"
+    r"|(?P<emoji>\x01)"
+    r"|(?P<number>\d+(?:[.,:]\d+)*(?:st|nd|rd|th|am|pm|s|k)?\b)"
+    r"|(?P<word>[^\W\d_]+(?:['’][^\W\d_]+)?|\d+[^\W\d_]+)"
+    r"|(?P<punct>[!?.]+|[^\w\s])"
+)
+_LONE_VS_RE = re.compile(r"(?<!\S)\ufe0f+")
+_ELONG_RE = re.compile(r"(.)\1{2,}")
+_CONTROL = {c: " " for c in range(32)} | {0x7F: " "}
+
+
+class TweetTokenizer:
+    """Lower-case tokens for chat text; stateless apart from the emoji-name table."""
+
+    def __init__(self) -> None:
+        import emoji as emoji_pkg
+
+        self._emoji = emoji_pkg
+
+    def _emoji_to_words(self, text: str) -> str:
+        def name(chars: str, data: dict) -> str:
+            words = re.sub(r"[_:]+", " ", data.get("en", "")).strip()
+            return f" \x01 {words} "
+
+        # Lone variation selectors are what is left where a tweet's emojis were removed;
+        # keep them as a cue before the emoji package drops them.
+        text = _LONE_VS_RE.sub(" \x02 ", text)
+        return self._emoji.replace_emoji(text, replace=name)
+
+    def tokenize(self, text: str) -> list[str]:
+        text = unicodedata.normalize("NFC", text[:MAX_CHARS]).translate(_CONTROL)
+        text = self._emoji_to_words(text)
+        tokens: list[str] = []
+        for m in _TOKEN_RE.finditer(text):
+            kind = m.lastgroup or ""
+            tok = m.group()
+            if kind == "word":
+                if len(tok) > 2 and tok.isupper():
+                    tokens.append("<allcaps>")
+                low = tok.lower().replace("’", "'")
+                short = _ELONG_RE.sub(r"\1\1", low)
+                if short != low:
+                    tokens.append(short)
+                    tokens.append("<elong>")
+                elif low.endswith("n't") and len(low) > 3:
+                    tokens.extend((low[:-3], "n't"))
+                elif "'" in low:
+                    head, _, tail = low.partition("'")
+                    tokens.extend((head, "'" + tail))
+                else:
+                    tokens.append(low)
+            elif kind == "hashtag":
+                tokens.append("<hashtag>")
+                tokens.append(_ELONG_RE.sub(r"\1\1", tok[1:].lower()))
+            elif kind == "punct":
+                tokens.append(tok[:3] if tok[0] in "!?." else tok)
+            elif kind.startswith("emoticon"):
+                tokens.append(_EMOTICONS[int(kind[8:])][1])
+            elif kind in ("url", "user", "at", "number", "vs", "emoji"):
+                tokens.append(f"<{kind}>")
+            if len(tokens) >= MAX_TOKENS:
+                break
+        return tokens[:MAX_TOKENS]
+
+
+def _hash(s: str) -> int:
+    return zlib.crc32(s.encode("utf-8")) % (NGRAM_BUCKETS - 1) + 1
+
+
+def ngram_ids(tokens: Sequence[str]) -> list[int]:
+    """Hashed word unigrams, bigrams and character 3–5-grams of words (0 is padding)."""
+    ids = [_hash("w:" + t) for t in tokens]
+    ids.extend(_hash("b:" + a + " " + b) for a, b in zip(tokens, tokens[1:]))
+    for t in tokens:
+        if t.startswith("<") or len(t) < 2:
+            continue
+        w = f"<{t}>"
+        for n in (3, 4, 5):
+            ids.extend(_hash(f"c{n}:" + w[i : i + n]) for i in range(len(w) - n + 1))
+        if len(ids) >= MAX_NGRAMS:
+            break
+    return ids[:MAX_NGRAMS]
+
+
+@dataclass
+class Vocabulary:
+    """Word → row of the shipped word-vector matrix (rows 0/1 are padding/unknown)."""
+
+    words: list[str]
+
+    def __post_init__(self) -> None:
+        self.index = {w: i for i, w in enumerate(self.words)}
+
+    def ids(self, tokens: Iterable[str]) -> list[int]:
+        get = self.index.get
+        return [get(t, OOV) for t in tokens]
+
+    def save(self, path: Path) -> None:
+        path.write_text("\n".join(self.words) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> Vocabulary:
+        return cls(path.read_text(encoding="utf-8").split("\n")[:-1])
+
+
+@dataclass
+class TextBatch:
+    """Padded features of a batch of texts."""
+
+    word_ids: np.ndarray  # (B, T) int32, 0 = padding
+    ngram_ids: np.ndarray  # (B, G) int32, 0 = padding
+    lengths: np.ndarray  # (B,) int32, number of word tokens (≥ 1)
+
+
+class TextFeaturizer:
+    """Tokenizer + vocabulary → padded arrays, for training and inference alike."""
+
+    def __init__(self, vocab: Vocabulary, tokenizer: TweetTokenizer | None = None):
+        self.vocab = vocab
+        self.tokenizer = tokenizer or TweetTokenizer()
+
+    def featurize(self, texts: Sequence[str], pad_to: tuple[int, int] | None = None) -> TextBatch:
+        toks = [self.tokenizer.tokenize(t) or ["<oov>"] for t in texts]
+        wids = [self.vocab.ids(t) for t in toks]
+        gids = [ngram_ids(t) or [PAD] for t in toks]
+        T = pad_to[0] if pad_to else max(len(w) for w in wids)
+        G = pad_to[1] if pad_to else max(len(g) for g in gids)
+        W = np.zeros((len(texts), T), dtype=np.int32)
+        N = np.zeros((len(texts), G), dtype=np.int32)
+        L = np.zeros(len(texts), dtype=np.int32)
+        for i, (w, g) in enumerate(zip(wids, gids)):
+            w = w[:T]
+            W[i, : len(w)] = w
+            L[i] = max(1, len(w))
+            g = g[:G]
+            N[i, : len(g)] = g
+        return TextBatch(W, N, L)

@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+
+from models.catalog import UnknownEmojiError
+
+
+def test_catalog_covers_emoji_data_with_pictures(catalog):
+    assert len(catalog) >= 1850
+    chars = catalog.chars
+    assert len(set(chars)) == len(chars)
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("❤", "❤️"), ("❤️", "❤️"), ("☀", "☀️"), ("☀️", "☀️"),
+        ("👍🏽", "👍"), ("👍🏿", "👍"), ("heart", "❤️"), (":heart:", "❤️"), ("+1", "👍"),
+        ("thumbsup", "👍"), ("thumbsup::skin-tone-3", "👍"), (":+1::skin-tone-6:", "👍"),
+        ("tada", "🎉"), ("🇺🇸", "🇺🇸"), ("#️⃣", "#️⃣"), ("  🎉 ", "🎉"),
+    ],
+)  # fmt: skip
+def test_lookups(catalog, query, expected):
+    assert catalog.lookup(query).char == expected
+
+
+def test_entry_fields(catalog):
+    e = catalog.lookup("🎉")
+    assert e.short_names == ("tada",)
+    assert e.name == "PARTY POPPER"
+    assert e.category == "Activities"
+    assert "party popper" in e.descriptions
+    heart = catalog.lookup("heart")
+    assert heart.char == "\u2764\ufe0f"  # fully qualified
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "nope_not_an_emoji", "thumbsup::skin-tone-9", "qqq", None, 42])
+def test_unknown_emoji_is_a_clear_error(catalog, bad):
+    with pytest.raises(UnknownEmojiError) as err:
+        catalog.lookup(bad)
+    assert "unknown emoji" in str(err.value)
+    assert bad not in catalog if isinstance(bad, str) else True
+
+
+def test_pictures_are_rgba_in_unit_range(catalog):
+    pics = catalog.pictures()
+    assert pics.shape == (len(catalog), 36, 36, 4)
+    assert pics.dtype == np.float32
+    assert 0.0 <= pics.min() and pics.max() <= 1.0
+    alpha = pics[..., 3]
+    assert (alpha < 0.01).mean() > 0.1  # transparent background kept
+
+
+def test_emoji2vec_descriptions_join_when_data_dir_given(data_dir):
+    from models.catalog import EmojiCatalog
+
+    with_data = EmojiCatalog.load(data_dir)
+    assert len(with_data.lookup("🌝").descriptions) > len(EmojiCatalog.load().lookup("🌝").descriptions)

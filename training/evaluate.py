@@ -1,0 +1,36 @@
+"""`emojibot evaluate ...`: score the shipped (or given) artifacts on labelled files.
+
+Works on any files in the TweetEval / airline layouts, including splits never seen in
+training. Figures are fractions, not percent.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from models.ranker import TextRanker
+from training.data import read_airline, read_tweeteval
+from training.metrics import ranking_metrics
+
+
+def _scores(ranker: TextRanker, texts: list[str], candidates: list[str], batch: int = 512) -> np.ndarray:
+    # A blank line in a labelled file still counts: it is scored like an unknown word.
+    parts = [ranker.scores(texts[i : i + batch], candidates, allow_empty=True) for i in range(0, len(texts), batch)]
+    return np.concatenate(parts) if parts else np.zeros((0, len(candidates)))
+
+
+def evaluate_tweeteval(text, labels, mapping=None, artifacts: str | os.PathLike | None = None) -> dict[str, Any]:
+    data = read_tweeteval(text, labels, mapping)
+    ranker = TextRanker(artifacts)
+    m = ranking_metrics(_scores(ranker, data.texts, data.label_emojis), data.labels, k=5)
+    return {**m, "n": len(data.texts), "model_version": ranker.version}
+
+
+def evaluate_airline(csv_path, artifacts: str | os.PathLike | None = None) -> dict[str, Any]:
+    data = read_airline(csv_path)
+    ranker = TextRanker(artifacts)
+    m = ranking_metrics(_scores(ranker, data.texts, data.label_emojis), data.labels, k=1)
+    return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n": len(data.texts), "model_version": ranker.version}
