@@ -78,6 +78,15 @@ def cmd_train_sqam(args: argparse.Namespace) -> int:
 
     _require_data_dir(args.data_dir)
     s = TrainSettings(epochs=args.epochs, seed=args.seed)
+    for name in ("learning_rate", "hard_weight", "class_balance", "random_negative_weight", "margin",
+                 "ngram_dropout", "word_dropout"):
+        if getattr(args, name) is not None:
+            setattr(s, name, getattr(args, name))
+    for name in ("dropout", "lstm_units", "ngram_dim"):
+        if getattr(args, name) is not None:
+            setattr(s.model, name, getattr(args, name))
+    if args.no_semantic:
+        s.model.use_semantic = False
     if args.exclude:
         s.exclude_labels = tuple(args.exclude)
     if args.max_tweets:
@@ -195,6 +204,19 @@ def build_parser() -> argparse.ArgumentParser:
                     help="drop the tweets of these TweetEval label ids (zero-shot experiment)")
     ts.add_argument("--max-tweets", type=int, help="train on at most this many tweets (quick runs)")
     ts.add_argument("--codes", help="folder with the VAE codes (default: --out)")
+    hp = ts.add_argument_group("hyper-parameters (defaults: the shipped model's)")
+    hp.add_argument("--learning-rate", dest="learning_rate", type=float)
+    hp.add_argument("--margin", type=float, help="hinge margin (0.2)")
+    hp.add_argument("--hard-weight", dest="hard_weight", type=float, help="weight of the hardest negative's hinge")
+    hp.add_argument("--class-balance", dest="class_balance", type=float,
+                    help="tweet weight ∝ count(label)^-x (0 = none, 1 = fully balanced)")
+    hp.add_argument("--random-negative-weight", dest="random_negative_weight", type=float)
+    hp.add_argument("--dropout", type=float)
+    hp.add_argument("--ngram-dropout", dest="ngram_dropout", type=float, help="n-grams hidden per step (0.3)")
+    hp.add_argument("--word-dropout", dest="word_dropout", type=float, help="words hidden per step (0.1)")
+    hp.add_argument("--lstm-units", dest="lstm_units", type=int)
+    hp.add_argument("--ngram-dim", dest="ngram_dim", type=int)
+    hp.add_argument("--no-semantic", action="store_true", help="answer tower over the VAE code alone")
     ts.add_argument("--out", help="artifact folder to write (default: the shipped one)")
     ts.set_defaults(func=cmd_train_sqam)
 

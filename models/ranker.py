@@ -23,6 +23,7 @@ from models.text import TextBatch, TextFeaturizer, Vocabulary
 QUESTION_FILE = "sqam_question.npz"
 ANSWERS_FILE = "sqam_answers.npy"
 VOCAB_FILE = "vocab.txt"
+HUB_FILE = "sqam_hub.npy"
 CHARS_FILE = "emoji_chars.json"
 
 
@@ -34,17 +35,24 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (np.tanh(0.5 * x) + 1.0)  # same as 1/(1+e^-x), without overflow warnings
 
 
+_ACTIVATIONS = {"relu": lambda x: np.maximum(x, 0.0), "tanh": np.tanh}
+
+
 class NumpyQuestionEncoder:
     """Forward pass of the SQAM question encoder (question tower + shared stack)."""
 
     def __init__(self, weights: dict[str, np.ndarray]):
-        w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
+        w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items() if k != "activation"}
         self.word_vectors = w["word_vectors"]
         self.lstm = [
             (w[f"lstm_{d}_kernel"], w[f"lstm_{d}_recurrent"], w[f"lstm_{d}_bias"]) for d in ("fw", "bw")
         ]
         self.ngram_table = w.get("ngram_table")
         self.question_dense = (w["question_dense_w"], w["question_dense_b"])
+        act = str(weights.get("activation", "relu"))
+        if act not in _ACTIVATIONS:
+            raise ValueError(f"unsupported activation {act!r} in the question weights")
+        self.act = _ACTIVATIONS[act]
         n_shared = sum(1 for k in w if k.startswith("shared_") and k.endswith("_w"))
         self.shared = [(w[f"shared_{i}_w"], w[f"shared_{i}_b"]) for i in range(n_shared)]
 
@@ -97,10 +105,10 @@ class NumpyQuestionEncoder:
             g = self.ngram_table[ids]
             parts.append((g * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1.0))
         x = np.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
-        x = np.maximum(x @ self.question_dense[0] + self.question_dense[1], 0.0)
+        x = self.act(x @ self.question_dense[0] + self.question_dense[1])
         for i, (wt, b) in enumerate(self.shared):
             x = x @ wt + b
-            x = np.tanh(x) if i == len(self.shared) - 1 else np.maximum(x, 0.0)
+            x = np.tanh(x) if i == len(self.shared) - 1 else self.act(x)
         return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-8)
 
 
@@ -123,6 +131,11 @@ class TextRanker:
         with np.load(self.folder / QUESTION_FILE) as z:
             self.encoder = NumpyQuestionEncoder(dict(z))
         self.answers = np.load(self.folder / ANSWERS_FILE).astype(np.float32)
+        # Hub correction: some emojis sit close to every text ("hubs") and would top every
+        # ranking; subtracting λ × their mean cosine over typical chat texts evens that out.
+        hub_path = self.folder / HUB_FILE
+        self.hub_lambda = float(self.manifest.get("sqam", {}).get("hub_lambda", 0.0))
+        self.hub = np.load(hub_path).astype(np.float32) if hub_path.exists() else np.zeros(len(self.answers), np.float32)
         self.chars: list[str] = json.loads((self.folder / CHARS_FILE).read_text(encoding="utf-8"))
         self.featurizer = TextFeaturizer(Vocabulary.load(self.folder / VOCAB_FILE))
         self._catalog = None
@@ -149,6 +162,10 @@ class TextRanker:
             self._candidate_cache[key] = np.asarray(rows, dtype=np.int64)
         return self._candidate_cache[key]
 
+    def cosines(self, texts: Sequence[str]) -> np.ndarray:
+        """Raw (len(texts), catalog) cosines, without the hub correction."""
+        return self.encoder.encode(self.featurizer.featurize(texts)) @ self.answers.T
+
     def scores(
         self, texts: Sequence[str], candidates: Sequence[str] | None = None, allow_empty: bool = False
     ) -> np.ndarray:
@@ -160,8 +177,10 @@ class TextRanker:
             if not allow_empty and not t.strip():
                 raise EmptyTextError("text is empty: give a message to find emojis for")
         q = self.encoder.encode(self.featurizer.featurize(texts))
-        answers = self.answers if candidates is None else self.answers[self.candidate_indices(candidates)]
-        return q @ answers.T
+        if candidates is None:
+            return q @ self.answers.T - self.hub_lambda * self.hub
+        rows = self.candidate_indices(candidates)
+        return q @ self.answers[rows].T - self.hub_lambda * self.hub[rows]
 
     def rank(
         self, texts: Sequence[str], k: int = 5, candidates: Sequence[str] | None = None

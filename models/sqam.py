@@ -26,6 +26,9 @@ class SQAMConfig:
     tower_dim: int = 256
     shared_dims: tuple[int, ...] = (256, 128)
     dropout: float = 0.25
+    # Zero-centred activations: with ReLU every tower output sits in the positive orthant,
+    # all cosines start near 1 and the hinge loss barely moves them (measured: collapse).
+    activation: str = "tanh"
     use_semantic: bool = True
     use_ngrams: bool = True
 
@@ -78,14 +81,14 @@ def build_question_tower(word_vectors: np.ndarray, ngram_buckets: int, cfg: SQAM
         parts.append(MaskedMean(name="ngram_mean")([g, ngrams]))
     x = layers.Concatenate(name="question_concat")(parts) if len(parts) > 1 else parts[0]
     x = layers.Dropout(cfg.dropout)(x)
-    x = layers.Dense(cfg.tower_dim, activation="relu", name="question_dense")(x)
+    x = layers.Dense(cfg.tower_dim, activation=cfg.activation, name="question_dense")(x)
     return keras.Model([words, ngrams], x, name="question_tower")
 
 
 def build_answer_tower(feature_dim: int, cfg: SQAMConfig) -> keras.Model:
     feats = keras.Input((feature_dim,), name="emoji_features")
-    x = layers.Dense(128, activation="relu", name="answer_dense_0")(feats)
-    x = layers.Dense(cfg.tower_dim, activation="relu", name="answer_dense_1")(x)
+    x = layers.Dense(128, activation=cfg.activation, name="answer_dense_0")(feats)
+    x = layers.Dense(cfg.tower_dim, activation=cfg.activation, name="answer_dense_1")(x)
     return keras.Model(feats, x, name="answer_tower")
 
 
@@ -94,7 +97,7 @@ def build_shared_stack(cfg: SQAMConfig) -> keras.Model:
     x = x_in
     for i, d in enumerate(cfg.shared_dims):
         last = i == len(cfg.shared_dims) - 1
-        x = layers.Dense(d, activation="tanh" if last else "relu", name=f"shared_dense_{i}")(x)
+        x = layers.Dense(d, activation="tanh" if last else cfg.activation, name=f"shared_dense_{i}")(x)
     return keras.Model(x_in, x, name="shared_stack")
 
 

@@ -15,6 +15,7 @@ Two features come out of a text:
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 import zlib
@@ -55,6 +56,8 @@ _TOKEN_RE = re.compile(
     r"|(?P<punct>[!?.]+|[^\w\s])"
 )
 _LONE_VS_RE = re.compile(r"(?<!\S)\ufe0f+")
+# Every emoji contains at least one code point from these ranges (or a keycap / © ®).
+_MAYBE_EMOJI_RE = re.compile("[\u00a9\u00ae\u203c-\u3299\U0001f000-\U0001faff\u20e3]")
 _ELONG_RE = re.compile(r"(.)\1{2,}")
 _CONTROL = {c: " " for c in range(32)} | {0x7F: " "}
 
@@ -75,6 +78,8 @@ class TweetTokenizer:
         # Lone variation selectors are what is left where a tweet's emojis were removed;
         # keep them as a cue before the emoji package drops them.
         text = _LONE_VS_RE.sub(" \x02 ", text)
+        if not _MAYBE_EMOJI_RE.search(text):  # most messages: skip the slow full scan
+            return text
         return self._emoji.replace_emoji(text, replace=name)
 
     def tokenize(self, text: str) -> list[str]:
@@ -117,16 +122,25 @@ def _hash(s: str) -> int:
     return zlib.crc32(s.encode("utf-8")) % (NGRAM_BUCKETS - 1) + 1
 
 
+@functools.lru_cache(maxsize=200_000)
+def _char_ngram_ids(token: str) -> tuple[int, ...]:
+    if token.startswith("<") or len(token) < 2:
+        return ()
+    w = f"<{token}>"
+    return tuple(_hash(f"c{n}:" + w[i : i + n]) for n in (3, 4, 5) for i in range(len(w) - n + 1))
+
+
+@functools.lru_cache(maxsize=200_000)
+def _word_id(token: str) -> int:
+    return _hash("w:" + token)
+
+
 def ngram_ids(tokens: Sequence[str]) -> list[int]:
     """Hashed word unigrams, bigrams and character 3–5-grams of words (0 is padding)."""
-    ids = [_hash("w:" + t) for t in tokens]
+    ids = [_word_id(t) for t in tokens]
     ids.extend(_hash("b:" + a + " " + b) for a, b in zip(tokens, tokens[1:]))
     for t in tokens:
-        if t.startswith("<") or len(t) < 2:
-            continue
-        w = f"<{t}>"
-        for n in (3, 4, 5):
-            ids.extend(_hash(f"c{n}:" + w[i : i + n]) for i in range(len(w) - n + 1))
+        ids.extend(_char_ngram_ids(t))
         if len(ids) >= MAX_NGRAMS:
             break
     return ids[:MAX_NGRAMS]

@@ -28,7 +28,7 @@ import numpy as np
 
 from models.artifacts import artifacts_dir, require, update_manifest
 from models.catalog import EmojiCatalog
-from models.ranker import ANSWERS_FILE, CHARS_FILE, QUESTION_FILE, VOCAB_FILE, NumpyQuestionEncoder
+from models.ranker import ANSWERS_FILE, CHARS_FILE, HUB_FILE, QUESTION_FILE, VOCAB_FILE, NumpyQuestionEncoder
 from models.sqam import SQAM, SQAMConfig, l2_normalize, triplet_hinge
 from models.text import MAX_NGRAMS, MAX_TOKENS, NGRAM_BUCKETS, TextFeaturizer, TweetTokenizer, Vocabulary
 from training.data import load_airline, load_tweeteval
@@ -42,17 +42,22 @@ ANSWER_FEATURES_FILE = "emoji_features.npy"
 class TrainSettings:
     epochs: int = 8
     batch_size: int = 128
-    learning_rate: float = 2e-3
+    learning_rate: float = 1e-3
     margin: float = 0.2
-    hard_weight: float = 1.0
+    hard_weight: float = 0.0
     random_negatives: int = 96
-    random_negative_weight: float = 0.25
+    random_negative_weight: float = 0.1
     class_balance: float = 0.5  # tweet weight ∝ count(label)^-class_balance
     airline_holdout: float = 0.1
     top_words: int = 50_000
     seed: int = 13
     exclude_labels: tuple[int, ...] = ()  # TweetEval label ids whose tweets are dropped (zero-shot)
     max_tweets: int | None = None  # for quick runs and tests
+    use_descriptions: bool = True
+    ngram_dropout: float = 0.3  # share of a text's n-grams hidden in each training step
+    word_dropout: float = 0.1  # share of its words replaced by <oov>
+    hub_reference_texts: int = 8000
+    hub_lambdas: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
     model: SQAMConfig = field(default_factory=SQAMConfig)
 
 
@@ -69,7 +74,10 @@ def semantic_vectors(catalog: EmojiCatalog, vocab: Vocabulary, vectors: np.ndarr
 
 
 def answer_features(codes: np.ndarray, semantic: np.ndarray, use_semantic: bool) -> np.ndarray:
-    return np.concatenate([codes, semantic], axis=1) if use_semantic else codes.copy()
+    """The answer tower's input: VAE code (+ semantic vector), standardised over the catalog
+    so that neither part drowns the other."""
+    f = np.concatenate([codes, semantic], axis=1) if use_semantic else codes.copy()
+    return ((f - f.mean(axis=0)) / (f.std(axis=0) + 1e-6)).astype(np.float32)
 
 
 def _load_codes(folder: Path, catalog: EmojiCatalog) -> np.ndarray:
@@ -153,7 +161,7 @@ def train_sqam(
         a_train = a_train[: s.max_tweets // 4]
 
     desc_texts, desc_pos = [], []
-    for i, e in enumerate(catalog):
+    for i, e in enumerate(catalog if s.use_descriptions else []):
         for d in e.descriptions:
             desc_texts.append(d)
             desc_pos.append(i)
@@ -198,6 +206,12 @@ def train_sqam(
 
     def make_batch(idx: np.ndarray):
         W, N = examples.batch(idx)
+        # Hiding random n-grams and words each step keeps the model from memorising tweets.
+        if s.ngram_dropout:
+            N = np.where(rng.random(N.shape) < s.ngram_dropout, 0, N)
+            N[:, 0] = examples.N[idx, 0]  # every text keeps at least one n-gram
+        if s.word_dropout:
+            W = np.where((W > 1) & (rng.random(W.shape) < s.word_dropout), 1, W)
         pos = examples.pos[idx]
         src = examples.source[idx]
         rand = rng.integers(0, len(catalog), s.random_negatives)
@@ -263,14 +277,24 @@ def train_sqam(
     # Report with the exported NumPy encoder: the figures are those of what ships.
     enc = NumpyQuestionEncoder(weights)
 
-    def shipped_scores(texts: list[str], emoji_idx: np.ndarray) -> np.ndarray:
+    def shipped_cos(texts: list[str]) -> np.ndarray:
         qs = [enc.encode(feat.featurize(texts[i : i + 512])) for i in range(0, len(texts), 512)]
-        return np.concatenate(qs) @ answers[emoji_idx].T
+        return np.concatenate(qs) @ answers.T
 
-    val_scores = shipped_scores(val.texts, tweet_emoji_idx)
+    # Hub correction: mean cosine of every catalog emoji over a sample of training tweets;
+    # its strength λ is chosen on TweetEval val.
+    ref = [t_texts[i] for i in rng.permutation(len(t_texts))[: s.hub_reference_texts]]
+    hub = shipped_cos(ref).mean(axis=0).astype(np.float32)
+    np.save(out / HUB_FILE, hub)
+    val_cos = shipped_cos(val.texts)[:, tweet_emoji_idx]
+    hub_grid = {lam: ranking_metrics(val_cos - lam * hub[tweet_emoji_idx], val.labels)["macro_f1"]
+                for lam in s.hub_lambdas}  # fmt: skip
+    hub_lambda = float(max(hub_grid, key=lambda lam: hub_grid[lam]))
+    val_scores = val_cos - hub_lambda * hub[tweet_emoji_idx]
     val_m = ranking_metrics(val_scores, val.labels)
     hold_texts = [airline.texts[i] for i in a_hold]
-    air_m = ranking_metrics(shipped_scores(hold_texts, airline_emoji_idx), airline.labels[a_hold], k=1)
+    air_scores = shipped_cos(hold_texts)[:, airline_emoji_idx] - hub_lambda * hub[airline_emoji_idx]
+    air_m = ranking_metrics(air_scores, airline.labels[a_hold], k=1)
     info: dict[str, Any] = {
         "settings": {k: v for k, v in s.__dict__.items() if k != "model"},
         "model": cfg.to_dict(),
@@ -278,6 +302,8 @@ def train_sqam(
         "train_examples": {"tweets": len(t_texts), "airline": int(len(a_train)), "descriptions": len(desc_texts)},
         "history": history,
         "best_epoch": int(max(history, key=lambda h: h["macro_f1"])["epoch"]),
+        "hub_lambda": hub_lambda,
+        "hub_lambda_val_macro_f1": {str(k): round(v, 4) for k, v in hub_grid.items()},
         "tweeteval_val": val_m,
         "airline_holdout": {"accuracy": air_m["accuracy"], "macro_f1": air_m["macro_f1"], "n": int(n_hold)},
         "train_seconds": round(time.time() - t_start, 1),
@@ -320,7 +346,10 @@ def export_question_weights(sqam: SQAM, word_vectors: np.ndarray) -> dict[str, n
     """
     qt = sqam.question_tower
     bi = qt.get_layer("bilstm")
-    w: dict[str, np.ndarray] = {"word_vectors": word_vectors.astype(np.float16)}
+    w: dict[str, np.ndarray] = {
+        "word_vectors": word_vectors.astype(np.float16),
+        "activation": np.array(sqam.cfg.activation),
+    }
     for name, layer in (("fw", bi.forward_layer), ("bw", bi.backward_layer)):
         k, r, b = layer.get_weights()
         w[f"lstm_{name}_kernel"], w[f"lstm_{name}_recurrent"], w[f"lstm_{name}_bias"] = k, r, b

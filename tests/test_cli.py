@@ -1,0 +1,153 @@
+"""The command line against the shipped artifacts, including the bad inputs users send."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bot.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_emojify_prints_five_catalog_emojis(capsys, catalog):
+    code, out, _ = run(capsys, "emojify", "just landed in Barcelona, the beach is unreal")
+    assert code == 0
+    emojis = out.split()
+    assert len(emojis) == 5 and all(e in catalog for e in emojis)
+
+
+def test_emojify_json(capsys):
+    code, out, _ = run(capsys, "emojify", "happy birthday!", "--json", "--top", "3")
+    assert code == 0
+    obj = json.loads(out)
+    assert len(obj["emojis"]) == 3 and obj["model_version"]
+    scores = [e["score"] for e in obj["emojis"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_emojify_with_candidates(capsys):
+    code, out, _ = run(capsys, "emojify", "my flight was delayed 5 hours", "--candidates", "tada", "😈", "rage")
+    assert code == 0 and sorted(out.split()) == sorted(["🎉", "😈", "😡"])
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t"])
+def test_empty_text_is_a_clear_error(capsys, text):
+    code, out, err = run(capsys, "emojify", text)
+    assert code == 2 and out == ""
+    assert "text is empty" in err and "Traceback" not in err
+
+
+def test_unknown_candidate_is_a_clear_error(capsys):
+    code, _, err = run(capsys, "emojify", "hello", "--candidates", "heart", "not_an_emoji_name")
+    assert code == 2 and "unknown emoji 'not_an_emoji_name'" in err
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["🎉🎉🎉", "🔥", "a" * 100_000, "word " * 20_000, "ctrl\x00\x01\x07chars\x1b[31m", "\u200b\u200b", "!!!", "😀" * 5000],
+)
+def test_odd_texts_still_get_an_answer(capsys, text):
+    code, out, err = run(capsys, "emojify", text)
+    assert code == 0, err
+    assert len(out.split()) == 5
+
+
+def test_emoji_only_text_is_understood(capsys):
+    # the tokenizer reads an emoji as its name, so a party popper finds party emojis
+    code, out, _ = run(capsys, "emojify", "🎂🎈", "--top", "10")
+    assert code == 0
+    assert set(out.split()) & {"🎂", "🎈", "🎉", "🥳", "🎁", "🎊", "🍰", "🧁"}
+
+
+def test_invalid_utf8_on_stdin():
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "emojify", "-"],
+        input=b"I love this \xff\xfe party \xc3(", capture_output=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert len(proc.stdout.decode().split()) == 5
+    assert b"not valid UTF-8" in proc.stderr
+
+
+def test_evaluate_tweeteval_on_a_file(capsys, data_dir, tmp_path):
+    tw = data_dir / "tweeteval_emoji"
+    text = tmp_path / "t.txt"
+    labels = tmp_path / "l.txt"
+    text.write_text("\n".join(tw.joinpath("val_text.txt").read_text().splitlines()[:300]) + "\n")
+    labels.write_text("\n".join(tw.joinpath("val_labels.txt").read_text().splitlines()[:300]) + "\n")
+    code, out, _ = run(capsys, "evaluate", "tweeteval", "--text", str(text), "--labels", str(labels), "--json")
+    assert code == 0
+    res = json.loads(out)
+    assert res["n"] == 300
+    for k in ("macro_f1", "accuracy", "top5_accuracy"):
+        assert 0.0 <= res[k] <= 1.0
+    assert res["top5_accuracy"] > 0.25  # better than chance (5 of 20)
+
+
+def test_evaluate_airline_on_a_file(capsys, data_dir, tmp_path):
+    lines = (data_dir / "airline_sentiment" / "tweets_train.csv").read_text().splitlines()[:201]
+    csv = tmp_path / "a.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    code, out, _ = run(capsys, "evaluate", "airline", "--csv", str(csv), "--json")
+    assert code == 0
+    res = json.loads(out)
+    assert res["n"] == 200 and 0.0 <= res["accuracy"] <= 1.0 and 0.0 <= res["macro_f1"] <= 1.0
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["evaluate", "tweeteval", "--text", "/nonexistent/t.txt", "--labels", "/nonexistent/l.txt"], "no such file"),
+        (["evaluate", "airline", "--csv", "/nonexistent.csv"], "no such file"),
+    ],
+)
+def test_evaluate_missing_files(capsys, argv, message):
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and message in err
+
+
+def test_evaluate_mismatched_lines(capsys, tmp_path):
+    (tmp_path / "t.txt").write_text("a\nb\n")
+    (tmp_path / "l.txt").write_text("1\n")
+    code, _, err = run(capsys, "evaluate", "tweeteval", "--text", str(tmp_path / "t.txt"),
+                       "--labels", str(tmp_path / "l.txt"))  # fmt: skip
+    assert code == 2 and "has 2 lines" in err
+
+
+def test_generate_sheet_and_code(capsys, tmp_path):
+    from PIL import Image
+
+    sheet = tmp_path / "grid.png"
+    code, out, _ = run(capsys, "generate", "--out", str(sheet), "--random", "4", "--grid", "smile,heart,fire",
+                       "--grid-size", "3")  # fmt: skip
+    assert code == 0
+    with Image.open(sheet) as im:
+        assert im.mode == "RGBA" and im.width > 3 * 72 and im.height > 4 * 72
+    one = tmp_path / "one.png"
+    code, _, _ = run(capsys, "generate", "--out", str(one), "--code", ",".join(["0.1"] * 16), "--scale", "4")
+    assert code == 0
+    with Image.open(one) as im:
+        assert im.size == (144, 144)
+        assert im.getextrema()[3][0] < 50  # the background stays transparent
+
+
+def test_generate_rejects_bad_codes(capsys, tmp_path):
+    code, _, err = run(capsys, "generate", "--out", str(tmp_path / "x.png"), "--code", "1,2,3")
+    assert code == 2 and "16 finite numbers" in err
+    code, _, err = run(capsys, "generate", "--out", str(tmp_path / "x.png"), "--code", "a,b")
+    assert code == 2
+
+
+def test_help_lists_the_commands(capsys):
+    with pytest.raises(SystemExit) as ex:
+        main(["--help"])
+    assert ex.value.code == 0
+    out = capsys.readouterr().out
+    for cmd in ("emojify", "train", "evaluate", "generate", "bench"):
+        assert cmd in out

@@ -1,0 +1,99 @@
+"""A small end-to-end run: VAE → SQAM → exported artifacts → ranking and evaluation,
+on tiny data this test writes (a learnable signal per emoji), so it runs in about a minute."""
+
+import json
+
+import numpy as np
+import pytest
+
+from training.data import TWEETEVAL_EMOJIS
+
+SIGNALS = {  # label id -> words that always come with it
+    0: "love you so much my dear",
+    4: "this track is fire hot lit",
+    10: "camera photo shoot lens",
+    17: "christmas tree santa gifts",
+}
+
+
+def _write_tiny_data(root, rng):
+    tw = root / "tweeteval_emoji"
+    tw.mkdir(parents=True)
+    (tw / "mapping.txt").write_text(
+        "".join(f"{i}\t{e}\t_name_\n" for i, e in enumerate(TWEETEVAL_EMOJIS)), encoding="utf-8"
+    )
+    filler = "today the people went out and then we saw it again".split()
+    for split, n in (("train", 400), ("val", 120)):
+        texts, labels = [], []
+        for _ in range(n):
+            label = int(rng.choice(list(SIGNALS)))
+            words = SIGNALS[label].split()
+            picked = list(rng.choice(words, 2, replace=False)) + list(rng.choice(filler, 3))
+            rng.shuffle(picked)
+            texts.append(" ".join(picked))
+            labels.append(str(label))
+        (tw / f"{split}_text.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+        (tw / f"{split}_labels.txt").write_text("\n".join(labels) + "\n", encoding="utf-8")
+    air = root / "airline_sentiment"
+    air.mkdir()
+    rows = ["tweet_id,airline_sentiment,airline_sentiment_confidence,negativereason,airline,text,tweet_created"]
+    for i in range(90):
+        s = ("positive", "neutral", "negative")[i % 3]
+        text = {"positive": "thanks great crew", "neutral": "what time is the flight", "negative": "delayed again awful"}[s]
+        rows.append(f"{i},{s},1.0,,United,@united {text},24-02-2015 11:15")
+    (air / "tweets_train.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def tiny_artifacts(tmp_path_factory):
+    from models.sqam import SQAMConfig
+    from training.sqam import TrainSettings, train_sqam
+    from training.vae import train_vae
+
+    root = tmp_path_factory.mktemp("tiny")
+    data = root / "data"
+    _write_tiny_data(data, np.random.default_rng(0))
+    out = root / "artifacts"
+    vae_info = train_vae(out, epochs=2, verbose=0)
+    settings = TrainSettings(
+        epochs=6, batch_size=32, top_words=2000, max_tweets=400, learning_rate=3e-3,
+        model=SQAMConfig(lstm_units=16, ngram_dim=8, tower_dim=32, shared_dims=(32, 16)),
+    )  # fmt: skip
+    sqam_info = train_sqam(data, out, settings, verbose=False)
+    return data, out, vae_info, sqam_info
+
+
+def test_vae_codes_are_finite_and_written(tiny_artifacts):
+    _, out, vae_info, _ = tiny_artifacts
+    codes = np.load(out / "emoji_codes.npy")
+    assert codes.shape[1] == 16 and np.isfinite(codes).all()
+    assert vae_info["nonfinite_codes"] == 0
+    assert vae_info["val_pictures"] > 300 and vae_info["val_reconstruction_loss"] > 0
+
+
+def test_sqam_learns_the_signal(tiny_artifacts):
+    _, _, _, info = tiny_artifacts
+    # four labels carry a signal; chance accuracy is at most 0.25 among them
+    assert info["tweeteval_val"]["accuracy"] > 0.6, info["history"]
+    losses = [h["loss"] for h in info["history"]]
+    assert losses[-1] < losses[0]
+
+
+def test_manifest_is_versioned(tiny_artifacts):
+    _, out, _, _ = tiny_artifacts
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["version"] and {"vae", "sqam"} <= set(manifest)
+
+
+def test_exported_artifacts_rank_and_evaluate(tiny_artifacts):
+    from models.ranker import TextRanker
+    from training.evaluate import evaluate_tweeteval
+
+    data, out, _, info = tiny_artifacts
+    ranker = TextRanker(out)
+    top = ranker.rank(["santa brought christmas gifts"], k=3, candidates=list(TWEETEVAL_EMOJIS))[0]
+    assert top[0].emoji == "🎄"
+    tw = data / "tweeteval_emoji"
+    res = evaluate_tweeteval(tw / "val_text.txt", tw / "val_labels.txt", tw / "mapping.txt", artifacts=out)
+    assert res["n"] == 120
+    assert res["accuracy"] == pytest.approx(info["tweeteval_val"]["accuracy"])
