@@ -77,9 +77,11 @@ def cmd_train_sqam(args: argparse.Namespace) -> int:
     from training.sqam import TrainSettings, train_sqam
 
     _require_data_dir(args.data_dir)
-    s = TrainSettings(epochs=args.epochs, seed=args.seed)
+    s = TrainSettings(seed=args.seed)
+    if args.epochs:
+        s.epochs = args.epochs
     for name in ("learning_rate", "hard_weight", "class_balance", "random_negative_weight", "margin",
-                 "ngram_dropout", "word_dropout"):
+                 "ngram_dropout", "word_dropout", "airline_weight", "weight_decay"):
         if getattr(args, name) is not None:
             setattr(s, name, getattr(args, name))
     for name in ("dropout", "lstm_units", "ngram_dim"):
@@ -198,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     tv.set_defaults(func=cmd_train_vae)
     ts = tsub.add_parser("sqam", help="the Siamese text→emoji model (needs the VAE codes)")
     ts.add_argument("--data-dir", required=True, help="the training data folder (e.g. ../shared/data)")
-    ts.add_argument("--epochs", type=int, default=8)
+    ts.add_argument("--epochs", type=int, help="epochs (default 6)")
     ts.add_argument("--seed", type=int, default=13)
     ts.add_argument("--exclude", type=int, nargs="+", metavar="LABEL",
                     help="drop the tweets of these TweetEval label ids (zero-shot experiment)")
@@ -207,13 +209,15 @@ def build_parser() -> argparse.ArgumentParser:
     hp = ts.add_argument_group("hyper-parameters (defaults: the shipped model's)")
     hp.add_argument("--learning-rate", dest="learning_rate", type=float)
     hp.add_argument("--margin", type=float, help="hinge margin (0.2)")
-    hp.add_argument("--hard-weight", dest="hard_weight", type=float, help="weight of the hardest negative's hinge")
+    hp.add_argument("--weight-decay", dest="weight_decay", type=float, help="AdamW decoupled weight decay (0.1)")
+    hp.add_argument("--hard-weight", dest="hard_weight", type=float, help="weight of the hardest negative's hinge (0)")
     hp.add_argument("--class-balance", dest="class_balance", type=float,
-                    help="tweet weight ∝ count(label)^-x (0 = none, 1 = fully balanced)")
+                    help="tweet weight ∝ count(label)^-x (0 = none, 1 = fully balanced; 0.75)")
     hp.add_argument("--random-negative-weight", dest="random_negative_weight", type=float)
+    hp.add_argument("--airline-weight", dest="airline_weight", type=float, help="airline tweets' weight (2.0)")
     hp.add_argument("--dropout", type=float)
-    hp.add_argument("--ngram-dropout", dest="ngram_dropout", type=float, help="n-grams hidden per step (0.3)")
-    hp.add_argument("--word-dropout", dest="word_dropout", type=float, help="words hidden per step (0.1)")
+    hp.add_argument("--ngram-dropout", dest="ngram_dropout", type=float, help="n-grams hidden per step (0.5)")
+    hp.add_argument("--word-dropout", dest="word_dropout", type=float, help="words hidden per step (0.2)")
     hp.add_argument("--lstm-units", dest="lstm_units", type=int)
     hp.add_argument("--ngram-dim", dest="ngram_dim", type=int)
     hp.add_argument("--no-semantic", action="store_true", help="answer tower over the VAE code alone")

@@ -48,6 +48,7 @@ class NumpyQuestionEncoder:
             (w[f"lstm_{d}_kernel"], w[f"lstm_{d}_recurrent"], w[f"lstm_{d}_bias"]) for d in ("fw", "bw")
         ]
         self.ngram_table = w.get("ngram_table")
+        self.ngram_idf = w.get("ngram_idf")  # None: mean pooling
         self.question_dense = (w["question_dense_w"], w["question_dense_b"])
         act = str(weights.get("activation", "relu"))
         if act not in _ACTIVATIONS:
@@ -58,58 +59,76 @@ class NumpyQuestionEncoder:
 
     @staticmethod
     def _lstm(xw: np.ndarray, rec: np.ndarray, lengths: np.ndarray, backwards: bool) -> np.ndarray:
-        """Run one LSTM direction over (B, T, 4U) pre-projected inputs; returns (B, T, U) outputs.
+        """Run one LSTM direction over (B, T, 4U) pre-projected inputs; returns (B, T, U).
 
-        Keras gate order is i, f, c, o. Positions past a row's length are left unchanged
-        (masked), and the backward direction starts at each row's last real token.
+        Rows must be sorted by descending length: at step t only the first rows (those
+        longer than t) are live, so each step works on a prefix and padding costs nothing.
+        The backward direction thus starts at each row's last real token with a zero
+        state, as Keras does with a mask. Keras gate order is i, f, c, o.
         """
         B, T, G = xw.shape
         U = G // 4
         h = np.zeros((B, U), np.float32)
         c = np.zeros((B, U), np.float32)
         out = np.zeros((B, T, U), np.float32)
-        steps = range(T - 1, -1, -1) if backwards else range(T)
-        ragged = bool((lengths < T).any())
-        for t in steps:
-            z = xw[:, t] + h @ rec
+        live = np.searchsorted(-lengths, -np.arange(T), side="left")  # rows with length > t
+        for t in range(T - 1, -1, -1) if backwards else range(T):
+            n = int(live[t])
+            if n == 0:
+                continue
+            z = xw[:n, t] + h[:n] @ rec
             i = _sigmoid(z[:, :U])
             f = _sigmoid(z[:, U : 2 * U])
             g = np.tanh(z[:, 2 * U : 3 * U])
             o = _sigmoid(z[:, 3 * U :])
-            c_new = f * c + i * g
-            h_new = o * np.tanh(c_new)
-            if ragged:
-                live = (t < lengths)[:, None]
-                c = np.where(live, c_new, c)
-                h = np.where(live, h_new, h)
-            else:
-                c, h = c_new, h_new
-            out[:, t] = h
+            cn = f * c[:n] + i * g
+            c[:n] = cn
+            h[:n] = o * np.tanh(cn)
+            out[:n, t] = h[:n]
         return out
 
     def encode(self, batch: TextBatch) -> np.ndarray:
         """(B, D) question vectors, L2-normalised."""
-        W, lengths = batch.word_ids, batch.lengths
+        order = np.argsort(-batch.lengths, kind="stable")
+        W, lengths = batch.word_ids[order], batch.lengths[order]
+        T = int(lengths.max())
+        W = W[:, :T]
         emb = self.word_vectors[W]  # (B, T, E)
-        parts = []
         seqs = []
         for (kernel, rec, bias), backwards in zip(self.lstm, (False, True)):
-            xw = emb @ kernel + bias
-            seqs.append(self._lstm(xw, rec, lengths, backwards))
+            seqs.append(self._lstm(emb @ kernel + bias, rec, lengths, backwards))
         seq = np.concatenate(seqs, axis=-1)
-        valid = (np.arange(W.shape[1])[None, :] < lengths[:, None])[..., None]
-        parts.append(np.where(valid, seq, -1e9).max(axis=1))
+        valid = (np.arange(T)[None, :] < lengths[:, None])[..., None]
+        parts = [np.where(valid, seq, -1e9).max(axis=1)]
         if self.ngram_table is not None:
-            ids = batch.ngram_ids
-            m = (ids != 0)[..., None].astype(np.float32)
-            g = self.ngram_table[ids]
-            parts.append((g * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1.0))
+            parts.append(self._ngram_mean(batch.ngram_ids[order]))
         x = np.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
         x = self.act(x @ self.question_dense[0] + self.question_dense[1])
         for i, (wt, b) in enumerate(self.shared):
             x = x @ wt + b
             x = np.tanh(x) if i == len(self.shared) - 1 else self.act(x)
-        return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-8)
+        x = x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-8)
+        out = np.empty_like(x)
+        out[order] = x
+        return out
+
+    def _ngram_mean(self, ids: np.ndarray) -> np.ndarray:
+        """Pooled n-gram embeddings of each row (idf-weighted and L2-normalised, or the
+        mean), as one sparse (B × buckets) @ (buckets × D) product."""
+        from scipy.sparse import csr_matrix
+
+        assert self.ngram_table is not None
+        nz = ids != 0
+        rows = np.nonzero(nz)[0]
+        if self.ngram_idf is not None:
+            w = np.where(nz, self.ngram_idf[ids], 0.0)
+            norm = np.sqrt(np.maximum((w * w).sum(axis=1), 1e-12))
+            data = (w[nz] / norm[rows]).astype(np.float32)
+        else:
+            counts = np.maximum(nz.sum(axis=1), 1)
+            data = (1.0 / counts[rows]).astype(np.float32)
+        m = csr_matrix((data, (rows, ids[nz])), shape=(ids.shape[0], self.ngram_table.shape[0]))
+        return np.asarray(m @ self.ngram_table, dtype=np.float32)
 
 
 @dataclass

@@ -22,15 +22,18 @@ from keras import layers, ops
 @dataclass
 class SQAMConfig:
     lstm_units: int = 64
-    ngram_dim: int = 32
+    ngram_dim: int = 64
     tower_dim: int = 256
     shared_dims: tuple[int, ...] = (256, 128)
-    dropout: float = 0.25
+    dropout: float = 0.5
     # Zero-centred activations: with ReLU every tower output sits in the positive orthant,
     # all cosines start near 1 and the hinge loss barely moves them (measured: collapse).
     activation: str = "tanh"
     use_semantic: bool = True
     use_ngrams: bool = True
+    # "idf": n-gram embeddings summed with inverse-document-frequency weights and
+    # L2-normalised, as a TF-IDF vector would weigh them; "mean": plain average.
+    ngram_pooling: str = "idf"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -63,7 +66,25 @@ class MaskedMean(layers.Layer):
         return ops.sum(emb * m, axis=1) / ops.maximum(ops.sum(m, axis=1), 1.0)
 
 
-def build_question_tower(word_vectors: np.ndarray, ngram_buckets: int, cfg: SQAMConfig) -> keras.Model:
+class IdfPool(layers.Layer):
+    """Σ idf(id)·e(id) / ‖(idf(id))‖₂ over the non-padding ids of each row."""
+
+    def __init__(self, idf: np.ndarray, **kwargs):
+        super().__init__(**kwargs)
+        self.idf = self.add_weight(
+            shape=(len(idf),), initializer=keras.initializers.Constant(idf), trainable=False, name="idf"
+        )
+
+    def call(self, inputs):
+        emb, ids = inputs
+        w = ops.take(self.idf, ids) * ops.cast(ops.not_equal(ids, 0), emb.dtype)
+        norm = ops.sqrt(ops.maximum(ops.sum(w * w, axis=1, keepdims=True), 1e-12))
+        return ops.sum(emb * ops.expand_dims(w / norm, -1), axis=1)
+
+
+def build_question_tower(
+    word_vectors: np.ndarray, ngram_buckets: int, cfg: SQAMConfig, ngram_idf: np.ndarray | None = None
+) -> keras.Model:
     words = keras.Input((None,), dtype="int32", name="word_ids")
     ngrams = keras.Input((None,), dtype="int32", name="ngram_ids")
     emb = layers.Embedding(
@@ -78,7 +99,11 @@ def build_question_tower(word_vectors: np.ndarray, ngram_buckets: int, cfg: SQAM
     parts = [MaskedMaxPool(name="max_pool")(seq)]
     if cfg.use_ngrams:
         g = layers.Embedding(ngram_buckets, cfg.ngram_dim, name="ngram_embedding")(ngrams)
-        parts.append(MaskedMean(name="ngram_mean")([g, ngrams]))
+        if cfg.ngram_pooling == "idf":
+            idf = ngram_idf if ngram_idf is not None else np.ones(ngram_buckets, np.float32)
+            parts.append(IdfPool(idf, name="ngram_pool")([g, ngrams]))
+        else:
+            parts.append(MaskedMean(name="ngram_pool")([g, ngrams]))
     x = layers.Concatenate(name="question_concat")(parts) if len(parts) > 1 else parts[0]
     x = layers.Dropout(cfg.dropout)(x)
     x = layers.Dense(cfg.tower_dim, activation=cfg.activation, name="question_dense")(x)
@@ -104,9 +129,16 @@ def build_shared_stack(cfg: SQAMConfig) -> keras.Model:
 class SQAM:
     """The three parts and the two full encoders that share the stack."""
 
-    def __init__(self, word_vectors: np.ndarray, ngram_buckets: int, feature_dim: int, cfg: SQAMConfig):
+    def __init__(
+        self,
+        word_vectors: np.ndarray,
+        ngram_buckets: int,
+        feature_dim: int,
+        cfg: SQAMConfig,
+        ngram_idf: np.ndarray | None = None,
+    ):
         self.cfg = cfg
-        self.question_tower = build_question_tower(word_vectors, ngram_buckets, cfg)
+        self.question_tower = build_question_tower(word_vectors, ngram_buckets, cfg, ngram_idf)
         self.answer_tower = build_answer_tower(feature_dim, cfg)
         self.shared = build_shared_stack(cfg)
         q_in = self.question_tower.inputs

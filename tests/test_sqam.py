@@ -21,8 +21,11 @@ def test_triplet_hinge_is_zero_when_margin_met():
     assert out[0] == 0.0
 
 
-@pytest.mark.parametrize("use_ngrams, activation", [(True, "tanh"), (False, "tanh"), (True, "relu")])
-def test_numpy_question_encoder_matches_keras(use_ngrams, activation):
+@pytest.mark.parametrize(
+    "use_ngrams, activation, pooling",
+    [(True, "tanh", "idf"), (True, "tanh", "mean"), (False, "tanh", "idf"), (True, "relu", "idf")],
+)
+def test_numpy_question_encoder_matches_keras(use_ngrams, activation, pooling):
     import keras
 
     from training.sqam import export_question_weights
@@ -33,7 +36,9 @@ def test_numpy_question_encoder_matches_keras(use_ngrams, activation):
     words = ["<pad>", "<oov>"] + [f"w{a}{b}" for a in letters for b in letters[:6]]
     vectors = rng.normal(size=(len(words), 8)).astype(np.float16).astype(np.float32)
     cfg = SQAMConfig(lstm_units=8, ngram_dim=4, tower_dim=16, shared_dims=(16, 8), use_ngrams=use_ngrams, activation=activation)
-    sqam = SQAM(vectors, NGRAM_BUCKETS, feature_dim=5, cfg=cfg)
+    cfg.ngram_pooling = pooling
+    idf = rng.uniform(1.0, 5.0, NGRAM_BUCKETS).astype(np.float32)
+    sqam = SQAM(vectors, NGRAM_BUCKETS, feature_dim=5, cfg=cfg, ngram_idf=idf)
     if use_ngrams:  # what ships is float16; make the Keras model hold the same values
         layer = sqam.question_tower.get_layer("ngram_embedding")
         table = rng.normal(size=layer.get_weights()[0].shape).astype(np.float16).astype(np.float32)
