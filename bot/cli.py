@@ -42,6 +42,13 @@ def cmd_emojify(args: argparse.Namespace) -> int:
     from models.ranker import EmptyTextError, TextRanker
 
     text = _read_stdin_text() if args.text == "-" else args.text
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in text):  # undecodable bytes in the argument
+        try:
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            raw = text.encode("utf-8", "replace")
+        text = raw.decode("utf-8", "replace")
+        print("emojibot: note: the text was not valid UTF-8; undecodable bytes were replaced", file=sys.stderr)
     ranker = TextRanker(args.artifacts)
     try:
         result = ranker.rank([text], k=args.top, candidates=args.candidates)[0]
@@ -78,7 +85,9 @@ def cmd_train_sqam(args: argparse.Namespace) -> int:
 
     _require_data_dir(args.data_dir)
     s = TrainSettings(seed=args.seed)
-    if args.epochs:
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise CLIError("--epochs must be at least 1")
         s.epochs = args.epochs
     for name in ("learning_rate", "hard_weight", "class_balance", "random_negative_weight", "margin",
                  "ngram_dropout", "word_dropout", "airline_weight", "weight_decay"):
@@ -91,7 +100,9 @@ def cmd_train_sqam(args: argparse.Namespace) -> int:
         s.model.use_semantic = False
     if args.exclude:
         s.exclude_labels = tuple(args.exclude)
-    if args.max_tweets:
+    if args.max_tweets is not None:
+        if args.max_tweets < 1:
+            raise CLIError("--max-tweets must be at least 1")
         s.max_tweets = args.max_tweets
     info = train_sqam(args.data_dir, args.out, s, codes_dir=args.codes)
     _print_json({k: v for k, v in info.items() if k != "history"})
@@ -158,6 +169,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from exc
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
+
+
 def _abc(value: str) -> tuple[str, str, str]:
     parts = value.replace(",", " ").split()
     if len(parts) != 3:
@@ -185,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("emojify", help="top emojis for a text", description="Rank the catalog's emojis for TEXT.")
     e.add_argument("text", metavar="TEXT", help="the message; '-' reads it from standard input")
-    e.add_argument("--top", type=int, default=5, help="how many emojis (default 5)")
+    e.add_argument("--top", type=_positive, default=5, help="how many emojis (default 5)")
     e.add_argument("--candidates", nargs="+", metavar="EMOJI", help="rank only these emojis (Unicode or short names)")
     e.add_argument("--scores", action="store_true", help="also print each emoji's score")
     e.add_argument("--json", action="store_true", help="print one JSON object")
@@ -240,11 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("generate", help="draw novel emojis with the VAE decoder")
     g.add_argument("--out", required=True, help="PNG file to write")
     g.add_argument("--code", help="decode this 16-d code (comma-separated) instead of a sheet")
-    g.add_argument("--random", type=int, default=12, help="random novel emojis in the first row")
+    g.add_argument("--random", type=_positive, default=12, help="random novel emojis in the first row")
     g.add_argument("--grid", type=_abc, action="append", metavar="A,B,C",
                    help="a 2-D grid A + u(B−A) + v(C−A); repeatable (default: two grids)")
-    g.add_argument("--grid-size", type=int, default=6)
-    g.add_argument("--scale", type=int, default=2, help="upscaling of the 36×36 pictures")
+    g.add_argument("--grid-size", type=_positive, default=6)
+    g.add_argument("--scale", type=_positive, default=2, help="upscaling of the 36×36 pictures")
     g.add_argument("--seed", type=int, default=0)
     g.set_defaults(func=cmd_generate)
 
@@ -263,8 +284,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is cmd_generate and not args.grid and args.code is None:
         args.grid = [("😀", "🐱", "❤️"), ("☀️", "🌧️", "🎄")]
-    if getattr(args, "top", 1) is not None and getattr(args, "top", 1) < 1:
-        parser.error("--top must be at least 1")
     from models.artifacts import ArtifactError
     from models.catalog import UnknownEmojiError
     from training.data import DataError
@@ -277,6 +296,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("emojibot: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return 0
+    except OSError as exc:
+        print(f"emojibot: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # one line for the user; the traceback on request
+        if os.environ.get("EMOJIBOT_DEBUG"):
+            raise
+        print(f"emojibot: error: {type(exc).__name__}: {exc} (set EMOJIBOT_DEBUG=1 for details)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -159,6 +159,7 @@ class TextRanker:
         self.featurizer = TextFeaturizer(Vocabulary.load(self.folder / VOCAB_FILE))
         self._catalog = None
         self._candidate_cache: dict[tuple[str, ...], np.ndarray] = {}
+        self._positions = {c: i for i, c in enumerate(self.chars)}
 
     @property
     def catalog(self):
@@ -170,16 +171,27 @@ class TextRanker:
         return self._catalog
 
     def candidate_indices(self, candidates: Sequence[str]) -> np.ndarray:
-        """Answer-matrix rows of the given emojis (Unicode or short names)."""
+        """Answer-matrix rows of the given emojis (Unicode or short names), duplicates
+        removed, first occurrence kept. Raises UnknownEmojiError for an unknown one."""
         key = tuple(candidates)
-        if key not in self._candidate_cache:
-            pos = {c: i for i, c in enumerate(self.chars)}
-            rows = []
+        rows = self._candidate_cache.get(key)
+        if rows is None:
+            pos = self._positions
+            found: dict[int, None] = {}
             for q in candidates:
                 char = q if q in pos else self.catalog.lookup(q).char
-                rows.append(pos[char])
-            self._candidate_cache[key] = np.asarray(rows, dtype=np.int64)
-        return self._candidate_cache[key]
+                if char not in pos:
+                    from models.catalog import UnknownEmojiError
+
+                    raise UnknownEmojiError(q)
+                found.setdefault(pos[char], None)
+            if not found:
+                raise ValueError("the candidate list is empty")
+            rows = np.fromiter(found, dtype=np.int64)
+            if len(self._candidate_cache) >= 1024:  # bounded: users send arbitrary lists
+                self._candidate_cache.pop(next(iter(self._candidate_cache)))
+            self._candidate_cache[key] = rows
+        return rows
 
     def cosines(self, texts: Sequence[str]) -> np.ndarray:
         """Raw (len(texts), catalog) cosines, without the hub correction."""

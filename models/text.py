@@ -83,7 +83,10 @@ class TweetTokenizer:
         return self._emoji.replace_emoji(text, replace=name)
 
     def tokenize(self, text: str) -> list[str]:
-        text = unicodedata.normalize("NFC", text[:MAX_CHARS]).translate(_CONTROL)
+        # Lone surrogates (undecodable bytes from a terminal, "\udc80" in platform JSON)
+        # cannot be encoded; replace them before anything hashes the text.
+        text = text[:MAX_CHARS].encode("utf-8", "replace").decode("utf-8")
+        text = unicodedata.normalize("NFC", text).translate(_CONTROL)
         text = self._emoji_to_words(text)
         tokens: list[str] = []
         for m in _TOKEN_RE.finditer(text):

@@ -75,6 +75,22 @@ def test_invalid_utf8_on_stdin():
     assert b"not valid UTF-8" in proc.stderr
 
 
+def test_invalid_utf8_in_the_argument():
+    import os
+
+    proc = subprocess.run(
+        [os.fsencode(sys.executable), b"-m", b"bot.cli", b"emojify", b"I love \xff\xfe this", b"--json"],
+        capture_output=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert len(json.loads(proc.stdout)["emojis"]) == 5
+
+
+def test_lone_surrogates_from_platform_json(ranker):
+    # JSON allows "\udc80"; such text must rank, not crash the hashing of n-grams
+    assert len(ranker.rank(["party \udc80 time \ud800"], k=5)[0]) == 5
+
+
 def test_evaluate_tweeteval_on_a_file(capsys, data_dir, tmp_path):
     tw = data_dir / "tweeteval_emoji"
     text = tmp_path / "t.txt"
@@ -112,6 +128,44 @@ def test_evaluate_missing_files(capsys, argv, message):
     assert code == 2 and message in err
 
 
+def test_evaluate_files_with_bom_crlf_and_trailing_blank_lines(capsys, tmp_path):
+    (tmp_path / "t.txt").write_bytes("\ufeffmerry christmas\r\nhappy 4th of july usa\r\n\r\n".encode())
+    (tmp_path / "l.txt").write_bytes("\ufeff17\r\n11\r\n\r\n".encode())
+    code, out, err = run(capsys, "evaluate", "tweeteval", "--text", str(tmp_path / "t.txt"),
+                         "--labels", str(tmp_path / "l.txt"), "--json")  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["n"] == 2
+    csv = tmp_path / "a.csv"
+    csv.write_bytes("\ufeffairline_sentiment,text\r\npositive,thanks!\r\nnegative,\"late, again\"\r\n".encode())
+    code, out, err = run(capsys, "evaluate", "airline", "--csv", str(csv), "--json")
+    assert code == 0, err
+    assert json.loads(out)["n"] == 2
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("tweet_id,text\n1,hello\n", "missing column(s) airline_sentiment"),
+        ("airline_sentiment,text\nhappy,hello\n", "unknown sentiment 'happy'"),
+        ("airline_sentiment,text\n", "no tweets"),
+        ("", "missing column"),
+    ],
+)
+def test_evaluate_airline_malformed_csv(capsys, tmp_path, content, message):
+    csv = tmp_path / "bad.csv"
+    csv.write_text(content)
+    code, _, err = run(capsys, "evaluate", "airline", "--csv", str(csv))
+    assert code == 2 and message in err, err
+
+
+def test_evaluate_empty_files(capsys, tmp_path):
+    (tmp_path / "t.txt").write_text("")
+    (tmp_path / "l.txt").write_text("")
+    code, _, err = run(capsys, "evaluate", "tweeteval", "--text", str(tmp_path / "t.txt"),
+                       "--labels", str(tmp_path / "l.txt"))  # fmt: skip
+    assert code == 2 and "no labels" in err
+
+
 def test_evaluate_mismatched_lines(capsys, tmp_path):
     (tmp_path / "t.txt").write_text("a\nb\n")
     (tmp_path / "l.txt").write_text("1\n")
@@ -135,6 +189,12 @@ def test_generate_sheet_and_code(capsys, tmp_path):
     with Image.open(one) as im:
         assert im.size == (144, 144)
         assert im.getextrema()[3][0] < 50  # the background stays transparent
+
+
+def test_generate_into_a_missing_folder_is_a_clear_error(capsys, tmp_path):
+    code, _, err = run(capsys, "generate", "--out", str(tmp_path / "no" / "such" / "dir.png"), "--random", "2",
+                       "--grid", "smile,heart,fire", "--grid-size", "2")  # fmt: skip
+    assert code == 2 and "No such file or directory" in err and "Traceback" not in err
 
 
 def test_generate_rejects_bad_codes(capsys, tmp_path):

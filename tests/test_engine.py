@@ -20,7 +20,7 @@ TEXTS = [
 
 async def test_concurrent_requests_share_model_calls(ranker):
     async with EmojiEngine(ranker, max_batch=64, max_wait_ms=5.0) as engine:
-        results = await asyncio.gather(*(engine.rank(TEXTS[i % len(TEXTS)], k=5) for i in range(120)))
+        results = await asyncio.gather(*(engine.rank_async(TEXTS[i % len(TEXTS)], k=5) for i in range(120)))
         assert engine.requests == 120
         assert engine.batches < 40  # many callers per model call
     direct = ranker.rank(TEXTS, k=5)
@@ -30,19 +30,55 @@ async def test_concurrent_requests_share_model_calls(ranker):
 
 async def test_errors_stay_with_their_caller(ranker):
     async with EmojiEngine(ranker) as engine:
-        good = asyncio.ensure_future(engine.rank("good morning sunshine", k=3))
+        good = asyncio.ensure_future(engine.rank_async("good morning sunshine", k=3))
         with pytest.raises(EmptyTextError):
-            await engine.rank("   ")
+            await engine.rank_async("   ")
         with pytest.raises(UnknownEmojiError):
-            await engine.rank("hello", candidates=["heart", "definitely_not_an_emoji"])
+            await engine.rank_async("hello", candidates=["heart", "definitely_not_an_emoji"])
         assert len(await good) == 3
+
+
+async def test_a_failing_text_in_a_batch_fails_only_its_caller(ranker, monkeypatch):
+    real_rank = ranker.rank
+
+    def picky_rank(texts, k=5, candidates=None):
+        if any("POISON" in t for t in texts):
+            raise RuntimeError("cannot rank POISON")
+        return real_rank(texts, k, candidates)
+
+    monkeypatch.setattr(ranker, "rank", picky_rank)
+    async with EmojiEngine(ranker, max_wait_ms=20.0) as engine:
+        results = await asyncio.gather(
+            engine.rank_async("happy birthday"), engine.rank_async("POISON pill"), engine.rank_async("merry xmas"),
+            return_exceptions=True,
+        )
+    assert isinstance(results[1], RuntimeError)
+    assert len(results[0]) == 5 and len(results[2]) == 5
+
+
+async def test_close_fails_waiting_callers_instead_of_hanging(ranker):
+    engine = EmojiEngine(ranker)
+    await engine.start()
+    pending = asyncio.ensure_future(engine.rank_async("still waiting"))
+    await engine.close()  # the request is queued while the worker is being stopped
+    with pytest.raises(RuntimeError, match="closed"):
+        await asyncio.wait_for(pending, 5)
+
+
+async def test_sync_batch_rank_and_bad_k(ranker):
+    engine = EmojiEngine(ranker)
+    out = engine.rank(["good morning", "good night"], k=2)
+    assert [len(r) for r in out] == [2, 2]
+    with pytest.raises(ValueError):
+        await engine.rank_async("hello", k=0)
+    await engine.close()
 
 
 async def test_candidates_and_k(ranker):
     async with EmojiEngine(ranker) as engine:
         a, b = await asyncio.gather(
-            engine.rank("worst airline ever, lost my bag", k=1, candidates=["🎉", "😈", "😡"]),
-            engine.rank("worst airline ever, lost my bag", k=3, candidates=["🎉", "😈", "😡"]),
+            engine.rank_async("worst airline ever, lost my bag", k=1, candidates=["🎉", "😈", "😡"]),
+            engine.rank_async("worst airline ever, lost my bag", k=3, candidates=["🎉", "😈", "😡"]),
         )
     assert len(a) == 1 and len(b) == 3
     assert a[0].emoji == b[0].emoji

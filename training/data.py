@@ -34,11 +34,17 @@ def _read_lines(path: str | os.PathLike) -> list[str]:
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{p}: no such file")
-    raw = p.read_bytes().decode("utf-8", errors="replace")
+    raw = p.read_bytes().decode("utf-8-sig", errors="replace")  # a BOM is not text
     lines = raw.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     return [ln.rstrip("\r") for ln in lines]
+
+
+def _drop_trailing_blank(lines: list[str]) -> list[str]:
+    while lines and not lines[-1].strip():
+        lines = lines[:-1]
+    return lines
 
 
 def read_mapping(path: str | os.PathLike) -> list[str]:
@@ -67,7 +73,11 @@ class LabelledTexts:
 def read_tweeteval(text_path, labels_path, mapping_path=None) -> LabelledTexts:
     emojis = read_mapping(mapping_path) if mapping_path else list(TWEETEVAL_EMOJIS)
     texts = _read_lines(text_path)
-    raw = _read_lines(labels_path)
+    raw = _drop_trailing_blank(_read_lines(labels_path))
+    if len(texts) > len(raw):  # trailing blank lines of the text file carry no tweet
+        texts = texts[: max(len(raw), len(_drop_trailing_blank(texts)))]
+    if not raw:
+        raise DataError(f"{labels_path}: no labels")
     if len(texts) != len(raw):
         raise DataError(f"{text_path} has {len(texts)} lines but {labels_path} has {len(raw)}")
     labels = np.zeros(len(raw), dtype=np.int64)
@@ -92,17 +102,31 @@ def read_airline(csv_path: str | os.PathLike) -> LabelledTexts:
     if not p.is_file():
         raise DataError(f"{p}: no such file")
     texts, labels = [], []
-    with p.open(encoding="utf-8", errors="replace", newline="") as f:
-        reader = csv.DictReader(f)
-        missing = {"airline_sentiment", "text"} - set(reader.fieldnames or [])
-        if missing:
-            raise DataError(f"{p}: missing column(s) {', '.join(sorted(missing))}")
-        for n, row in enumerate(reader, 2):
-            s = (row.get("airline_sentiment") or "").strip().lower()
-            if s not in AIRLINE_EMOJIS:
-                raise DataError(f"{p}:{n}: unknown sentiment {s!r} (expected positive/neutral/negative)")
-            texts.append(row.get("text") or "")
-            labels.append(AIRLINE_ORDER.index(s))
+    csv.field_size_limit(16 * 1024 * 1024)
+    with p.open(encoding="utf-8-sig", errors="replace", newline="") as f:
+        reader = csv.reader(f)
+        try:
+            header = [h.strip().lower() for h in next(reader, [])]
+            missing = {"airline_sentiment", "text"} - set(header)
+            if missing:
+                raise DataError(f"{p}: missing column(s) {', '.join(sorted(missing))}")
+            i_sent, i_text = header.index("airline_sentiment"), header.index("text")
+            for row in reader:
+                if not any(cell.strip() for cell in row):
+                    continue
+                if len(row) <= max(i_sent, i_text):
+                    raise DataError(f"{p}:{reader.line_num}: expected {len(header)} columns, got {len(row)}")
+                s = row[i_sent].strip().lower()
+                if s not in AIRLINE_EMOJIS:
+                    raise DataError(
+                        f"{p}:{reader.line_num}: unknown sentiment {s[:30]!r} (expected positive/neutral/negative)"
+                    )
+                texts.append(row[i_text])
+                labels.append(AIRLINE_ORDER.index(s))
+        except csv.Error as exc:
+            raise DataError(f"{p}:{reader.line_num}: malformed CSV: {exc}") from exc
+    if not texts:
+        raise DataError(f"{p}: no tweets")
     return LabelledTexts(texts, np.asarray(labels, dtype=np.int64), [AIRLINE_EMOJIS[s] for s in AIRLINE_ORDER])
 
 

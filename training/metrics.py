@@ -19,11 +19,16 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
 
 
 def ranking_metrics(scores: np.ndarray, y_true: np.ndarray, k: int = 5) -> dict[str, float]:
-    """macro_f1, accuracy and top-k accuracy of the argmax of ``scores`` (N, C)."""
+    """macro_f1, accuracy and ``top{k}_accuracy`` of the argmax of ``scores`` (N, C).
+
+    The key keeps the k asked for; with fewer than k candidates every label is in the top.
+    """
+    if len(y_true) == 0:
+        raise ValueError("no examples to score")
     y_pred = scores.argmax(axis=1)
     n_classes = scores.shape[1]
-    k = min(k, n_classes)
-    topk = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    kk = min(k, n_classes)
+    topk = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
     return {
         "macro_f1": macro_f1(y_true, y_pred, n_classes),
         "accuracy": float(np.mean(y_pred == y_true)),

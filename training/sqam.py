@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from models.artifacts import artifacts_dir, require, update_manifest
+from models.artifacts import ArtifactError, artifacts_dir, require, update_manifest
 from models.catalog import EmojiCatalog
 from models.ranker import ANSWERS_FILE, CHARS_FILE, HUB_FILE, QUESTION_FILE, VOCAB_FILE, NumpyQuestionEncoder
 from models.sqam import SQAM, SQAMConfig, l2_normalize, triplet_hinge
@@ -87,7 +87,9 @@ def _load_codes(folder: Path, catalog: EmojiCatalog) -> np.ndarray:
     codes = np.load(folder / "emoji_codes.npy")
     chars = json.loads((folder / CHARS_FILE).read_text(encoding="utf-8"))
     if chars != catalog.chars:
-        raise RuntimeError("the VAE codes were made for another catalog; run `emojibot train vae` again")
+        raise ArtifactError("the VAE codes were made for another catalog; run `emojibot train vae` again")
+    if not np.isfinite(codes).all():
+        raise ArtifactError(f"{folder / 'emoji_codes.npy'} holds non-finite codes; run `emojibot train vae` again")
     return codes.astype(np.float32)
 
 
@@ -197,6 +199,7 @@ def train_sqam(
         optimizer = keras.optimizers.Adam(schedule, clipnorm=5.0)
     feats_tf = tf.constant(feats)
     task_idx = np.concatenate([tweet_emoji_idx, airline_emoji_idx])
+    unseen_idx = tweet_emoji_idx[list(s.exclude_labels)] if s.exclude_labels else np.zeros(0, np.int64)
     n_task = len(task_idx)
     variables = sqam.trainable_weights
 
@@ -233,6 +236,8 @@ def train_sqam(
         mask[is_desc, :] = 1.0
         mask[~is_desc, n_task + B :] = s.random_negative_weight
         mask[cand[None, :] == pos[:, None]] = 0.0  # never the positive itself (or a copy of it)
+        if len(unseen_idx):  # zero-shot: held-out emojis are unknown to tweets, not wrong
+            mask[np.ix_(~is_desc, np.isin(cand, unseen_idx))] = 0.0
         pos_col = n_task + np.arange(B)
         return W, N, cand, pos_col, mask, examples.weight[idx]
 

@@ -1,6 +1,7 @@
 """The inference engine the bot calls: one loaded model, micro-batched, off the event loop.
 
-Concurrent ``await engine.rank(text)`` calls are queued; one worker task takes whatever
+``engine.rank(texts, k, candidates)`` ranks a batch synchronously. Concurrent
+``await engine.rank_async(text)`` calls are queued; one worker task takes whatever
 has gathered (up to ``max_batch``, waiting at most ``max_wait_ms`` for company), runs a
 single batched model call in a worker thread, and resolves each caller's future. Many
 messages arriving together thus share one model call, and the event loop never blocks
@@ -43,17 +44,26 @@ class EmojiEngine:
     def version(self) -> str:
         return self.ranker.version
 
+    def rank(self, texts: Sequence[str], k: int = 5, candidates: Sequence[str] | None = None) -> list[list[Ranked]]:
+        """Synchronous batch ranking (scripts, evaluation); the bot uses :meth:`rank_async`."""
+        return self.ranker.rank(texts, k, candidates)
+
     async def start(self) -> None:
         if self._worker is None:
             self._queue = asyncio.Queue()
             self._worker = asyncio.create_task(self._run(), name="emojibot-engine")
 
     async def close(self) -> None:
+        """Stop the worker; callers still waiting get an error instead of hanging."""
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
             self._worker = None
+        while self._queue is not None and not self._queue.empty():
+            req = self._queue.get_nowait()
+            if not req.future.done():
+                req.future.set_exception(RuntimeError("the emoji engine was closed"))
         self._pool.shutdown(wait=False)
 
     async def __aenter__(self) -> EmojiEngine:
@@ -63,15 +73,21 @@ class EmojiEngine:
     async def __aexit__(self, *exc) -> None:
         await self.close()
 
-    async def rank(self, text: str, k: int = 5, candidates: Sequence[str] | None = None) -> list[Ranked]:
-        """Top-``k`` emojis for one text. Raises EmptyTextError for blank text and
-        UnknownEmojiError for an unknown candidate, for this caller only."""
+    async def rank_async(self, text: str, k: int = 5, candidates: Sequence[str] | None = None) -> list[Ranked]:
+        """Top-``k`` emojis for one text, batched with other concurrent callers. Raises
+        EmptyTextError for blank text, UnknownEmojiError for an unknown candidate and
+        ValueError for k < 1, for this caller only."""
         if not isinstance(text, str) or not text.strip():
             raise EmptyTextError("text is empty: give a message to find emojis for")
+        if k < 1:
+            raise ValueError("k must be at least 1")
         cands = tuple(candidates) if candidates else None
-        if cands:
-            self.ranker.candidate_indices(cands)  # unknown emojis fail here, not in the batch
         await self.start()
+        if cands:
+            # Unknown emojis fail here, not in the batch; the first call loads the
+            # catalog, so it runs in the worker thread rather than on the event loop.
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._pool, self.ranker.candidate_indices, cands)
         assert self._queue is not None
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
         await self._queue.put(_Request(text, k, cands, fut))
@@ -105,16 +121,29 @@ class EmojiEngine:
                     ranked = await loop.run_in_executor(
                         self._pool, self.ranker.rank, [r.text for r in reqs], k, cands
                     )
-                except Exception as exc:  # a failing batch fails its callers, not the worker
-                    for r in reqs:
-                        if not r.future.done():
-                            r.future.set_exception(exc)
+                except Exception:
+                    # One bad text must not fail its neighbours: rank each alone, so
+                    # only the culprit gets the error.
+                    await self._rank_one_by_one(loop, reqs, cands)
                     continue
                 self.batches += 1
                 self.requests += len(reqs)
                 for r, res in zip(reqs, ranked):
                     if not r.future.done():
                         r.future.set_result(res[: r.k])
+
+    async def _rank_one_by_one(self, loop, reqs: list[_Request], cands) -> None:
+        for r in reqs:
+            try:
+                res = await loop.run_in_executor(self._pool, self.ranker.rank, [r.text], r.k, cands)
+            except Exception as exc:
+                if not r.future.done():
+                    r.future.set_exception(exc)
+            else:
+                self.batches += 1
+                self.requests += 1
+                if not r.future.done():
+                    r.future.set_result(res[0])
 
 
 __all__ = ["EmojiEngine", "EmptyTextError", "Ranked"]
