@@ -107,9 +107,13 @@ def test_evaluate_tweeteval_on_a_file(capsys, data_dir, tmp_path):
 
 
 def test_evaluate_airline_on_a_file(capsys, data_dir, tmp_path):
-    lines = (data_dir / "airline_sentiment" / "tweets_train.csv").read_text().splitlines()[:201]
+    import csv as csvmod
+
+    with open(data_dir / "airline_sentiment" / "tweets_train.csv", newline="", encoding="utf-8") as f:
+        rows = list(csvmod.reader(f))[:201]  # header + 200 tweets (some span several lines)
     csv = tmp_path / "a.csv"
-    csv.write_text("\n".join(lines) + "\n")
+    with open(csv, "w", newline="", encoding="utf-8") as f:
+        csvmod.writer(f).writerows(rows)
     code, out, _ = run(capsys, "evaluate", "airline", "--csv", str(csv), "--json")
     assert code == 0
     res = json.loads(out)

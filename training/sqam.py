@@ -273,7 +273,7 @@ def train_sqam(
                 file=sys.stderr,
             )
         if best is None or m["macro_f1"] > best[0]:
-            best = (m["macro_f1"], [np.array(v) for v in variables])
+            best = (m["macro_f1"], [np.array(v.numpy()) for v in variables])
     assert best is not None
     for v, value in zip(variables, best[1]):
         v.assign(value)
