@@ -90,7 +90,7 @@ def cmd_train_sqam(args: argparse.Namespace) -> int:
             raise CLIError("--epochs must be at least 1")
         s.epochs = args.epochs
     for name in ("learning_rate", "hard_weight", "class_balance", "random_negative_weight", "margin",
-                 "ngram_dropout", "word_dropout", "airline_weight", "weight_decay"):
+                 "ngram_dropout", "word_dropout", "airline_weight", "weight_decay", "description_weight"):
         if getattr(args, name) is not None:
             setattr(s, name, getattr(args, name))
     for name in ("dropout", "lstm_units", "ngram_dim"):
@@ -236,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="tweet weight ∝ count(label)^-x (0 = none, 1 = fully balanced; 0.75)")
     hp.add_argument("--random-negative-weight", dest="random_negative_weight", type=float)
     hp.add_argument("--airline-weight", dest="airline_weight", type=float, help="airline tweets' weight (2.0)")
+    hp.add_argument("--description-weight", dest="description_weight", type=float,
+                    help="emoji descriptions' weight (1.0)")
     hp.add_argument("--dropout", type=float)
     hp.add_argument("--ngram-dropout", dest="ngram_dropout", type=float, help="n-grams hidden per step (0.5)")
     hp.add_argument("--word-dropout", dest="word_dropout", type=float, help="words hidden per step (0.2)")

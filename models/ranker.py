@@ -95,7 +95,7 @@ class NumpyQuestionEncoder:
         W = W[:, :T]
         emb = self.word_vectors[W]  # (B, T, E)
         seqs = []
-        for (kernel, rec, bias), backwards in zip(self.lstm, (False, True)):
+        for (kernel, rec, bias), backwards in zip(self.lstm, (False, True), strict=False):
             seqs.append(self._lstm(emb @ kernel + bias, rec, lengths, backwards))
         seq = np.concatenate(seqs, axis=-1)
         valid = (np.arange(T)[None, :] < lengths[:, None])[..., None]
@@ -154,7 +154,9 @@ class TextRanker:
         # ranking; subtracting λ × their mean cosine over typical chat texts evens that out.
         hub_path = self.folder / HUB_FILE
         self.hub_lambda = float(self.manifest.get("sqam", {}).get("hub_lambda", 0.0))
-        self.hub = np.load(hub_path).astype(np.float32) if hub_path.exists() else np.zeros(len(self.answers), np.float32)
+        self.hub = (
+            np.load(hub_path).astype(np.float32) if hub_path.exists() else np.zeros(len(self.answers), np.float32)
+        )
         self.chars: list[str] = json.loads((self.folder / CHARS_FILE).read_text(encoding="utf-8"))
         self.featurizer = TextFeaturizer(Vocabulary.load(self.folder / VOCAB_FILE))
         self._catalog = None
@@ -224,7 +226,7 @@ class TextRanker:
         k = max(1, min(k, s.shape[1]))
         top = np.argpartition(-s, k - 1, axis=1)[:, :k]
         out = []
-        for row, idx in zip(s, top):
+        for row, idx in zip(s, top, strict=False):
             idx = idx[np.argsort(-row[idx])]
             out.append([Ranked(names[i], float(row[i])) for i in idx])
         return out

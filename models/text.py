@@ -141,7 +141,7 @@ def _word_id(token: str) -> int:
 def ngram_ids(tokens: Sequence[str]) -> list[int]:
     """Hashed word unigrams, bigrams and character 3–5-grams of words (0 is padding)."""
     ids = [_word_id(t) for t in tokens]
-    ids.extend(_hash("b:" + a + " " + b) for a, b in zip(tokens, tokens[1:]))
+    ids.extend(_hash("b:" + a + " " + b) for a, b in zip(tokens, tokens[1:], strict=False))
     for t in tokens:
         ids.extend(_char_ngram_ids(t))
         if len(ids) >= MAX_NGRAMS:
@@ -195,7 +195,7 @@ class TextFeaturizer:
         W = np.zeros((len(texts), T), dtype=np.int32)
         N = np.zeros((len(texts), G), dtype=np.int32)
         L = np.zeros(len(texts), dtype=np.int32)
-        for i, (w, g) in enumerate(zip(wids, gids)):
+        for i, (w, g) in enumerate(zip(wids, gids, strict=False)):
             w = w[:T]
             W[i, : len(w)] = w
             L[i] = max(1, len(w))

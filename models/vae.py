@@ -88,7 +88,7 @@ class EmojiVAE(keras.Model):
             recon_loss, kl_loss = self._vae_losses(x, training=True)
             total = recon_loss + self.beta * kl_loss
         grads = tape.gradient(total, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights, strict=False))
         return self._update(total, recon_loss, kl_loss)
 
     def test_step(self, data):

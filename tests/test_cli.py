@@ -50,7 +50,10 @@ def test_unknown_candidate_is_a_clear_error(capsys):
 
 @pytest.mark.parametrize(
     "text",
-    ["🎉🎉🎉", "🔥", "a" * 100_000, "word " * 20_000, "ctrl\x00\x01\x07chars\x1b[31m", "\u200b\u200b", "!!!", "😀" * 5000],
+    [
+        "🎉🎉🎉", "🔥", "a" * 100_000, "word " * 20_000, "ctrl\x00\x01\x07chars\x1b[31m", "\u200b\u200b", "!!!",
+        "😀" * 5000,
+    ],
 )
 def test_odd_texts_still_get_an_answer(capsys, text):
     code, out, err = run(capsys, "emojify", text)

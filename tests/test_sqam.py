@@ -35,7 +35,9 @@ def test_numpy_question_encoder_matches_keras(use_ngrams, activation, pooling):
     letters = "abcdefghij"
     words = ["<pad>", "<oov>"] + [f"w{a}{b}" for a in letters for b in letters[:6]]
     vectors = rng.normal(size=(len(words), 8)).astype(np.float16).astype(np.float32)
-    cfg = SQAMConfig(lstm_units=8, ngram_dim=4, tower_dim=16, shared_dims=(16, 8), use_ngrams=use_ngrams, activation=activation)
+    cfg = SQAMConfig(
+        lstm_units=8, ngram_dim=4, tower_dim=16, shared_dims=(16, 8), use_ngrams=use_ngrams, activation=activation
+    )
     cfg.ngram_pooling = pooling
     idf = rng.uniform(1.0, 5.0, NGRAM_BUCKETS).astype(np.float32)
     sqam = SQAM(vectors, NGRAM_BUCKETS, feature_dim=5, cfg=cfg, ngram_idf=idf)

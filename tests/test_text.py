@@ -1,6 +1,14 @@
 import pytest
 
-from models.text import MAX_NGRAMS, MAX_TOKENS, NGRAM_BUCKETS, TextFeaturizer, TweetTokenizer, Vocabulary, ngram_ids
+from models.text import (
+    MAX_NGRAMS,
+    MAX_TOKENS,
+    NGRAM_BUCKETS,
+    TextFeaturizer,
+    TweetTokenizer,
+    Vocabulary,
+    ngram_ids,
+)
 
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,9 @@ def _write_tiny_data(root, rng):
     rows = ["tweet_id,airline_sentiment,airline_sentiment_confidence,negativereason,airline,text,tweet_created"]
     for i in range(90):
         s = ("positive", "neutral", "negative")[i % 3]
-        text = {"positive": "thanks great crew", "neutral": "what time is the flight", "negative": "delayed again awful"}[s]
+        text = {
+            "positive": "thanks great crew", "neutral": "what time is the flight", "negative": "delayed again awful"
+        }[s]  # fmt: skip
         rows.append(f"{i},{s},1.0,,United,@united {text},24-02-2015 11:15")
     (air / "tweets_train.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
 

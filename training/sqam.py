@@ -50,6 +50,7 @@ class TrainSettings:
     random_negative_weight: float = 0.1
     class_balance: float = 0.75  # tweet weight ∝ count(label)^-class_balance
     airline_holdout: float = 0.1
+    description_weight: float = 1.0  # weight of an emoji-description example
     airline_weight: float = 2.0  # weight of an airline tweet relative to an average TweetEval tweet
     top_words: int = 50_000
     seed: int = 13
@@ -150,7 +151,7 @@ def train_sqam(
     airline_emoji_idx = np.asarray(catalog.indices(airline.label_emojis))
 
     keep = ~np.isin(train.labels, np.asarray(s.exclude_labels, dtype=np.int64))
-    t_texts = [t for t, k in zip(train.texts, keep) if k]
+    t_texts = [t for t, k in zip(train.texts, keep, strict=False) if k]
     t_labels = train.labels[keep]
     if s.max_tweets:
         t_texts, t_labels = t_texts[: s.max_tweets], t_labels[: s.max_tweets]
@@ -186,7 +187,9 @@ def train_sqam(
         all_texts,
         np.concatenate([tweet_emoji_idx[t_labels], airline_emoji_idx[airline.labels[a_train]], desc_pos]),
         [SOURCE_TWEET] * len(t_texts) + [SOURCE_AIRLINE] * len(a_train) + [SOURCE_DESC] * len(desc_texts),
-        np.concatenate([cw[t_labels], np.full(len(a_train), s.airline_weight), np.ones(len(desc_texts))]),
+        np.concatenate(
+            [cw[t_labels], np.full(len(a_train), s.airline_weight), np.full(len(desc_texts), s.description_weight)]
+        ),
     )
     idf = ngram_idf(examples.N) if cfg.ngram_pooling == "idf" else None
     sqam = SQAM(vectors, NGRAM_BUCKETS, feats.shape[1], cfg, ngram_idf=idf)
@@ -213,7 +216,7 @@ def train_sqam(
             per = triplet_hinge(pos, cos, neg_mask, s.margin, s.hard_weight)
             loss = tf.reduce_sum(per * weight) / tf.reduce_sum(weight)
         grads = tape.gradient(loss, variables)
-        optimizer.apply_gradients(zip(grads, variables))
+        optimizer.apply_gradients(zip(grads, variables, strict=False))
         return loss
 
     def make_batch(idx: np.ndarray):
@@ -275,7 +278,7 @@ def train_sqam(
         if best is None or m["macro_f1"] > best[0]:
             best = (m["macro_f1"], [np.array(v.numpy()) for v in variables])
     assert best is not None
-    for v, value in zip(variables, best[1]):
+    for v, value in zip(variables, best[1], strict=False):
         v.assign(value)
 
     weights = export_question_weights(sqam, vectors)

@@ -128,7 +128,7 @@ class EmojiEngine:
                     continue
                 self.batches += 1
                 self.requests += len(reqs)
-                for r, res in zip(reqs, ranked):
+                for r, res in zip(reqs, ranked, strict=False):
                     if not r.future.done():
                         r.future.set_result(res[: r.k])
 
