@@ -190,7 +190,8 @@ def _abc(value: str) -> tuple[str, str, str]:
 def cmd_bench_text(args: argparse.Namespace) -> int:
     from bot.core.bench import bench_text
 
-    result = bench_text(args.data_dir, artifacts=args.artifacts, seconds=args.seconds)
+    _require_data_dir(args.data_dir)
+    result = bench_text(args.data_dir, artifacts=args.artifacts, seconds=args.seconds, cold_runs=args.cold_runs)
     _report(result, args.json)
     return 0
 
@@ -275,7 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     bsub = b.add_subparsers(dest="what", metavar="WHAT", required=True)
     bt = bsub.add_parser("text", help="text ranking: latency, throughput, cold start, RSS; vs TF-IDF + SVM")
     bt.add_argument("--data-dir", required=True, help="data folder (TweetEval texts, and to train the baseline)")
-    bt.add_argument("--seconds", type=float, default=5.0, help="how long each throughput run lasts")
+    bt.add_argument("--seconds", type=float, default=5.0, help="how long each throughput run lasts (5)")
+    bt.add_argument("--cold-runs", type=_positive, default=3, help="cold starts to time (3)")
     bt.add_argument("--json", action="store_true")
     bt.set_defaults(func=cmd_bench_text)
     return p

@@ -111,23 +111,40 @@ print(model.predict([sys.argv[2]])[0])
 
 
 def bench_text(
-    data_dir: str | os.PathLike, artifacts: str | None = None, seconds: float = 5.0, cold_runs: int = 3
+    data_dir: str | os.PathLike,
+    artifacts: str | None = None,
+    seconds: float = 5.0,
+    cold_runs: int = 3,
+    progress: bool = True,
 ) -> dict[str, Any]:
+    from tqdm import tqdm
+
     from training.baseline import train_baseline
+
+    bar = tqdm(total=8, desc="bench text", unit="stage", file=sys.stderr, disable=not progress)
+
+    def stage(name: str) -> None:
+        bar.set_postfix_str(name)
+        bar.update(1)
 
     val = load_tweeteval(data_dir, "val")
     texts = [t for t in val.texts if t.strip()]
     ranker = TextRanker(artifacts)
     ranker.rank(texts[:64], 5)  # warm-up
 
+    stage("latency")
     lat = _latencies(lambda t: ranker.rank([t], 5), texts, 1000)
     p50, p99 = _percentiles(lat)
+    stage("engine latency")
     e_p50, e_p99 = _percentiles(asyncio.run(_engine_latency(ranker, texts, 1000)))
     c20 = list(val.label_emojis)
     c_p50, _ = _percentiles(_latencies(lambda t: ranker.rank([t], 5, c20), texts, 1000))
+    stage("throughput")
     tput = _throughput(lambda b: ranker.rank(b, 5), texts, 256, seconds)
     n_engine = int(max(1000, tput * seconds))
+    stage("engine throughput")
     engine_tput = asyncio.run(_engine_throughput(ranker, texts, n_engine, concurrency=512))
+    stage("cold start")
     cold = [_child_rss_mb(_emojify_cmd(artifacts)) for _ in range(cold_runs)]
     sqam_quality = ranking_metrics(
         np.concatenate([ranker.scores(val.texts[i : i + 512], val.label_emojis, allow_empty=True)
@@ -135,21 +152,25 @@ def bench_text(
         val.labels,
     )  # fmt: skip
 
+    stage("baseline training")
     t0 = time.perf_counter()
     baseline, _ = train_baseline(data_dir)
     baseline_train_s = time.perf_counter() - t0
+    stage("baseline speed")
     b_lat = _latencies(lambda t: baseline.predict([t]), texts, 1000)
     b_p50, b_p99 = _percentiles(b_lat)
     b_tput = _throughput(lambda b: baseline.predict(b), texts, 256, seconds)
     pred = baseline.predict(val.texts)
     from training.metrics import macro_f1
 
+    stage("baseline cold start")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "baseline.pkl"
         path.write_bytes(pickle.dumps(baseline))
         b_cold = [_child_rss_mb([sys.executable, "-c", _BASELINE_CHILD, str(path), COLD_TEXT])
                   for _ in range(cold_runs)]  # fmt: skip
 
+    bar.close()
     return {
         "model_version": ranker.version,
         "catalog_size": len(ranker.chars),
