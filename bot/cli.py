@@ -222,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     tv.set_defaults(func=cmd_train_vae)
     ts = tsub.add_parser("sqam", help="the Siamese text→emoji model (needs the VAE codes)")
     ts.add_argument("--data-dir", required=True, help="the training data folder (e.g. ../shared/data)")
-    ts.add_argument("--epochs", type=int, help="epochs (default 6)")
+    ts.add_argument("--epochs", type=int, help="epochs (default 10)")
     ts.add_argument("--seed", type=int, default=13)
     ts.add_argument("--exclude", type=int, nargs="+", metavar="LABEL",
                     help="drop the tweets of these TweetEval label ids (zero-shot experiment)")

@@ -21,8 +21,8 @@ from keras import layers, ops
 
 @dataclass
 class SQAMConfig:
-    lstm_units: int = 64
-    ngram_dim: int = 64
+    lstm_units: int = 96
+    ngram_dim: int = 96
     tower_dim: int = 256
     shared_dims: tuple[int, ...] = (256, 128)
     dropout: float = 0.5

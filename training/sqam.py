@@ -40,7 +40,7 @@ ANSWER_FEATURES_FILE = "emoji_features.npy"
 
 @dataclass
 class TrainSettings:
-    epochs: int = 6
+    epochs: int = 10
     batch_size: int = 128
     learning_rate: float = 1e-3
     weight_decay: float = 0.1  # decoupled (AdamW) when > 0
