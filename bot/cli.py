@@ -99,7 +99,10 @@ def cmd_train_sqam(args: argparse.Namespace) -> int:
     if args.no_semantic:
         s.model.use_semantic = False
     if args.exclude:
-        s.exclude_labels = tuple(args.exclude)
+        bad = [x for x in args.exclude if not 0 <= x < 20]
+        if bad:
+            raise CLIError(f"--exclude takes TweetEval label ids 0..19, not {bad}")
+        s.exclude_labels = tuple(sorted(set(args.exclude)))
     if args.max_tweets is not None:
         if args.max_tweets < 1:
             raise CLIError("--max-tweets must be at least 1")

@@ -2,7 +2,7 @@
 
 The Keras SQAM is what trains; at inference only the question tower runs, per message,
 and every catalog emoji's answer vector is precomputed at training time. The question
-tower is small (a 64-unit BiLSTM, an n-gram bag, a few dense layers), so it runs here in
+tower is small (a 96-unit BiLSTM, an n-gram bag, a few dense layers), so it runs here in
 NumPy: no TensorFlow import on the hot path, a cold start of a fraction of a second, and
 a few hundred MB less memory. ``tests/test_sqam.py`` checks it against the Keras model.
 """

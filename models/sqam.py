@@ -1,7 +1,7 @@
 """The Siamese question-answer model (SQAM): text question, emoji answer, cosine score.
 
 Question tower: frozen GloVe word vectors → bidirectional LSTM → masked max-pool, next to
-a mean-pooled bag of hashed n-grams (fastText style), → dense. Answer tower: dense layers
+an idf-weighted bag of hashed n-grams (fastText style), → dense. Answer tower: dense layers
 over the emoji's features (its 16-d VAE code, optionally with a 50-d semantic vector: the
 mean GloVe vector of its name and descriptions). Both go through one *shared* dense stack
 whose last layer is ``tanh``; the score is the cosine of the two outputs.

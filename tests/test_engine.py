@@ -29,12 +29,18 @@ async def test_concurrent_requests_share_model_calls(ranker):
 
 
 async def test_errors_stay_with_their_caller(ranker):
-    async with EmojiEngine(ranker) as engine:
+    async with EmojiEngine(ranker, max_wait_ms=20.0) as engine:
         good = asyncio.ensure_future(engine.rank_async("good morning sunshine", k=3))
         with pytest.raises(EmptyTextError):
             await engine.rank_async("   ")
-        with pytest.raises(UnknownEmojiError):
-            await engine.rank_async("hello", candidates=["heart", "definitely_not_an_emoji"])
+        # an unknown candidate is found inside the batch; only its caller fails
+        results = await asyncio.gather(
+            engine.rank_async("hello", candidates=["heart", "definitely_not_an_emoji"]),
+            engine.rank_async("hello", candidates=["heart", "fire"]),
+            return_exceptions=True,
+        )
+        assert isinstance(results[0], UnknownEmojiError)
+        assert [r.emoji for r in results[1]] and len(results[1]) == 2
         assert len(await good) == 3
 
 
@@ -56,6 +62,44 @@ async def test_a_failing_text_in_a_batch_fails_only_its_caller(ranker, monkeypat
     assert len(results[0]) == 5 and len(results[2]) == 5
 
 
+async def test_close_during_a_running_batch_fails_its_callers(ranker, monkeypatch):
+    import threading
+
+    release = threading.Event()
+    real_rank = ranker.rank
+
+    def slow_rank(texts, k=5, candidates=None):
+        release.wait(5)
+        return real_rank(texts, k, candidates)
+
+    monkeypatch.setattr(ranker, "rank", slow_rank)
+    engine = EmojiEngine(ranker)
+    taken = asyncio.ensure_future(engine.rank_async("taken by the worker"))
+    await asyncio.sleep(0.05)  # the worker now holds it in a running batch
+    await engine.close()
+    release.set()
+    with pytest.raises(RuntimeError, match="closed"):
+        await asyncio.wait_for(taken, 5)
+    # and the engine starts again after close
+    monkeypatch.setattr(ranker, "rank", real_rank)
+    assert len(await engine.rank_async("hello again", k=2)) == 2
+    await engine.close()
+
+
+@pytest.mark.parametrize("bad_k", [0, -3, 2.5, "3"])
+async def test_bad_k_is_refused_and_the_worker_survives(ranker, bad_k):
+    async with EmojiEngine(ranker) as engine:
+        with pytest.raises(ValueError):
+            await engine.rank_async("hello", k=bad_k)
+        assert len(await engine.rank_async("hello", k=3)) == 3
+
+
+async def test_empty_candidate_list_is_an_error(ranker):
+    async with EmojiEngine(ranker) as engine:
+        with pytest.raises(ValueError, match="empty"):
+            await engine.rank_async("hello", candidates=[])
+
+
 async def test_close_fails_waiting_callers_instead_of_hanging(ranker):
     engine = EmojiEngine(ranker)
     await engine.start()
@@ -65,13 +109,10 @@ async def test_close_fails_waiting_callers_instead_of_hanging(ranker):
         await asyncio.wait_for(pending, 5)
 
 
-async def test_sync_batch_rank_and_bad_k(ranker):
+async def test_sync_batch_rank(ranker):
     engine = EmojiEngine(ranker)
     out = engine.rank(["good morning", "good night"], k=2)
     assert [len(r) for r in out] == [2, 2]
-    with pytest.raises(ValueError):
-        await engine.rank_async("hello", k=0)
-    await engine.close()
 
 
 async def test_candidates_and_k(ranker):

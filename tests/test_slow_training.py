@@ -14,6 +14,7 @@ def test_full_training_reaches_the_shipped_quality(tmp_path, data_dir):
     assert vae["nonfinite_codes"] == 0
     info = train_sqam(data_dir, tmp_path, TrainSettings(), verbose=False)
     shipped = read_manifest()["sqam"]
-    # A retrain lands near the shipped model (seeds differ in thread scheduling only).
-    assert info["tweeteval_val"]["macro_f1"] >= shipped["tweeteval_val"]["macro_f1"] - 0.02
-    assert info["airline_holdout"]["accuracy"] >= shipped["airline_holdout"]["accuracy"] - 0.03
+    # A retrain with the default settings reproduces the shipped model (runs measured
+    # deterministic here; the tolerance allows for another CPU's float rounding).
+    assert abs(info["tweeteval_val"]["macro_f1"] - shipped["tweeteval_val"]["macro_f1"]) < 0.01
+    assert abs(info["airline_holdout"]["accuracy"] - shipped["airline_holdout"]["accuracy"]) < 0.015

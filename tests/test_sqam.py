@@ -16,6 +16,21 @@ def test_triplet_hinge_values():
     np.testing.assert_allclose(out, [0.15, 0.2], atol=1e-6)
 
 
+def test_zero_shot_report_against_chance():
+    from training.sqam import zero_shot_report
+
+    # 4 candidates; labels 1 and 3 are "held out"; the scores put label 3 always first
+    scores = np.array([[0.1, 0.2, 0.0, 0.9], [0.5, 0.1, 0.0, 0.3], [0.0, 0.0, 0.0, 1.0]])
+    labels = np.array([3, 1, 3])
+    rep = zero_shot_report(scores, labels, (1, 3), ["a", "b", "c", "d"])
+    assert rep["val_tweets"] == 3
+    assert rep["top1_accuracy"] == 2 / 3  # row 1's label 1 is beaten by 0 and 3
+    assert rep["mean_rank"] == (1 + 3 + 1) / 3
+    assert rep["among_held_out"]["top1_accuracy"] == 2 / 3  # row 1: 0.3 (d) > 0.1 (b)
+    assert rep["among_held_out"]["per_emoji_top1"] == {"b": 0.0, "d": 1.0}
+    assert rep["chance_mean_rank"] == 2.5
+
+
 def test_triplet_hinge_is_zero_when_margin_met():
     out = np.asarray(triplet_hinge(np.array([1.0]), np.array([[0.1, -0.5]]), np.ones((1, 2)), margin=0.2))
     assert out[0] == 0.0

@@ -25,7 +25,7 @@ DECODER_FILE = "vae_decoder.weights.h5"
 
 def train_vae(
     out_dir: str | os.PathLike | None = None,
-    epochs: int = 120,
+    epochs: int = 300,
     batch_size: int = 64,
     seed: int = 7,
     catalog: EmojiCatalog | None = None,

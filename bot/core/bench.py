@@ -14,7 +14,6 @@ import asyncio
 import os
 import pickle
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -96,8 +95,9 @@ def _child_rss_mb(cmd: list[str], env: dict[str, str] | None = None) -> tuple[fl
 
 
 def _emojify_cmd(artifacts: str | None) -> list[str]:
-    exe = shutil.which("emojibot")
-    base = [exe] if exe else [sys.executable, "-m", "bot.cli"]
+    # The interpreter itself, not a PATH lookup: a shim (pyenv) would add its own start-up
+    # and could run another install.
+    base = [sys.executable, "-m", "bot.cli"]
     if artifacts:
         base += ["--artifacts", str(artifacts)]
     return base + ["emojify", COLD_TEXT]
