@@ -53,7 +53,7 @@ def cmd_emojify(args: argparse.Namespace) -> int:
     try:
         result = ranker.rank([text], k=args.top, candidates=args.candidates)[0]
     except EmptyTextError as exc:
-        raise CLIError(f"{exc} (for example: emojibot emojify \"what a game!\")") from exc
+        raise CLIError(f'{exc} (for example: emojibot emojify "what a game!")') from exc
     except UnknownEmojiError as exc:
         raise CLIError(str(exc)) from exc
     if args.json:
@@ -89,8 +89,18 @@ def cmd_train_sqam(args: argparse.Namespace) -> int:
         if args.epochs < 1:
             raise CLIError("--epochs must be at least 1")
         s.epochs = args.epochs
-    for name in ("learning_rate", "hard_weight", "class_balance", "random_negative_weight", "margin",
-                 "ngram_dropout", "word_dropout", "airline_weight", "weight_decay", "description_weight"):
+    for name in (
+        "learning_rate",
+        "hard_weight",
+        "class_balance",
+        "random_negative_weight",
+        "margin",
+        "ngram_dropout",
+        "word_dropout",
+        "airline_weight",
+        "weight_decay",
+        "description_weight",
+    ):
         if getattr(args, name) is not None:
             setattr(s, name, getattr(args, name))
     for name in ("dropout", "lstm_units", "ngram_dim"):
@@ -109,6 +119,20 @@ def cmd_train_sqam(args: argparse.Namespace) -> int:
         s.max_tweets = args.max_tweets
     info = train_sqam(args.data_dir, args.out, s, codes_dir=args.codes)
     _print_json({k: v for k, v in info.items() if k != "history"})
+    return 0
+
+
+def cmd_train_heads(args: argparse.Namespace) -> int:
+    from training.heads import HeadSettings, train_heads
+
+    _require_data_dir(args.data_dir)
+    s = HeadSettings(calibrate=not args.no_offsets)
+    if args.max_tweets is not None:
+        if args.max_tweets < 1:
+            raise CLIError("--max-tweets must be at least 1")
+        s.max_tweets = args.max_tweets
+    info = train_heads(args.data_dir, args.out, s)
+    _print_json(info)
     return 0
 
 
@@ -227,8 +251,13 @@ def build_parser() -> argparse.ArgumentParser:
     ts.add_argument("--data-dir", required=True, help="the training data folder (e.g. ../shared/data)")
     ts.add_argument("--epochs", type=int, help="epochs (default 10)")
     ts.add_argument("--seed", type=int, default=13)
-    ts.add_argument("--exclude", type=int, nargs="+", metavar="LABEL",
-                    help="drop the tweets of these TweetEval label ids (zero-shot experiment)")
+    ts.add_argument(
+        "--exclude",
+        type=int,
+        nargs="+",
+        metavar="LABEL",
+        help="drop the tweets of these TweetEval label ids (zero-shot experiment)",
+    )
     ts.add_argument("--max-tweets", type=int, help="train on at most this many tweets (quick runs)")
     ts.add_argument("--codes", help="folder with the VAE codes (default: --out)")
     hp = ts.add_argument_group("hyper-parameters (defaults: the shipped model's)")
@@ -236,12 +265,17 @@ def build_parser() -> argparse.ArgumentParser:
     hp.add_argument("--margin", type=float, help="hinge margin (0.2)")
     hp.add_argument("--weight-decay", dest="weight_decay", type=float, help="AdamW decoupled weight decay (0.1)")
     hp.add_argument("--hard-weight", dest="hard_weight", type=float, help="weight of the hardest negative's hinge (0)")
-    hp.add_argument("--class-balance", dest="class_balance", type=float,
-                    help="tweet weight ∝ count(label)^-x (0 = none, 1 = fully balanced; 0.75)")
+    hp.add_argument(
+        "--class-balance",
+        dest="class_balance",
+        type=float,
+        help="tweet weight ∝ count(label)^-x (0 = none, 1 = fully balanced; 0.75)",
+    )
     hp.add_argument("--random-negative-weight", dest="random_negative_weight", type=float)
     hp.add_argument("--airline-weight", dest="airline_weight", type=float, help="airline tweets' weight (2.0)")
-    hp.add_argument("--description-weight", dest="description_weight", type=float,
-                    help="emoji descriptions' weight (1.0)")
+    hp.add_argument(
+        "--description-weight", dest="description_weight", type=float, help="emoji descriptions' weight (1.0)"
+    )
     hp.add_argument("--dropout", type=float)
     hp.add_argument("--ngram-dropout", dest="ngram_dropout", type=float, help="n-grams hidden per step (0.5)")
     hp.add_argument("--word-dropout", dest="word_dropout", type=float, help="words hidden per step (0.2)")
@@ -250,6 +284,16 @@ def build_parser() -> argparse.ArgumentParser:
     hp.add_argument("--no-semantic", action="store_true", help="answer tower over the VAE code alone")
     ts.add_argument("--out", help="artifact folder to write (default: the shipped one)")
     ts.set_defaults(func=cmd_train_sqam)
+    th = tsub.add_parser(
+        "heads",
+        help="linear n-gram heads for the labelled emoji sets (after `train sqam`)",
+        description="Train the TweetEval and airline heads and tune how they join the SQAM.",
+    )
+    th.add_argument("--data-dir", required=True, help="the training data folder (e.g. ../shared/data)")
+    th.add_argument("--max-tweets", type=int, help="train on at most this many tweets (quick runs)")
+    th.add_argument("--no-offsets", action="store_true", help="do not fit per-emoji macro-F1 offsets")
+    th.add_argument("--out", help="artifact folder to read the SQAM from and write to (default: the shipped one)")
+    th.set_defaults(func=cmd_train_heads)
 
     ev = sub.add_parser("evaluate", help="score the shipped models on labelled data")
     evsub = ev.add_subparsers(dest="dataset", metavar="DATASET", required=True)
@@ -268,8 +312,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", required=True, help="PNG file to write")
     g.add_argument("--code", help="decode this 16-d code (comma-separated) instead of a sheet")
     g.add_argument("--random", type=_positive, default=12, help="random novel emojis in the first row")
-    g.add_argument("--grid", type=_abc, action="append", metavar="A,B,C",
-                   help="a 2-D grid A + u(B−A) + v(C−A); repeatable (default: two grids)")
+    g.add_argument(
+        "--grid",
+        type=_abc,
+        action="append",
+        metavar="A,B,C",
+        help="a 2-D grid A + u(B−A) + v(C−A); repeatable (default: two grids)",
+    )
     g.add_argument("--grid-size", type=_positive, default=6)
     g.add_argument("--scale", type=_positive, default=2, help="upscaling of the 36×36 pictures")
     g.add_argument("--seed", type=int, default=0)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from models.artifacts import artifacts_dir, read_manifest, require
+from models.heads import HEADS_FILE, TextHeads, answers_digest
 from models.text import TextBatch, TextFeaturizer, Vocabulary
 
 QUESTION_FILE = "sqam_question.npz"
@@ -44,9 +45,7 @@ class NumpyQuestionEncoder:
     def __init__(self, weights: dict[str, np.ndarray]):
         w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items() if k != "activation"}
         self.word_vectors = w["word_vectors"]
-        self.lstm = [
-            (w[f"lstm_{d}_kernel"], w[f"lstm_{d}_recurrent"], w[f"lstm_{d}_bias"]) for d in ("fw", "bw")
-        ]
+        self.lstm = [(w[f"lstm_{d}_kernel"], w[f"lstm_{d}_recurrent"], w[f"lstm_{d}_bias"]) for d in ("fw", "bw")]
         self.ngram_table = w.get("ngram_table")
         self.ngram_idf = w.get("ngram_idf")  # None: mean pooling
         self.question_dense = (w["question_dense_w"], w["question_dense_b"])
@@ -158,10 +157,24 @@ class TextRanker:
             np.load(hub_path).astype(np.float32) if hub_path.exists() else np.zeros(len(self.answers), np.float32)
         )
         self.chars: list[str] = json.loads((self.folder / CHARS_FILE).read_text(encoding="utf-8"))
+        self._positions = {c: i for i, c in enumerate(self.chars)}
+        self.heads, self.heads_note = self._load_heads()
         self.featurizer = TextFeaturizer(Vocabulary.load(self.folder / VOCAB_FILE))
         self._catalog = None
         self._candidate_cache: dict[tuple[str, ...], np.ndarray] = {}
-        self._positions = {c: i for i, c in enumerate(self.chars)}
+
+    def _load_heads(self) -> tuple[TextHeads | None, str]:
+        """The supervised heads, if present and tuned with this very SQAM (else none, and why)."""
+        path = self.folder / HEADS_FILE
+        if not path.exists():
+            return None, f"no {HEADS_FILE}: the SQAM ranks alone (`emojibot train heads` builds it)"
+        heads = TextHeads.load(path)
+        if heads.sqam_digest != answers_digest(self.folder / ANSWERS_FILE):
+            return None, f"{HEADS_FILE} was tuned with another SQAM: ignored until `emojibot train heads` reruns"
+        self._head_positions = [
+            np.asarray([self._positions[e] for e in g.emojis], dtype=np.int64) for g in heads.groups
+        ]
+        return heads, "heads: " + ", ".join(f"{g.name} ({len(g.emojis)} emojis)" for g in heads.groups)
 
     @property
     def catalog(self):
@@ -211,13 +224,34 @@ class TextRanker:
                 raise EmptyTextError("text is empty: give a message to find emojis for")
         q = self.encoder.encode(self.featurizer.featurize(texts))
         if candidates is None:
-            return q @ self.answers.T - self.hub_lambda * self.hub
-        rows = self.candidate_indices(candidates)
-        return q @ self.answers[rows].T - self.hub_lambda * self.hub[rows]
+            s = q @ self.answers.T - self.hub_lambda * self.hub
+            rows = None
+        else:
+            rows = self.candidate_indices(candidates)
+            s = q @ self.answers[rows].T - self.hub_lambda * self.hub[rows]
+        if self.heads is not None:
+            self._add_heads(s, texts, rows)
+        return s
 
-    def rank(
-        self, texts: Sequence[str], k: int = 5, candidates: Sequence[str] | None = None
-    ) -> list[list[Ranked]]:
+    def _add_heads(self, s: np.ndarray, texts: Sequence[str], rows: np.ndarray | None) -> None:
+        """Add each head's centred scores to the columns of ``s`` that hold its emojis."""
+        assert self.heads is not None
+        targets = []  # (group, its members' columns in s, which members)
+        for g, pos in zip(self.heads.groups, self._head_positions, strict=True):
+            if rows is None:
+                targets.append((g, pos, slice(None)))
+                continue
+            col = {int(r): j for j, r in enumerate(rows)}
+            members = [m for m, p in enumerate(pos) if int(p) in col]
+            if members:
+                targets.append((g, np.asarray([col[int(pos[m])] for m in members]), np.asarray(members)))
+        if not targets:
+            return
+        x = self.heads.features.transform(texts)
+        for g, cols, members in targets:
+            s[:, cols] += g.adjust(x)[:, members]
+
+    def rank(self, texts: Sequence[str], k: int = 5, candidates: Sequence[str] | None = None) -> list[list[Ranked]]:
         """Top-``k`` emojis for each text, best first."""
         if not texts:
             return []

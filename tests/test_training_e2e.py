@@ -99,3 +99,45 @@ def test_exported_artifacts_rank_and_evaluate(tiny_artifacts):
     res = evaluate_tweeteval(tw / "val_text.txt", tw / "val_labels.txt", tw / "mapping.txt", artifacts=out)
     assert res["n"] == 120
     assert res["accuracy"] == pytest.approx(info["tweeteval_val"]["accuracy"])
+
+
+@pytest.fixture(scope="module")
+def tiny_heads(tiny_artifacts):
+    from training.heads import HeadSettings, train_heads
+
+    data, out, _, _ = tiny_artifacts
+    return train_heads(data, out, HeadSettings(tweet_cs=(0.1, 1.0), airline_cs=(0.3, 1.0)), verbose=False)
+
+
+def test_heads_train_after_the_sqam_and_ship(tiny_artifacts, tiny_heads):
+    from models.ranker import TextRanker
+
+    _, out, _, _ = tiny_artifacts
+    assert (out / "text_heads.npz").exists()
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["heads"]["tweeteval_c"] in (0.1, 1.0)
+    ranker = TextRanker(out)
+    assert ranker.heads is not None, ranker.heads_note
+    assert [g.name for g in ranker.heads.groups] == ["tweeteval", "airline"]
+    # the words of each signal decide among the 20 with the heads in place
+    assert tiny_heads["tweeteval_val"]["shipped"]["accuracy"] > 0.9
+    top = ranker.rank(["camera lens photo"], k=1, candidates=list(TWEETEVAL_EMOJIS))[0][0]
+    assert top.emoji == "📷"
+    air = ranker.rank(["delayed again awful"], k=1, candidates=["🎉", "😈", "😡"])[0][0]
+    assert air.emoji == "😡"
+
+
+def test_heads_tuned_with_another_sqam_are_ignored(tiny_artifacts, tiny_heads, tmp_path):
+    import shutil
+
+    from models.ranker import TextRanker
+
+    _, out, _, _ = tiny_artifacts
+    copy = tmp_path / "artifacts"
+    shutil.copytree(out, copy)
+    answers = np.load(copy / "sqam_answers.npy")
+    np.save(copy / "sqam_answers.npy", answers[:, ::-1].copy())  # as if the SQAM was retrained
+    ranker = TextRanker(copy)
+    assert ranker.heads is None
+    assert "another SQAM" in ranker.heads_note
+    assert ranker.rank(["santa gifts"], k=3)  # still ranks, with the SQAM alone

@@ -167,3 +167,12 @@ def build_vocabulary(
     special[0] = 0.0
     vecs = np.concatenate([special, np.asarray(glove_vecs[np.asarray(chosen)], dtype=np.float32)])
     return words, vecs.astype(np.float16).astype(np.float32)
+
+
+def airline_split(n_texts: int, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(hold-out, train) indices of the airline tweets: the first permutation drawn from
+    ``default_rng(seed)``, exactly as `train sqam` draws it, so every model leaves out the
+    same tweets."""
+    perm = np.random.default_rng(seed).permutation(n_texts)
+    n_hold = int(n_texts * holdout)
+    return perm[:n_hold], perm[n_hold:]

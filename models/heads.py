@@ -1,0 +1,161 @@
+"""Supervised surface-feature heads that sharpen the SQAM on emoji sets with labelled data.
+
+The SQAM ranks every catalog emoji through one shared space, which is what lets it rank
+emojis it never saw with a tweet. Where many labelled texts exist for a fixed set of
+emojis (TweetEval's 20, the airline tweets' 🎉 😈 😡), a plain linear model over TF-IDF
+word and character n-grams still catches surface cues (hashtags, place names, spellings)
+better than the siamese towers do. A *head* is such a linear model for one emoji group;
+its scores join the SQAM scores of those emojis as
+
+    a_e(x)   = β_g · h_e(x) + offset_e
+    score(e) = cos(q, a_e) − λ·hub(e) + a_e(x) − max_{e' ∈ g} a_e'(x)
+
+Subtracting the group's maximum makes the adjustment ≤ 0: a head reorders its emojis
+among themselves (the per-text shift is the same for all of them, so a ranking over the
+group alone is that of ``cos + a``) and can only push the less likely members down, never
+lift the group above the rest of the catalog — the full-catalog ranking stays diverse.
+β and the per-emoji offsets (which raise macro-F1) are tuned on TweetEval val by
+``emojibot train heads``. Emojis outside every group are ranked by the SQAM alone.
+
+Features: hashed word 1–2-grams and char 2–5-grams (within word boundaries), each block
+with sublinear tf, idf and L2 normalisation; scikit-learn's ``HashingVectorizer`` does
+the hashing at training and inference alike, so nothing is stored per n-gram.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+HEADS_FILE = "text_heads.npz"
+BLOCK_FEATURES = 1 << 17  # per block (word, char): 2^18 weights per emoji in all
+MAX_CHARS = 2_000  # as the tokenizer: the rest of a huge message adds nothing
+
+
+def answers_digest(path: Path) -> str:
+    """Identifies the SQAM a head set was tuned with (its answer matrix changes every training)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+class SurfaceFeatures:
+    """Raw text → L2-normalised TF-IDF rows over hashed word and character n-grams."""
+
+    def __init__(self, idf: Sequence[np.ndarray]):
+        from sklearn.feature_extraction.text import HashingVectorizer
+
+        common = {"n_features": BLOCK_FEATURES, "alternate_sign": False, "norm": None, "dtype": np.float32}
+        self.vectorizers = [
+            HashingVectorizer(analyzer="word", ngram_range=(1, 2), **common),
+            HashingVectorizer(analyzer="char_wb", ngram_range=(2, 5), **common),
+        ]
+        self.idf = [np.asarray(v, dtype=np.float32) for v in idf]
+
+    @staticmethod
+    def counts(texts: Sequence[str]):
+        """Per-block raw count matrices (used by training to compute document frequencies)."""
+        return SurfaceFeatures([np.ones(BLOCK_FEATURES)] * 2)._counts(texts)
+
+    def _counts(self, texts: Sequence[str]):
+        clean = [t[:MAX_CHARS].encode("utf-8", "replace").decode("utf-8") for t in texts]
+        return [v.transform(clean) for v in self.vectorizers]
+
+    def transform(self, texts: Sequence[str]):
+        """(len(texts), 2 × BLOCK_FEATURES) CSR rows. Works on the CSR arrays directly:
+        building diagonal matrices per call cost ten times the hashing itself."""
+        from scipy.sparse import csr_matrix, hstack
+
+        blocks = []
+        for m, idf in zip(self._counts(texts), self.idf, strict=True):
+            m = csr_matrix(m, dtype=np.float32)
+            m.sum_duplicates()
+            data = (1.0 + np.log(m.data)) * idf[m.indices]
+            rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+            norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=m.shape[0]))
+            m.data = (data / np.maximum(norms, 1e-12)[rows]).astype(np.float32)
+            blocks.append(m)
+        return hstack(blocks, format="csr", dtype=np.float32)
+
+
+def document_idf(count_blocks) -> list[np.ndarray]:
+    """Smoothed idf per block, as scikit-learn's TfidfTransformer: ln((1+n)/(1+df)) + 1."""
+    out = []
+    for m in count_blocks:
+        n = m.shape[0]
+        df = np.bincount(m.tocsc().indices, minlength=m.shape[1]).astype(np.float64)
+        out.append((np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float32))
+    return out
+
+
+def quantize_columns(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int8 weights with one float scale per column (a quarter of float32's size)."""
+    scale = np.maximum(np.abs(w).max(axis=0), 1e-12) / 127.0
+    return np.round(w / scale).astype(np.int8), scale.astype(np.float32)
+
+
+@dataclass
+class HeadGroup:
+    """One linear head: the emojis it scores, its weights and how it joins the SQAM."""
+
+    name: str
+    emojis: list[str]
+    weights: np.ndarray  # (features, K) float32
+    bias: np.ndarray  # (K,)
+    beta: float  # strength of the centred head scores next to the SQAM cosines
+    offsets: np.ndarray  # (K,) per-emoji offsets (macro-F1), 0 where not tuned
+
+    def adjust(self, x) -> np.ndarray:
+        """(B, K) additive adjustment of the group's emojis for feature rows ``x``."""
+        h = np.asarray(x @ self.weights) + self.bias
+        adj = self.beta * h + self.offsets
+        return adj - adj.max(axis=1, keepdims=True)
+
+
+class TextHeads:
+    """All head groups of an artifact folder, with their shared feature extractor."""
+
+    def __init__(self, features: SurfaceFeatures, groups: list[HeadGroup], sqam_digest: str):
+        self.features = features
+        self.groups = groups
+        self.sqam_digest = sqam_digest
+
+    def save(self, path: Path) -> None:
+        arrays: dict[str, np.ndarray] = {
+            "idf_word": self.features.idf[0].astype(np.float16),
+            "idf_char": self.features.idf[1].astype(np.float16),
+            "groups": np.array([g.name for g in self.groups]),
+            "sqam_digest": np.array(self.sqam_digest),
+        }
+        for g in self.groups:
+            q, scale = quantize_columns(g.weights)
+            arrays |= {
+                f"{g.name}_emojis": np.array(g.emojis),
+                f"{g.name}_weights_q": q,
+                f"{g.name}_weights_scale": scale,
+                f"{g.name}_bias": g.bias.astype(np.float32),
+                f"{g.name}_beta": np.array(g.beta, dtype=np.float32),
+                f"{g.name}_offsets": g.offsets.astype(np.float32),
+            }
+        np.savez_compressed(path, **arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> TextHeads:
+        with np.load(path) as z:
+            features = SurfaceFeatures([z["idf_word"], z["idf_char"]])
+            groups = []
+            for name in [str(n) for n in z["groups"]]:
+                weights = z[f"{name}_weights_q"].astype(np.float32) * z[f"{name}_weights_scale"]
+                groups.append(
+                    HeadGroup(
+                        name=name,
+                        emojis=[str(e) for e in z[f"{name}_emojis"]],
+                        weights=weights,
+                        bias=z[f"{name}_bias"].astype(np.float32),
+                        beta=float(z[f"{name}_beta"]),
+                        offsets=z[f"{name}_offsets"].astype(np.float32),
+                    )
+                )
+            return cls(features, groups, str(z["sqam_digest"]))
