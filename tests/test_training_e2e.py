@@ -40,8 +40,10 @@ def _write_tiny_data(root, rng):
     for i in range(90):
         s = ("positive", "neutral", "negative")[i % 3]
         text = {
-            "positive": "thanks great crew", "neutral": "what time is the flight", "negative": "delayed again awful"
-        }[s]  # fmt: skip
+            "positive": "thanks great crew",
+            "neutral": "what time is the flight",
+            "negative": "delayed again awful",
+        }[s]
         rows.append(f"{i},{s},1.0,,United,@united {text},24-02-2015 11:15")
     (air / "tweets_train.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
 
@@ -58,9 +60,13 @@ def tiny_artifacts(tmp_path_factory):
     out = root / "artifacts"
     vae_info = train_vae(out, epochs=2, verbose=0)
     settings = TrainSettings(
-        epochs=6, batch_size=32, top_words=2000, max_tweets=400, learning_rate=3e-3,
+        epochs=6,
+        batch_size=32,
+        top_words=2000,
+        max_tweets=400,
+        learning_rate=3e-3,
         model=SQAMConfig(lstm_units=16, ngram_dim=8, tower_dim=32, shared_dims=(32, 16)),
-    )  # fmt: skip
+    )
     sqam_info = train_sqam(data, out, settings, verbose=False)
     return data, out, vae_info, sqam_info
 
@@ -141,3 +147,41 @@ def test_heads_tuned_with_another_sqam_are_ignored(tiny_artifacts, tiny_heads, t
     assert ranker.heads is None
     assert "another SQAM" in ranker.heads_note
     assert ranker.rank(["santa gifts"], k=3)  # still ranks, with the SQAM alone
+
+
+def test_wgan_trains_end_to_end_on_a_few_photos(tiny_artifacts, data_dir, tmp_path):
+    """Encoder/baseline → WGAN-GP variants → shipped picture artifacts → evaluation and answers."""
+    from models.picture import PictureModel
+    from training.evaluate import evaluate_pictures
+    from training.wgan import WGANSettings, train_wgan
+
+    _, out, _, _ = tiny_artifacts
+    s = WGANSettings(
+        classifier_minutes=2,
+        classifier_epochs=1,
+        wgan_epochs=2,
+        max_pictures=600,
+        samples=10,
+        spaces=("sqam", "vae"),
+        weighting=("expsmooth", "none"),
+        sheet_dir=str(tmp_path / "sheets"),
+    )
+    info = train_wgan(data_dir, out, s, verbose=False)
+    shipped = info["wgan"]["shipped"]
+    assert shipped in {"sqam-expsmooth", "vae-expsmooth", "sqam-none"}
+    assert {v["space"] for v in info["variants"]} == {"sqam", "vae"}
+    for v in info["variants"]:
+        assert 0.0 <= v["val"]["top1_accuracy"] <= v["val"]["top5_accuracy"] <= 1.0
+        assert all(
+            np.isfinite(h["wasserstein"]) and h["gradient_penalty"] >= 0
+            for h in info["variant_histories"][f"{v['space']}-{v['weighting']}"]
+        )
+    assert len(list((tmp_path / "sheets" / shipped).glob("epoch_*.png"))) == 2  # one sheet per epoch
+    model = PictureModel(out, samples=10)
+    res = evaluate_pictures(
+        data_dir / "tinyimagenet_emoji" / "train.npz", artifacts=out, max_pictures=100, progress=False
+    )
+    assert res["n"] == 100 and res["candidates"] == 85
+    assert res["classifier_baseline"]["n"] == 100
+    assert 1 <= res["distinct_modes"] <= 85
+    assert model.meta["target_space"] == shipped.split("-")[0]

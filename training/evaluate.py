@@ -34,3 +34,36 @@ def evaluate_airline(csv_path, artifacts: str | os.PathLike | None = None) -> di
     ranker = TextRanker(artifacts)
     m = ranking_metrics(_scores(ranker, data.texts, data.label_emojis), data.labels, k=1)
     return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n": len(data.texts), "model_version": ranker.version}
+
+
+def evaluate_pictures(
+    npz_path, artifacts: str | os.PathLike | None = None, max_pictures: int | None = None, progress: bool = True
+) -> dict[str, Any]:
+    """The WGAN's emoji distributions (50 samples per photo) on a file in the layout of
+    `tinyimagenet_emoji/train.npz`, over the file's own class emojis; the discriminative
+    baseline's softmax on the same photos, side by side."""
+    from models.picture import PictureModel
+    from training.wgan import load_pictures, picture_metrics
+
+    data = load_pictures(npz_path, max_pictures, progress=progress)
+    model = PictureModel(artifacts)
+    class_label = np.asarray([data.emojis.index(e) for e in data.class_emoji])
+    probs = []
+    for i in range(0, len(data.pictures), 64):
+        _, key, names = model.distributions(data.pictures[i : i + 64], data.emojis)
+        probs.append(key)
+    p = np.concatenate(probs)
+    assert names == data.emojis
+    wgan = picture_metrics(p, data.labels, data.classes, class_label)
+    cls_p, cls_names = model.classify(data.pictures, data.emojis)
+    order = [cls_names.index(e) for e in data.emojis if e in cls_names]
+    baseline = None
+    if len(order) == len(data.emojis):
+        baseline = picture_metrics(cls_p[:, order], data.labels, data.classes, class_label)
+    return {
+        **wgan,
+        "classifier_baseline": baseline,
+        "samples": model.samples,
+        "target_space": model.meta["target_space"],
+        "model_version": model.version,
+    }

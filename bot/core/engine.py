@@ -24,7 +24,7 @@ from models.ranker import EmptyTextError, Ranked, TextRanker
 
 @dataclass
 class _Request:
-    text: str
+    payload: object  # a text, or picture bytes
     k: int
     candidates: tuple[str, ...] | None
     future: asyncio.Future = field(repr=False)
@@ -103,6 +103,10 @@ class EmojiEngine:
         await self._queue.put(_Request(text, k, cands, fut))
         return await fut
 
+    def _batch_call(self, payloads: list, k: int, candidates):
+        """One model call for a batch of requests (run in the worker thread)."""
+        return self.ranker.rank(payloads, k, candidates)
+
     async def _run(self) -> None:
         assert self._queue is not None and self._pool is not None
         loop = asyncio.get_running_loop()
@@ -136,13 +140,13 @@ class EmojiEngine:
     async def _rank_group(self, loop, reqs: list[_Request], cands) -> None:
         k = max(r.k for r in reqs)
         try:
-            ranked = await loop.run_in_executor(self._pool, self.ranker.rank, [r.text for r in reqs], k, cands)
+            ranked = await loop.run_in_executor(self._pool, self._batch_call, [r.payload for r in reqs], k, cands)
         except Exception:
             # One bad text (or candidate list) must not fail its neighbours: rank each
             # alone, so only the culprit gets the error.
             for r in reqs:
                 try:
-                    res = await loop.run_in_executor(self._pool, self.ranker.rank, [r.text], r.k, cands)
+                    res = await loop.run_in_executor(self._pool, self._batch_call, [r.payload], r.k, cands)
                 except Exception as exc:
                     _fail(r, exc)
                 else:
@@ -153,10 +157,69 @@ class EmojiEngine:
         for r, res in zip(reqs, ranked, strict=True):
             self._answer(r, res)
 
-    def _answer(self, r: _Request, result: list[Ranked]) -> None:
+    def _answer(self, r: _Request, result) -> None:
         self.requests += 1
         if not r.future.done():
-            r.future.set_result(result[: r.k])
+            r.future.set_result(self._trim(result, r.k))
+
+    @staticmethod
+    def _trim(result, k: int):
+        return result[:k]
+
+
+class PictureEngine(EmojiEngine):
+    """Async, micro-batching front of a :class:`models.picture.PictureModel`.
+
+    ``await engine.answer_async(picture_bytes, k)`` decodes the bytes and samples the
+    generator in the worker thread, batched with other concurrent pictures (one generator
+    call of 50 samples × pictures). A picture that cannot be read fails only its own
+    caller, with :class:`models.picture.PictureError`.
+    """
+
+    def __init__(self, model, max_batch: int = 16, max_wait_ms: float = 0.0, max_bytes: int | None = None):
+        super().__init__(model, max_batch=max_batch, max_wait_ms=max_wait_ms)  # type: ignore[arg-type]
+        from models.picture import DEFAULT_MAX_BYTES
+
+        self.max_bytes = max_bytes or DEFAULT_MAX_BYTES
+
+    def rank(self, texts, k=5, candidates=None):  # pragma: no cover - pictures have no text ranking
+        raise TypeError("a PictureEngine answers pictures: use answer() or answer_async()")
+
+    def answer(self, pictures: Sequence[bytes], k: int = 5, candidates: Sequence[str] | None = None):
+        """Synchronous batch: picture file bytes → one PictureAnswer each."""
+        return self._batch_call(list(pictures), k, candidates)
+
+    def _batch_call(self, payloads: list, k: int, candidates):
+        import numpy as np
+
+        from models.picture import decode_picture
+
+        pics = np.stack([decode_picture(b, max_bytes=self.max_bytes) for b in payloads])
+        return self.ranker.answer(pics, k, candidates)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _trim(result, k: int):
+        result.top = result.top[:k]
+        return result
+
+    async def answer_async(self, data: bytes, k: int = 5, candidates: Sequence[str] | None = None):
+        """The emojis of one picture (bytes of a file), batched with concurrent callers."""
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(f"picture must be bytes, not {type(data).__name__}")
+        try:
+            k = operator.index(k)
+        except TypeError as exc:
+            raise ValueError(f"k must be a whole number, not {k!r}") from exc
+        if k < 1:
+            raise ValueError("k must be at least 1")
+        cands = tuple(candidates) if candidates is not None else None
+        if cands is not None and not cands:
+            raise ValueError("the candidate list is empty")
+        await self.start()
+        assert self._queue is not None
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Request(bytes(data), k, cands, fut))
+        return await fut
 
 
 def _fail(r: _Request, exc: BaseException) -> None:
@@ -164,4 +227,4 @@ def _fail(r: _Request, exc: BaseException) -> None:
         r.future.set_exception(exc)
 
 
-__all__ = ["EmojiEngine", "EmptyTextError", "Ranked"]
+__all__ = ["EmojiEngine", "EmptyTextError", "PictureEngine", "Ranked"]

@@ -1,0 +1,193 @@
+"""Picture decoding (formats and hostile input), the WGAN's weights and metrics, and the
+shipped picture model answering photos through the async engine."""
+
+import asyncio
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from models.picture import PictureError, decode_picture
+
+
+def _encode(img: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def _red(mode: str = "RGB", size=(80, 60)) -> Image.Image:
+    return Image.new("RGB", size, (220, 20, 20)).convert(mode)
+
+
+@pytest.mark.parametrize(
+    "fmt,mode",
+    [
+        ("JPEG", "RGB"),
+        ("JPEG", "L"),
+        ("JPEG", "CMYK"),
+        ("PNG", "RGB"),
+        ("PNG", "P"),
+        ("WEBP", "RGB"),
+        ("BMP", "RGB"),
+        ("TIFF", "RGB"),
+        ("GIF", "P"),
+    ],
+)
+def test_formats_and_modes_decode_to_64x64_rgb(fmt, mode):
+    out = decode_picture(_encode(_red(mode), fmt))
+    assert out.shape == (64, 64, 3) and out.dtype == np.uint8
+    if mode != "L":
+        assert out[..., 0].mean() > 150 and out[..., 1].mean() < 90  # still red (CMYK converted right)
+
+
+def test_sixteen_bit_greyscale_is_scaled_not_clipped():
+    arr = (np.linspace(0, 65535, 64 * 64).reshape(64, 64)).astype(np.uint16)
+    img = Image.fromarray(arr)
+    assert img.mode.startswith("I")
+    out = decode_picture(_encode(img, "PNG"))
+    assert out.min() < 10 and out.max() > 240  # the whole range survives
+
+
+def test_alpha_is_composited_on_white():
+    img = Image.new("RGBA", (64, 64), (0, 0, 0, 0))  # fully transparent black
+    out = decode_picture(_encode(img, "PNG"))
+    assert out.min() == 255
+
+
+def test_animated_gif_uses_the_first_frame():
+    frames = [Image.new("RGB", (64, 64), c).convert("P") for c in ((255, 0, 0), (0, 0, 255))]
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    out = decode_picture(buf.getvalue())
+    assert out[..., 0].mean() > 200 and out[..., 2].mean() < 50
+
+
+def test_wide_picture_is_centre_cropped():
+    img = Image.new("RGB", (300, 100), (0, 0, 255))
+    img.paste((255, 0, 0), (100, 0, 200, 100))  # red centre third
+    out = decode_picture(_encode(img, "PNG"))
+    assert out[:, 16:48, 0].mean() > 200
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize(
+    "data,reason",
+    [
+        (b"", "empty"),
+        (b"hello, this is a text file\n" * 10, "not a picture"),
+        (_png_header_only(30_000, 30_000), "over the limit"),
+    ],
+)
+def test_hostile_input_gets_a_clear_error(data, reason):
+    with pytest.raises(PictureError, match=reason):
+        decode_picture(data)
+
+
+def test_truncated_jpeg_is_refused():
+    full = _encode(Image.effect_noise((256, 256), 60).convert("RGB"), "JPEG", quality=90)
+    with pytest.raises(PictureError, match="damaged or truncated"):
+        decode_picture(full[: len(full) // 2])
+
+
+def test_size_cap_is_configurable():
+    data = _encode(_red(), "PNG")
+    with pytest.raises(PictureError, match="over the"):
+        decode_picture(data, max_bytes=len(data) - 1)
+    assert decode_picture(data, max_bytes=len(data)).shape == (64, 64, 3)
+
+
+# -- training pieces ---------------------------------------------------------------------
+def test_expsmooth_weights_follow_the_formula_and_favour_rare_emojis():
+    from training.wgan import example_weights
+
+    labels = np.array([0] * 80 + [1] * 15 + [2] * 5)
+    w = example_weights(labels, 3, "expsmooth", k=5.0)
+    freq = np.array([0.8, 0.15, 0.05])
+    w_e = np.exp(-5.0 * freq) / np.exp(-5.0 * freq[labels]).sum()  # the paper's normalisation
+    expected = w_e[labels] / w_e[labels].mean()
+    np.testing.assert_allclose(w, expected, rtol=1e-5)
+    assert w[-1] > w[90] > w[0]
+    t = example_weights(labels, 3, "tfidf", k=0)
+    assert t[-1] > t[90] > t[0] and abs(t.mean() - 1) < 1e-5
+    assert (example_weights(labels, 3, "none", k=0) == 1).all()
+    with pytest.raises(ValueError):
+        example_weights(labels, 3, "bogus", k=0)
+
+
+def test_picture_metrics_on_a_known_case():
+    from training.wgan import picture_metrics
+
+    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.6, 0.3, 0.1], [0.2, 0.2, 0.6]])
+    labels = np.array([0, 1, 1, 2])
+    classes = np.array([0, 1, 1, 2])
+    m = picture_metrics(probs, labels, classes, class_label=np.array([0, 1, 2]))
+    assert m["top1_accuracy"] == 0.75 and m["distinct_modes"] == 3
+    # TV per class: 1 − mean mass on the class emoji → (0.3 + 0.45 + 0.4) / 3
+    assert m["mean_tv_distance"] == pytest.approx((0.3 + 0.45 + 0.4) / 3)
+
+
+# -- the shipped model -------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def picture_model():
+    from models.picture import PictureModel
+
+    return PictureModel()
+
+
+@pytest.fixture(scope="module")
+def photos(data_dir):
+    z = np.load(data_dir / "tinyimagenet_emoji" / "train.npz")
+    off, jpeg = z["offsets"], z["jpeg"]
+    return [jpeg[off[i] : off[i + 1]].tobytes() for i in (0, 5000, 20000, 40000)]
+
+
+def test_shipped_model_gives_distributions_over_the_catalog(picture_model, photos):
+    pics = np.stack([decode_picture(p) for p in photos])
+    answers = picture_model.answer(pics, k=5)
+    for a in answers:
+        assert abs(a.probabilities.sum() - 1.0) < 1e-5 and len(a.probabilities) == len(picture_model.chars)
+        probs = [p for _, p in a.top]
+        assert probs == sorted(probs, reverse=True) and a.mode == a.top[0][0]
+        assert all(round(p * 50) == pytest.approx(p * 50, abs=1e-4) for p in probs)  # counts of 50 samples
+
+
+def test_candidates_restrict_the_answer(picture_model, photos):
+    pics = np.stack([decode_picture(p) for p in photos[:1]])
+    a = picture_model.answer(pics, k=5, candidates=["🐶", "cat", "🐸"])[0]
+    assert {e for e, _ in a.top} <= {"🐶", "🐱", "🐸"}
+
+
+def test_novel_emoji_is_a_finite_rgba_picture(picture_model, photos):
+    from models.drawing import EmojiDecoder
+
+    a = picture_model.answer(np.stack([decode_picture(photos[0])]), k=3)[0]
+    pic = picture_model.novel_emoji(a, EmojiDecoder())
+    assert pic.shape == (36, 36, 4) and np.isfinite(pic).all()
+    assert pic[..., 3].min() < 0.2  # a transparent background, as emoji art has
+
+
+def test_engine_batches_pictures_and_isolates_a_bad_one(picture_model, photos):
+    from bot.core.engine import PictureEngine
+
+    async def run():
+        async with PictureEngine(picture_model) as engine:
+            jobs = [engine.answer_async(p, k=2) for p in photos] + [engine.answer_async(b"not a picture", k=2)]
+            return await asyncio.gather(*jobs, return_exceptions=True), engine.batches
+
+    results, batches = asyncio.run(run())
+    assert all(len(r.top) <= 2 for r in results[:4])
+    assert isinstance(results[4], PictureError)
+    assert batches < 5 + 4  # the good pictures shared model calls
