@@ -58,14 +58,104 @@ def cmd_emojify(args: argparse.Namespace) -> int:
         raise CLIError(str(exc)) from exc
     if args.json:
         _print_json(
-            {"text": text[:200], "model_version": ranker.version,
-             "emojis": [{"emoji": r.emoji, "score": round(r.score, 4)} for r in result]}
-        )  # fmt: skip
+            {
+                "text": text[:200],
+                "model_version": ranker.version,
+                "emojis": [{"emoji": r.emoji, "score": round(r.score, 4)} for r in result],
+            }
+        )
     else:
         print(" ".join(r.emoji for r in result))
         if args.scores:
             for r in result:
                 print(f"  {r.emoji}  {r.score:+.3f}")
+    return 0
+
+
+# -- picture ------------------------------------------------------------------------------
+def cmd_picture(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from models.picture import PictureError, PictureModel, decode_picture
+
+    if args.max_mb <= 0:
+        raise CLIError("--max-mb must be positive")
+    max_bytes = int(args.max_mb * 1024 * 1024)
+    if args.path == "-":
+        data = sys.stdin.buffer.read(max_bytes + 1)
+    else:
+        if not os.path.isfile(args.path):
+            raise CLIError(f"{args.path}: no such file")
+        if os.path.getsize(args.path) > max_bytes:
+            raise CLIError(f"{args.path}: the file is over the {args.max_mb:g} MB limit (--max-mb)")
+        with open(args.path, "rb") as f:
+            data = f.read(max_bytes + 1)
+    try:  # decode before loading the models: a bad file is refused at once
+        picture = decode_picture(data, max_bytes=max_bytes)
+    except PictureError as exc:
+        raise CLIError(f"{args.path}: {exc}") from exc
+    model = PictureModel(args.artifacts, samples=args.samples, seed=args.seed)
+    answer = model.answer(picture[None], args.top, args.candidates)[0]
+    novel_path = None
+    if args.out:
+        from models.drawing import EmojiDecoder, to_image
+
+        picture = model.novel_emoji(answer, EmojiDecoder(args.artifacts))
+        to_image(picture, scale=args.scale).save(args.out)
+        novel_path = args.out
+    if args.json:
+        _print_json(
+            {
+                "top": [{"emoji": e, "probability": round(p, 4)} for e, p in answer.top],
+                "mode": answer.mode,
+                "distinct_emojis": answer.distinct,
+                "samples": model.samples,
+                "novel_emoji_png": novel_path,
+                "model_version": model.version,
+            }
+        )
+    else:
+        print(" ".join(e for e, _ in answer.top))
+        if args.scores:
+            for e, p in answer.top:
+                print(f"  {e}  {p:.2f}")
+        if novel_path:
+            print(f"novel emoji written to {novel_path}")
+    return 0
+
+
+# -- serve and db -------------------------------------------------------------------------
+def _settings(args: argparse.Namespace):
+    from bot.core.config import SettingsError, load_settings
+
+    overrides = {
+        k: v
+        for k, v in (
+            ("host", getattr(args, "host", None)),
+            ("port", getattr(args, "port", None)),
+            ("database_url", getattr(args, "database_url", None)),
+        )
+        if v is not None
+    }
+    try:
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        raise CLIError(str(exc)) from exc
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from bot.serve import serve
+
+    serve(_settings(args), artifacts=args.artifacts)
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from bot.store.repository import current_revision, migrate
+
+    settings = _settings(args)
+    migrate(settings.database_url, args.revision)
+    print(f"database at revision {current_revision(settings.database_url)}")
     return 0
 
 
@@ -136,6 +226,35 @@ def cmd_train_heads(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_wgan(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from training.wgan import WGANSettings, train_wgan
+
+    _require_data_dir(args.data_dir)
+    s = WGANSettings(seed=args.seed, sheet_dir=args.sheets)
+    for name in (
+        "classifier_minutes",
+        "classifier_epochs",
+        "wgan_epochs",
+        "smoothing_k",
+        "max_pictures",
+        "n_critic",
+        "gp_lambda",
+    ):
+        value = getattr(args, name)
+        if value is not None:
+            if value <= 0:
+                raise CLIError(f"--{name.replace('_', '-')} must be positive")
+            setattr(s, name, value)
+    if args.weighting:
+        s.weighting = tuple(args.weighting)
+    if args.spaces:
+        s.spaces = tuple(args.spaces)
+    info = train_wgan(args.data_dir, args.out, s)
+    _print_json({k: v for k, v in info.items() if k != "variant_histories"})
+    return 0
+
+
 def _require_data_dir(path: str) -> None:
     if not os.path.isdir(path):
         raise CLIError(f"data directory {path!r} does not exist (pass --data-dir, e.g. ../shared/data)")
@@ -154,6 +273,17 @@ def cmd_evaluate_airline(args: argparse.Namespace) -> int:
     from training.evaluate import evaluate_airline
 
     result = evaluate_airline(args.csv, artifacts=args.artifacts)
+    _report(result, args.json)
+    return 0
+
+
+def cmd_evaluate_pictures(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from training.evaluate import evaluate_pictures
+
+    result = evaluate_pictures(
+        args.npz, artifacts=args.artifacts, max_pictures=args.max_pictures, progress=not args.json
+    )
     _report(result, args.json)
     return 0
 
@@ -214,6 +344,18 @@ def _abc(value: str) -> tuple[str, str, str]:
 
 
 # -- bench --------------------------------------------------------------------------------
+def cmd_bench_picture(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from bot.core.bench_picture import bench_picture
+
+    _require_data_dir(args.data_dir)
+    npz = os.path.join(args.data_dir, "tinyimagenet_emoji", "train.npz")
+    if not os.path.isfile(npz):
+        raise CLIError(f"{npz}: no such file (bench picture decodes photos from it)")
+    _report(bench_picture(npz, artifacts=args.artifacts, n=args.pictures), args.json)
+    return 0
+
+
 def cmd_bench_text(args: argparse.Namespace) -> int:
     from bot.core.bench import bench_text
 
@@ -239,6 +381,41 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--scores", action="store_true", help="also print each emoji's score")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=cmd_emojify)
+
+    pc = sub.add_parser(
+        "picture",
+        help="emojis for a picture, and a novel emoji drawn for it",
+        description="Answer a picture (JPEG, PNG, WebP, GIF, BMP, TIFF; '-' reads stdin) with "
+        "the emojis of its generated distribution and, with --out, a brand-new emoji.",
+    )
+    pc.add_argument("path", help="picture file, or - for standard input")
+    pc.add_argument("--top", type=_positive, default=5, help="how many emojis (5)")
+    pc.add_argument("--candidates", nargs="+", metavar="EMOJI", help="rank only these emojis (Unicode or short names)")
+    pc.add_argument("--out", help="write the novel emoji as a PNG here")
+    pc.add_argument("--scale", type=_positive, default=4, help="upscaling of the 36×36 novel emoji (4)")
+    pc.add_argument("--samples", type=_positive, default=50, help="generator samples per picture (50)")
+    pc.add_argument("--seed", type=int, default=0)
+    pc.add_argument("--max-mb", dest="max_mb", type=float, default=10.0, help="refuse files larger than this (10)")
+    pc.add_argument("--scores", action="store_true", help="also print each emoji's probability")
+    pc.add_argument("--json", action="store_true", help="print one JSON object")
+    pc.set_defaults(func=cmd_picture)
+
+    sv = sub.add_parser(
+        "serve",
+        help="run the bot (the web playground when no platform token is set)",
+        description="Migrate the database and serve the bot. Settings come from EMOJIBOT_* "
+        "environment variables or .env (see README).",
+    )
+    sv.add_argument("--host", help="address to listen on (127.0.0.1)")
+    sv.add_argument("--port", type=int, help="port (8080)")
+    sv.add_argument("--database-url", dest="database_url", help="sqlite+aiosqlite:///FILE or postgresql+asyncpg://...")
+    sv.set_defaults(func=cmd_serve)
+    db = sub.add_parser("db", help="database migrations")
+    dbsub = db.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
+    dbu = dbsub.add_parser("upgrade", help="migrate the database to the newest (or the given) revision")
+    dbu.add_argument("revision", nargs="?", default="head")
+    dbu.add_argument("--database-url", dest="database_url", help="default: $EMOJIBOT_DATABASE_URL or the SQLite file")
+    dbu.set_defaults(func=cmd_db_upgrade)
 
     t = sub.add_parser("train", help="train a model and write it to the artifact folder")
     tsub = t.add_subparsers(dest="model", metavar="MODEL", required=True)
@@ -295,6 +472,38 @@ def build_parser() -> argparse.ArgumentParser:
     th.add_argument("--out", help="artifact folder to read the SQAM from and write to (default: the shipped one)")
     th.set_defaults(func=cmd_train_heads)
 
+    tw = tsub.add_parser(
+        "wgan",
+        help="the picture models: image encoder + baseline CNN, then the WGAN-GP",
+        description="Train the image encoder (as a CNN classifier, the baseline), then "
+        "conditional WGAN-GPs over its features for several target spaces and weightings; "
+        "the best on the held-out photos ships.",
+    )
+    tw.add_argument("--data-dir", required=True, help="the training data folder (e.g. ../shared/data)")
+    tw.add_argument("--classifier-minutes", dest="classifier_minutes", type=float, help="encoder budget (26)")
+    tw.add_argument("--classifier-epochs", dest="classifier_epochs", type=int, help="encoder epochs at most (14)")
+    tw.add_argument("--wgan-epochs", dest="wgan_epochs", type=int, help="epochs of each WGAN variant (25)")
+    tw.add_argument("--n-critic", dest="n_critic", type=int, help="critic steps per generator step (5)")
+    tw.add_argument("--gp-lambda", dest="gp_lambda", type=float, help="gradient penalty weight (10)")
+    tw.add_argument("--smoothing-k", dest="smoothing_k", type=float, help="k of exp(−k·freq) weights (20)")
+    tw.add_argument(
+        "--weighting",
+        nargs="+",
+        choices=["expsmooth", "tfidf", "none"],
+        help="per-example weightings to compare (all three)",
+    )
+    tw.add_argument(
+        "--spaces",
+        nargs="+",
+        choices=["sqam", "vae", "emoji2vec"],
+        help="target embedding spaces to compare (all three; the first is used for the weightings)",
+    )
+    tw.add_argument("--max-pictures", dest="max_pictures", type=int, help="use at most this many photos")
+    tw.add_argument("--sheets", default="wgan_samples", help="folder for per-epoch sample sheets (wgan_samples)")
+    tw.add_argument("--seed", type=int, default=7)
+    tw.add_argument("--out", help="artifact folder to write (default: the shipped one)")
+    tw.set_defaults(func=cmd_train_wgan)
+
     ev = sub.add_parser("evaluate", help="score the shipped models on labelled data")
     evsub = ev.add_subparsers(dest="dataset", metavar="DATASET", required=True)
     et = evsub.add_parser("tweeteval", help="rank the 20 TweetEval emojis for each line")
@@ -307,6 +516,12 @@ def build_parser() -> argparse.ArgumentParser:
     ea.add_argument("--csv", required=True, help="CSV with airline_sentiment and text columns")
     ea.add_argument("--json", action="store_true")
     ea.set_defaults(func=cmd_evaluate_airline)
+
+    ep = evsub.add_parser("pictures", help="top-1/top-5, distinct modes of the picture model on labelled photos")
+    ep.add_argument("--npz", required=True, help="photos in the layout of tinyimagenet_emoji/train.npz")
+    ep.add_argument("--max-pictures", dest="max_pictures", type=int, help="score at most this many photos")
+    ep.add_argument("--json", action="store_true")
+    ep.set_defaults(func=cmd_evaluate_pictures)
 
     g = sub.add_parser("generate", help="draw novel emojis with the VAE decoder")
     g.add_argument("--out", required=True, help="PNG file to write")
@@ -332,6 +547,11 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--cold-runs", type=_positive, default=3, help="cold starts to time (3)")
     bt.add_argument("--json", action="store_true")
     bt.set_defaults(func=cmd_bench_text)
+    bp = bsub.add_parser("picture", help="picture answering: latency per picture (decode included), pictures/s")
+    bp.add_argument("--data-dir", required=True, help="data folder (photos from tinyimagenet_emoji/train.npz)")
+    bp.add_argument("--pictures", type=_positive, default=300, help="pictures to time (300)")
+    bp.add_argument("--json", action="store_true")
+    bp.set_defaults(func=cmd_bench_picture)
     return p
 
 

@@ -113,9 +113,7 @@ class EmojiCatalog:
             if image is None:
                 continue
             char = "".join(chr(int(p, 16)) for p in r["unified"].split("-"))
-            info = emoji_pkg.EMOJI_DATA.get(char) or emoji_pkg.EMOJI_DATA.get(
-                char.replace(VARIATION_SELECTOR, ""), {}
-            )
+            info = emoji_pkg.EMOJI_DATA.get(char) or emoji_pkg.EMOJI_DATA.get(char.replace(VARIATION_SELECTOR, ""), {})
             cldr = _words_of(info.get("en", "")) or (r.get("name") or "").lower()
             descs: list[str] = [cldr]
             for alias in info.get("alias", []):

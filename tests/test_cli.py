@@ -51,7 +51,13 @@ def test_unknown_candidate_is_a_clear_error(capsys):
 @pytest.mark.parametrize(
     "text",
     [
-        "🎉🎉🎉", "🔥", "a" * 100_000, "word " * 20_000, "ctrl\x00\x01\x07chars\x1b[31m", "\u200b\u200b", "!!!",
+        "🎉🎉🎉",
+        "🔥",
+        "a" * 100_000,
+        "word " * 20_000,
+        "ctrl\x00\x01\x07chars\x1b[31m",
+        "\u200b\u200b",
+        "!!!",
         "😀" * 5000,
     ],
 )
@@ -71,7 +77,9 @@ def test_emoji_only_text_is_understood(capsys):
 def test_invalid_utf8_on_stdin():
     proc = subprocess.run(
         [sys.executable, "-m", "bot.cli", "emojify", "-"],
-        input=b"I love this \xff\xfe party \xc3(", capture_output=True, timeout=120,
+        input=b"I love this \xff\xfe party \xc3(",
+        capture_output=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr.decode()
     assert len(proc.stdout.decode().split()) == 5
@@ -83,7 +91,8 @@ def test_invalid_utf8_in_the_argument():
 
     proc = subprocess.run(
         [os.fsencode(sys.executable), b"-m", b"bot.cli", b"emojify", b"I love \xff\xfe this", b"--json"],
-        capture_output=True, timeout=120,
+        capture_output=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr.decode()
     assert len(json.loads(proc.stdout)["emojis"]) == 5
@@ -143,7 +152,7 @@ def test_evaluate_files_with_bom_crlf_and_trailing_blank_lines(capsys, tmp_path)
     assert code == 0, err
     assert json.loads(out)["n"] == 2
     csv = tmp_path / "a.csv"
-    csv.write_bytes("\ufeffairline_sentiment,text\r\npositive,thanks!\r\nnegative,\"late, again\"\r\n".encode())
+    csv.write_bytes('\ufeffairline_sentiment,text\r\npositive,thanks!\r\nnegative,"late, again"\r\n'.encode())
     code, out, err = run(capsys, "evaluate", "airline", "--csv", str(csv), "--json")
     assert code == 0, err
     assert json.loads(out)["n"] == 2
@@ -219,3 +228,15 @@ def test_help_lists_the_commands(capsys):
     section = out.split("COMMAND\n", 1)[1].split("\n\n", 1)[0]
     listed = [line.split()[0] for line in section.splitlines()]
     assert listed == ["emojify", "train", "evaluate", "generate", "bench"]
+
+
+def test_picture_command_refuses_what_is_not_a_picture(tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not a picture\n")
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    for path, reason in ((bad, "not a picture"), (empty, "empty"), (tmp_path / "missing.png", "no such file")):
+        r = subprocess.run([sys.executable, "-m", "bot.cli", "picture", str(path)], capture_output=True, text=True)
+        assert r.returncode == 2, r.stderr
+        assert reason in r.stderr and "Traceback" not in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1

@@ -55,7 +55,9 @@ async def test_a_failing_text_in_a_batch_fails_only_its_caller(ranker, monkeypat
     monkeypatch.setattr(ranker, "rank", picky_rank)
     async with EmojiEngine(ranker, max_wait_ms=20.0) as engine:
         results = await asyncio.gather(
-            engine.rank_async("happy birthday"), engine.rank_async("POISON pill"), engine.rank_async("merry xmas"),
+            engine.rank_async("happy birthday"),
+            engine.rank_async("POISON pill"),
+            engine.rank_async("merry xmas"),
             return_exceptions=True,
         )
     assert isinstance(results[1], RuntimeError)

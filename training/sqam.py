@@ -359,8 +359,10 @@ def zero_shot_report(scores: np.ndarray, labels: np.ndarray, excluded, emojis: l
     # Among the held-out emojis only: can the model tell them apart at all?
     ex = np.asarray(excluded)
     sub = scores[sel][:, ex]
-    truth = np.searchsorted(ex, labels[sel]) if np.all(np.diff(ex) > 0) else np.array(
-        [list(ex).index(y) for y in labels[sel]]
+    truth = (
+        np.searchsorted(ex, labels[sel])
+        if np.all(np.diff(ex) > 0)
+        else np.array([list(ex).index(y) for y in labels[sel]])
     )
     among = ranking_metrics(sub, truth, k=2)
     per_emoji = {emojis[e]: float(np.mean(sub.argmax(1)[truth == j] == j)) for j, e in enumerate(ex)}

@@ -1,0 +1,293 @@
+"""``BotCore``: what the bot does with a platform-neutral event. No platform imports here.
+
+- Every event is claimed in the store first: a platform retry of an event already
+  handled (same event id) does nothing, even when another worker handled it.
+- Messages in channels with auto-react on get the top emojis above the channel's score
+  threshold; pictures get their generated emoji distribution and a threaded reply with
+  a novel emoji. Bots (itself included) are never answered.
+- ``/emojify TEXT`` answers the caller alone with the top 5 and their scores.
+- ``/emojify-admin on|off|threshold X|count N|status`` changes a channel; only admins
+  (configuration) may, and every attempt is audit-logged.
+- Human reactions on messages the bot answered are logged with a salted user hash.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.core.events import (
+    Action,
+    AddReactions,
+    CommandInvoked,
+    EmojiChoice,
+    Event,
+    MessageCreated,
+    ReactionChanged,
+    Reply,
+)
+from bot.store.repository import Store
+
+log = logging.getLogger("emojibot.core")
+
+EMOJIFY_HELP = (
+    "*/emojify TEXT* — the 5 emojis that fit TEXT best, with their scores (only you see the answer).\n"
+    "Example: `/emojify just landed in Barcelona, the beach is unreal`"
+)
+ADMIN_HELP = (
+    "*/emojify-admin* — channel settings (admins only):\n"
+    "• `on` / `off` — react to every message in this channel\n"
+    "• `threshold X` — react only with emojis scoring at least X (-1 to 1)\n"
+    "• `count N` — react with at most N emojis (1 to 10)\n"
+    "• `status` — this channel's settings, the model version and counts"
+)
+
+
+@dataclass(frozen=True)
+class AdminPolicy:
+    user_ids: frozenset[str] = frozenset()
+    role_ids: frozenset[str] = frozenset()
+    manage_server_is_admin: bool = True
+
+    def allows(self, cmd: CommandInvoked) -> bool:
+        return (
+            cmd.user_id in self.user_ids
+            or any(r in self.role_ids for r in cmd.user_role_ids)
+            or (self.manage_server_is_admin and cmd.user_can_manage_server)
+        )
+
+
+class BotCore:
+    def __init__(
+        self,
+        store: Store,
+        text_engine,
+        picture_engine=None,
+        catalog=None,
+        admins: AdminPolicy | None = None,
+        bot_user_ids: Sequence[str] = (),
+    ):
+        from models.catalog import EmojiCatalog
+
+        self.store = store
+        self.text = text_engine
+        self.pictures = picture_engine
+        self.catalog = catalog or EmojiCatalog.load()
+        self.admins = admins or AdminPolicy()
+        self.bot_user_ids = set(bot_user_ids)
+        self._decoder = None
+
+    @property
+    def model_version(self) -> str:
+        return self.text.version
+
+    def _choice(self, char: str, score: float) -> EmojiChoice:
+        return EmojiChoice(char, self.catalog.lookup(char).short_name, float(score))
+
+    async def handle(self, event: Event) -> list[Action]:
+        if not await self.store.claim_event(event.platform, event.event_id):
+            log.info("event %s/%s already handled: dropped", event.platform, event.event_id)
+            return []
+        if isinstance(event, MessageCreated):
+            return await self._message(event)
+        if isinstance(event, ReactionChanged):
+            return await self._reaction(event)
+        if isinstance(event, CommandInvoked):
+            return await self._command(event)
+        raise TypeError(f"unknown event {type(event).__name__}")
+
+    # -- messages ----------------------------------------------------------------------------
+    async def _message(self, m: MessageCreated) -> list[Action]:
+        if m.author_is_bot or m.author_id in self.bot_user_ids:
+            return []
+        cfg = await self.store.channel(m.platform, m.channel_id)
+        if not cfg.auto_react:
+            return []
+        pictures = [a for a in m.attachments if a.content_type.startswith("image/") and a.data]
+        if pictures:
+            return await self._picture_message(m, pictures[0].data, cfg)
+        if not m.text.strip():
+            return []
+        ranked = await self.text.rank_async(m.text, k=cfg.count)
+        chosen = tuple(self._choice(r.emoji, r.score) for r in ranked if r.score >= cfg.threshold)
+        if not chosen:
+            return []
+        await self.store.log_prediction(
+            m.platform,
+            m.channel_id,
+            m.message_id,
+            "text",
+            m.text,
+            self.model_version,
+            [c.char for c in chosen],
+            [c.score for c in chosen],
+        )
+        return [AddReactions(m.channel_id, m.message_id, chosen)]
+
+    async def _picture_message(self, m: MessageCreated, data: bytes, cfg) -> list[Action]:
+        if self.pictures is None:  # no picture model: the message's text decides, and we say so
+            actions: list[Action] = []
+            if m.text.strip():
+                ranked = await self.text.rank_async(m.text, k=cfg.count)
+                chosen = tuple(self._choice(r.emoji, r.score) for r in ranked if r.score >= cfg.threshold)
+                if chosen:
+                    await self.store.log_prediction(
+                        m.platform,
+                        m.channel_id,
+                        m.message_id,
+                        "text",
+                        m.text,
+                        self.model_version,
+                        [c.char for c in chosen],
+                        [c.score for c in chosen],
+                    )
+                    actions.append(AddReactions(m.channel_id, m.message_id, chosen))
+            actions.append(
+                Reply(
+                    m.channel_id,
+                    "I can't look at pictures yet (no picture model is installed); I went by the message's text.",
+                    thread_of=m.message_id,
+                )
+            )
+            return actions
+        from models.picture import PictureError
+
+        try:
+            answer = await self.pictures.answer_async(data, k=cfg.count)
+        except PictureError as exc:
+            return [Reply(m.channel_id, f"I couldn't read that picture: {exc}.", thread_of=m.message_id)]
+        chosen = tuple(self._choice(e, p) for e, p in answer.top)
+        await self.store.log_prediction(
+            m.platform,
+            m.channel_id,
+            m.message_id,
+            "picture",
+            m.text,
+            self.pictures.version,
+            [c.char for c in chosen],
+            [c.score for c in chosen],
+        )
+        png = await self._novel_png(answer)
+        listing = "  ".join(f"{c.char} {c.score:.0%}" for c in chosen)
+        return [
+            AddReactions(m.channel_id, m.message_id, chosen),
+            Reply(
+                m.channel_id,
+                f"What I see: {listing}. Here is an emoji I drew for it:",
+                thread_of=m.message_id,
+                image_png=png,
+                image_name="novel-emoji.png",
+                emojis=chosen,
+            ),
+        ]
+
+    async def _novel_png(self, answer) -> bytes:
+        import asyncio
+
+        def draw() -> bytes:
+            from models.drawing import EmojiDecoder, to_image
+
+            if self._decoder is None:
+                self._decoder = EmojiDecoder(self.pictures.ranker.folder)
+            buf = io.BytesIO()
+            to_image(self.pictures.ranker.novel_emoji(answer, self._decoder), scale=4).save(buf, "PNG")
+            return buf.getvalue()
+
+        return await asyncio.to_thread(draw)
+
+    # -- reactions ---------------------------------------------------------------------------
+    async def _reaction(self, r: ReactionChanged) -> list[Action]:
+        if r.user_is_bot or r.user_id in self.bot_user_ids:
+            return []
+        if await self.store.predicted(r.platform, r.channel_id, r.message_id):
+            emoji = self.catalog.lookup(r.emoji).char if r.emoji in self.catalog else r.emoji
+            await self.store.log_reaction(r.platform, r.channel_id, r.message_id, emoji, r.added, r.user_id)
+        return []
+
+    # -- commands ----------------------------------------------------------------------------
+    async def _command(self, c: CommandInvoked) -> list[Action]:
+        if c.command == "emojify":
+            return await self._emojify(c)
+        if c.command == "emojify-admin":
+            return await self._admin(c)
+        return [Reply(c.channel_id, f"unknown command /{c.command}", ephemeral=True)]
+
+    async def _emojify(self, c: CommandInvoked) -> list[Action]:
+        text = c.text.strip()
+        if not text or text in ("help", "-h", "--help"):
+            return [Reply(c.channel_id, EMOJIFY_HELP, ephemeral=True)]
+        ranked = await self.text.rank_async(text, k=5)
+        chosen = tuple(self._choice(r.emoji, r.score) for r in ranked)
+        await self.store.log_prediction(
+            c.platform,
+            c.channel_id,
+            c.event_id,
+            "command",
+            text,
+            self.model_version,
+            [x.char for x in chosen],
+            [x.score for x in chosen],
+        )
+        lines = "\n".join(f"{x.char}  `{x.score:+.3f}`  :{x.short_name}:" for x in chosen)
+        return [Reply(c.channel_id, f"{' '.join(x.char for x in chosen)}\n{lines}", ephemeral=True, emojis=chosen)]
+
+    async def _admin(self, c: CommandInvoked) -> list[Action]:
+        words = c.text.split()
+        action = words[0].lower() if words else "help"
+        allowed = self.admins.allows(c)
+        await self.store.audit(c.platform, c.channel_id, c.user_id, action, " ".join(words[1:]), allowed)
+        if action in ("help", "-h", "--help"):
+            return [Reply(c.channel_id, ADMIN_HELP, ephemeral=True)]
+        if not allowed:
+            return [
+                Reply(
+                    c.channel_id,
+                    "Only admins can change the bot's settings (ask a workspace or server "
+                    "admin; admins are set in the bot's configuration).",
+                    ephemeral=True,
+                )
+            ]
+        store, p, ch = self.store, c.platform, c.channel_id
+        try:
+            if action in ("on", "off"):
+                cfg = await store.update_channel(p, ch, auto_react=action == "on")
+            elif action == "threshold" and len(words) == 2:
+                value = float(words[1])
+                if not -1.0 <= value <= 1.0:
+                    raise ValueError
+                cfg = await store.update_channel(p, ch, threshold=value)
+            elif action == "count" and len(words) == 2:
+                n = int(words[1])
+                if not 1 <= n <= 10:
+                    raise ValueError
+                cfg = await store.update_channel(p, ch, count=n)
+            elif action == "status":
+                cfg = await store.channel(p, ch)
+                counts = await store.counts()
+                return [
+                    Reply(
+                        ch,
+                        self._status(cfg)
+                        + f"\nModel {self.model_version}; logged so far: "
+                        + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()),
+                        ephemeral=True,
+                    )
+                ]
+            else:
+                return [Reply(ch, f"I don't know `{c.text.strip()}`.\n{ADMIN_HELP}", ephemeral=True)]
+        except ValueError:
+            return [
+                Reply(
+                    ch,
+                    f"`{c.text.strip()}`: threshold takes a number from -1 to 1, count a whole number from 1 to 10.",
+                    ephemeral=True,
+                )
+            ]
+        return [Reply(ch, "Done. " + self._status(cfg), ephemeral=True)]
+
+    @staticmethod
+    def _status(cfg) -> str:
+        state = "on" if cfg.auto_react else "off"
+        return f"Auto-react is {state} in this channel: up to {cfg.count} emojis scoring at least {cfg.threshold:g}."

@@ -1,0 +1,92 @@
+"""Tables of the bot's store (SQLAlchemy 2.x declarative). Only ``bot/store`` speaks SQL.
+
+- ``channel_settings``: per-channel auto-react switch, threshold and count;
+- ``processed_events``: platform event ids already handled (a retried event is dropped);
+- ``predictions``: every prediction the bot acted on (the feedback the retraining uses);
+- ``reaction_events``: human reactions on those messages, user ids as salted hashes;
+- ``admin_audit``: every admin action;
+- ``bot_meta``: small key/values (the salt of user hashes when none is configured).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text, UniqueConstraint, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _now() -> Mapped[dt.datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class ChannelSettings(Base):
+    __tablename__ = "channel_settings"
+
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    auto_react: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    threshold: Mapped[float] = mapped_column(Float, nullable=False)
+    count: Mapped[int] = mapped_column(Integer, nullable=False)
+    updated_at: Mapped[dt.datetime] = _now()
+
+
+class ProcessedEvent(Base):
+    __tablename__ = "processed_events"
+
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class Prediction(Base):
+    __tablename__ = "predictions"
+    __table_args__ = (UniqueConstraint("platform", "channel_id", "message_id", "kind", name="uq_prediction_message"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    platform: Mapped[str] = mapped_column(String(16), nullable=False)
+    channel_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    message_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)  # text | picture | command
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    model_version: Mapped[str] = mapped_column(String(64), nullable=False)
+    emojis: Mapped[list] = mapped_column(JSON, nullable=False)
+    scores: Mapped[list] = mapped_column(JSON, nullable=False)
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class ReactionEvent(Base):
+    __tablename__ = "reaction_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    platform: Mapped[str] = mapped_column(String(16), nullable=False)
+    channel_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    message_id: Mapped[str] = mapped_column(String(128), nullable=False, index=True)
+    emoji: Mapped[str] = mapped_column(String(64), nullable=False)
+    added: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    user_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class AdminAudit(Base):
+    __tablename__ = "admin_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    platform: Mapped[str] = mapped_column(String(16), nullable=False)
+    channel_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    user_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    action: Mapped[str] = mapped_column(String(32), nullable=False)
+    detail: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    allowed: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class BotMeta(Base):
+    __tablename__ = "bot_meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, nullable=False)

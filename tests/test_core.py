@@ -1,0 +1,184 @@
+"""BotCore over the real store (SQLite files; PostgreSQL for the multi-worker dedupe) and
+the real engines: what the bot does with each neutral event."""
+
+import asyncio
+import uuid
+
+import numpy as np
+import pytest
+
+from bot.core.bot import AdminPolicy, BotCore
+from bot.core.engine import EmojiEngine
+from bot.core.events import AddReactions, Attachment, CommandInvoked, MessageCreated, ReactionChanged, Reply
+from bot.store.repository import ChannelConfig, Store, migrate
+
+PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+DEFAULT = ChannelConfig(auto_react=False, threshold=0.0, count=3)
+
+
+def _id() -> str:
+    return uuid.uuid4().hex
+
+
+def msg(text, channel="C1", author="U1", **kw):
+    return MessageCreated("slack", _id(), channel, _id(), author, text, **kw)
+
+
+def cmd(command, text, user="U1", channel="C1", **kw):
+    return CommandInvoked("slack", _id(), channel, user, command, text, **kw)
+
+
+@pytest.fixture()
+def sqlite_url(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite'}"
+    migrate(url)
+    return url
+
+
+@pytest.fixture()
+def run():
+    loop = asyncio.new_event_loop()
+    yield loop.run_until_complete
+    loop.close()
+
+
+@pytest.fixture()
+def core(sqlite_url, ranker, catalog, run):
+    store = Store(sqlite_url, DEFAULT, user_salt="test-salt")
+    engine = EmojiEngine(ranker)
+    c = BotCore(
+        store, engine, catalog=catalog, admins=AdminPolicy(user_ids=frozenset({"UADMIN"})), bot_user_ids=["UBOT"]
+    )
+    yield c
+    run(engine.close())
+    run(store.close())
+
+
+def test_channels_are_quiet_until_an_admin_switches_them_on(core, run):
+    assert run(core.handle(msg("merry christmas everyone"))) == []
+    denied = run(core.handle(cmd("emojify-admin", "on", user="U2")))
+    assert denied[0].ephemeral and "Only admins" in denied[0].text
+    ok = run(core.handle(cmd("emojify-admin", "on", user="UADMIN")))
+    assert "Auto-react is on" in ok[0].text
+    acts = run(core.handle(msg("merry christmas everyone")))
+    assert isinstance(acts[0], AddReactions) and 1 <= len(acts[0].emojis) <= 3
+    assert acts[0].emojis[0].char == "🎄" and acts[0].emojis[0].short_name == "christmas_tree"
+    audit = run(core.store.rows("admin_audit"))
+    assert [(a["user_id"], a["action"], a["allowed"]) for a in audit] == [("U2", "on", False), ("UADMIN", "on", True)]
+
+
+def test_threshold_and_count_shape_the_reactions(core, run):
+    run(core.handle(cmd("emojify-admin", "on", user="UADMIN")))
+    run(core.handle(cmd("emojify-admin", "count 1", user="UADMIN")))
+    acts = run(core.handle(msg("happy birthday my friend")))
+    assert len(acts[0].emojis) == 1
+    run(core.handle(cmd("emojify-admin", "threshold 0.99", user="UADMIN")))
+    assert run(core.handle(msg("happy birthday my friend"))) == []  # nothing scores that high
+    bad = run(core.handle(cmd("emojify-admin", "threshold lots", user="UADMIN")))
+    assert "number from -1 to 1" in bad[0].text
+
+
+def test_a_retried_event_is_handled_once(core, run):
+    run(core.handle(cmd("emojify-admin", "on", user="UADMIN")))
+    m = msg("pizza night with friends")
+    first, second = run(core.handle(m)), run(core.handle(m))
+    assert first and second == []
+    assert len(run(core.store.rows("predictions"))) == 1
+
+
+def test_bots_are_never_answered(core, run):
+    run(core.handle(cmd("emojify-admin", "on", user="UADMIN")))
+    assert run(core.handle(msg("merry christmas", author="UBOT"))) == []
+    assert run(core.handle(msg("merry christmas", author="U9", author_is_bot=True))) == []
+
+
+def test_reactions_on_answered_messages_are_logged_with_a_salted_hash(core, run):
+    run(core.handle(cmd("emojify-admin", "on", user="UADMIN")))
+    m = msg("we won the championship!!!")
+    run(core.handle(m))
+    run(core.handle(ReactionChanged("slack", _id(), m.channel_id, m.message_id, "U7", "tada", True)))
+    run(core.handle(ReactionChanged("slack", _id(), m.channel_id, m.message_id, "U7", "tada", False)))
+    run(core.handle(ReactionChanged("slack", _id(), "C1", "not-ours", "U7", "tada", True)))  # not answered: ignored
+    run(core.handle(ReactionChanged("slack", _id(), m.channel_id, m.message_id, "UBOT", "tada", True)))  # the bot
+    rows = run(core.store.rows("reaction_events"))
+    assert [(r["emoji"], r["added"]) for r in rows] == [("🎉", True), ("🎉", False)]
+    assert rows[0]["user_hash"] != "U7" and len(rows[0]["user_hash"]) == 64
+    assert rows[0]["user_hash"] == rows[1]["user_hash"]
+    pred = run(core.store.rows("predictions"))[0]
+    assert pred["model_version"] == core.model_version and len(pred["emojis"]) == len(pred["scores"])
+
+
+def test_emojify_answers_only_the_caller(core, run):
+    help_ = run(core.handle(cmd("emojify", "   ")))
+    assert help_[0].ephemeral and "/emojify TEXT" in help_[0].text
+    ans = run(core.handle(cmd("emojify", "so tired of this rain")))
+    assert ans[0].ephemeral and len(ans[0].emojis) == 5
+    scores = [e.score for e in ans[0].emojis]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_status_reports_settings_model_and_counts(core, run):
+    run(core.handle(cmd("emojify-admin", "on", user="UADMIN")))
+    st = run(core.handle(cmd("emojify-admin", "status", user="UADMIN")))
+    assert "Auto-react is on" in st[0].text and core.model_version in st[0].text
+
+
+def test_pictures_without_a_picture_model_fall_back_to_text_and_say_so(core, run):
+    run(core.handle(cmd("emojify-admin", "on", user="UADMIN")))
+    att = Attachment("cat.png", "image/png", 10, b"\x89PNG....")
+    acts = run(core.handle(msg("merry christmas", attachments=(att,))))
+    assert isinstance(acts[0], AddReactions)
+    assert isinstance(acts[-1], Reply) and "can't look at pictures" in acts[-1].text and acts[-1].thread_of
+
+
+def test_pictures_get_reactions_and_a_novel_emoji(sqlite_url, ranker, catalog, data_dir, run):
+    from bot.core.engine import PictureEngine
+    from models.picture import PictureModel
+
+    z = np.load(data_dir / "tinyimagenet_emoji" / "train.npz")
+    photo = z["jpeg"][z["offsets"][0] : z["offsets"][1]].tobytes()
+    store = Store(sqlite_url, ChannelConfig(True, 0.0, 3), user_salt="s")
+    text, pics = EmojiEngine(ranker), PictureEngine(PictureModel())
+    core = BotCore(store, text, pics, catalog=catalog)
+    acts = run(core.handle(msg("", attachments=(Attachment("frog.jpg", "image/jpeg", len(photo), photo),))))
+    assert isinstance(acts[0], AddReactions) and acts[0].emojis
+    reply = acts[1]
+    assert reply.thread_of == acts[0].message_id and reply.image_png.startswith(b"\x89PNG")
+    bad = run(core.handle(msg("", attachments=(Attachment("x.jpg", "image/jpeg", 5, b"hello"),))))
+    assert "couldn't read that picture" in bad[0].text
+    assert run(store.rows("predictions"))[0]["kind"] == "picture"
+    for closer in (text.close(), pics.close(), store.close()):
+        run(closer)
+
+
+def test_two_workers_on_postgresql_handle_an_event_once(run):
+    migrate(PG_URL)
+
+    async def race():
+        a, b = Store(PG_URL, DEFAULT), Store(PG_URL, DEFAULT)
+        try:
+            event = _id()
+            wins = await asyncio.gather(*(s.claim_event("slack", event) for s in (a, b, a, b)))
+            h1, h2 = await a.user_hash("slack", "U1"), await b.user_hash("slack", "U1")
+            return wins, h1 == h2
+        finally:
+            await a.close()
+            await b.close()
+
+    wins, same_hash = run(race())
+    assert sorted(wins) == [False, False, False, True]
+    assert same_hash  # the salt made by one worker is the one the other uses
+
+
+@pytest.mark.parametrize("url", ["sqlite", PG_URL])
+def test_migrations_go_up_and_down(url, tmp_path):
+    from bot.store.repository import current_revision
+
+    if url == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'm.sqlite'}"
+    migrate(url)
+    assert current_revision(url) == "0001"
+    migrate(url, "base", down=True)
+    assert current_revision(url) is None
+    migrate(url)
+    assert current_revision(url) == "0001"
