@@ -86,6 +86,19 @@ class Store:
         self.url = url
         self.default = default
         self.engine: AsyncEngine = create_async_engine(url, echo=echo, pool_pre_ping=True)
+        if url.startswith("sqlite"):
+            from sqlalchemy import event
+
+            @event.listens_for(self.engine.sync_engine, "connect")
+            def _sqlite_pragmas(dbapi_conn, _record) -> None:
+                # WAL: readers never wait for the writer, and a commit is one append, not a
+                # rewrite of the journal; NORMAL sync is durable across process crashes.
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.execute("PRAGMA busy_timeout=5000")
+                cur.close()
+
         self.session = async_sessionmaker(self.engine, expire_on_commit=False)
         self._salt = user_salt.encode() if user_salt else None
 

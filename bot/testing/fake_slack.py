@@ -1,0 +1,297 @@
+"""A fake Slack Web API on loopback (aiohttp) that records calls, and a signed-request
+sender that plays Slack's side of the Events API and slash commands.
+
+Checks what Slack checks: ``Authorization: Bearer <bot token>`` on every call
+(``not_authed`` / ``invalid_auth``), required arguments (``invalid_arguments``), emoji
+names Slack knows (``invalid_name``), the same reaction twice (``already_reacted``); on
+demand it answers ``429`` with ``Retry-After``. Files go through the v2 upload flow
+(``files.getUploadURLExternal`` → POST bytes → ``files.completeUploadExternal``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import ClientSession, web
+
+
+@dataclass
+class Call:
+    method: str
+    args: dict[str, Any]
+    at: float = field(default_factory=time.perf_counter)
+
+
+class FakeSlack:
+    def __init__(self, token: str = "xoxb-test-token", known_emoji_names: set[str] | None = None):
+        self.token = token
+        self.names = known_emoji_names
+        self.calls: list[Call] = []
+        self.reactions: set[tuple[str, str, str]] = set()
+        self.uploads: dict[str, bytes] = {}
+        self.files: dict[str, bytes] = {}  # served at /files/<name> to the bot token only
+        self.shared: list[dict[str, Any]] = []
+        self.rate_limited: dict[str, int] = {}  # method → how many calls get 429 first
+        self.retry_after = 1
+        self.bot_user_id = "UBOTFAKE"
+        self.base_url = ""
+        self.waiters: list[tuple[str, int, asyncio.Future]] = []
+        self._runner: web.AppRunner | None = None
+
+    # -- server --------------------------------------------------------------------------
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        app = web.Application(client_max_size=50 * 1024 * 1024)
+        app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/api/{method}", self._api)
+        app.router.add_post("/upload/{file_id}", self._upload)
+        app.router.add_get("/files/{name}", self._download)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.base_url = f"http://{host}:{port}"
+        return self.base_url + "/api/"
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
+        """Answer the next ``times`` calls of ``method`` with 429 and ``Retry-After``."""
+        self.rate_limited[method] = times
+        self.retry_after = retry_after
+
+    def calls_of(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    async def wait_for(self, method: str, count: int = 1, timeout: float = 30.0) -> list[Call]:
+        """Wait until ``count`` calls of ``method`` were recorded."""
+        if len(self.calls_of(method)) < count:
+            fut = asyncio.get_running_loop().create_future()
+            self.waiters.append((method, count, fut))
+            await asyncio.wait_for(fut, timeout)
+        return self.calls_of(method)
+
+    def _record(self, method: str, args: dict[str, Any]) -> None:
+        self.calls.append(Call(method, args))
+        n = len(self.calls_of(method))
+        for w in list(self.waiters):
+            if w[0] == method and n >= w[1] and not w[2].done():
+                w[2].set_result(None)
+                self.waiters.remove(w)
+
+    @staticmethod
+    def _ok(**extra) -> web.Response:
+        return web.json_response({"ok": True, **extra})
+
+    @staticmethod
+    def _err(error: str, status: int = 200) -> web.Response:
+        return web.json_response({"ok": False, "error": error}, status=status)
+
+    async def _args(self, request: web.Request) -> dict[str, Any]:
+        args: dict[str, Any] = dict(request.query)
+        if request.method == "POST":
+            if request.content_type == "application/json":
+                body = await request.json()
+                args.update(body if isinstance(body, dict) else {})
+            elif request.content_type == "application/x-www-form-urlencoded":
+                args.update(dict(parse_qsl(await request.text())))
+            elif request.content_type.startswith("multipart/"):
+                form = await request.post()
+                args.update({k: v for k, v in form.items() if isinstance(v, str)})
+        return args
+
+    def _authorised(self, request: web.Request, args: dict[str, Any]) -> str | None:
+        auth = request.headers.get("Authorization", "")
+        token = auth[7:] if auth.startswith("Bearer ") else args.get("token")
+        if not token:
+            return "not_authed"
+        if token != self.token:
+            return "invalid_auth"
+        return None
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args = await self._args(request)
+        problem = self._authorised(request, args)
+        if problem:
+            return self._err(problem)
+        if self.rate_limited.get(method, 0) > 0:
+            self.rate_limited[method] -= 1
+            self._record("ratelimited:" + method, args)
+            resp = self._err("ratelimited", status=429)
+            resp.headers["Retry-After"] = str(self.retry_after)
+            return resp
+        handler = getattr(self, "_m_" + method.replace(".", "_"), None)
+        if handler is None:
+            return self._err("unknown_method")
+        return await handler(args)
+
+    def _need(self, args: dict[str, Any], *names: str) -> str | None:
+        missing = [n for n in names if not args.get(n)]
+        return f"invalid_arguments (missing {', '.join(missing)})" if missing else None
+
+    async def _m_auth_test(self, args):
+        self._record("auth.test", args)
+        return self._ok(
+            user_id=self.bot_user_id,
+            bot_id="BFAKE",
+            team_id="TFAKE",
+            team="fake",
+            user="emojibot",
+            url="https://fake.slack.com/",
+        )
+
+    async def _m_reactions_add(self, args):
+        if err := self._need(args, "channel", "timestamp", "name"):
+            return self._err(err)
+        name = args["name"].strip(":")
+        if self.names is not None and name.split("::")[0] not in self.names:
+            return self._err("invalid_name")
+        key = (args["channel"], args["timestamp"], name)
+        if key in self.reactions:
+            self._record("already_reacted", args)
+            return self._err("already_reacted")
+        self.reactions.add(key)
+        self._record("reactions.add", args)
+        return self._ok()
+
+    async def _m_chat_postMessage(self, args):
+        if err := self._need(args, "channel", "text"):
+            return self._err(err)
+        self._record("chat.postMessage", args)
+        return self._ok(channel=args["channel"], ts=f"{time.time():.6f}")
+
+    async def _m_chat_postEphemeral(self, args):
+        if err := self._need(args, "channel", "user", "text"):
+            return self._err(err)
+        self._record("chat.postEphemeral", args)
+        return self._ok(message_ts=f"{time.time():.6f}")
+
+    async def _m_files_getUploadURLExternal(self, args):
+        if err := self._need(args, "filename", "length"):
+            return self._err(err)
+        file_id = "F" + uuid.uuid4().hex[:10].upper()
+        self._record("files.getUploadURLExternal", args)
+        return self._ok(upload_url=f"{self.base_url}/upload/{file_id}", file_id=file_id)
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        file_id = request.match_info["file_id"]
+        if request.content_type.startswith("multipart/"):
+            form = await request.post()
+            part = next(iter(form.values()))
+            data = part.file.read() if hasattr(part, "file") else str(part).encode()
+        else:
+            data = await request.read()
+        self.uploads[file_id] = data
+        return web.Response(text=f"OK - {len(data)}")
+
+    async def _m_files_completeUploadExternal(self, args):
+        if err := self._need(args, "files"):
+            return self._err(err)
+        files = json.loads(args["files"]) if isinstance(args["files"], str) else args["files"]
+        if any(f["id"] not in self.uploads for f in files):
+            return self._err("file_not_found")
+        share = {
+            "files": files,
+            "channel_id": args.get("channel_id"),
+            "thread_ts": args.get("thread_ts"),
+            "initial_comment": args.get("initial_comment"),
+            "bytes": [self.uploads[f["id"]] for f in files],
+        }
+        self.shared.append(share)
+        self._record("files.completeUploadExternal", args)
+        return self._ok(files=[{"id": f["id"], "title": f.get("title")} for f in files])
+
+    async def _m_files_info(self, args):
+        if err := self._need(args, "file"):
+            return self._err(err)
+        self._record("files.info", args)
+        return self._ok(file={"id": args["file"], "name": "file", "shares": {}})
+
+    async def _download(self, request: web.Request) -> web.Response:
+        problem = self._authorised(request, {})
+        if problem:  # Slack answers a login page, not the file, without the token
+            return web.Response(status=302, headers={"Location": "https://fake.slack.com/login"})
+        data = self.files.get(request.match_info["name"])
+        if data is None:
+            return web.Response(status=404)
+        return web.Response(body=data, content_type="image/jpeg")
+
+    def file_url(self, name: str) -> str:
+        return f"{self.base_url}/files/{name}"
+
+
+class SlackSender:
+    """Plays Slack's side: signed Events API and slash-command requests to the bot."""
+
+    def __init__(self, url: str, signing_secret: str):
+        self.url = url
+        self.secret = signing_secret.encode()
+        self.session: ClientSession | None = None
+
+    async def __aenter__(self) -> SlackSender:
+        self.session = ClientSession()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        assert self.session is not None
+        await self.session.close()
+
+    def sign(self, body: str, timestamp: int | None = None) -> dict[str, str]:
+        ts = str(int(time.time()) if timestamp is None else timestamp)
+        sig = hmac.new(self.secret, f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+        return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={sig}"}
+
+    async def post(self, body: str, content_type: str, headers: dict[str, str] | None = None):
+        assert self.session is not None
+        h = {"Content-Type": content_type, **(headers if headers is not None else self.sign(body))}
+        async with self.session.post(self.url, data=body.encode(), headers=h) as r:
+            return r.status, await r.text()
+
+    async def event(
+        self, event: dict[str, Any], event_id: str | None = None, retry: int = 0, headers: dict[str, str] | None = None
+    ):
+        body = json.dumps(
+            {
+                "token": "legacy",
+                "team_id": "TFAKE",
+                "api_app_id": "AFAKE",
+                "type": "event_callback",
+                "event_id": event_id or "Ev" + uuid.uuid4().hex[:10].upper(),
+                "event_time": int(time.time()),
+                "event": event,
+                "authorizations": [{"team_id": "TFAKE", "user_id": "UBOTFAKE", "is_bot": True}],
+            }
+        )
+        h = headers if headers is not None else self.sign(body)
+        if retry:
+            h = {**h, "X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
+        return await self.post(body, "application/json", h)
+
+    async def command(self, command: str, text: str, user: str = "U1", channel: str = "C1"):
+        from urllib.parse import urlencode
+
+        body = urlencode(
+            {
+                "token": "legacy",
+                "team_id": "TFAKE",
+                "channel_id": channel,
+                "user_id": user,
+                "command": command,
+                "text": text,
+                "trigger_id": uuid.uuid4().hex,
+                "response_url": "http://127.0.0.1:9/unused",
+                "api_app_id": "AFAKE",
+            }
+        )
+        return await self.post(body, "application/x-www-form-urlencoded")

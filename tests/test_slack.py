@@ -1,0 +1,142 @@
+"""The Slack adapter against a fake Slack on loopback: signed requests in, Web API calls out."""
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from bot.adapters.slack import SlackAdapter
+from bot.core.bot import BotCore
+from bot.core.engine import EmojiEngine, PictureEngine
+from bot.store.repository import ChannelConfig, Store, migrate_async
+from bot.testing.fake_slack import FakeSlack, SlackSender
+
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+
+
+@pytest.fixture()
+async def slack(tmp_path, ranker, catalog):
+    from models.picture import PictureModel
+
+    fake = FakeSlack(known_emoji_names={n for e in catalog for n in e.short_names})
+    api = await fake.start()
+    url = f"sqlite+aiosqlite:///{tmp_path / 'slack.sqlite'}"
+    await migrate_async(url)
+    store = Store(url, ChannelConfig(True, 0.0, 3))
+    core = BotCore(store, EmojiEngine(ranker), PictureEngine(PictureModel()), catalog=catalog)
+    adapter = SlackAdapter(core, fake.token, SECRET, base_url=api)
+    await adapter.start()
+    app = web.Application()
+    adapter.add_routes(app)
+    server = TestServer(app)
+    await server.start_server()
+    async with SlackSender(str(server.make_url("/slack/events")), SECRET) as sender:
+        yield fake, sender, store
+    await server.close()
+    await adapter.close()
+    await core.text.close()
+    await core.pictures.close()
+    await store.close()
+    await fake.close()
+
+
+def message(text, ts=None, channel="C1", **kw):
+    return {"type": "message", "channel": channel, "user": "U1", "text": text, "ts": ts or f"{time.time():.6f}", **kw}
+
+
+async def test_bad_signature_and_stale_timestamp_are_refused(slack):
+    fake, sender, _ = slack
+    body = '{"type": "event_callback", "event": {}}'
+    forged = {"X-Slack-Request-Timestamp": str(int(time.time())), "X-Slack-Signature": "v0=" + "0" * 64}
+    assert (await sender.post(body, "application/json", forged))[0] == 401
+    stale = sender.sign(body, timestamp=int(time.time()) - 600)
+    assert (await sender.post(body, "application/json", stale))[0] == 401
+    assert fake.calls_of("reactions.add") == []
+
+
+async def test_message_gets_reactions_with_slack_names_and_a_retry_reacts_once(slack):
+    fake, sender, store = slack
+    ev = message("merry christmas everyone")
+    status, _ = await sender.event(ev, event_id="EvXMAS1")
+    assert status == 200
+    calls = await fake.wait_for("reactions.add", 1)
+    assert await sender.event(ev, event_id="EvXMAS1", retry=1) == (200, "")  # Slack's retry of the same event
+    await asyncio.sleep(1.0)
+    names = [c.args["name"] for c in fake.calls_of("reactions.add")]
+    assert names[0] == "christmas_tree" and len(names) == len(set(names)) <= 3
+    assert all(c.args["timestamp"] == ev["ts"] and c.args["channel"] == "C1" for c in calls)
+    preds = await store.rows("predictions")
+    assert len(preds) == 1 and preds[0]["message_id"] == ev["ts"]
+
+
+async def test_rate_limited_reaction_is_retried_after_retry_after(slack):
+    fake, sender, _ = slack
+    fake.rate_limit("reactions.add", times=1, retry_after=1)
+    await sender.event(message("pizza night with friends"))
+    await fake.wait_for("reactions.add", 1)
+    assert len(fake.calls_of("ratelimited:reactions.add")) == 1
+    gap = fake.calls_of("reactions.add")[0].at - fake.calls_of("ratelimited:reactions.add")[0].at
+    assert gap >= fake.retry_after * 0.9
+
+
+async def test_bot_messages_and_edits_are_not_answered(slack):
+    fake, sender, _ = slack
+    await sender.event(message("merry christmas", bot_id="B1"))
+    await sender.event(message("merry christmas", user=fake.bot_user_id))
+    await sender.event(message("merry christmas", subtype="message_changed"))
+    await asyncio.sleep(1.0)
+    assert fake.calls_of("reactions.add") == []
+
+
+async def test_reactions_on_answered_messages_are_stored(slack):
+    fake, sender, store = slack
+    ev = message("we won the championship!!!")
+    await sender.event(ev)
+    await fake.wait_for("reactions.add", 1)
+    item = {"type": "message", "channel": "C1", "ts": ev["ts"]}
+    await sender.event({"type": "reaction_added", "user": "U5", "reaction": "+1::skin-tone-3", "item": item})
+    await sender.event({"type": "reaction_removed", "user": "U5", "reaction": "+1::skin-tone-3", "item": item})
+    for _ in range(50):
+        rows = await store.rows("reaction_events")
+        if len(rows) == 2:
+            break
+        await asyncio.sleep(0.1)
+    # listeners run concurrently after the ack, so the two rows may land in either order
+    assert sorted((r["emoji"], r["added"]) for r in rows) == [("👍", False), ("👍", True)]
+    assert rows[0]["user_hash"] != "U5"
+
+
+async def test_emojify_is_acked_then_answered_ephemerally(slack):
+    fake, sender, _ = slack
+    t0 = time.perf_counter()
+    status, _ = await sender.command("/emojify", "so tired of this rain", user="U3")
+    assert status == 200 and time.perf_counter() - t0 < 3.0
+    call = (await fake.wait_for("chat.postEphemeral", 1))[0]
+    assert call.args["user"] == "U3" and call.args["channel"] == "C1" and len(call.args["text"].splitlines()) == 6
+    await sender.command("/emojify-admin", "off", user="U3")  # not an admin
+    refused = (await fake.wait_for("chat.postEphemeral", 2))[1]
+    assert "Only admins" in refused.args["text"]
+
+
+async def test_picture_is_downloaded_with_the_token_and_answered_in_thread(slack, data_dir):
+    fake, sender, store = slack
+    z = np.load(data_dir / "tinyimagenet_emoji" / "train.npz")
+    fake.files["frog.jpg"] = z["jpeg"][z["offsets"][0] : z["offsets"][1]].tobytes()
+    f = {
+        "id": "F1",
+        "name": "frog.jpg",
+        "mimetype": "image/jpeg",
+        "size": len(fake.files["frog.jpg"]),
+        "url_private": fake.file_url("frog.jpg"),
+    }
+    ev = message("", subtype="file_share", files=[f])
+    await sender.event(ev)
+    await fake.wait_for("files.completeUploadExternal", 1, timeout=60)
+    share = fake.shared[0]
+    assert share["thread_ts"] == ev["ts"] and share["channel_id"] == "C1"
+    assert share["bytes"][0].startswith(b"\x89PNG")
+    assert fake.calls_of("reactions.add")
+    assert (await store.rows("predictions"))[0]["kind"] == "picture"
