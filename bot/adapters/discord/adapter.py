@@ -1,0 +1,220 @@
+"""Discord ↔ core.
+
+- Intents: guilds, guild messages, **message content** (privileged: switch it on in the
+  developer portal), guild reactions. Reactions arrive as ``on_raw_reaction_add/remove``
+  so feedback works on messages no longer in the cache.
+- ``/emojify`` and ``/emojify-admin`` are application commands on a ``CommandTree``,
+  synced in ``setup_hook``; their answers are ephemeral interaction responses.
+- Reactions are added with the Unicode emoji (discord.py URL-encodes it); pictures are
+  downloaded from the attachment URL (size-capped) and answered with a reply that carries
+  the novel emoji as a file.
+- Sharding: ``shard_count`` / ``shard_ids`` make it an ``AutoShardedClient``.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import uuid
+
+import discord
+from discord import app_commands
+
+from bot.core.bot import BotCore
+from bot.core.events import AddReactions, Attachment, CommandInvoked, MessageCreated, ReactionChanged, Reply
+
+PLATFORM = "discord"
+log = logging.getLogger("emojibot.discord")
+
+# Exactly what the bot does: read channels and history, react, reply (with a file).
+PERMISSIONS = discord.Permissions(
+    view_channel=True,
+    read_message_history=True,
+    add_reactions=True,
+    send_messages=True,
+    send_messages_in_threads=True,
+    attach_files=True,
+)
+
+
+def invite_url(client_id: int | str) -> str:
+    """The OAuth2 URL that adds the bot to a server with exactly the permissions it needs."""
+    return discord.utils.oauth_url(int(client_id), permissions=PERMISSIONS, scopes=("bot", "applications.commands"))
+
+
+def intents() -> discord.Intents:
+    i = discord.Intents.none()
+    i.guilds = True
+    i.guild_messages = True
+    i.message_content = True
+    i.guild_reactions = True
+    return i
+
+
+class DiscordAdapter:
+    def __init__(
+        self,
+        core: BotCore,
+        token: str,
+        shard_count: int | None = None,
+        shard_ids: list[int] | None = None,
+        max_picture_bytes: int = 10 * 1024 * 1024,
+        sync_commands: bool = True,
+    ):
+        self.core = core
+        self.token = token
+        self.max_picture_bytes = max_picture_bytes
+        self.sync_commands = sync_commands
+        if shard_count or shard_ids:
+            self.client: discord.Client = discord.AutoShardedClient(
+                intents=intents(), shard_count=shard_count, shard_ids=shard_ids
+            )
+        else:
+            self.client = discord.Client(intents=intents())
+        self.tree = app_commands.CommandTree(self.client)
+        self._register()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Log in and stay connected (reconnecting as discord.py does) until closed."""
+        async with self.client:
+            await self.client.start(self.token)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    def _register(self) -> None:
+        client, tree = self.client, self.tree
+
+        async def setup_hook() -> None:
+            if self.sync_commands:
+                await tree.sync()
+
+        client.setup_hook = setup_hook  # type: ignore[method-assign]
+
+        @client.event
+        async def on_ready() -> None:
+            assert client.user is not None
+            self.core.bot_user_ids.add(str(client.user.id))
+            log.info("Discord: logged in as %s (%s guilds)", client.user, len(client.guilds))
+
+        @client.event
+        async def on_message(message: discord.Message) -> None:
+            await self._on_message(message)
+
+        @client.event
+        async def on_raw_reaction_add(payload: discord.RawReactionActionEvent) -> None:
+            await self._on_reaction(payload, True)
+
+        @client.event
+        async def on_raw_reaction_remove(payload: discord.RawReactionActionEvent) -> None:
+            await self._on_reaction(payload, False)
+
+        @tree.command(name="emojify", description="The 5 emojis that fit a text best (only you see the answer)")
+        @app_commands.describe(text="the text to find emojis for (leave empty for help)")
+        async def emojify(interaction: discord.Interaction, text: str = "") -> None:
+            await self._on_command(interaction, "emojify", text)
+
+        @tree.command(name="emojify-admin", description="Channel settings: on, off, threshold X, count N, status")
+        @app_commands.describe(action="on | off | threshold X | count N | status")
+        async def emojify_admin(interaction: discord.Interaction, action: str = "help") -> None:
+            await self._on_command(interaction, "emojify-admin", action)
+
+    # -- events ----------------------------------------------------------------------------
+    async def _on_message(self, message: discord.Message) -> None:
+        attachments = []
+        for a in message.attachments:
+            if (a.content_type or "").startswith("image/") and a.size <= self.max_picture_bytes:
+                try:
+                    data = await a.read()
+                except discord.HTTPException as exc:
+                    log.warning("download of attachment %s failed: %s", a.id, exc)
+                    continue
+                attachments.append(Attachment(a.filename, a.content_type or "image/*", len(data), data))
+        event = MessageCreated(
+            PLATFORM,
+            f"message:{message.id}",
+            str(message.channel.id),
+            str(message.id),
+            str(message.author.id),
+            message.content or "",
+            author_is_bot=message.author.bot,
+            attachments=tuple(attachments),
+        )
+        await self._run(event, message.channel)
+
+    async def _on_reaction(self, payload: discord.RawReactionActionEvent, added: bool) -> None:
+        if payload.emoji.id is not None:  # a server's custom emoji: not in the catalog, kept by name
+            emoji = f":{payload.emoji.name}:"
+        else:
+            emoji = str(payload.emoji.name)
+        is_bot = bool(payload.member.bot) if payload.member is not None else False
+        # The gateway carries no event id; a reaction is one user's action at one moment.
+        event = ReactionChanged(
+            PLATFORM,
+            f"reaction:{uuid.uuid4().hex}",
+            str(payload.channel_id),
+            str(payload.message_id),
+            str(payload.user_id),
+            emoji,
+            added,
+            user_is_bot=is_bot,
+        )
+        await self._run(event, None)
+
+    async def _on_command(self, interaction: discord.Interaction, name: str, text: str) -> None:
+        user = interaction.user
+        roles = tuple(str(r.id) for r in getattr(user, "roles", []))
+        perms = getattr(user, "guild_permissions", None)
+        event = CommandInvoked(
+            PLATFORM,
+            f"interaction:{interaction.id}",
+            str(interaction.channel_id),
+            str(user.id),
+            name,
+            text,
+            user_role_ids=roles,
+            user_can_manage_server=bool(perms and perms.manage_guild),
+        )
+        try:
+            actions = await self.core.handle(event)
+        except Exception:
+            log.exception("command /%s failed", name)
+            await interaction.response.send_message("Something went wrong on my side.", ephemeral=True)
+            return
+        texts = [a.text for a in actions if isinstance(a, Reply)]
+        await interaction.response.send_message("\n".join(texts) or "Done.", ephemeral=True)
+
+    # -- actions ---------------------------------------------------------------------------
+    async def _run(self, event, channel) -> None:
+        try:
+            actions = await self.core.handle(event)
+        except Exception:
+            log.exception("handling %s failed", type(event).__name__)
+            return
+        for action in actions:
+            try:
+                await self._act(action, channel)
+            except discord.HTTPException as exc:
+                log.warning("Discord refused %s: %s", type(action).__name__, exc)
+
+    def _channel(self, channel_id: str, channel):
+        return channel if channel is not None else self.client.get_partial_messageable(int(channel_id))
+
+    async def _act(self, action, channel) -> None:
+        if isinstance(action, AddReactions):
+            msg = self._channel(action.channel_id, channel).get_partial_message(int(action.message_id))
+            for e in action.emojis:
+                await msg.add_reaction(e.char)
+        elif isinstance(action, Reply):
+            ch = self._channel(action.channel_id, channel)
+            ref = None
+            if action.thread_of:
+                ref = discord.MessageReference(
+                    message_id=int(action.thread_of), channel_id=int(action.channel_id), fail_if_not_exists=False
+                )
+            file = discord.File(io.BytesIO(action.image_png), filename=action.image_name) if action.image_png else None
+            kwargs = {"reference": ref, "mention_author": False}
+            if file is not None:
+                kwargs["file"] = file
+            await ch.send(action.text, **kwargs)

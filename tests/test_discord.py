@@ -1,0 +1,155 @@
+"""The Discord adapter (discord.py) against a fake Discord REST + gateway on loopback."""
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from bot.adapters.discord import DiscordAdapter, invite_url
+from bot.core.bot import AdminPolicy, BotCore
+from bot.core.engine import EmojiEngine, PictureEngine
+from bot.store.repository import ChannelConfig, Store, migrate_async
+from bot.testing.fake_discord import CHANNEL_ID, FakeDiscord, user
+
+
+async def _bot(tmp_path, ranker, catalog, fake, **adapter_kw):
+    from models.picture import PictureModel
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'discord.sqlite'}"
+    await migrate_async(url)
+    store = Store(url, ChannelConfig(True, 0.0, 3))
+    core = BotCore(
+        store,
+        EmojiEngine(ranker),
+        PictureEngine(PictureModel()),
+        catalog=catalog,
+        admins=AdminPolicy(role_ids=frozenset({"777"})),
+    )
+    adapter = DiscordAdapter(core, fake.token, **adapter_kw)
+    task = asyncio.create_task(adapter.run())
+    return core, adapter, task
+
+
+async def _stop(core, adapter, task):
+    await adapter.close()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await core.text.close()
+    await core.pictures.close()
+    await core.store.close()
+
+
+@pytest.fixture()
+async def discord_bot(tmp_path, ranker, catalog):
+    fake = FakeDiscord()
+    await fake.start()
+    fake.patch_discord()
+    core, adapter, task = await _bot(tmp_path, ranker, catalog, fake)
+    await fake.wait_ready()
+    yield fake, core
+    await _stop(core, adapter, task)
+    await fake.close()
+
+
+async def test_login_identifies_with_the_intents_and_syncs_commands(discord_bot):
+    fake, _ = discord_bot
+    ident = fake.identifies[0]
+    intents = ident["intents"]
+    assert intents & (1 << 15)  # MESSAGE_CONTENT
+    assert intents & (1 << 9) and intents & (1 << 10)  # GUILD_MESSAGES, GUILD_MESSAGE_REACTIONS
+    synced = (await fake.wait_for("commands"))[0].data["commands"]
+    assert {c["name"] for c in synced} == {"emojify", "emojify-admin"}
+
+
+async def test_message_gets_url_encoded_reaction_puts(discord_bot):
+    fake, core = discord_bot
+    msg = fake.message(CHANNEL_ID, "merry christmas everyone", author=user("2002", "alice"))
+    await fake.dispatch("MESSAGE_CREATE", msg)
+    puts = await fake.wait_for("reaction", 1)
+    assert puts[0].data["emoji"] == "🎄" and puts[0].data["raw"] == "%F0%9F%8E%84"  # URL-encoded on the wire
+    assert puts[0].data["message_id"] == msg["id"]
+    await fake.dispatch(
+        "MESSAGE_CREATE", fake.message(CHANNEL_ID, "merry christmas", author=user("2003", "b", bot=True))
+    )
+    await asyncio.sleep(1.0)
+    assert {r.data["message_id"] for r in fake.of("reaction")} == {msg["id"]}  # bots are not answered
+
+
+async def test_emojify_interaction_gets_an_ephemeral_callback(discord_bot):
+    fake, _ = discord_bot
+    inter = fake.interaction("emojify", [{"name": "text", "type": 3, "value": "pizza night with friends"}])
+    await fake.dispatch("INTERACTION_CREATE", inter)
+    cb = (await fake.wait_for("interaction_callback"))[0].data
+    assert cb["id"] == inter["id"] and cb["token"] == inter["token"]
+    assert cb["payload"]["type"] == 4 and cb["payload"]["data"]["flags"] & 64  # ephemeral
+    assert len(cb["payload"]["data"]["content"].splitlines()) == 6
+
+
+async def test_admin_by_role_and_refusal_without_it(discord_bot):
+    fake, core = discord_bot
+    await fake.dispatch(
+        "INTERACTION_CREATE", fake.interaction("emojify-admin", [{"name": "action", "type": 3, "value": "off"}])
+    )
+    await fake.dispatch(
+        "INTERACTION_CREATE",
+        fake.interaction("emojify-admin", [{"name": "action", "type": 3, "value": "off"}], roles=["777"]),
+    )
+    cbs = await fake.wait_for("interaction_callback", 2)
+    texts = sorted(c.data["payload"]["data"]["content"] for c in cbs)
+    assert any("Only admins" in t for t in texts) and any("Auto-react is off" in t for t in texts)
+    assert (await core.store.channel("discord", CHANNEL_ID)).auto_react is False
+
+
+async def test_reaction_add_is_feedback(discord_bot):
+    fake, core = discord_bot
+    msg = fake.message(CHANNEL_ID, "we won the championship!!!", author=user("2002", "alice"))
+    await fake.dispatch("MESSAGE_CREATE", msg)
+    await fake.wait_for("reaction", 1)
+    await fake.dispatch("MESSAGE_REACTION_ADD", fake.reaction(msg["id"], "2002", "🎉"))
+    for _ in range(50):
+        rows = await core.store.rows("reaction_events")
+        if rows:
+            break
+        await asyncio.sleep(0.1)
+    assert [(r["emoji"], r["added"], r["platform"]) for r in rows] == [("🎉", True, "discord")]
+
+
+async def test_picture_attachment_gets_a_reply_with_the_novel_emoji(discord_bot, data_dir):
+    fake, _ = discord_bot
+    z = np.load(data_dir / "tinyimagenet_emoji" / "train.npz")
+    photo = z["jpeg"][z["offsets"][0] : z["offsets"][1]].tobytes()
+    msg = fake.message(CHANNEL_ID, "", author=user("2002", "alice"), attachments=[fake.attachment("frog.jpg", photo)])
+    await fake.dispatch("MESSAGE_CREATE", msg)
+    sent = (await fake.wait_for("message", 1, timeout=60))[0].data
+    assert str(sent["payload"]["message_reference"]["message_id"]) == msg["id"]
+    assert sent["files"] and sent["files"][0][1].startswith(b"\x89PNG")
+
+
+async def test_sharded_client_connects_every_shard(tmp_path, ranker, catalog):
+    fake = FakeDiscord()
+    await fake.start()
+    fake.patch_discord()
+    core, adapter, task = await _bot(tmp_path, ranker, catalog, fake, shard_count=2, sync_commands=False)
+    try:
+        await fake.wait_ready(shards=2)
+        assert sorted(tuple(i["shard"]) for i in fake.identifies) == [(0, 2), (1, 2)]
+    finally:
+        await _stop(core, adapter, task)
+        await fake.close()
+
+
+def test_invite_url_asks_for_exactly_the_needed_permissions():
+    import discord
+
+    url = invite_url(123)
+    perms = discord.Permissions(int(url.split("permissions=")[1].split("&")[0]))
+    assert {name for name, on in perms if on} == {
+        "read_messages",
+        "read_message_history",
+        "add_reactions",
+        "send_messages",
+        "send_messages_in_threads",
+        "attach_files",
+    }
+    assert perms.view_channel  # read_messages is its alias
+    assert "scope=bot+applications.commands" in url
