@@ -144,9 +144,13 @@ def _settings(args: argparse.Namespace):
 
 def cmd_serve(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
+    from bot.core.config import SettingsError
     from bot.serve import serve
 
-    serve(_settings(args), artifacts=args.artifacts)
+    try:
+        serve(_settings(args), artifacts=args.artifacts)
+    except SettingsError as exc:
+        raise CLIError(str(exc)) from exc
     return 0
 
 
@@ -356,6 +360,22 @@ def cmd_bench_picture(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_slack(args: argparse.Namespace) -> int:
+    from bot.adapters.slack.bench import bench_slack
+
+    _report(bench_slack(args.events, args.rate, artifacts=args.artifacts), args.json)
+    return 0
+
+
+def cmd_discord_invite(args: argparse.Namespace) -> int:
+    from bot.adapters.discord import invite_url
+
+    if not args.client_id.isdigit():
+        raise CLIError("--client-id is the application's numeric id (Developer Portal → General Information)")
+    print(invite_url(args.client_id))
+    return 0
+
+
 def cmd_bench_text(args: argparse.Namespace) -> int:
     from bot.core.bench import bench_text
 
@@ -547,6 +567,16 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--cold-runs", type=_positive, default=3, help="cold starts to time (3)")
     bt.add_argument("--json", action="store_true")
     bt.set_defaults(func=cmd_bench_text)
+    bs = bsub.add_parser("slack", help="events/s and event → reactions.add latency through a fake Slack on loopback")
+    bs.add_argument("--events", type=_positive, default=1000, help="events to send (1000)")
+    bs.add_argument("--rate", type=float, default=150.0, help="events per second to send (150)")
+    bs.add_argument("--json", action="store_true")
+    bs.set_defaults(func=cmd_bench_slack)
+    dc = sub.add_parser("discord", help="Discord helpers")
+    dcsub = dc.add_subparsers(dest="discord_command", metavar="COMMAND", required=True)
+    di = dcsub.add_parser("invite", help="print the URL that adds the bot to a server with the permissions it needs")
+    di.add_argument("--client-id", dest="client_id", required=True, help="the application's id")
+    di.set_defaults(func=cmd_discord_invite)
     bp = bsub.add_parser("picture", help="picture answering: latency per picture (decode included), pictures/s")
     bp.add_argument("--data-dir", required=True, help="data folder (photos from tinyimagenet_emoji/train.npz)")
     bp.add_argument("--pictures", type=_positive, default=300, help="pictures to time (300)")

@@ -13,7 +13,7 @@ import sys
 from aiohttp import web
 
 from bot.core.bot import AdminPolicy, BotCore
-from bot.core.config import BotSettings
+from bot.core.config import BotSettings, SettingsError
 from bot.core.engine import EmojiEngine, PictureEngine
 from bot.store.repository import ChannelConfig, Store, migrate
 
@@ -36,8 +36,9 @@ def build_core(settings: BotSettings, artifacts: str | None = None, with_picture
             pictures = PictureEngine(PictureModel(artifacts), max_bytes=int(settings.max_picture_mb * 1024 * 1024))
         except ArtifactError as exc:
             log.warning("no picture model (%s): pictures are answered by their message's text", exc)
-    admins = AdminPolicy(frozenset(settings.admin_user_ids), frozenset(settings.admin_role_ids),
-                         settings.discord_manage_server_is_admin)  # fmt: skip
+    admins = AdminPolicy(
+        frozenset(settings.admin_user_ids), frozenset(settings.admin_role_ids), settings.discord_manage_server_is_admin
+    )
     return BotCore(store, text, pictures, admins=admins)
 
 
@@ -54,17 +55,54 @@ def serve(settings: BotSettings, artifacts: str | None = None) -> None:
     from bot.adapters.web import build_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.slack_bot_token and not (settings.slack_signing_secret or settings.slack_app_token):
+        raise SettingsError(
+            "EMOJIBOT_SLACK_BOT_TOKEN is set: set EMOJIBOT_SLACK_SIGNING_SECRET (Events API over HTTP) "
+            "or EMOJIBOT_SLACK_APP_TOKEN (Socket Mode) too"
+        )
     migrate(settings.database_url)
     core = build_core(settings, artifacts)
-    if settings.slack_bot_token or settings.discord_token:
-        log.warning("Slack/Discord tokens are set, but this build has no Slack or Discord adapter yet: "
-                    "serving the web playground only")  # fmt: skip
     app = build_app(core, settings.max_picture_mb)
+    background: list[asyncio.Task] = []
+    slack = discord_adapter = None
+    cap = int(settings.max_picture_mb * 1024 * 1024)
+    if settings.slack_bot_token:
+        from bot.adapters.slack import SlackAdapter
+
+        secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "-"
+        slack = SlackAdapter(core, settings.slack_bot_token.get_secret_value(), secret, max_picture_bytes=cap)
+        if not settings.slack_app_token:
+            slack.add_routes(app)  # POST /slack/events: the Request URL of the Slack app
+    if settings.discord_token:
+        from bot.adapters.discord import DiscordAdapter
+
+        discord_adapter = DiscordAdapter(
+            core,
+            settings.discord_token.get_secret_value(),
+            shard_count=settings.discord_shard_count,
+            shard_ids=settings.discord_shard_ids or None,
+            max_picture_bytes=cap,
+        )
 
     async def on_startup(_app):
         await _prepare_playground(core)
+        if slack is not None:
+            await slack.start()
+            if settings.slack_app_token:
+                token = settings.slack_app_token.get_secret_value()
+                background.append(asyncio.create_task(slack.run_socket_mode(token)))
+            log.info("Slack adapter ready (%s)", "Socket Mode" if settings.slack_app_token else "POST /slack/events")
+        if discord_adapter is not None:
+            background.append(asyncio.create_task(discord_adapter.run()))
+            log.info("Discord adapter connecting")
 
     async def on_cleanup(_app):
+        for task in background:
+            task.cancel()
+        if discord_adapter is not None:
+            await discord_adapter.close()
+        if slack is not None:
+            await slack.close()
         await core.text.close()
         if core.pictures is not None:
             await core.pictures.close()
@@ -72,8 +110,8 @@ def serve(settings: BotSettings, artifacts: str | None = None) -> None:
 
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
-    print(f"emojibot playground on http://{settings.host}:{settings.port}/ (Ctrl-C stops it)", file=sys.stderr)
+    print(f"emojibot on http://{settings.host}:{settings.port}/ (Ctrl-C stops it)", file=sys.stderr)
     web.run_app(app, host=settings.host, port=settings.port, print=None)
 
 
-__all__ = ["build_core", "serve", "asyncio"]
+__all__ = ["build_core", "serve"]

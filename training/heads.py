@@ -120,8 +120,9 @@ def train_heads(
     from sklearn.model_selection import cross_val_score
 
     y_air = airline.labels[a_train]
-    cv = {c: float(cross_val_score(_svc(c, False), x_air, y_air, cv=5, scoring="accuracy").mean())
-          for c in s.airline_cs}  # fmt: skip
+    cv = {
+        c: float(cross_val_score(_svc(c, False), x_air, y_air, cv=5, scoring="accuracy").mean()) for c in s.airline_cs
+    }
     airline_c = max(cv, key=lambda c: cv[c])
     air_w, air_b = _full_linear(_svc(airline_c, balanced=False).fit(x_air, y_air), len(airline_emojis))
     bar.update()
@@ -154,7 +155,7 @@ def train_heads(
     groups = [
         HeadGroup("tweeteval", tweet_emojis, tweet_w, tweet_b, float(tweet_beta), offsets),
         HeadGroup("airline", airline_emojis, air_w, air_b, float(airline_beta), np.zeros(3, np.float32)),
-    ]  # fmt: skip
+    ]
     TextHeads(features, groups, answers_digest(out / ANSWERS_FILE)).save(out / HEADS_FILE)
 
     bar.set_postfix_str("report")

@@ -19,8 +19,9 @@ def _split(v):
 
 
 class BotSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="EMOJIBOT_", env_file=".env", env_file_encoding="utf-8",
-                                      extra="ignore")  # fmt: skip
+    model_config = SettingsConfigDict(
+        env_prefix="EMOJIBOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
 
     database_url: str = "sqlite+aiosqlite:///emojibot.sqlite"
     host: str = "127.0.0.1"
