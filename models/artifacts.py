@@ -52,10 +52,7 @@ def update_manifest(folder: str | os.PathLike | None, section: str, info: dict[s
     return manifest
 
 
-def require(folder: Path, *names: str) -> None:
+def require(folder: Path, *names: str, build: str = "`emojibot train vae` and `emojibot train sqam`") -> None:
     missing = [n for n in names if not (folder / n).exists()]
     if missing:
-        raise ArtifactError(
-            f"artifact folder {folder} lacks {', '.join(missing)}; "
-            "build them with `emojibot train vae` and `emojibot train sqam`"
-        )
+        raise ArtifactError(f"artifact folder {folder} lacks {', '.join(missing)}; build them with {build}")

@@ -46,6 +46,8 @@ class NumpyQuestionEncoder:
         w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items() if k != "activation"}
         self.word_vectors = w["word_vectors"]
         self.lstm = [(w[f"lstm_{d}_kernel"], w[f"lstm_{d}_recurrent"], w[f"lstm_{d}_bias"]) for d in ("fw", "bw")]
+        if "ngram_table_q" in w:  # int8 rows with one scale each (how the table ships)
+            w["ngram_table"] = w.pop("ngram_table_q") * w.pop("ngram_table_scale")[:, None]
         self.ngram_table = w.get("ngram_table")
         self.ngram_idf = w.get("ngram_idf")  # None: mean pooling
         self.question_dense = (w["question_dense_w"], w["question_dense_b"])

@@ -56,10 +56,12 @@ def test_numpy_question_encoder_matches_keras(use_ngrams, activation, pooling):
     cfg.ngram_pooling = pooling
     idf = rng.uniform(1.0, 5.0, NGRAM_BUCKETS).astype(np.float32)
     sqam = SQAM(vectors, NGRAM_BUCKETS, feature_dim=5, cfg=cfg, ngram_idf=idf)
-    if use_ngrams:  # what ships is float16; make the Keras model hold the same values
+    if use_ngrams:  # what ships is int8 rows with a scale each; make Keras hold the same values
+        from models.heads import quantize_columns
+
         layer = sqam.question_tower.get_layer("ngram_embedding")
-        table = rng.normal(size=layer.get_weights()[0].shape).astype(np.float16).astype(np.float32)
-        layer.set_weights([table])
+        q, scale = quantize_columns(rng.normal(size=layer.get_weights()[0].shape).T)
+        layer.set_weights([(q.astype(np.float32) * scale).T])
     feat = TextFeaturizer(Vocabulary(words))
     texts = ["wab wac wad", "wbe", "wca wcb wcc wcd wce wcf wda wdb wdc unknownword", "wad wad"]
     batch = feat.featurize(texts)

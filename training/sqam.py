@@ -29,6 +29,7 @@ import numpy as np
 
 from models.artifacts import ArtifactError, artifacts_dir, require, update_manifest
 from models.catalog import EmojiCatalog
+from models.heads import quantize_columns
 from models.ranker import ANSWERS_FILE, CHARS_FILE, HUB_FILE, QUESTION_FILE, VOCAB_FILE, NumpyQuestionEncoder
 from models.sqam import SQAM, SQAMConfig, l2_normalize, triplet_hinge
 from models.text import MAX_NGRAMS, MAX_TOKENS, NGRAM_BUCKETS, TextFeaturizer, TweetTokenizer, Vocabulary
@@ -388,8 +389,8 @@ def zero_shot_report(scores: np.ndarray, labels: np.ndarray, excluded, emojis: l
 def export_question_weights(sqam: SQAM, word_vectors: np.ndarray) -> dict[str, np.ndarray]:
     """Question encoder weights in the layout of :class:`NumpyQuestionEncoder`.
 
-    Word vectors and the n-gram table ship as float16 (half the size); everything the
-    encoder computes is float32.
+    Word vectors ship as float16 (half the size), the n-gram table as int8 rows with a
+    float scale each; everything the encoder computes is float32.
     """
     qt = sqam.question_tower
     bi = qt.get_layer("bilstm")
@@ -401,7 +402,10 @@ def export_question_weights(sqam: SQAM, word_vectors: np.ndarray) -> dict[str, n
         k, r, b = layer.get_weights()
         w[f"lstm_{name}_kernel"], w[f"lstm_{name}_recurrent"], w[f"lstm_{name}_bias"] = k, r, b
     if sqam.cfg.use_ngrams:
-        w["ngram_table"] = qt.get_layer("ngram_embedding").get_weights()[0].astype(np.float16)
+        # int8 with one scale per row: a quarter of float32, and the ranking is unchanged
+        # (TweetEval val macro-F1 and airline accuracy measured identical to float16).
+        q, scale = quantize_columns(qt.get_layer("ngram_embedding").get_weights()[0].T)
+        w["ngram_table_q"], w["ngram_table_scale"] = q.T.copy(), scale
         if sqam.cfg.ngram_pooling == "idf":
             w["ngram_idf"] = np.asarray(qt.get_layer("ngram_pool").get_weights()[0], np.float32)
     w["question_dense_w"], w["question_dense_b"] = qt.get_layer("question_dense").get_weights()
