@@ -171,7 +171,14 @@ class PictureModel:
         import tensorflow as tf
 
         self.folder = Path(artifacts_dir(folder))
-        require(self.folder, ENCODER_FILE, GENERATOR_FILE, PICTURE_META_FILE, "emoji_chars.json")
+        require(
+            self.folder,
+            ENCODER_FILE,
+            GENERATOR_FILE,
+            PICTURE_META_FILE,
+            "emoji_chars.json",
+            build="`emojibot train wgan --data-dir DATA`",
+        )
         self.meta = json.loads((self.folder / PICTURE_META_FILE).read_text(encoding="utf-8"))
         self.version = str(read_manifest(self.folder).get("version", "unversioned"))
         self.chars: list[str] = json.loads((self.folder / "emoji_chars.json").read_text(encoding="utf-8"))
