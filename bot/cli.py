@@ -250,6 +250,11 @@ def cmd_train_wgan(args: argparse.Namespace) -> int:
             if value <= 0:
                 raise CLIError(f"--{name.replace('_', '-')} must be positive")
             setattr(s, name, value)
+    s.reuse_encoder = args.reuse_encoder
+    if args.learning_rate is not None:
+        if args.learning_rate <= 0:
+            raise CLIError("--learning-rate must be positive")
+        s.learning_rate = args.learning_rate
     if args.weighting:
         s.weighting = tuple(args.weighting)
     if args.spaces:
@@ -285,9 +290,19 @@ def cmd_evaluate_pictures(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
     from training.evaluate import evaluate_pictures
 
-    result = evaluate_pictures(
-        args.npz, artifacts=args.artifacts, max_pictures=args.max_pictures, progress=not args.json
-    )
+    try:
+        result = evaluate_pictures(
+            args.npz,
+            artifacts=args.artifacts,
+            max_pictures=args.max_pictures,
+            progress=not args.json,
+            holdout=args.holdout,
+            sheet=args.sheet,
+        )
+    except ValueError as exc:
+        raise CLIError(str(exc)) from exc
+    if args.sheet:
+        print(f"sample sheet written to {args.sheet}", file=sys.stderr)
     _report(result, args.json)
     return 0
 
@@ -519,6 +534,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="target embedding spaces to compare (all three; the first is used for the weightings)",
     )
     tw.add_argument("--max-pictures", dest="max_pictures", type=int, help="use at most this many photos")
+    tw.add_argument(
+        "--reuse-encoder",
+        dest="reuse_encoder",
+        action="store_true",
+        help="keep the shipped image encoder and CNN baseline; train only the WGAN stage",
+    )
+    tw.add_argument("--learning-rate", dest="learning_rate", type=float, help="Adam rate of G and D (4e-4)")
     tw.add_argument("--sheets", default="wgan_samples", help="folder for per-epoch sample sheets (wgan_samples)")
     tw.add_argument("--seed", type=int, default=7)
     tw.add_argument("--out", help="artifact folder to write (default: the shipped one)")
@@ -540,6 +562,12 @@ def build_parser() -> argparse.ArgumentParser:
     ep = evsub.add_parser("pictures", help="top-1/top-5, distinct modes of the picture model on labelled photos")
     ep.add_argument("--npz", required=True, help="photos in the layout of tinyimagenet_emoji/train.npz")
     ep.add_argument("--max-pictures", dest="max_pictures", type=int, help="score at most this many photos")
+    ep.add_argument(
+        "--holdout",
+        action="store_true",
+        help="score only the photos training held out (the file must be the one trained on)",
+    )
+    ep.add_argument("--sheet", help="also write a PNG: one photo per class, its top emojis, the novel emoji")
     ep.add_argument("--json", action="store_true")
     ep.set_defaults(func=cmd_evaluate_pictures)
 

@@ -185,3 +185,57 @@ def test_wgan_trains_end_to_end_on_a_few_photos(tiny_artifacts, data_dir, tmp_pa
     assert res["classifier_baseline"]["n"] == 100
     assert 1 <= res["distinct_modes"] <= 85
     assert model.meta["target_space"] == shipped.split("-")[0]
+    # The hold-out of the training run, scored again from the shipped files, gives its figures.
+    held = evaluate_pictures(
+        data_dir / "tinyimagenet_emoji" / "train.npz",
+        artifacts=out,
+        progress=False,
+        holdout=True,
+        sheet=tmp_path / "sheet.png",
+        sheet_rows=4,
+    )
+    assert held["n"] == info["pictures"]["val"]
+    assert held["classifier_baseline"]["top1_accuracy"] == pytest.approx(info["classifier"]["val"]["top1_accuracy"])
+    from PIL import Image
+
+    assert Image.open(tmp_path / "sheet.png").size[1] == 4 * 72
+
+
+def test_wgan_stage_can_retrain_on_the_shipped_encoder(tiny_artifacts, data_dir, tmp_path):
+    from training.wgan import WGANSettings, train_wgan
+
+    _, out, _, _ = tiny_artifacts
+    if not (out / "picture_encoder.weights.h5").exists():
+        s = WGANSettings(
+            classifier_minutes=2,
+            classifier_epochs=1,
+            wgan_epochs=1,
+            max_pictures=300,
+            samples=5,
+            spaces=("vae",),
+            weighting=("none",),
+            sheet_dir=str(tmp_path / "a"),
+        )
+        train_wgan(data_dir, out, s, verbose=False)
+    from models.picture import build_image_encoder
+
+    def encoder_weights():
+        enc = build_image_encoder()
+        enc.load_weights(out / "picture_encoder.weights.h5")
+        return enc.get_weights()
+
+    before = encoder_weights()
+    s = WGANSettings(
+        wgan_epochs=1,
+        max_pictures=300,
+        samples=5,
+        spaces=("vae",),
+        weighting=("none",),
+        reuse_encoder=True,
+        learning_rate=5e-4,
+        sheet_dir=str(tmp_path / "b"),
+    )
+    info = train_wgan(data_dir, out, s, verbose=False)
+    assert info["wgan"]["shipped"] == "vae-none" and info["settings"]["learning_rate"] == 5e-4
+    after = encoder_weights()  # only the WGAN stage trained: the encoder is the shipped one
+    assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))

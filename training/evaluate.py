@@ -7,6 +7,7 @@ training. Figures are fractions, not percent.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,33 +38,80 @@ def evaluate_airline(csv_path, artifacts: str | os.PathLike | None = None) -> di
 
 
 def evaluate_pictures(
-    npz_path, artifacts: str | os.PathLike | None = None, max_pictures: int | None = None, progress: bool = True
+    npz_path,
+    artifacts: str | os.PathLike | None = None,
+    max_pictures: int | None = None,
+    progress: bool = True,
+    holdout: bool = False,
+    sheet: str | os.PathLike | None = None,
+    sheet_rows: int = 12,
 ) -> dict[str, Any]:
     """The WGAN's emoji distributions (50 samples per photo) on a file in the layout of
     `tinyimagenet_emoji/train.npz`, over the file's own class emojis; the discriminative
-    baseline's softmax on the same photos, side by side."""
-    from models.picture import PictureModel
-    from training.wgan import load_pictures, picture_metrics
+    baseline's softmax on the same photos, side by side.
 
-    data = load_pictures(npz_path, max_pictures, progress=progress)
+    ``holdout`` scores only the photos the shipped models never trained on, when the file
+    is the one they were trained on: the same stratified split as `emojibot train wgan`,
+    from the seed and fraction in the manifest. ``sheet`` writes a PNG with one scored photo
+    per class (up to ``sheet_rows``): the photo, its top emojis, and the novel emoji.
+    """
+    from models.artifacts import read_manifest
+    from models.picture import PictureModel
+    from training.wgan import load_pictures, picture_metrics, stratified_split
+
     model = PictureModel(artifacts)
+    trained = read_manifest(model.folder).get("pictures", {})
+    settings = trained.get("settings", {})
+    if holdout:  # the photos training read, split the way it split them
+        if "val_fraction" not in settings:
+            raise ValueError("--holdout: the manifest does not say how the picture models were trained")
+        max_pictures = settings.get("max_pictures")
+    data = load_pictures(npz_path, max_pictures, progress=progress)
+    rows = np.arange(len(data.pictures))
+    if holdout:
+        if trained.get("pictures", {}).get("train", 0) + trained.get("pictures", {}).get("val", 0) != len(rows):
+            raise ValueError(
+                f"--holdout needs the file the models were trained on ({trained.get('pictures')} photos); "
+                f"{npz_path} has {len(rows)}"
+            )
+        _, rows = stratified_split(data.classes, float(settings["val_fraction"]), int(settings["seed"]))
+    pictures, labels, classes = data.pictures[rows], data.labels[rows], data.classes[rows]
     class_label = np.asarray([data.emojis.index(e) for e in data.class_emoji])
     probs = []
-    for i in range(0, len(data.pictures), 64):
-        _, key, names = model.distributions(data.pictures[i : i + 64], data.emojis)
+    for i in range(0, len(pictures), 64):
+        _, key, names = model.distributions(pictures[i : i + 64], data.emojis)
         probs.append(key)
     p = np.concatenate(probs)
     assert names == data.emojis
-    wgan = picture_metrics(p, data.labels, data.classes, class_label)
-    cls_p, cls_names = model.classify(data.pictures, data.emojis)
+    wgan = picture_metrics(p, labels, classes, class_label)
+    cls_p, cls_names = model.classify(pictures, data.emojis)
     order = [cls_names.index(e) for e in data.emojis if e in cls_names]
     baseline = None
     if len(order) == len(data.emojis):
-        baseline = picture_metrics(cls_p[:, order], data.labels, data.classes, class_label)
+        baseline = picture_metrics(cls_p[:, order], labels, classes, class_label)
+    if sheet is not None:
+        _picture_sheet(sheet, model, pictures, p, classes, data.emojis, sheet_rows)
     return {
         **wgan,
         "classifier_baseline": baseline,
+        "holdout": holdout,
         "samples": model.samples,
         "target_space": model.meta["target_space"],
         "model_version": model.version,
     }
+
+
+def _picture_sheet(path, model, pictures, probs, classes, emojis: list[str], rows: int) -> None:
+    """The first photo of `rows` classes spread over all of them, drawn as in training."""
+    from models.catalog import EmojiCatalog
+    from models.drawing import EmojiDecoder
+    from training.wgan import _sample_sheet
+
+    present = np.unique(classes)
+    picked = present[np.linspace(0, len(present) - 1, min(rows, len(present))).round().astype(int)]
+    show = np.asarray([int(np.nonzero(classes == c)[0][0]) for c in picked])
+    positions = {c: i for i, c in enumerate(model.chars)}
+    catalog_pictures = EmojiCatalog.load().pictures()
+    _sample_sheet(
+        Path(path), pictures[show], probs[show], emojis, EmojiDecoder(model.folder), catalog_pictures, positions
+    )
