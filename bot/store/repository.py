@@ -3,6 +3,11 @@
 One ``Store`` per process over an async SQLAlchemy engine: ``sqlite+aiosqlite:///file`` by
 default, ``postgresql+asyncpg://...`` when several workers share one database (event
 dedupe is then a primary-key insert that exactly one worker wins).
+
+The writes of the message path (event claims, prediction logs) go through one writer
+task that commits whatever is waiting in one transaction (group commit): each caller
+still awaits its own row being committed, but under load one commit serves many
+messages, and SQLite never sees two writers fighting over its lock.
 """
 
 from __future__ import annotations
@@ -11,11 +16,12 @@ import asyncio
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -79,12 +85,79 @@ class ChannelConfig:
     count: int
 
 
+class _GroupCommit:
+    """One writer task; whatever writes are waiting when it is free go in one transaction.
+
+    No timer: a lone write is committed at once, and batches grow only while a commit is
+    running, so latency stays one commit at low load and throughput scales under load.
+    """
+
+    def __init__(self, store: Store, max_batch: int = 500):
+        self.store = store
+        self.max_batch = max_batch
+        self._queue: asyncio.Queue | None = None
+        self._task: asyncio.Task | None = None
+
+    async def submit(self, kind: str, row: dict[str, Any]) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._queue = asyncio.Queue()
+            self._task = asyncio.create_task(self._run(self._queue), name="store-group-commit")
+        assert self._queue is not None
+        fut = loop.create_future()
+        self._queue.put_nowait((kind, row, fut))
+        return await fut
+
+    async def _run(self, queue: asyncio.Queue) -> None:
+        while True:
+            batch = [await queue.get()]
+            while not queue.empty() and len(batch) < self.max_batch:
+                batch.append(queue.get_nowait())
+            try:
+                results = await self.store._write_batch([(k, r) for k, r, _ in batch])
+            except Exception as exc:  # the database is down or refused: every caller hears it
+                for _, _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            for (_, _, fut), result in zip(batch, results, strict=True):
+                if not fut.done():
+                    fut.set_result(result)
+
+    async def close(self) -> None:
+        """Finish what is queued, then stop the writer."""
+        if self._task is None:
+            return
+        assert self._queue is not None
+        while not self._queue.empty() and not self._task.done():
+            await asyncio.sleep(0.001)
+        self._task.cancel()
+        try:
+            await self._task
+        except (asyncio.CancelledError, Exception):
+            pass
+        self._task = None
+
+
 class Store:
     """Async repository over one database URL."""
 
-    def __init__(self, url: str, default: ChannelConfig, user_salt: str | None = None, echo: bool = False):
+    def __init__(
+        self,
+        url: str,
+        default: ChannelConfig,
+        user_salt: str | None = None,
+        echo: bool = False,
+        settings_ttl: float = 5.0,
+    ):
         self.url = url
         self.default = default
+        # Channel settings are read for every message and change only by admin commands:
+        # they are cached for `settings_ttl` seconds (this worker's own changes at once;
+        # another worker's within the TTL).
+        self.settings_ttl = settings_ttl
+        self._channels: dict[tuple[str, str], tuple[float, ChannelConfig]] = {}
+        self._writer = _GroupCommit(self)
         self.engine: AsyncEngine = create_async_engine(url, echo=echo, pool_pre_ping=True)
         if url.startswith("sqlite"):
             from sqlalchemy import event
@@ -103,7 +176,55 @@ class Store:
         self._salt = user_salt.encode() if user_salt else None
 
     async def close(self) -> None:
+        await self._writer.close()
         await self.engine.dispose()
+
+    def _insert(self, model):
+        """INSERT … ON CONFLICT DO NOTHING in this database's dialect."""
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        elif self.engine.dialect.name == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+            return insert(model)
+        return dialect_insert(model).on_conflict_do_nothing()
+
+    async def _write_batch(self, items: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+        """One transaction for the claims and prediction logs waiting in the writer.
+
+        Claims: True for the first sight of an event id (here or by any worker), False for
+        a repeat, also within the batch. Predictions: a repeat of the same message and kind
+        keeps the first row.
+        """
+        claims: dict[tuple[str, str], int] = {}
+        predictions: list[dict[str, Any]] = []
+        for kind, row in items:
+            if kind == "claim":
+                claims.setdefault((row["platform"], row["event_id"]), len(claims))
+            else:
+                predictions.append(row)
+        won: set[tuple[str, str]] = set()
+        async with self.session() as s:
+            if claims:
+                stmt = (
+                    self._insert(ProcessedEvent)
+                    .values([{"platform": p, "event_id": e} for p, e in claims])
+                    .returning(ProcessedEvent.platform, ProcessedEvent.event_id)
+                )
+                won = {(p, e) for p, e in (await s.execute(stmt)).all()}
+            if predictions:
+                await s.execute(self._insert(Prediction).values(predictions))
+            await s.commit()
+        out: list[Any] = []
+        first: set[tuple[str, str]] = set()
+        for kind, row in items:
+            if kind == "claim":
+                key = (row["platform"], row["event_id"])
+                out.append(key in won and key not in first)
+                first.add(key)
+            else:
+                out.append(None)
+        return out
 
     # -- salted user hashes ----------------------------------------------------------------
     async def _salt_bytes(self) -> bytes:
@@ -129,22 +250,19 @@ class Store:
     # -- events ----------------------------------------------------------------------------
     async def claim_event(self, platform: str, event_id: str) -> bool:
         """True the first time an event id is seen (by any worker), False for a retry."""
-        async with self.session() as s:
-            s.add(ProcessedEvent(platform=platform, event_id=event_id))
-            try:
-                await s.commit()
-            except IntegrityError:
-                await s.rollback()
-                return False
-            return True
+        return bool(await self._writer.submit("claim", {"platform": platform, "event_id": event_id}))
 
     # -- channel settings ------------------------------------------------------------------
     async def channel(self, platform: str, channel_id: str) -> ChannelConfig:
+        key = (platform, channel_id)
+        cached = self._channels.get(key)
+        if cached is not None and time.monotonic() - cached[0] < self.settings_ttl:
+            return cached[1]
         async with self.session() as s:
-            row = await s.get(ChannelSettings, (platform, channel_id))
-            if row is None:
-                return self.default
-            return ChannelConfig(row.auto_react, row.threshold, row.count)
+            row = await s.get(ChannelSettings, key)
+            cfg = self.default if row is None else ChannelConfig(row.auto_react, row.threshold, row.count)
+        self._channels[key] = (time.monotonic(), cfg)
+        return cfg
 
     async def update_channel(self, platform: str, channel_id: str, **changes: Any) -> ChannelConfig:
         async with self.session() as s:
@@ -163,7 +281,9 @@ class Store:
                 setattr(row, k, v)
             row.updated_at = func.now()
             await s.commit()
-            return ChannelConfig(row.auto_react, row.threshold, row.count)
+            cfg = ChannelConfig(row.auto_react, row.threshold, row.count)
+        self._channels[(platform, channel_id)] = (time.monotonic(), cfg)
+        return cfg
 
     # -- predictions and feedback ----------------------------------------------------------
     async def log_prediction(
@@ -177,23 +297,19 @@ class Store:
         emojis: list[str],
         scores: list[float],
     ) -> None:
-        async with self.session() as s:
-            s.add(
-                Prediction(
-                    platform=platform,
-                    channel_id=channel_id,
-                    message_id=message_id,
-                    kind=kind,
-                    text=text,
-                    model_version=model_version,
-                    emojis=list(emojis),
-                    scores=[round(float(x), 6) for x in scores],
-                )
-            )
-            try:
-                await s.commit()
-            except IntegrityError:  # the same message answered twice (a retry): keep the first
-                await s.rollback()
+        await self._writer.submit(
+            "prediction",
+            {
+                "platform": platform,
+                "channel_id": channel_id,
+                "message_id": message_id,
+                "kind": kind,
+                "text": text,
+                "model_version": model_version,
+                "emojis": list(emojis),
+                "scores": [round(float(x), 6) for x in scores],
+            },
+        )
 
     async def predicted(self, platform: str, channel_id: str, message_id: str) -> bool:
         async with self.session() as s:

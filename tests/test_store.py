@@ -1,0 +1,81 @@
+"""The store under concurrency, on SQLite files and on the PostgreSQL server: group-committed
+claims and prediction logs lose nothing and double nothing; settings reads are cached."""
+
+import asyncio
+import uuid
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from bot.store.repository import ChannelConfig, Store, migrate
+
+PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+DEFAULT = ChannelConfig(auto_react=True, threshold=0.1, count=3)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path):
+    u = f"sqlite+aiosqlite:///{tmp_path / 's.sqlite'}" if request.param == "sqlite" else PG_URL
+    migrate(u)
+    return u
+
+
+async def test_concurrent_claims_and_predictions_are_each_written_once(url):
+    store = Store(url, DEFAULT)
+    run = uuid.uuid4().hex[:8]  # the PostgreSQL database outlives the test: own ids
+    try:
+        events = [f"{run}-E{i}" for i in range(150)]
+        # every event arrives twice (a platform retry), all at once
+        claims = await asyncio.gather(*(store.claim_event("slack", e) for e in events + events))
+        first, second = claims[: len(events)], claims[len(events) :]
+        assert [a or b for a, b in zip(first, second, strict=True)] == [True] * len(events)
+        assert sum(claims) == len(events)
+
+        async def log(i: int) -> None:
+            await store.log_prediction(
+                "slack", f"C{run}", f"{i}.0", "text", f"message {i}", "v1", ["🎉", "😂"], [0.5, 0.25]
+            )
+
+        await asyncio.gather(*(log(i) for i in range(120)), *(log(i) for i in range(0, 120, 3)))
+        rows = [r for r in await store.rows("predictions") if r["channel_id"] == f"C{run}"]
+        assert sorted(int(float(r["message_id"])) for r in rows) == list(range(120))
+        assert all(r["emojis"] == ["🎉", "😂"] and r["scores"] == [0.5, 0.25] for r in rows)
+    finally:
+        await store.close()
+
+
+async def test_a_claim_after_a_batch_still_sees_earlier_events(url):
+    store = Store(url, DEFAULT)
+    try:
+        event = uuid.uuid4().hex
+        assert await store.claim_event("discord", event)
+        assert not await store.claim_event("discord", event)
+        assert await store.claim_event("slack", event)  # ids are per platform
+    finally:
+        await store.close()
+
+
+async def test_settings_changes_show_at_once_here_and_after_the_ttl_elsewhere(url):
+    a, b = Store(url, DEFAULT), Store(url, DEFAULT, settings_ttl=0.0)
+    channel = uuid.uuid4().hex[:12]
+    try:
+        assert await a.channel("slack", channel) == DEFAULT  # now cached in a
+        assert await b.channel("slack", channel) == DEFAULT
+        changed = await a.update_channel("slack", channel, threshold=0.4, count=2)
+        assert changed == ChannelConfig(True, 0.4, 2)
+        assert await a.channel("slack", channel) == changed  # its own change, at once
+        assert await b.channel("slack", channel) == changed  # another worker, after its TTL (0 here)
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_database_error_reaches_every_waiting_caller(tmp_path):
+    store = Store(f"sqlite+aiosqlite:///{tmp_path / 'never-migrated.sqlite'}", DEFAULT)
+    try:
+        results = await asyncio.gather(*(store.claim_event("slack", f"E{i}") for i in range(5)), return_exceptions=True)
+        assert all(isinstance(r, OperationalError) for r in results)
+        with pytest.raises(OperationalError):  # the writer survives and answers the next call too
+            await store.log_prediction("slack", "C", "1.0", "text", "hi", "v", ["🎉"], [0.1])
+    finally:
+        await store.close()
