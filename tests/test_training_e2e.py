@@ -162,14 +162,21 @@ def test_wgan_trains_end_to_end_on_a_few_photos(tiny_artifacts, data_dir, tmp_pa
         wgan_epochs=2,
         max_pictures=600,
         samples=10,
-        spaces=("sqam", "vae"),
+        spaces=("sqam", "vae", "emoji2vec"),
         weighting=("expsmooth", "none"),
         sheet_dir=str(tmp_path / "sheets"),
     )
     info = train_wgan(data_dir, out, s, verbose=False)
     shipped = info["wgan"]["shipped"]
     assert shipped in {"sqam-expsmooth", "vae-expsmooth", "sqam-none"}
-    assert {v["space"] for v in info["variants"]} == {"sqam", "vae"}
+    assert {v["space"] for v in info["variants"]} == {"sqam", "vae", "emoji2vec"}
+    # emoji2vec lacks the newer emojis: scored on the ones it has, never shipped, and every
+    # variant also scored on the emojis all spaces share.
+    e2v = next(v for v in info["variants"] if v["space"] == "emoji2vec")
+    assert "no vector for" in e2v["covers"] and "🪿" in e2v["covers"]
+    assert e2v["val"]["candidates"] == int(e2v["covers"].split()[0]) < 85
+    assert all(v["common_subset"]["candidates"] == e2v["val"]["candidates"] for v in info["variants"])
+    assert not shipped.startswith("emoji2vec")
     for v in info["variants"]:
         assert 0.0 <= v["val"]["top1_accuracy"] <= v["val"]["top5_accuracy"] <= 1.0
         assert all(

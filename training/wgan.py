@@ -454,42 +454,69 @@ def train_wgan(
     sheets = Path(s.sheet_dir)
     show = np.random.default_rng(s.seed).permutation(len(va))[:8]
     variants = [(sp, s.weighting[0]) for sp in s.spaces] + [(s.spaces[0], w) for w in s.weighting[1:]]
+    spaces = {sp: target_space(sp, out, data_dir, chars) for sp in dict.fromkeys(sp for sp, _ in variants)}
+    known_by_space = {sp: ~np.isnan(t[cand_rows]).any(axis=1) for sp, t in spaces.items()}
+    # A space without a vector for some dataset emoji cannot answer those (emoji2vec lacks
+    # the newer ones): it trains and is scored on the photos of the emojis it has, and every
+    # variant is also scored on that common subset so the spaces compare like for like.
+    common = np.logical_and.reduce(list(known_by_space.values()))
+    common_va = common[y_va]
+    common_remap = np.cumsum(common) - 1
     results, best = [], None
     for space, scheme in variants:
-        full = target_space(space, out, data_dir, chars)
-        cands = full[cand_rows]
-        known = ~np.isnan(cands).any(axis=1)
-        if not known.all():  # a space without a vector for some dataset emoji cannot answer them
-            results.append(
-                {
-                    "space": space,
-                    "weighting": scheme,
-                    "skipped": f"no vector for {int((~known).sum())} of "
-                    f"{len(known)} emojis: {' '.join(e for e, k in zip(data.emojis, known, strict=True) if not k)}",
-                }
-            )
+        full = spaces[space]
+        known = known_by_space[space]
+        if known.sum() < 2:
+            results.append({"space": space, "weighting": scheme, "skipped": "fewer than 2 dataset emojis covered"})
             continue
-        weights = example_weights(y_tr, len(data.emojis), scheme, s.smoothing_k)
+        remap = np.where(known, np.cumsum(known) - 1, -1)
+        tr_m, va_m = known[y_tr], known[y_va]
+        cands = full[cand_rows][known]
+        v_feats, v_labels, v_classes = f_va[va_m], remap[y_va[va_m]], data.classes[va][va_m]
+        v_show = np.nonzero(va_m)[0][:8] if not known.all() else show
+        weights = example_weights(remap[y_tr[tr_m]], int(known.sum()), scheme, s.smoothing_k)
         rng = np.random.default_rng(s.seed)
         name = f"{space}-{scheme}"
+        cand_names = [e for e, k in zip(data.emojis, known, strict=True) if k]
+        in_common = common[known]  # which of this variant's candidates are in the common subset
 
-        def on_epoch(epoch, gen, name=name, cands=cands, rng=rng):
+        def on_epoch(
+            epoch,
+            gen,
+            name=name,
+            cands=cands,
+            rng=rng,
+            v_feats=v_feats,
+            v_labels=v_labels,
+            v_classes=v_classes,
+            v_show=v_show,
+            cand_names=cand_names,
+            remap=remap,
+            in_common=in_common,
+        ):
             gfn = _generate_fn(gen)
-            probs = sample_distributions(gfn, f_va, cands, s.samples, rng)
-            m = picture_metrics(probs, y_va, data.classes[va], class_label)
+            probs = sample_distributions(gfn, v_feats, cands, s.samples, rng)
+            m = picture_metrics(probs, v_labels, v_classes, remap[class_label])
             _sample_sheet(
                 sheets / name / f"epoch_{epoch:02d}.png",
-                x_va[show],
-                probs[show],
-                data.emojis,
+                x_va[v_show],
+                sample_distributions(gfn, f_va[v_show], cands, s.samples, rng),
+                cand_names,
                 decoder,
                 catalog_pictures,
                 positions,
             )
-            return {f"val_{k}": v for k, v in m.items() if k not in ("n", "candidates")}
+            out_m = {f"val_{k}": v for k, v in m.items()}
+            if not common.all() and epoch == s.wgan_epochs:
+                pc = sample_distributions(gfn, f_va[common_va], cands[in_common], s.samples, rng)
+                mc = picture_metrics(
+                    pc, common_remap[y_va[common_va]], data.classes[va][common_va], common_remap[class_label]
+                )
+                out_m.update({f"common_{k}": v for k, v in mc.items()})
+            return out_m
 
         t_var = time.time()
-        gen, hist = train_wgan_on_features(f_tr, y_tr, cands, weights, s, on_epoch, verbose)
+        gen, hist = train_wgan_on_features(f_tr[tr_m], remap[y_tr[tr_m]], cands, weights, s, on_epoch, verbose)
         final = {k[4:]: v for k, v in hist[-1].items() if k.startswith("val_")}
         rec = {
             "space": space,
@@ -499,9 +526,14 @@ def train_wgan(
             "history": hist,
             "seconds": round(time.time() - t_var, 1),
         }
+        if not common.all():
+            rec["common_subset"] = {k[7:]: v for k, v in hist[-1].items() if k.startswith("common_")}
+        if not known.all():
+            missing = " ".join(e for e, k in zip(data.emojis, known, strict=True) if not k)
+            rec["covers"] = f"{int(known.sum())} of {len(known)} emojis; no vector for {missing}"
         results.append(rec)
         key = (final["top1_accuracy"], final["top5_accuracy"])
-        if best is None or key > best[0]:
+        if known.all() and (best is None or key > best[0]):  # only a space that answers every emoji ships
             best = (key, rec, gen, full)
     assert best is not None, "no target space covers the dataset's emojis"
     _, rec, gen, full = best
