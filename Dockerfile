@@ -1,6 +1,9 @@
 # emojibot: `emojibot serve` on a slim Python 3.11, as a non-root user.
 # Build: docker build -t emojibot .   Run: docker run -p 8080:8080 -v emojibot-data:/data emojibot
-FROM python:3.11-slim
+# PYTHON_IMAGE: any Debian-based Python 3.11 image with pip (a mirror of python:3.11-slim
+# where Docker Hub is out of reach).
+ARG PYTHON_IMAGE=python:3.11-slim
+FROM ${PYTHON_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     EMOJIBOT_HOST=0.0.0.0 EMOJIBOT_PORT=8080 \
