@@ -140,3 +140,61 @@ async def test_picture_is_downloaded_with_the_token_and_answered_in_thread(slack
     assert share["bytes"][0].startswith(b"\x89PNG")
     assert fake.calls_of("reactions.add")
     assert (await store.rows("predictions"))[0]["kind"] == "picture"
+
+
+async def test_socket_mode_connects_with_the_app_token_acks_every_envelope_and_reacts(tmp_path, ranker, catalog):
+    """Socket Mode end to end: apps.connections.open with the xapp token, the WebSocket,
+    hello, envelopes acknowledged by id, a retried envelope reacting once, a command."""
+    fake = FakeSlack(known_emoji_names={n for e in catalog for n in e.short_names})
+    api = await fake.start()
+    url = f"sqlite+aiosqlite:///{tmp_path / 'socket.sqlite'}"
+    await migrate_async(url)
+    store = Store(url, ChannelConfig(True, 0.0, 3))
+    core = BotCore(store, EmojiEngine(ranker), catalog=catalog)
+    adapter = SlackAdapter(core, fake.token, SECRET, base_url=api)
+    await adapter.start()
+    task = asyncio.create_task(adapter.run_socket_mode(fake.app_token))
+    try:
+        await fake.wait_for_socket()
+        opened = fake.calls_of("apps.connections.open")
+        assert len(opened) == 1  # with the app-level token: the fake refuses the bot token there
+
+        ev = message("we won the championship!!!", ts="1700000001.000100")
+        first = await fake.socket_event(ev, event_id="EvSOCK1")
+        retry = await fake.socket_event(ev, event_id="EvSOCK1", retry=1)
+        reactions = await fake.wait_for("reactions.add", 3)
+        acks = {c.args["envelope_id"] for c in await fake.wait_for("socket.ack", 2)}
+        assert {first, retry} <= acks
+        assert {c.args["timestamp"] for c in reactions} == {"1700000001.000100"}
+
+        await fake.socket_command("/emojify", "pizza night with friends", user="U7")
+        answer = (await fake.wait_for("chat.postEphemeral", 1))[0]
+        assert answer.args["user"] == "U7" and len(answer.args["text"].splitlines()) == 6
+        await fake.wait_for("socket.ack", 3)
+        await asyncio.sleep(0.3)
+        assert len(fake.calls_of("reactions.add")) == 3  # the retried envelope reacted once
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await adapter.close()
+        await core.text.close()
+        await store.close()
+        await fake.close()
+
+
+async def test_the_fake_refuses_the_wrong_token_type_as_slack_does():
+    from aiohttp import ClientSession
+
+    fake = FakeSlack()
+    api = await fake.start()
+    try:
+        async with ClientSession() as s:
+            for method, token, error in (
+                ("apps.connections.open", fake.token, "not_allowed_token_type"),
+                ("reactions.add", fake.app_token, "not_allowed_token_type"),
+                ("apps.connections.open", "xapp-wrong", "invalid_auth"),
+            ):
+                async with s.post(api + method, headers={"Authorization": f"Bearer {token}"}) as r:
+                    assert (await r.json())["error"] == error
+    finally:
+        await fake.close()

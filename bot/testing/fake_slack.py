@@ -6,6 +6,13 @@ Checks what Slack checks: ``Authorization: Bearer <bot token>`` on every call
 names Slack knows (``invalid_name``), the same reaction twice (``already_reacted``); on
 demand it answers ``429`` with ``Retry-After``. Files go through the v2 upload flow
 (``files.getUploadURLExternal`` → POST bytes → ``files.completeUploadExternal``).
+
+Socket Mode as Slack runs it: ``apps.connections.open`` with the app-level token (a bot
+token gets ``not_allowed_token_type``, as the app token does on every other method)
+returns a one-time WebSocket URL; the server says ``hello``, then sends envelopes
+(``events_api``, ``slash_commands``) that the app must acknowledge by sending back their
+``envelope_id`` (with a ``payload`` for commands that answer at once). Acks are recorded
+as ``socket.ack`` calls.
 """
 
 from __future__ import annotations
@@ -31,8 +38,16 @@ class Call:
 
 
 class FakeSlack:
-    def __init__(self, token: str = "xoxb-test-token", known_emoji_names: set[str] | None = None):
+    def __init__(
+        self,
+        token: str = "xoxb-test-token",
+        known_emoji_names: set[str] | None = None,
+        app_token: str = "xapp-1-AFAKE-1-test",
+    ):
         self.token = token
+        self.app_token = app_token
+        self.tickets: set[str] = set()  # one-time Socket Mode URLs handed out
+        self.sockets: list[web.WebSocketResponse] = []
         self.names = known_emoji_names
         self.calls: list[Call] = []
         self.reactions: set[tuple[str, str, str]] = set()
@@ -53,6 +68,7 @@ class FakeSlack:
         app.router.add_get("/api/{method}", self._api)
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_get("/files/{name}", self._download)
+        app.router.add_get("/socket", self._socket)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -62,6 +78,8 @@ class FakeSlack:
         return self.base_url + "/api/"
 
     async def close(self) -> None:
+        for ws in list(self.sockets):
+            await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -110,19 +128,20 @@ class FakeSlack:
                 args.update({k: v for k, v in form.items() if isinstance(v, str)})
         return args
 
-    def _authorised(self, request: web.Request, args: dict[str, Any]) -> str | None:
+    def _authorised(self, request: web.Request, args: dict[str, Any], method: str = "") -> str | None:
         auth = request.headers.get("Authorization", "")
         token = auth[7:] if auth.startswith("Bearer ") else args.get("token")
         if not token:
             return "not_authed"
-        if token != self.token:
-            return "invalid_auth"
+        wanted = self.app_token if method == "apps.connections.open" else self.token
+        if token != wanted:
+            return "not_allowed_token_type" if token in (self.token, self.app_token) else "invalid_auth"
         return None
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args = await self._args(request)
-        problem = self._authorised(request, args)
+        problem = self._authorised(request, args, method)
         if problem:
             return self._err(problem)
         if self.rate_limited.get(method, 0) > 0:
@@ -218,6 +237,66 @@ class FakeSlack:
         self._record("files.info", args)
         return self._ok(file={"id": args["file"], "name": "file", "shares": {}})
 
+    # -- Socket Mode ------------------------------------------------------------------------
+    async def _m_apps_connections_open(self, args):
+        ticket = uuid.uuid4().hex
+        self.tickets.add(ticket)
+        self._record("apps.connections.open", args)
+        return self._ok(url=self.base_url.replace("http://", "ws://") + f"/socket?ticket={ticket}")
+
+    async def _socket(self, request: web.Request) -> web.StreamResponse:
+        ticket = request.query.get("ticket", "")
+        if ticket not in self.tickets:
+            return web.Response(status=401, text="invalid or used ticket")
+        self.tickets.discard(ticket)  # a URL is good for one connection
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.sockets.append(ws)
+        await ws.send_json(
+            {
+                "type": "hello",
+                "num_connections": len(self.sockets),
+                "debug_info": {"host": "fake-slack", "approximate_connection_time": 18060},
+                "connection_info": {"app_id": "AFAKE"},
+            }
+        )
+        try:
+            async for msg in ws:
+                if msg.type != 1:  # aiohttp.WSMsgType.TEXT; pings are answered by aiohttp
+                    continue
+                ack = json.loads(msg.data)
+                if "envelope_id" in ack:
+                    self._record("socket.ack", ack)
+        finally:
+            self.sockets.remove(ws)
+        return ws
+
+    async def wait_for_socket(self, timeout: float = 10.0) -> None:
+        """Wait until the app has connected over Socket Mode."""
+        deadline = time.monotonic() + timeout
+        while not self.sockets:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the app never connected over Socket Mode")
+            await asyncio.sleep(0.02)
+
+    async def _envelope(self, kind: str, payload: dict[str, Any], accepts_response: bool, retry: int = 0) -> str:
+        if not self.sockets:
+            raise RuntimeError("no Socket Mode connection")
+        envelope_id = str(uuid.uuid4())
+        envelope = {"envelope_id": envelope_id, "type": kind, "payload": payload}
+        envelope["accepts_response_payload"] = accepts_response
+        if kind == "events_api":
+            envelope.update(retry_attempt=retry, retry_reason="timeout" if retry else "")
+        await self.sockets[-1].send_json(envelope)
+        return envelope_id
+
+    async def socket_event(self, event: dict[str, Any], event_id: str | None = None, retry: int = 0) -> str:
+        """Send an Events API envelope over the socket; returns its envelope id."""
+        return await self._envelope("events_api", event_callback(event, event_id), False, retry)
+
+    async def socket_command(self, command: str, text: str, user: str = "U1", channel: str = "C1") -> str:
+        return await self._envelope("slash_commands", command_fields(command, text, user, channel), True)
+
     async def _download(self, request: web.Request) -> web.Response:
         problem = self._authorised(request, {})
         if problem:  # Slack answers a login page, not the file, without the token
@@ -229,6 +308,35 @@ class FakeSlack:
 
     def file_url(self, name: str) -> str:
         return f"{self.base_url}/files/{name}"
+
+
+def event_callback(event: dict[str, Any], event_id: str | None = None) -> dict[str, Any]:
+    """The Events API body Slack wraps an event in."""
+    return {
+        "token": "legacy",
+        "team_id": "TFAKE",
+        "api_app_id": "AFAKE",
+        "type": "event_callback",
+        "event_id": event_id or "Ev" + uuid.uuid4().hex[:10].upper(),
+        "event_time": int(time.time()),
+        "event": event,
+        "authorizations": [{"team_id": "TFAKE", "user_id": "UBOTFAKE", "is_bot": True}],
+    }
+
+
+def command_fields(command: str, text: str, user: str = "U1", channel: str = "C1") -> dict[str, str]:
+    """The fields of a slash-command invocation."""
+    return {
+        "token": "legacy",
+        "team_id": "TFAKE",
+        "channel_id": channel,
+        "user_id": user,
+        "command": command,
+        "text": text,
+        "trigger_id": uuid.uuid4().hex,
+        "response_url": "http://127.0.0.1:9/unused",
+        "api_app_id": "AFAKE",
+    }
 
 
 class SlackSender:
@@ -261,18 +369,7 @@ class SlackSender:
     async def event(
         self, event: dict[str, Any], event_id: str | None = None, retry: int = 0, headers: dict[str, str] | None = None
     ):
-        body = json.dumps(
-            {
-                "token": "legacy",
-                "team_id": "TFAKE",
-                "api_app_id": "AFAKE",
-                "type": "event_callback",
-                "event_id": event_id or "Ev" + uuid.uuid4().hex[:10].upper(),
-                "event_time": int(time.time()),
-                "event": event,
-                "authorizations": [{"team_id": "TFAKE", "user_id": "UBOTFAKE", "is_bot": True}],
-            }
-        )
+        body = json.dumps(event_callback(event, event_id))
         h = headers if headers is not None else self.sign(body)
         if retry:
             h = {**h, "X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
@@ -281,17 +378,5 @@ class SlackSender:
     async def command(self, command: str, text: str, user: str = "U1", channel: str = "C1"):
         from urllib.parse import urlencode
 
-        body = urlencode(
-            {
-                "token": "legacy",
-                "team_id": "TFAKE",
-                "channel_id": channel,
-                "user_id": user,
-                "command": command,
-                "text": text,
-                "trigger_id": uuid.uuid4().hex,
-                "response_url": "http://127.0.0.1:9/unused",
-                "api_app_id": "AFAKE",
-            }
-        )
+        body = urlencode(command_fields(command, text, user, channel))
         return await self.post(body, "application/x-www-form-urlencoded")

@@ -81,7 +81,11 @@ class SlackAdapter:
     async def run_socket_mode(self, app_token: str) -> None:
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-        await AsyncSocketModeHandler(self.app, app_token).start_async()
+        handler = AsyncSocketModeHandler(self.app, app_token)
+        try:
+            await handler.start_async()  # connects, then serves until cancelled
+        finally:
+            await handler.close_async()
 
     # -- listeners (bolt has acknowledged events before these run) -----------------------------
     async def _on_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
