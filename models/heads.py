@@ -19,7 +19,10 @@ lift the group above the rest of the catalog — the full-catalog ranking stays 
 
 Features: hashed word 1–2-grams and char 2–5-grams (within word boundaries), each block
 with sublinear tf, idf and L2 normalisation; scikit-learn's ``HashingVectorizer`` does
-the hashing at training and inference alike, so nothing is stored per n-gram.
+the hashing at training and inference alike, so nothing is stored per n-gram. Optionally
+four sentiment-lexicon columns (VADER's negative, neutral, positive and compound scores,
+from PyPI `vaderSentiment`): they lift the airline head (5-fold CV accuracy 0.816 → 0.828)
+and leave the TweetEval head where it was.
 """
 
 from __future__ import annotations
@@ -41,10 +44,14 @@ def answers_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
-class SurfaceFeatures:
-    """Raw text → L2-normalised TF-IDF rows over hashed word and character n-grams."""
+LEXICON_FEATURES = 4  # VADER neg, neu, pos, compound
 
-    def __init__(self, idf: Sequence[np.ndarray]):
+
+class SurfaceFeatures:
+    """Raw text → L2-normalised TF-IDF rows over hashed word and character n-grams, and
+    optionally the sentiment-lexicon columns."""
+
+    def __init__(self, idf: Sequence[np.ndarray], lexicon: bool = False):
         from sklearn.feature_extraction.text import HashingVectorizer
 
         common = {"n_features": BLOCK_FEATURES, "alternate_sign": False, "norm": None, "dtype": np.float32}
@@ -53,6 +60,24 @@ class SurfaceFeatures:
             HashingVectorizer(analyzer="char_wb", ngram_range=(2, 5), **common),
         ]
         self.idf = [np.asarray(v, dtype=np.float32) for v in idf]
+        self.lexicon = lexicon
+        self._vader = None
+
+    @property
+    def n_features(self) -> int:
+        return 2 * BLOCK_FEATURES + (LEXICON_FEATURES if self.lexicon else 0)
+
+    def sentiment(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), 4) VADER scores: negative, neutral, positive, compound."""
+        if self._vader is None:
+            from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+            self._vader = SentimentIntensityAnalyzer()
+        out = np.zeros((len(texts), LEXICON_FEATURES), np.float32)
+        for i, t in enumerate(texts):
+            d = self._vader.polarity_scores(t[:MAX_CHARS])
+            out[i] = (d["neg"], d["neu"], d["pos"], d["compound"])
+        return out
 
     @staticmethod
     def counts(texts: Sequence[str]):
@@ -77,6 +102,8 @@ class SurfaceFeatures:
             norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=m.shape[0]))
             m.data = (data / np.maximum(norms, 1e-12)[rows]).astype(np.float32)
             blocks.append(m)
+        if self.lexicon:
+            blocks.append(csr_matrix(self.sentiment(texts)))
         return hstack(blocks, format="csr", dtype=np.float32)
 
 
@@ -128,9 +155,15 @@ class TextHeads:
             "idf_char": self.features.idf[1].astype(np.float16),
             "groups": np.array([g.name for g in self.groups]),
             "sqam_digest": np.array(self.sqam_digest),
+            "lexicon": np.array(self.features.lexicon),
         }
+        n_hashed = 2 * BLOCK_FEATURES
         for g in self.groups:
-            q, scale = quantize_columns(g.weights)
+            # int8 for the hashed n-gram weights; the few lexicon weights stay float32 (they
+            # would otherwise set the quantisation scale of the whole column).
+            q, scale = quantize_columns(g.weights[:n_hashed])
+            if self.features.lexicon:
+                arrays[f"{g.name}_lexicon_weights"] = g.weights[n_hashed:].astype(np.float32)
             arrays |= {
                 f"{g.name}_emojis": np.array(g.emojis),
                 f"{g.name}_weights_q": q,
@@ -144,10 +177,13 @@ class TextHeads:
     @classmethod
     def load(cls, path: Path) -> TextHeads:
         with np.load(path) as z:
-            features = SurfaceFeatures([z["idf_word"], z["idf_char"]])
+            lexicon = bool(z["lexicon"]) if "lexicon" in z.files else False
+            features = SurfaceFeatures([z["idf_word"], z["idf_char"]], lexicon=lexicon)
             groups = []
             for name in [str(n) for n in z["groups"]]:
                 weights = z[f"{name}_weights_q"].astype(np.float32) * z[f"{name}_weights_scale"]
+                if lexicon:
+                    weights = np.vstack([weights, z[f"{name}_lexicon_weights"]])
                 groups.append(
                     HeadGroup(
                         name=name,

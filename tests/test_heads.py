@@ -77,3 +77,32 @@ def test_airline_head_reads_sentiment(shipped):
     assert top[0][0].emoji == "😡"
     top = shipped.rank(["thank you so much, the crew was amazing!"], k=1, candidates=["🎉", "😈", "😡"])
     assert top[0][0].emoji == "🎉"
+
+
+def test_lexicon_columns_score_sentiment_and_survive_save_and_load(tmp_path):
+    from models.heads import BLOCK_FEATURES, HeadGroup, SurfaceFeatures, TextHeads
+
+    idf = [np.ones(BLOCK_FEATURES, np.float32)] * 2
+    feats = SurfaceFeatures(idf, lexicon=True)
+    texts = ["I love this crew, thank you!", "worst flight ever, delayed again and rude staff", "gate 12"]
+    x = feats.transform(texts)
+    assert x.shape == (3, 2 * BLOCK_FEATURES + 4) == (3, feats.n_features)
+    neg, neu, pos, compound = np.asarray(x[:, -4:].todense()).T
+    assert compound[0] > 0.5 and compound[1] < -0.5 and compound[2] == 0.0
+    assert pos[0] > neg[0] and neg[1] > pos[1] and neu[2] == 1.0
+
+    rng = np.random.default_rng(0)
+    weights = rng.normal(0, 0.05, (feats.n_features, 3)).astype(np.float32)
+    weights[-4:] = [[2.0, -1.0, 0.5], [0.0, 0.1, 0.0], [-2.0, 1.0, 0.3], [-3.0, 0.2, 3.0]]
+    group = HeadGroup("airline", ["😡", "😈", "🎉"], weights, np.zeros(3, np.float32), 1.0, np.zeros(3, np.float32))
+    TextHeads(feats, [group], "digest").save(tmp_path / "heads.npz")
+    loaded = TextHeads.load(tmp_path / "heads.npz")
+    assert loaded.features.lexicon
+    back = loaded.groups[0].weights
+    np.testing.assert_array_equal(back[-4:], weights[-4:])  # lexicon weights kept exactly
+    np.testing.assert_allclose(back[:-4], weights[:-4], atol=np.abs(weights[:-4]).max() / 127)
+    # without the lexicon columns in the file, the features are the n-grams alone
+    TextHeads(
+        SurfaceFeatures(idf), [HeadGroup("g", ["🎉"], weights[:-4, :1], np.zeros(1), 1.0, np.zeros(1))], "d"
+    ).save(tmp_path / "plain.npz")
+    assert not TextHeads.load(tmp_path / "plain.npz").features.lexicon
