@@ -7,7 +7,7 @@ import uuid
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from bot.store.repository import ChannelConfig, Store, migrate
+from bot.store.repository import ChannelConfig, Store, migrate, migrate_async
 
 PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 DEFAULT = ChannelConfig(auto_react=True, threshold=0.1, count=3)
@@ -79,3 +79,18 @@ async def test_a_database_error_reaches_every_waiting_caller(tmp_path):
             await store.log_prediction("slack", "C", "1.0", "text", "hi", "v", ["🎉"], [0.1])
     finally:
         await store.close()
+
+
+async def test_close_answers_every_write_in_flight(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path / 'c.sqlite'}"
+    await migrate_async(url)
+    store = Store(url, DEFAULT)
+    claims = [asyncio.create_task(store.claim_event("slack", f"E{i}")) for i in range(60)]
+    await asyncio.sleep(0)  # the writer has started its first batch
+    await store.close()
+    assert all(t.done() for t in claims) and all(t.result() for t in claims)
+    again = Store(url, DEFAULT)
+    try:
+        assert len(await again.rows("processed_events")) == 60
+    finally:
+        await again.close()

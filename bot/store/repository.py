@@ -109,10 +109,16 @@ class _GroupCommit:
         return await fut
 
     async def _run(self, queue: asyncio.Queue) -> None:
-        while True:
+        stopping = False
+        while not stopping:
             batch = [await queue.get()]
             while not queue.empty() and len(batch) < self.max_batch:
                 batch.append(queue.get_nowait())
+            if None in batch:  # close(): write what is here, then stop
+                batch = [b for b in batch if b is not None]
+                stopping = True
+            if not batch:
+                continue
             try:
                 results = await self.store._write_batch([(k, r) for k, r, _ in batch])
             except Exception as exc:  # the database is down or refused: every caller hears it
@@ -125,18 +131,14 @@ class _GroupCommit:
                     fut.set_result(result)
 
     async def close(self) -> None:
-        """Finish what is queued, then stop the writer."""
-        if self._task is None:
+        """Commit what is queued and in flight (every waiting caller gets its answer), then
+        stop the writer."""
+        task, self._task = self._task, None
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
             return
         assert self._queue is not None
-        while not self._queue.empty() and not self._task.done():
-            await asyncio.sleep(0.001)
-        self._task.cancel()
-        try:
-            await self._task
-        except (asyncio.CancelledError, Exception):
-            pass
-        self._task = None
+        self._queue.put_nowait(None)
+        await task
 
 
 class Store:
@@ -196,11 +198,11 @@ class Store:
         a repeat, also within the batch. Predictions: a repeat of the same message and kind
         keeps the first row.
         """
-        claims: dict[tuple[str, str], int] = {}
+        claims: dict[tuple[str, str], None] = {}  # ordered, without repeats
         predictions: list[dict[str, Any]] = []
         for kind, row in items:
             if kind == "claim":
-                claims.setdefault((row["platform"], row["event_id"]), len(claims))
+                claims[(row["platform"], row["event_id"])] = None
             else:
                 predictions.append(row)
         won: set[tuple[str, str]] = set()
