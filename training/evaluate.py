@@ -69,10 +69,10 @@ def evaluate_pictures(
     data = load_pictures(npz_path, max_pictures, progress=progress)
     rows = np.arange(len(data.pictures))
     if holdout:
-        if trained.get("pictures", {}).get("train", 0) + trained.get("pictures", {}).get("val", 0) != len(rows):
+        counts = trained.get("pictures", {})
+        if counts.get("train", 0) + counts.get("val", 0) != len(rows):
             raise ValueError(
-                f"--holdout needs the file the models were trained on ({trained.get('pictures')} photos); "
-                f"{npz_path} has {len(rows)}"
+                f"--holdout needs the file the models were trained on ({counts} photos); {npz_path} has {len(rows)}"
             )
         _, rows = stratified_split(data.classes, float(settings["val_fraction"]), int(settings["seed"]))
     pictures, labels, classes = data.pictures[rows], data.labels[rows], data.classes[rows]

@@ -402,8 +402,9 @@ def export_question_weights(sqam: SQAM, word_vectors: np.ndarray) -> dict[str, n
         k, r, b = layer.get_weights()
         w[f"lstm_{name}_kernel"], w[f"lstm_{name}_recurrent"], w[f"lstm_{name}_bias"] = k, r, b
     if sqam.cfg.use_ngrams:
-        # int8 with one scale per row: a quarter of float32, and the ranking is unchanged
-        # (TweetEval val macro-F1 and airline accuracy measured identical to float16).
+        # int8 with one scale per row: a quarter of float32, and the ranking barely moves
+        # (against float16: TweetEval val macro-F1 0.29168 -> 0.29173, top-1 unchanged on
+        # 997 of 1,000 val tweets).
         q, scale = quantize_columns(qt.get_layer("ngram_embedding").get_weights()[0].T)
         w["ngram_table_q"], w["ngram_table_scale"] = q.T.copy(), scale
         if sqam.cfg.ngram_pooling == "idf":

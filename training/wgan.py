@@ -473,7 +473,8 @@ def train_wgan(
         tr_m, va_m = known[y_tr], known[y_va]
         cands = full[cand_rows][known]
         v_feats, v_labels, v_classes = f_va[va_m], remap[y_va[va_m]], data.classes[va][va_m]
-        v_show = np.nonzero(va_m)[0][:8] if not known.all() else show
+        v_show = show if known.all() else np.arange(min(8, len(v_feats)))  # rows of the sheet, in v_feats
+        v_pictures = x_va[va_m][v_show]
         weights = example_weights(remap[y_tr[tr_m]], int(known.sum()), scheme, s.smoothing_k)
         rng = np.random.default_rng(s.seed)
         name = f"{space}-{scheme}"
@@ -490,6 +491,7 @@ def train_wgan(
             v_labels=v_labels,
             v_classes=v_classes,
             v_show=v_show,
+            v_pictures=v_pictures,
             cand_names=cand_names,
             remap=remap,
             in_common=in_common,
@@ -499,8 +501,8 @@ def train_wgan(
             m = picture_metrics(probs, v_labels, v_classes, remap[class_label])
             _sample_sheet(
                 sheets / name / f"epoch_{epoch:02d}.png",
-                x_va[v_show],
-                sample_distributions(gfn, f_va[v_show], cands, s.samples, rng),
+                v_pictures,
+                probs[v_show],
                 cand_names,
                 decoder,
                 catalog_pictures,
