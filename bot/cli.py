@@ -221,6 +221,8 @@ def cmd_train_heads(args: argparse.Namespace) -> int:
 
     _require_data_dir(args.data_dir)
     s = HeadSettings(calibrate=not args.no_offsets, lexicon=not args.no_lexicon)
+    if args.no_sequence:
+        s.airline_sequence = None
     if args.max_tweets is not None:
         if args.max_tweets < 1:
             raise CLIError("--max-tweets must be at least 1")
@@ -505,6 +507,9 @@ def build_parser() -> argparse.ArgumentParser:
     th.add_argument("--max-tweets", type=int, help="train on at most this many tweets (quick runs)")
     th.add_argument("--no-offsets", action="store_true", help="do not fit per-emoji macro-F1 offsets")
     th.add_argument("--no-lexicon", action="store_true", help="n-grams only, without the VADER sentiment columns")
+    th.add_argument(
+        "--no-sequence", action="store_true", help="airline head without its BiLSTM: the linear models alone"
+    )
     th.add_argument("--out", help="artifact folder to read the SQAM from and write to (default: the shipped one)")
     th.set_defaults(func=cmd_train_heads)
 

@@ -34,6 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
+from models.recurrent import bilstm_max_pool
+from models.text import TextBatch
+
 HEADS_FILE = "text_heads.npz"
 BLOCK_FEATURES = 1 << 17  # per block (word, char): 2^18 weights per emoji in all
 MAX_CHARS = 2_000  # as the tokenizer: the rest of a huge message adds nothing
@@ -123,9 +126,37 @@ def quantize_columns(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.round(w / scale).astype(np.int8), scale.astype(np.float32)
 
 
+SEQUENCE_PARTS = ("fw_kernel", "fw_recurrent", "fw_bias", "bw_kernel", "bw_recurrent", "bw_bias", "dense_w", "dense_b")
+
+
+@dataclass
+class SequenceHead:
+    """A small BiLSTM classifier over the SQAM's own word vectors: BiLSTM → max-pool →
+    dense, K logits. It reads word order, which the n-gram model cannot, and the two make
+    different mistakes; its dense layer ships already scaled to its share of the head."""
+
+    weights: dict[str, np.ndarray]  # the SEQUENCE_PARTS
+
+    def logits(self, word_vectors: np.ndarray, batch: TextBatch) -> np.ndarray:
+        """(B, K) logits for a featurised batch (word ids into ``word_vectors``' vocabulary)."""
+        w = self.weights
+        order = np.argsort(-batch.lengths, kind="stable")
+        lengths = batch.lengths[order]
+        emb = word_vectors[batch.word_ids[order, : int(lengths.max())]]
+        directions = [(w[f"{d}_kernel"], w[f"{d}_recurrent"], w[f"{d}_bias"]) for d in ("fw", "bw")]
+        pooled = bilstm_max_pool(emb, lengths, directions)
+        out = np.empty((len(order), w["dense_w"].shape[1]), np.float32)
+        out[order] = pooled @ w["dense_w"] + w["dense_b"]
+        return out
+
+
 @dataclass
 class HeadGroup:
-    """One linear head: the emojis it scores, its weights and how it joins the SQAM."""
+    """One head: the emojis it scores, its weights and how it joins the SQAM.
+
+    Its score is linear over the surface features, plus the logits of a sequence head
+    where it has one (trained on the same labels; the two are stacked by cross-validation).
+    """
 
     name: str
     emojis: list[str]
@@ -133,11 +164,21 @@ class HeadGroup:
     bias: np.ndarray  # (K,)
     beta: float  # strength of the centred head scores next to the SQAM cosines
     offsets: np.ndarray  # (K,) per-emoji offsets (macro-F1), 0 where not tuned
+    sequence: SequenceHead | None = None
 
-    def adjust(self, x) -> np.ndarray:
-        """(B, K) additive adjustment of the group's emojis for feature rows ``x``."""
+    def head_scores(self, x, word_vectors: np.ndarray | None = None, batch: TextBatch | None = None) -> np.ndarray:
+        """(B, K) raw head scores for feature rows ``x`` (and the featurised batch, which
+        a group with a sequence head needs)."""
         h = np.asarray(x @ self.weights) + self.bias
-        adj = self.beta * h + self.offsets
+        if self.sequence is not None:
+            if word_vectors is None or batch is None:
+                raise ValueError(f"head {self.name!r} reads word sequences: pass the word vectors and the batch")
+            h = h + self.sequence.logits(word_vectors, batch)
+        return h
+
+    def adjust(self, x, word_vectors: np.ndarray | None = None, batch: TextBatch | None = None) -> np.ndarray:
+        """(B, K) additive adjustment of the group's emojis for feature rows ``x``."""
+        adj = self.beta * self.head_scores(x, word_vectors, batch) + self.offsets
         return adj - adj.max(axis=1, keepdims=True)
 
 
@@ -172,6 +213,8 @@ class TextHeads:
                 f"{g.name}_beta": np.array(g.beta, dtype=np.float32),
                 f"{g.name}_offsets": g.offsets.astype(np.float32),
             }
+            if g.sequence is not None:  # small (tens of kB): float32
+                arrays |= {f"{g.name}_seq_{k}": g.sequence.weights[k].astype(np.float32) for k in SEQUENCE_PARTS}
         np.savez_compressed(path, **arrays)
 
     @classmethod
@@ -192,6 +235,11 @@ class TextHeads:
                         bias=z[f"{name}_bias"].astype(np.float32),
                         beta=float(z[f"{name}_beta"]),
                         offsets=z[f"{name}_offsets"].astype(np.float32),
+                        sequence=(
+                            SequenceHead({k: z[f"{name}_seq_{k}"].astype(np.float32) for k in SEQUENCE_PARTS})
+                            if f"{name}_seq_dense_w" in z.files
+                            else None
+                        ),
                     )
                 )
             return cls(features, groups, str(z["sqam_digest"]))

@@ -106,3 +106,81 @@ def test_lexicon_columns_score_sentiment_and_survive_save_and_load(tmp_path):
         SurfaceFeatures(idf), [HeadGroup("g", ["🎉"], weights[:-4, :1], np.zeros(1), 1.0, np.zeros(1))], "d"
     ).save(tmp_path / "plain.npz")
     assert not TextHeads.load(tmp_path / "plain.npz").features.lexicon
+
+
+def test_sequence_head_in_numpy_matches_keras_and_survives_save_and_load(tmp_path):
+    """The BiLSTM part of a head trains in Keras and runs in NumPy: same logits, after a
+    round trip through the head file, for texts of different lengths in one batch."""
+    from models.heads import BLOCK_FEATURES, HeadGroup, SequenceHead, SurfaceFeatures, TextHeads
+    from models.text import TextFeaturizer, Vocabulary
+    from training.sequence import SequenceSettings, export_sequence, fit_sequence, predict_sequence
+
+    words = ["<pad>", "<unk>", "great", "flight", "late", "again", "thanks", "crew", "bag", "lost", "the", "a"]
+    vocab = Vocabulary(words)
+    featurizer = TextFeaturizer(vocab)
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(0, 0.5, (len(words), 8)).astype(np.float32)
+    vectors[0] = 0.0
+    texts = ["great flight thanks crew", "late again", "lost the bag again and again, the crew", "a"] * 20
+    labels = np.array([0, 2, 2, 1] * 20)
+    settings = SequenceSettings(lstm_units=6, epochs=40, batch_size=16, learning_rate=1e-2)
+    batch = featurizer.featurize(texts)
+    model = fit_sequence(vectors, batch.word_ids, labels, 3, settings)
+    keras_logits = predict_sequence(model, batch.word_ids, settings)
+    assert (keras_logits.argmax(1) == labels).mean() == 1.0  # it learns the toy problem
+
+    feats = SurfaceFeatures([np.ones(BLOCK_FEATURES, np.float32)] * 2)
+    group = HeadGroup(
+        "airline",
+        ["🎉", "😈", "😡"],
+        np.zeros((feats.n_features, 3), np.float32),
+        np.zeros(3, np.float32),
+        1.0,
+        np.zeros(3, np.float32),
+        SequenceHead(export_sequence(model, scale=0.5)),
+    )
+    TextHeads(feats, [group], "digest").save(tmp_path / "heads.npz")
+    loaded = TextHeads.load(tmp_path / "heads.npz").groups[0]
+    assert loaded.sequence is not None
+    fresh = featurizer.featurize(texts[:4])  # a batch of its own: padded to its own length
+    np.testing.assert_allclose(loaded.sequence.logits(vectors, fresh), 0.5 * keras_logits[:4], atol=1e-4)
+    x = feats.transform(texts[:4])
+    np.testing.assert_allclose(loaded.head_scores(x, vectors, fresh), 0.5 * keras_logits[:4], atol=1e-4)
+    with pytest.raises(ValueError, match="reads word sequences"):
+        loaded.head_scores(x)
+
+
+def test_stack_weights_pick_the_blend_that_beats_either_model():
+    from training.heads import _stack_weights
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 4000)
+    truth = np.eye(3)[y] * 1.2
+    a, b = truth + rng.normal(0, 1, (4000, 3)), truth + rng.normal(0, 1, (4000, 3))  # independent errors
+    weights, acc = _stack_weights([a, b], y, 0.1)
+    alone = max((a.argmax(1) == y).mean(), (b.argmax(1) == y).mean())
+    assert acc > alone + 0.03 and 0.3 <= weights[0] <= 0.7
+    assert sum(weights) == pytest.approx(1.0)
+    # equal accuracy everywhere: the most even blend, not whichever comes first
+    perfect = np.eye(3)[y] * 5.0
+    even, _ = _stack_weights([perfect, perfect, perfect], y, 0.1)
+    assert max(even) == 0.4 and min(even) >= 0.2
+
+
+def test_nbsvm_is_one_linear_map_that_learns_and_leaves_dense_columns_unscaled():
+    from scipy.sparse import csr_matrix
+
+    from training.heads import _nbsvm
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 3, 600)
+    x = (rng.random((600, 40)) < 0.1).astype(np.float32)
+    x[np.arange(600), y] = 1.0  # column k marks class k
+    x[:, -1] = np.where(y == 2, -0.8, 0.3)  # a dense score column, negative for class 2
+    w, b = _nbsvm(csr_matrix(x), y, 3, 1.0, 0.5, n_plain=1)
+    assert w.shape == (40, 3) and b.shape == (3,)
+    assert ((x @ w + b).argmax(1) == y).mean() > 0.97
+    assert w[-1, 2] < 0  # the dense column kept its sign: it reads "class 2" where negative
+    # a class missing from the labels never wins
+    w, b = _nbsvm(csr_matrix(x[y < 2]), y[y < 2], 3, 1.0, 0.5, n_plain=1)
+    assert (w[:, 2] == 0).all() and ((x[y < 2] @ w + b).argmax(1) != 2).all()

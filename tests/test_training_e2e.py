@@ -112,11 +112,17 @@ def tiny_heads(tiny_artifacts):
     from training.heads import HeadSettings, train_heads
 
     data, out, _, _ = tiny_artifacts
-    return train_heads(data, out, HeadSettings(tweet_cs=(0.1, 1.0), airline_cs=(0.3, 1.0)), verbose=False)
+    from training.sequence import SequenceSettings
+
+    settings = HeadSettings(
+        tweet_cs=(0.1, 1.0), airline_cs=(0.3, 1.0), airline_sequence=SequenceSettings(lstm_units=8, epochs=4)
+    )
+    return train_heads(data, out, settings, verbose=False)
 
 
 def test_heads_train_after_the_sqam_and_ship(tiny_artifacts, tiny_heads):
     from models.ranker import TextRanker
+    from training.heads import HeadSettings
 
     _, out, _, _ = tiny_artifacts
     assert (out / "text_heads.npz").exists()
@@ -125,6 +131,12 @@ def test_heads_train_after_the_sqam_and_ship(tiny_artifacts, tiny_heads):
     ranker = TextRanker(out)
     assert ranker.heads is not None, ranker.heads_note
     assert [g.name for g in ranker.heads.groups] == ["tweeteval", "airline"]
+    stack = manifest["heads"]["airline_stack"]
+    assert set(stack["weights"]) == {"svm", "nbsvm", "bilstm"}
+    assert sum(stack["weights"].values()) == pytest.approx(1.0)
+    # the BiLSTM ships exactly when the cross-validation gave it a share
+    assert (ranker.heads.groups[1].sequence is not None) == (stack["weights"]["bilstm"] > 0)
+    assert manifest["heads"]["tweeteval_nb_share"] in HeadSettings().tweet_nb_shares
     # the words of each signal decide among the 20 with the heads in place
     assert tiny_heads["tweeteval_val"]["shipped"]["accuracy"] > 0.9
     top = ranker.rank(["camera lens photo"], k=1, candidates=list(TWEETEVAL_EMOJIS))[0][0]
