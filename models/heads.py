@@ -4,8 +4,9 @@ The SQAM ranks every catalog emoji through one shared space, which is what lets 
 emojis it never saw with a tweet. Where many labelled texts exist for a fixed set of
 emojis (TweetEval's 20, the airline tweets' 🎉 😈 😡), a plain linear model over TF-IDF
 word and character n-grams still catches surface cues (hashtags, place names, spellings)
-better than the siamese towers do. A *head* is such a linear model for one emoji group;
-its scores join the SQAM scores of those emojis as
+better than the siamese towers do. A *head* is such a linear model for one emoji group
+(for the airline group, plus a small BiLSTM: :class:`SequenceHead`); its scores join the
+SQAM scores of those emojis as
 
     a_e(x)   = β_g · h_e(x) + offset_e
     score(e) = cos(q, a_e) − λ·hub(e) + a_e(x) − max_{e' ∈ g} a_e'(x)
