@@ -227,7 +227,10 @@ def cmd_train_heads(args: argparse.Namespace) -> int:
         if args.max_tweets < 1:
             raise CLIError("--max-tweets must be at least 1")
         s.max_tweets = args.max_tweets
-    info = train_heads(args.data_dir, args.out, s)
+    try:
+        info = train_heads(args.data_dir, args.out, s)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from exc
     _print_json(info)
     return 0
 

@@ -184,3 +184,18 @@ def test_nbsvm_is_one_linear_map_that_learns_and_leaves_dense_columns_unscaled()
     # a class missing from the labels never wins
     w, b = _nbsvm(csr_matrix(x[y < 2]), y[y < 2], 3, 1.0, 0.5, n_plain=1)
     assert (w[:, 2] == 0).all() and ((x[y < 2] @ w + b).argmax(1) != 2).all()
+
+
+def test_airline_stack_refuses_too_few_tweets_with_a_clear_error():
+    from scipy.sparse import csr_matrix
+
+    from training.heads import HeadSettings, _airline_stack
+
+    class Bar:
+        def set_postfix_str(self, _):
+            pass
+
+    y = np.array([0, 0, 0, 1, 1, 1, 2])  # one negative tweet: nothing to cross-validate
+    x = csr_matrix(np.eye(7, dtype=np.float32))
+    with pytest.raises(ValueError, match="at least 2 training tweets of each sentiment"):
+        _airline_stack(HeadSettings(), x, 0, np.ones((7, 3), np.int32), np.zeros((2, 4), np.float32), y, 3, Bar())

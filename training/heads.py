@@ -155,7 +155,13 @@ def _airline_stack(
     weights (or None) and a report of the cross-validation that chose them."""
     from sklearn.model_selection import StratifiedKFold
 
-    folds = list(StratifiedKFold(s.airline_folds, shuffle=True, random_state=s.seed).split(word_ids, y))
+    smallest = int(np.bincount(y, minlength=n_classes)[np.unique(y)].min())
+    n_folds = min(s.airline_folds, smallest)
+    if n_folds < 2 or len(np.unique(y)) < 2:
+        raise ValueError(
+            f"the airline head needs at least 2 training tweets of each sentiment it learns (fewest: {smallest})"
+        )
+    folds = list(StratifiedKFold(n_folds, shuffle=True, random_state=s.seed).split(word_ids, y))
 
     def oof(fit_predict, what: str) -> np.ndarray:
         out = np.zeros((len(y), n_classes), np.float32)
@@ -207,7 +213,7 @@ def _airline_stack(
         "airline_c": airline_c,
         "airline_c_cv_accuracy": {str(k): round(v, 4) for k, v in cv.items()},
         "airline_stack": {
-            "folds": s.airline_folds,
+            "folds": n_folds,
             "cv_accuracy": {k: round(float((m.argmax(axis=1) == y).mean()), 4) for k, m in parts.items()},
             "weights": share,
             "stacked_cv_accuracy": round(stack_acc, 4),
