@@ -284,16 +284,13 @@ def train_heads(
 
     y_air = airline.labels[a_train]
     air_batch = ranker.featurizer.featurize(a_texts)
-    air_w, air_b, air_seq, air_report = _airline_stack(
-        s,
-        x_air,
-        n_plain,
-        air_batch.word_ids,
-        ranker.encoder.word_vectors,
-        y_air,
-        len(airline_emojis),
-        bar,
-    )
+    try:
+        air_w, air_b, air_seq, air_report = _airline_stack(
+            s, x_air, n_plain, air_batch.word_ids, ranker.encoder.word_vectors, y_air, len(airline_emojis), bar
+        )
+    except ValueError:
+        bar.close()  # the error goes on a line of its own
+        raise
     air_group = HeadGroup(
         "airline",
         airline_emojis,
