@@ -180,8 +180,17 @@ def test_nbsvm_is_one_linear_map_that_learns_and_leaves_dense_columns_unscaled()
     w, b = _nbsvm(csr_matrix(x), y, 3, 1.0, 0.5, n_plain=1)
     assert w.shape == (40, 3) and b.shape == (3,)
     assert ((x @ w + b).argmax(1) == y).mean() > 0.97
-    assert w[-1, 2] < 0  # the dense column kept its sign: it reads "class 2" where negative
-    # a class missing from the labels never wins
+    # the dense column is not scaled by a presence ratio: negating it negates its weights
+    # (up to the solver's tolerance, a few %); scaled by its presence, the weights move ~30%
+    flipped = x.copy()
+    flipped[:, -1] *= -1
+    w_flipped, _ = _nbsvm(csr_matrix(flipped), y, 3, 1.0, 0.5, n_plain=1)
+    np.testing.assert_allclose(w_flipped[-1], -w[-1], rtol=0.1)
+    w_plain, _ = _nbsvm(csr_matrix(x), y, 3, 1.0, 0.5, n_plain=0)
+    w_ratio, _ = _nbsvm(csr_matrix(flipped), y, 3, 1.0, 0.5, n_plain=0)
+    assert not np.allclose(w_ratio[-1], -w_plain[-1], rtol=0.2)
+    # a class missing from the labels gets no weights and scores below the others on the
+    # texts it was trained on
     w, b = _nbsvm(csr_matrix(x[y < 2]), y[y < 2], 3, 1.0, 0.5, n_plain=1)
     assert (w[:, 2] == 0).all() and ((x[y < 2] @ w + b).argmax(1) != 2).all()
 
@@ -189,6 +198,7 @@ def test_nbsvm_is_one_linear_map_that_learns_and_leaves_dense_columns_unscaled()
 def test_airline_stack_refuses_too_few_tweets_with_a_clear_error():
     from scipy.sparse import csr_matrix
 
+    from training.data import DataError
     from training.heads import HeadSettings, _airline_stack
 
     class Bar:
@@ -197,5 +207,5 @@ def test_airline_stack_refuses_too_few_tweets_with_a_clear_error():
 
     y = np.array([0, 0, 0, 1, 1, 1, 2])  # one negative tweet: nothing to cross-validate
     x = csr_matrix(np.eye(7, dtype=np.float32))
-    with pytest.raises(ValueError, match="at least 2 training tweets of each sentiment"):
+    with pytest.raises(DataError, match="at least 2 training tweets of each sentiment"):
         _airline_stack(HeadSettings(), x, 0, np.ones((7, 3), np.int32), np.zeros((2, 4), np.float32), y, 3, Bar())

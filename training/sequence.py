@@ -17,7 +17,7 @@ import numpy as np
 class SequenceSettings:
     lstm_units: int = 64
     dropout: float = 0.4
-    epochs: int = 6  # 5-fold CV on the airline training tweets: accuracy 0.787
+    epochs: int = 6  # 5-fold CV on the airline training tweets: accuracy 0.790 (10 epochs: 0.790)
     batch_size: int = 64
     learning_rate: float = 2e-3
     seed: int = 13
