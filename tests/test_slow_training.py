@@ -1,4 +1,4 @@
-"""Full training runs on the real data (about 10 minutes): `python3 -m pytest -m slow`."""
+"""Full training runs on the real data (about 16 minutes): `python3 -m pytest -m slow`."""
 
 import pytest
 
@@ -18,3 +18,22 @@ def test_full_training_reaches_the_shipped_quality(tmp_path, data_dir):
     # deterministic here; the tolerance allows for another CPU's float rounding).
     assert abs(info["tweeteval_val"]["macro_f1"] - shipped["tweeteval_val"]["macro_f1"]) < 0.01
     assert abs(info["airline_holdout"]["accuracy"] - shipped["airline_holdout"]["accuracy"]) < 0.015
+
+
+def test_heads_retrain_to_the_shipped_figures(tmp_path, data_dir):
+    """`train heads` on the shipped SQAM (about 6 minutes) reproduces the shipped heads'
+    figures: the airline stack, its hold-out accuracy and TweetEval's cross-fitted estimate."""
+    import shutil
+
+    from models.artifacts import artifacts_dir, read_manifest
+    from training.heads import train_heads
+
+    out = tmp_path / "artifacts"
+    shutil.copytree(artifacts_dir(None), out)
+    info = train_heads(data_dir, out, verbose=False)
+    shipped = read_manifest()["heads"]
+    assert info["airline_stack"]["weights"] == pytest.approx(shipped["airline_stack"]["weights"])
+    got, want = info["airline_holdout"]["shipped"]["accuracy"], shipped["airline_holdout"]["shipped"]["accuracy"]
+    assert abs(got - want) < 0.01
+    got, want = info["offsets_cross_fitted"]["macro_f1_with"], shipped["offsets_cross_fitted"]["macro_f1_with"]
+    assert abs(got - want) < 0.01
