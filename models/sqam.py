@@ -82,11 +82,11 @@ class IdfPool(layers.Layer):
         return ops.sum(emb * ops.expand_dims(w / norm, -1), axis=1)
 
 
-def build_question_tower(
-    word_vectors: np.ndarray, ngram_buckets: int, cfg: SQAMConfig, ngram_idf: np.ndarray | None = None
-) -> keras.Model:
-    words = keras.Input((None,), dtype="int32", name="word_ids")
-    ngrams = keras.Input((None,), dtype="int32", name="ngram_ids")
+def word_bilstm_max_pool(words, word_vectors: np.ndarray, units: int):
+    """Frozen word vectors → BiLSTM → masked max-pool over ``words`` (int ids, 0 = padding).
+
+    The layer names are what the NumPy exports read (``bilstm``); the SQAM question tower
+    and the heads' sequence classifier share this branch."""
     emb = layers.Embedding(
         word_vectors.shape[0],
         word_vectors.shape[1],
@@ -95,8 +95,16 @@ def build_question_tower(
         mask_zero=True,
         name="word_embedding",
     )(words)
-    seq = layers.Bidirectional(layers.LSTM(cfg.lstm_units, return_sequences=True), name="bilstm")(emb)
-    parts = [MaskedMaxPool(name="max_pool")(seq)]
+    seq = layers.Bidirectional(layers.LSTM(units, return_sequences=True), name="bilstm")(emb)
+    return MaskedMaxPool(name="max_pool")(seq)
+
+
+def build_question_tower(
+    word_vectors: np.ndarray, ngram_buckets: int, cfg: SQAMConfig, ngram_idf: np.ndarray | None = None
+) -> keras.Model:
+    words = keras.Input((None,), dtype="int32", name="word_ids")
+    ngrams = keras.Input((None,), dtype="int32", name="ngram_ids")
+    parts = [word_bilstm_max_pool(words, word_vectors, cfg.lstm_units)]
     if cfg.use_ngrams:
         g = layers.Embedding(ngram_buckets, cfg.ngram_dim, name="ngram_embedding")(ngrams)
         if cfg.ngram_pooling == "idf":

@@ -42,6 +42,7 @@ from models.heads import (
     document_idf,
 )
 from models.ranker import ANSWERS_FILE, QUESTION_FILE, TextRanker
+from models.text import TextBatch
 from training.calibrate import cross_fitted_gain, fit_offsets
 from training.data import DataError, airline_split, load_airline, load_tweeteval
 from training.metrics import ranking_metrics
@@ -84,7 +85,8 @@ def _svc(c: float, balanced: bool):
 
 def _full_linear(svc, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """(features, n_classes) weights and (n_classes,) biases of a fitted LinearSVC, with a
-    column for every label id; a label absent from the training texts never wins."""
+    column for every label id; a label absent from the training texts gets no
+    weights and a bias below every trained label's."""
     coef, icpt = svc.coef_, svc.intercept_
     if coef.shape[0] == 1:  # two classes: one decision function, split symmetrically
         coef, icpt = np.vstack([-coef, coef]) / 2, np.array([-icpt[0], icpt[0]]) / 2
@@ -316,9 +318,8 @@ def train_heads(
         a, c = (1 - nu) / _spread(svm_val), nu / _spread(nb_val)
         heads_by_share[nu] = (a * svm_w + c * nb_w, a * svm_b + c * nb_b)
     sq_air = _sqam_scores(ranker, a_texts[:2000], airline_emojis)
-    head_air = air_group.head_scores(
-        x_air[:2000], ranker.encoder.word_vectors, ranker.featurizer.featurize(a_texts[:2000])
-    )
+    first = TextBatch(air_batch.word_ids[:2000], air_batch.ngram_ids[:2000], air_batch.lengths[:2000])
+    head_air = air_group.head_scores(x_air[:2000], ranker.encoder.word_vectors, first)
     airline_ratio = _spread(sq_air) / _spread(head_air)
     # β = b/(1−b) × spread(SQAM)/spread(head): the head's share b once both have unit spread.
     mix_grid = {}

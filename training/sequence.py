@@ -27,19 +27,10 @@ def build_sequence_classifier(word_vectors: np.ndarray, n_classes: int, s: Seque
     import keras
     from keras import layers
 
-    from models.sqam import MaskedMaxPool
+    from models.sqam import word_bilstm_max_pool
 
     words = keras.Input((None,), dtype="int32", name="word_ids")
-    emb = layers.Embedding(
-        word_vectors.shape[0],
-        word_vectors.shape[1],
-        embeddings_initializer=keras.initializers.Constant(word_vectors),
-        trainable=False,
-        mask_zero=True,
-        name="word_embedding",
-    )(words)
-    seq = layers.Bidirectional(layers.LSTM(s.lstm_units, return_sequences=True), name="bilstm")(emb)
-    x = MaskedMaxPool(name="max_pool")(seq)
+    x = word_bilstm_max_pool(words, word_vectors, s.lstm_units)
     x = layers.Dropout(s.dropout)(x)
     logits = layers.Dense(n_classes, name="logits")(x)
     model = keras.Model(words, logits, name="sequence_head")
