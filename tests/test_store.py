@@ -5,9 +5,7 @@ import asyncio
 import uuid
 
 import pytest
-from sqlalchemy.exc import OperationalError
-
-from bot.store.repository import ChannelConfig, Store, migrate, migrate_async
+from bot.store.repository import ChannelConfig, Store, StoreUnavailable, migrate, migrate_async
 
 PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 DEFAULT = ChannelConfig(auto_react=True, threshold=0.1, count=3)
@@ -74,8 +72,8 @@ async def test_a_database_error_reaches_every_waiting_caller(tmp_path):
     store = Store(f"sqlite+aiosqlite:///{tmp_path / 'never-migrated.sqlite'}", DEFAULT)
     try:
         results = await asyncio.gather(*(store.claim_event("slack", f"E{i}") for i in range(5)), return_exceptions=True)
-        assert all(isinstance(r, OperationalError) for r in results)
-        with pytest.raises(OperationalError):  # the writer survives and answers the next call too
+        assert all(isinstance(r, StoreUnavailable) for r in results)
+        with pytest.raises(StoreUnavailable):  # the writer survives and answers the next call too
             await store.log_prediction("slack", "C", "1.0", "text", "hi", "v", ["🎉"], [0.1])
     finally:
         await store.close()

@@ -1,19 +1,24 @@
 """``BotCore``: what the bot does with a platform-neutral event. No platform imports here.
 
-- Every event is claimed in the store first: a platform retry of an event already
-  handled (same event id) does nothing, even when another worker handled it.
+- :meth:`BotCore.process` decides what an event asks for; :meth:`BotCore.handle` wraps it
+  in the store's inbox for callers that answer at once (the playground, interactions):
+  a platform retry of an event already handled (same event id) does nothing, even when
+  another worker handled it. Platform events that are answered later go through
+  :class:`bot.core.pipeline.EventPipeline`, which marks them done only after their actions.
+- Texts are cleaned and cut to what the ranker reads before they are ranked or stored.
 - Messages in channels with auto-react on get the top emojis above the channel's score
   threshold; pictures get their generated emoji distribution and a threaded reply with
   a novel emoji. Bots (itself included) are never answered.
-- ``/emojify TEXT`` answers the caller alone with the top 5 and their scores.
+- ``/emojify TEXT`` answers the caller alone with the top 5 and their scores; the text is
+  stored only in channels with auto-react on.
 - ``/emojify-admin on|off|threshold X|count N|status`` changes a channel; only admins
   (configuration) may, and every attempt is audit-logged.
-- Human reactions on messages the bot answered are logged with a salted user hash.
+- Human reactions on messages the bot answered are logged with a salted user hash, and
+  admin commands are audit-logged with one too (never the raw id).
 """
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,7 +33,9 @@ from bot.core.events import (
     ReactionChanged,
     Reply,
 )
-from bot.store.repository import Store
+from bot.core.metrics import BotMetrics
+from bot.core.pipeline import EventPipeline
+from bot.store.repository import Store, clean_text
 
 log = logging.getLogger("emojibot.core")
 
@@ -77,7 +84,10 @@ class BotCore:
         self.catalog = catalog or EmojiCatalog.load()
         self.admins = admins or AdminPolicy()
         self.bot_user_ids = set(bot_user_ids)
-        self._decoder = None
+        self.metrics = BotMetrics()
+        self.pipeline = EventPipeline(self)
+        self.metrics.watch_engine("text", text_engine)
+        self.metrics.watch_engine("picture", picture_engine)
 
     @property
     def model_version(self) -> str:
@@ -87,9 +97,31 @@ class BotCore:
         return EmojiChoice(char, self.catalog.lookup(char).short_name, float(score))
 
     async def handle(self, event: Event) -> list[Action]:
+        """Claim, process and complete an event whose caller acts on the answer at once.
+
+        A retry of a known event gets ``[]``. When processing fails the event is marked
+        failed (its caller has the error to show) and the error propagates;
+        :class:`bot.store.StoreUnavailable` means nothing was recorded."""
         if not await self.store.claim_event(event.platform, event.event_id):
             log.info("event %s/%s already handled: dropped", event.platform, event.event_id)
+            self.metrics.event(event.platform, "duplicate")
             return []
+        self.metrics.event(event.platform, "received")
+        try:
+            actions = await self.process(event)
+        except BaseException:
+            self.metrics.event(event.platform, "failed")
+            try:
+                await self.store.complete_event(event.platform, event.event_id, failed=True)
+            except Exception:  # the store is down: the claim stays pending, nothing to replay
+                pass
+            raise
+        await self.store.complete_event(event.platform, event.event_id)
+        self.metrics.event(event.platform, "handled")
+        return actions
+
+    async def process(self, event: Event) -> list[Action]:
+        """What the bot does with an event (no claim: the caller owns its lifecycle)."""
         if isinstance(event, MessageCreated):
             return await self._message(event)
         if isinstance(event, ReactionChanged):
@@ -110,7 +142,7 @@ class BotCore:
             return await self._picture_message(m, pictures[0].data, cfg)
         if not m.text.strip():
             return []
-        ranked = await self.text.rank_async(m.text, k=cfg.count)
+        ranked = await self.text.rank_async(_readable(m.text), k=cfg.count)
         chosen = tuple(self._choice(r.emoji, r.score) for r in ranked if r.score >= cfg.threshold)
         if not chosen:
             return []
@@ -119,7 +151,7 @@ class BotCore:
             m.channel_id,
             m.message_id,
             "text",
-            m.text,
+            _readable(m.text),
             self.model_version,
             [c.char for c in chosen],
             [c.score for c in chosen],
@@ -130,7 +162,7 @@ class BotCore:
         if self.pictures is None:  # no picture model: the message's text decides, and we say so
             actions: list[Action] = []
             if m.text.strip():
-                ranked = await self.text.rank_async(m.text, k=cfg.count)
+                ranked = await self.text.rank_async(_readable(m.text), k=cfg.count)
                 chosen = tuple(self._choice(r.emoji, r.score) for r in ranked if r.score >= cfg.threshold)
                 if chosen:
                     await self.store.log_prediction(
@@ -138,7 +170,7 @@ class BotCore:
                         m.channel_id,
                         m.message_id,
                         "text",
-                        m.text,
+                        _readable(m.text),
                         self.model_version,
                         [c.char for c in chosen],
                         [c.score for c in chosen],
@@ -164,12 +196,12 @@ class BotCore:
             m.channel_id,
             m.message_id,
             "picture",
-            m.text,
+            _readable(m.text),
             self.pictures.version,
             [c.char for c in chosen],
             [c.score for c in chosen],
         )
-        png = await self._novel_png(answer)
+        png = await self.pictures.novel_png(answer)
         listing = "  ".join(f"{c.char} {c.score:.0%}" for c in chosen)
         return [
             AddReactions(m.channel_id, m.message_id, chosen),
@@ -183,27 +215,15 @@ class BotCore:
             ),
         ]
 
-    async def _novel_png(self, answer) -> bytes:
-        import asyncio
-
-        def draw() -> bytes:
-            from models.drawing import EmojiDecoder, to_image
-
-            if self._decoder is None:
-                self._decoder = EmojiDecoder(self.pictures.ranker.folder)
-            buf = io.BytesIO()
-            to_image(self.pictures.ranker.novel_emoji(answer, self._decoder), scale=4).save(buf, "PNG")
-            return buf.getvalue()
-
-        return await asyncio.to_thread(draw)
-
     # -- reactions ---------------------------------------------------------------------------
     async def _reaction(self, r: ReactionChanged) -> list[Action]:
         if r.user_is_bot or r.user_id in self.bot_user_ids:
             return []
         if await self.store.predicted(r.platform, r.channel_id, r.message_id):
             emoji = self.catalog.lookup(r.emoji).char if r.emoji in self.catalog else r.emoji
-            await self.store.log_reaction(r.platform, r.channel_id, r.message_id, emoji, r.added, r.user_id)
+            await self.store.log_reaction(
+                r.platform, r.channel_id, r.message_id, emoji, r.added, r.user_id, event_id=r.event_id
+            )
         return []
 
     # -- commands ----------------------------------------------------------------------------
@@ -215,27 +235,28 @@ class BotCore:
         return [Reply(c.channel_id, f"unknown command /{c.command}", ephemeral=True)]
 
     async def _emojify(self, c: CommandInvoked) -> list[Action]:
-        text = c.text.strip()
+        text = _readable(c.text).strip()
         if not text or text in ("help", "-h", "--help"):
             return [Reply(c.channel_id, EMOJIFY_HELP, ephemeral=True)]
         ranked = await self.text.rank_async(text, k=5)
         chosen = tuple(self._choice(r.emoji, r.score) for r in ranked)
-        await self.store.log_prediction(
-            c.platform,
-            c.channel_id,
-            c.event_id,
-            "command",
-            text,
-            self.model_version,
-            [x.char for x in chosen],
-            [x.score for x in chosen],
-        )
+        if (await self.store.channel(c.platform, c.channel_id)).auto_react:  # people there agreed to be read
+            await self.store.log_prediction(
+                c.platform,
+                c.channel_id,
+                c.event_id,
+                "command",
+                text,
+                self.model_version,
+                [x.char for x in chosen],
+                [x.score for x in chosen],
+            )
         lines = "\n".join(f"{x.char}  `{x.score:+.3f}`  :{x.short_name}:" for x in chosen)
         return [Reply(c.channel_id, f"{' '.join(x.char for x in chosen)}\n{lines}", ephemeral=True, emojis=chosen)]
 
     async def _admin(self, c: CommandInvoked) -> list[Action]:
-        words = c.text.split()
-        action = words[0].lower() if words else "help"
+        words = _readable(c.text).split()
+        action = words[0].lower()[:32] if words else "help"
         allowed = self.admins.allows(c)
         await self.store.audit(c.platform, c.channel_id, c.user_id, action, " ".join(words[1:]), allowed)
         if action in ("help", "-h", "--help"):
@@ -276,12 +297,12 @@ class BotCore:
                     )
                 ]
             else:
-                return [Reply(ch, f"I don't know `{c.text.strip()}`.\n{ADMIN_HELP}", ephemeral=True)]
+                return [Reply(ch, f"I don't know `{c.text.strip()[:200]}`.\n{ADMIN_HELP}", ephemeral=True)]
         except ValueError:
             return [
                 Reply(
                     ch,
-                    f"`{c.text.strip()}`: threshold takes a number from -1 to 1, count a whole number from 1 to 10.",
+                    f"`{c.text.strip()[:200]}`: threshold takes a number from -1 to 1, count a whole number from 1 to 10.",
                     ephemeral=True,
                 )
             ]
@@ -291,3 +312,10 @@ class BotCore:
     def _status(cfg) -> str:
         state = "on" if cfg.auto_react else "off"
         return f"Auto-react is {state} in this channel: up to {cfg.count} emojis scoring at least {cfg.threshold:g}."
+
+
+def _readable(text: str) -> str:
+    """The part of a text the ranker reads, in a form every store accepts."""
+    from models.text import MAX_CHARS
+
+    return clean_text(text, MAX_CHARS)

@@ -42,6 +42,7 @@ class EmojiEngine:
         self._pool: ThreadPoolExecutor | None = None
         self.batches = 0
         self.requests = 0
+        self.on_batch = None  # called with the size of each model call (metrics)
 
     @property
     def version(self) -> str:
@@ -150,12 +151,17 @@ class EmojiEngine:
                 except Exception as exc:
                     _fail(r, exc)
                 else:
-                    self.batches += 1
+                    self._count_batch(1)
                     self._answer(r, res[0])
             return
-        self.batches += 1
+        self._count_batch(len(reqs))
         for r, res in zip(reqs, ranked, strict=True):
             self._answer(r, res)
+
+    def _count_batch(self, size: int) -> None:
+        self.batches += 1
+        if self.on_batch is not None:
+            self.on_batch(size)
 
     def _answer(self, r: _Request, result) -> None:
         self.requests += 1
@@ -181,6 +187,23 @@ class PictureEngine(EmojiEngine):
         from models.picture import DEFAULT_MAX_BYTES
 
         self.max_bytes = max_bytes or DEFAULT_MAX_BYTES
+        self._decoder = None
+
+    async def novel_png(self, answer) -> bytes:
+        """A brand-new emoji drawn by the VAE decoder for a picture's answer, as PNG bytes."""
+
+        def draw() -> bytes:
+            import io
+
+            from models.drawing import EmojiDecoder, to_image
+
+            if self._decoder is None:
+                self._decoder = EmojiDecoder(self.ranker.folder)  # type: ignore[attr-defined]
+            buf = io.BytesIO()
+            to_image(self.ranker.novel_emoji(answer, self._decoder), scale=4).save(buf, "PNG")  # type: ignore[attr-defined]
+            return buf.getvalue()
+
+        return await asyncio.to_thread(draw)
 
     def rank(self, texts, k=5, candidates=None):  # pragma: no cover - pictures have no text ranking
         raise TypeError("a PictureEngine answers pictures: use answer() or answer_async()")

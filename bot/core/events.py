@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass, field
 
 
@@ -10,7 +12,8 @@ class Attachment:
     filename: str
     content_type: str
     size: int
-    data: bytes | None = None  # the adapter downloads pictures before handing them to the core
+    data: bytes | None = field(default=None, repr=False)  # downloaded by the adapter before the core sees it
+    url: str | None = None  # where the adapter downloads it from (kept for a replay; never the bytes)
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,27 @@ class CommandInvoked:
 
 
 Event = MessageCreated | ReactionChanged | CommandInvoked
+_EVENT_TYPES = {t.__name__: t for t in (MessageCreated, ReactionChanged, CommandInvoked)}
+
+
+def event_to_json(event: Event) -> str:
+    """The event as JSON for the durable inbox: everything but attachment bytes, which the
+    adapter downloads again from ``url`` when the event is replayed."""
+    d = dataclasses.asdict(event)
+    if isinstance(event, MessageCreated):
+        d["attachments"] = [{**a, "data": None} for a in d["attachments"]]
+    return json.dumps({"type": type(event).__name__, "event": d}, ensure_ascii=False)
+
+
+def event_from_json(text: str) -> Event:
+    raw = json.loads(text)
+    cls = _EVENT_TYPES[raw["type"]]
+    d = raw["event"]
+    if cls is MessageCreated:
+        d["attachments"] = tuple(Attachment(**a) for a in d["attachments"])
+    if cls is CommandInvoked:
+        d["user_role_ids"] = tuple(d["user_role_ids"])
+    return cls(**d)
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,20 @@
 """Tables of the bot's store (SQLAlchemy 2.x declarative). Only ``bot/store`` speaks SQL.
 
 - ``channel_settings``: per-channel auto-react switch, threshold and count;
-- ``processed_events``: platform event ids already handled (a retried event is dropped);
+- ``processed_events``: the durable inbox: every accepted platform event, ``pending``
+  (payload kept for replay, leased to the worker running it) until its actions are done;
+  a platform's retry of a known event id is dropped;
 - ``predictions``: every prediction the bot acted on (the feedback the retraining uses);
 - ``reaction_events``: human reactions on those messages, user ids as salted hashes;
-- ``admin_audit``: every admin action;
-- ``bot_meta``: small key/values (the salt of user hashes when none is configured).
+- ``admin_audit``: every admin action, the user as a salted hash;
+- ``bot_meta``: small key/values (the writability probe; never the salt of user hashes).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text, UniqueConstraint, func
+from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -37,9 +39,14 @@ class ChannelSettings(Base):
 
 class ProcessedEvent(Base):
     __tablename__ = "processed_events"
+    __table_args__ = (Index("ix_processed_events_pending", "status", "lease_until"),)
 
     platform: Mapped[str] = mapped_column(String(16), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, server_default="done")  # pending|done|failed
+    payload: Mapped[str | None] = mapped_column(Text, nullable=True)  # the neutral event as JSON, while pending
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    lease_until: Mapped[float] = mapped_column(Float, nullable=False, server_default="0")  # epoch seconds
     created_at: Mapped[dt.datetime] = _now()
 
 
@@ -61,6 +68,7 @@ class Prediction(Base):
 
 class ReactionEvent(Base):
     __tablename__ = "reaction_events"
+    __table_args__ = (UniqueConstraint("platform", "event_id", name="uq_reaction_event"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     platform: Mapped[str] = mapped_column(String(16), nullable=False)
@@ -69,6 +77,7 @@ class ReactionEvent(Base):
     emoji: Mapped[str] = mapped_column(String(64), nullable=False)
     added: Mapped[bool] = mapped_column(Boolean, nullable=False)
     user_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    event_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     created_at: Mapped[dt.datetime] = _now()
 
 
@@ -78,7 +87,7 @@ class AdminAudit(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     platform: Mapped[str] = mapped_column(String(16), nullable=False)
     channel_id: Mapped[str] = mapped_column(String(64), nullable=False)
-    user_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    user_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     action: Mapped[str] = mapped_column(String(32), nullable=False)
     detail: Mapped[str] = mapped_column(Text, nullable=False, default="")
     allowed: Mapped[bool] = mapped_column(Boolean, nullable=False)

@@ -1,33 +1,98 @@
 """The repository the core calls: async methods, no SQL anywhere else.
 
 One ``Store`` per process over an async SQLAlchemy engine: ``sqlite+aiosqlite:///file`` by
-default, ``postgresql+asyncpg://...`` when several workers share one database (event
-dedupe is then a primary-key insert that exactly one worker wins).
+default, ``postgresql+asyncpg://...`` when several workers share one database.
 
-The writes of the message path (event claims, prediction logs) go through one writer
-task that commits whatever is waiting in one transaction (group commit): each caller
-still awaits its own row being committed, but under load one commit serves many
-messages, and SQLite never sees two writers fighting over its lock.
+Events go through a durable inbox (``processed_events``): :meth:`Store.accept_event`
+records an event as ``pending`` with its payload and a lease before the platform is told
+it arrived; :meth:`Store.complete_event` marks it done once its actions are done. A retry
+of a known event id is dropped, unless its lease ran out (the worker that had it died or
+handed it back): then the retry takes it over. Exactly one worker wins each event.
+
+The writes of the message path (accepts, completions, prediction logs) go through one
+writer task that commits whatever is waiting in one transaction (group commit): each
+caller still awaits its own row being committed, but under load one commit serves many
+messages, and SQLite never sees two writers fighting over its lock. A batch the database
+refuses is retried row by row, so one bad row fails only its own caller.
+
+Every text is cleaned before it is stored (no NUL, no lone surrogates, cut to the
+column): what SQLite takes, PostgreSQL takes too. The engine hides statement parameters
+in its errors, so a failure never prints people's messages into the log. A database that
+is down, full or read-only raises :class:`StoreUnavailable`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
+import logging
+import os
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import String, Text, delete, func, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from bot.store.models import AdminAudit, BotMeta, ChannelSettings, Prediction, ProcessedEvent, ReactionEvent
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+TEXT_LIMIT = 4_000  # characters kept of any free text (the ranker reads 2,000)
+log = logging.getLogger("emojibot.store")
+
+
+class StoreUnavailable(RuntimeError):
+    """The database cannot be reached or written (down, disk full, read-only file)."""
+
+
+@contextlib.contextmanager
+def _db_errors(what: str) -> Iterator[None]:
+    """Faults of the database itself become :class:`StoreUnavailable`; a row the database
+    refuses (a constraint, a bad value) stays what it is: only its caller hears of it."""
+    try:
+        yield
+    except StoreUnavailable:
+        raise
+    except (OperationalError, InterfaceError, PoolTimeoutError, OSError, ConnectionError, TimeoutError) as exc:
+        raise StoreUnavailable(f"the database is unavailable ({what}): {_first_line(exc)}") from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise StoreUnavailable(f"the database connection was lost ({what})") from exc
+        raise
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()
+    return (text[0] if text else type(orig).__name__)[:200]
+
+
+def clean_text(value: Any, limit: int | None = TEXT_LIMIT) -> str:
+    """Text every supported database stores as given: NUL characters dropped, lone
+    surrogates (which UTF-8 cannot encode) replaced, at most ``limit`` characters."""
+    s = str(value).replace("\x00", "")
+    s = s.encode("utf-8", "replace").decode("utf-8")
+    return s[:limit] if limit else s
+
+
+def _fit(model, row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with every string cleaned and cut to its column's length."""
+    out = dict(row)
+    for col in model.__table__.columns:
+        v = out.get(col.name)
+        if isinstance(v, str):
+            if isinstance(col.type, String) and not isinstance(col.type, Text) and col.type.length:
+                out[col.name] = clean_text(v, col.type.length)
+            else:
+                out[col.name] = clean_text(v, TEXT_LIMIT if col.name != "payload" else None)
+    return out
 
 
 def _alembic_config(url: str):
@@ -78,6 +143,22 @@ def current_revision(url: str) -> str | None:
     return asyncio.run(read())
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite+aiosqlite:///file`` URL (None for memory or another database)."""
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    path = path.split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
+def default_salt_file(url: str) -> Path:
+    """Where the salt of user hashes is kept when none is configured: beside a SQLite file,
+    else ``emojibot-user-salt`` in the working directory."""
+    db = sqlite_path(url)
+    return db.with_name(db.name + ".salt") if db is not None else Path("emojibot-user-salt")
+
+
 @dataclass(frozen=True)
 class ChannelConfig:
     auto_react: bool
@@ -85,11 +166,20 @@ class ChannelConfig:
     count: int
 
 
+@dataclass(frozen=True)
+class DueEvent:
+    platform: str
+    event_id: str
+    payload: str
+    attempts: int
+
+
 class _GroupCommit:
     """One writer task; whatever writes are waiting when it is free go in one transaction.
 
     No timer: a lone write is committed at once, and batches grow only while a commit is
     running, so latency stays one commit at low load and throughput scales under load.
+    A batch the database refuses is retried row by row: a poisoned row fails alone.
     """
 
     def __init__(self, store: Store, max_batch: int = 500):
@@ -117,18 +207,28 @@ class _GroupCommit:
             if None in batch:  # close(): write what is here, then stop
                 batch = [b for b in batch if b is not None]
                 stopping = True
-            if not batch:
-                continue
-            try:
-                results = await self.store._write_batch([(k, r) for k, r, _ in batch])
-            except Exception as exc:  # the database is down or refused: every caller hears it
-                for _, _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(exc)
-                continue
-            for (_, _, fut), result in zip(batch, results, strict=True):
+            if batch:
+                await self._commit(batch)
+
+    async def _commit(self, batch: list) -> None:
+        try:
+            results = await self.store._write_batch([(k, r) for k, r, _ in batch])
+        except StoreUnavailable as exc:  # the database is down: every caller hears it
+            for _, _, fut in batch:
                 if not fut.done():
-                    fut.set_result(result)
+                    fut.set_exception(exc)
+            return
+        except Exception as exc:
+            if len(batch) == 1:
+                if not batch[0][2].done():
+                    batch[0][2].set_exception(exc)
+                return
+            for item in batch:  # one row was refused: find it, commit the others
+                await self._commit([item])
+            return
+        for (_, _, fut), result in zip(batch, results, strict=True):
+            if not fut.done():
+                fut.set_result(result)
 
     async def close(self) -> None:
         """Commit what is queued and in flight (every waiting caller gets its answer), then
@@ -151,6 +251,7 @@ class Store:
         user_salt: str | None = None,
         echo: bool = False,
         settings_ttl: float = 5.0,
+        salt_file: str | os.PathLike | None = None,
     ):
         self.url = url
         self.default = default
@@ -160,7 +261,12 @@ class Store:
         self.settings_ttl = settings_ttl
         self._channels: dict[tuple[str, str], tuple[float, ChannelConfig]] = {}
         self._writer = _GroupCommit(self)
-        self.engine: AsyncEngine = create_async_engine(url, echo=echo, pool_pre_ping=True)
+        connect_args: dict[str, Any] = {}
+        if url.startswith("postgresql"):
+            connect_args = {"timeout": 5, "command_timeout": 15}  # a dead server fails fast
+        self.engine: AsyncEngine = create_async_engine(
+            url, echo=echo, pool_pre_ping=True, hide_parameters=True, connect_args=connect_args
+        )
         if url.startswith("sqlite"):
             from sqlalchemy import event
 
@@ -176,6 +282,7 @@ class Store:
 
         self.session = async_sessionmaker(self.engine, expire_on_commit=False)
         self._salt = user_salt.encode() if user_salt else None
+        self.salt_file = Path(salt_file) if salt_file else default_salt_file(url)
 
     async def close(self) -> None:
         await self._writer.close()
@@ -183,44 +290,97 @@ class Store:
 
     def _insert(self, model):
         """INSERT … ON CONFLICT DO NOTHING in this database's dialect."""
+        return self._dialect_insert(model).on_conflict_do_nothing()
+
+    def _dialect_insert(self, model):
         if self.engine.dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as dialect_insert
         elif self.engine.dialect.name == "sqlite":
             from sqlalchemy.dialects.sqlite import insert as dialect_insert
         else:  # pragma: no cover - only SQLite and PostgreSQL are supported
             return insert(model)
-        return dialect_insert(model).on_conflict_do_nothing()
+        return dialect_insert(model)
+
+    async def check_writable(self) -> None:
+        """Write (and commit) one row: raises :class:`StoreUnavailable` when the database is
+        unreachable, full or read-only."""
+        with _db_errors("writing a probe row"):
+            async with self.session() as s:
+                stmt = self._dialect_insert(BotMeta).values(key="writable_probe", value=repr(time.time()))
+                await s.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value}))
+                await s.commit()
 
     async def _write_batch(self, items: list[tuple[str, dict[str, Any]]]) -> list[Any]:
-        """One transaction for the claims and prediction logs waiting in the writer.
+        """One transaction for the accepts, completions and prediction logs waiting.
 
-        Claims: True for the first sight of an event id (here or by any worker), False for
-        a repeat, also within the batch. Predictions: a repeat of the same message and kind
-        keeps the first row.
+        Accepts: True for the first sight of an event id (here or by any worker) or the
+        takeover of a pending event whose lease ran out; False otherwise, also for a
+        repeat within the batch. Predictions: a repeat of the same message and kind keeps
+        the first row.
         """
-        claims: dict[tuple[str, str], None] = {}  # ordered, without repeats
+        now = time.time()
+        accepts: dict[tuple[str, str], dict[str, Any]] = {}  # ordered, without repeats
         predictions: list[dict[str, Any]] = []
+        completions: list[dict[str, Any]] = []
         for kind, row in items:
-            if kind == "claim":
-                claims[(row["platform"], row["event_id"])] = None
+            if kind == "accept":
+                accepts.setdefault((row["platform"], row["event_id"]), row)
+            elif kind == "complete":
+                completions.append(row)
             else:
-                predictions.append(row)
+                predictions.append(_fit(Prediction, row))
         won: set[tuple[str, str]] = set()
-        async with self.session() as s:
-            if claims:
-                stmt = (
-                    self._insert(ProcessedEvent)
-                    .values([{"platform": p, "event_id": e} for p, e in claims])
-                    .returning(ProcessedEvent.platform, ProcessedEvent.event_id)
-                )
-                won = {(p, e) for p, e in (await s.execute(stmt)).all()}
-            if predictions:
-                await s.execute(self._insert(Prediction).values(predictions))
-            await s.commit()
+        with _db_errors("writing events"):
+            async with self.session() as s:
+                if accepts:
+                    values = [
+                        _fit(
+                            ProcessedEvent,
+                            {
+                                "platform": p,
+                                "event_id": e,
+                                "status": "pending",
+                                "payload": r.get("payload"),
+                                "lease_until": now + r["lease"],
+                            },
+                        )
+                        for (p, e), r in accepts.items()
+                    ]
+                    stmt = (
+                        self._insert(ProcessedEvent)
+                        .values(values)
+                        .returning(ProcessedEvent.platform, ProcessedEvent.event_id)
+                    )
+                    won = {(p, e) for p, e in (await s.execute(stmt)).all()}
+                    for v in values:  # known ids: a pending event nobody holds is taken over
+                        key = (v["platform"], v["event_id"])
+                        if key in won:
+                            continue
+                        res = await s.execute(
+                            update(ProcessedEvent)
+                            .where(
+                                ProcessedEvent.platform == key[0],
+                                ProcessedEvent.event_id == key[1],
+                                ProcessedEvent.status == "pending",
+                                ProcessedEvent.lease_until < now,
+                            )
+                            .values(lease_until=v["lease_until"], attempts=ProcessedEvent.attempts + 1)
+                        )
+                        if res.rowcount:
+                            won.add(key)
+                if predictions:
+                    await s.execute(self._insert(Prediction).values(predictions))
+                for c in completions:
+                    await s.execute(
+                        update(ProcessedEvent)
+                        .where(ProcessedEvent.platform == c["platform"], ProcessedEvent.event_id == c["event_id"])
+                        .values(status=c["status"], payload=None, lease_until=0.0)
+                    )
+                await s.commit()
         out: list[Any] = []
         first: set[tuple[str, str]] = set()
         for kind, row in items:
-            if kind == "claim":
+            if kind == "accept":
                 key = (row["platform"], row["event_id"])
                 out.append(key in won and key not in first)
                 first.add(key)
@@ -230,29 +390,115 @@ class Store:
 
     # -- salted user hashes ----------------------------------------------------------------
     async def _salt_bytes(self) -> bytes:
-        """The configured salt, else one made on first use and kept in ``bot_meta`` (so
-        hashes stay comparable across restarts and workers)."""
+        """The configured salt, else the one in :attr:`salt_file` (made once, mode 0600),
+        never one in the database: a copy of the database alone cannot re-identify anyone.
+        A salt that revision 0001 kept in ``bot_meta`` is moved to the file."""
         if self._salt is None:
-            async with self.session() as s:
-                row = await s.get(BotMeta, "user_salt")
-                if row is None:
-                    s.add(BotMeta(key="user_salt", value=secrets.token_hex(32)))
-                    try:
-                        await s.commit()
-                    except IntegrityError:  # another worker made it first
-                        await s.rollback()
-                    row = await s.get(BotMeta, "user_salt")
-                assert row is not None
-                self._salt = row.value.encode()
+            path = self.salt_file
+            if not path.exists():
+                legacy = None
+                with _db_errors("reading the old salt"):
+                    async with self.session() as s:
+                        row = await s.get(BotMeta, "user_salt")
+                        legacy = row.value if row is not None else None
+                _write_secret_file(path, legacy or secrets.token_hex(32))
+                if legacy is not None:
+                    with _db_errors("moving the salt out of the database"):
+                        async with self.session() as s:
+                            await s.execute(delete(BotMeta).where(BotMeta.key == "user_salt"))
+                            await s.commit()
+            for _ in range(50):  # another worker may be writing the file it just made
+                salt = path.read_text(encoding="utf-8").strip()
+                if salt:
+                    break
+                await asyncio.sleep(0.02)
+            if not salt:
+                raise StoreUnavailable(f"the salt file {path} is empty: delete it or set EMOJIBOT_USER_HASH_SALT")
+            self._salt = salt.encode()
         return self._salt
 
     async def user_hash(self, platform: str, user_id: str) -> str:
         return hmac.new(await self._salt_bytes(), f"{platform}:{user_id}".encode(), hashlib.sha256).hexdigest()
 
-    # -- events ----------------------------------------------------------------------------
+    # -- the event inbox -------------------------------------------------------------------
+    async def accept_event(self, platform: str, event_id: str, payload: str | None = None, lease: float = 120.0) -> bool:
+        """Record an event as pending (with ``payload`` for a replay), leased to this worker
+        for ``lease`` seconds. True: it is this worker's to run; False: a duplicate (done,
+        or pending under another live lease)."""
+        row = {"platform": platform, "event_id": event_id, "payload": payload, "lease": lease}
+        return bool(await self._writer.submit("accept", row))
+
     async def claim_event(self, platform: str, event_id: str) -> bool:
-        """True the first time an event id is seen (by any worker), False for a retry."""
-        return bool(await self._writer.submit("claim", {"platform": platform, "event_id": event_id}))
+        """:meth:`accept_event` without a payload (nothing to replay)."""
+        return await self.accept_event(platform, event_id)
+
+    async def complete_event(self, platform: str, event_id: str, failed: bool = False) -> None:
+        """The event's actions are done (or it failed for good): drop its payload."""
+        row = {"platform": platform, "event_id": event_id, "status": "failed" if failed else "done"}
+        await self._writer.submit("complete", row)
+
+    async def release_event(self, platform: str, event_id: str, retry_in: float = 0.0) -> None:
+        """Hand a pending event back: any worker (a replay, or the platform's retry) may
+        take it after ``retry_in`` seconds."""
+        with _db_errors("releasing an event"):
+            async with self.session() as s:
+                await s.execute(
+                    update(ProcessedEvent)
+                    .where(
+                        ProcessedEvent.platform == platform,
+                        ProcessedEvent.event_id == event_id,
+                        ProcessedEvent.status == "pending",
+                    )
+                    .values(lease_until=time.time() + retry_in)
+                )
+                await s.commit()
+
+    async def take_due_events(self, platforms: list[str], limit: int = 50, lease: float = 120.0) -> list[DueEvent]:
+        """Pending events of ``platforms`` whose lease ran out, each leased to this worker
+        (another worker asking at the same moment gets the others)."""
+        now = time.time()
+        taken: list[DueEvent] = []
+        with _db_errors("reading pending events"):
+            async with self.session() as s:
+                rows = (
+                    await s.execute(
+                        select(
+                            ProcessedEvent.platform,
+                            ProcessedEvent.event_id,
+                            ProcessedEvent.payload,
+                            ProcessedEvent.attempts,
+                        )
+                        .where(
+                            ProcessedEvent.status == "pending",
+                            ProcessedEvent.lease_until < now,
+                            ProcessedEvent.platform.in_(platforms),
+                            ProcessedEvent.payload.is_not(None),
+                        )
+                        .order_by(ProcessedEvent.lease_until)
+                        .limit(limit)
+                    )
+                ).all()
+                for platform, event_id, payload, attempts in rows:
+                    res = await s.execute(
+                        update(ProcessedEvent)
+                        .where(
+                            ProcessedEvent.platform == platform,
+                            ProcessedEvent.event_id == event_id,
+                            ProcessedEvent.status == "pending",
+                            ProcessedEvent.lease_until < now,
+                        )
+                        .values(lease_until=now + lease, attempts=ProcessedEvent.attempts + 1)
+                    )
+                    if res.rowcount:
+                        taken.append(DueEvent(platform, event_id, payload, attempts + 1))
+                await s.commit()
+        return taken
+
+    async def pending_events(self) -> int:
+        with _db_errors("counting pending events"):
+            async with self.session() as s:
+                q = select(func.count()).select_from(ProcessedEvent).where(ProcessedEvent.status == "pending")
+                return int((await s.execute(q)).scalar_one())
 
     # -- channel settings ------------------------------------------------------------------
     async def channel(self, platform: str, channel_id: str) -> ChannelConfig:
@@ -260,30 +506,37 @@ class Store:
         cached = self._channels.get(key)
         if cached is not None and time.monotonic() - cached[0] < self.settings_ttl:
             return cached[1]
-        async with self.session() as s:
-            row = await s.get(ChannelSettings, key)
-            cfg = self.default if row is None else ChannelConfig(row.auto_react, row.threshold, row.count)
+        with _db_errors("reading channel settings"):
+            async with self.session() as s:
+                row = await s.get(ChannelSettings, key)
+                cfg = self.default if row is None else ChannelConfig(row.auto_react, row.threshold, row.count)
         self._channels[key] = (time.monotonic(), cfg)
         return cfg
 
     async def update_channel(self, platform: str, channel_id: str, **changes: Any) -> ChannelConfig:
-        async with self.session() as s:
-            row = await s.get(ChannelSettings, (platform, channel_id))
-            if row is None:
-                d = self.default
-                row = ChannelSettings(
-                    platform=platform,
-                    channel_id=channel_id,
-                    auto_react=d.auto_react,
-                    threshold=d.threshold,
-                    count=d.count,
-                )
-                s.add(row)
-            for k, v in changes.items():
-                setattr(row, k, v)
-            row.updated_at = func.now()
-            await s.commit()
-            cfg = ChannelConfig(row.auto_react, row.threshold, row.count)
+        with _db_errors("changing channel settings"):
+            async with self.session() as s:
+                row = await s.get(ChannelSettings, (platform, channel_id))
+                if row is None:
+                    d = self.default
+                    row = ChannelSettings(
+                        **_fit(
+                            ChannelSettings,
+                            {
+                                "platform": platform,
+                                "channel_id": channel_id,
+                                "auto_react": d.auto_react,
+                                "threshold": d.threshold,
+                                "count": d.count,
+                            },
+                        )
+                    )
+                    s.add(row)
+                for k, v in changes.items():
+                    setattr(row, k, v)
+                row.updated_at = func.now()
+                await s.commit()
+                cfg = ChannelConfig(row.auto_react, row.threshold, row.count)
         self._channels[(platform, channel_id)] = (time.monotonic(), cfg)
         return cfg
 
@@ -314,62 +567,75 @@ class Store:
         )
 
     async def predicted(self, platform: str, channel_id: str, message_id: str) -> bool:
-        async with self.session() as s:
-            q = (
-                select(func.count())
-                .select_from(Prediction)
-                .where(
-                    Prediction.platform == platform,
-                    Prediction.channel_id == channel_id,
-                    Prediction.message_id == message_id,
+        row = _fit(Prediction, {"platform": platform, "channel_id": channel_id, "message_id": message_id})
+        with _db_errors("reading predictions"):
+            async with self.session() as s:
+                q = (
+                    select(func.count())
+                    .select_from(Prediction)
+                    .where(
+                        Prediction.platform == row["platform"],
+                        Prediction.channel_id == row["channel_id"],
+                        Prediction.message_id == row["message_id"],
+                    )
                 )
-            )
-            return bool((await s.execute(q)).scalar_one())
+                return bool((await s.execute(q)).scalar_one())
 
     async def log_reaction(
-        self, platform: str, channel_id: str, message_id: str, emoji: str, added: bool, user_id: str
+        self,
+        platform: str,
+        channel_id: str,
+        message_id: str,
+        emoji: str,
+        added: bool,
+        user_id: str,
+        event_id: str | None = None,
     ) -> None:
+        """One person's reaction; a replay of the same event (``event_id``) is logged once."""
         user_hash = await self.user_hash(platform, user_id)
-        async with self.session() as s:
-            s.add(
-                ReactionEvent(
-                    platform=platform,
-                    channel_id=channel_id,
-                    message_id=message_id,
-                    emoji=emoji,
-                    added=added,
-                    user_hash=user_hash,
-                )
-            )
-            await s.commit()
+        row = {
+            "platform": platform,
+            "channel_id": channel_id,
+            "message_id": message_id,
+            "emoji": emoji,
+            "added": added,
+            "user_hash": user_hash,
+            "event_id": event_id,
+        }
+        with _db_errors("logging a reaction"):
+            async with self.session() as s:
+                await s.execute(self._insert(ReactionEvent).values(_fit(ReactionEvent, row)))
+                await s.commit()
 
     async def audit(
         self, platform: str, channel_id: str, user_id: str, action: str, detail: str, allowed: bool
     ) -> None:
-        async with self.session() as s:
-            s.add(
-                AdminAudit(
-                    platform=platform,
-                    channel_id=channel_id,
-                    user_id=user_id,
-                    action=action,
-                    detail=detail,
-                    allowed=allowed,
-                )
-            )
-            await s.commit()
+        """An admin command, with the user as a salted hash (never the raw id)."""
+        row = {
+            "platform": platform,
+            "channel_id": channel_id,
+            "user_hash": await self.user_hash(platform, user_id),
+            "action": action,
+            "detail": detail,
+            "allowed": allowed,
+        }
+        with _db_errors("writing the audit log"):
+            async with self.session() as s:
+                s.add(AdminAudit(**_fit(AdminAudit, row)))
+                await s.commit()
 
     async def counts(self) -> dict[str, int]:
-        async with self.session() as s:
-            out = {}
-            for name, table in (
-                ("predictions", Prediction),
-                ("reactions", ReactionEvent),
-                ("admin_actions", AdminAudit),
-                ("events", ProcessedEvent),
-            ):
-                out[name] = int((await s.execute(select(func.count()).select_from(table))).scalar_one())
-            return out
+        with _db_errors("counting rows"):
+            async with self.session() as s:
+                out = {}
+                for name, table in (
+                    ("predictions", Prediction),
+                    ("reactions", ReactionEvent),
+                    ("admin_actions", AdminAudit),
+                    ("events", ProcessedEvent),
+                ):
+                    out[name] = int((await s.execute(select(func.count()).select_from(table))).scalar_one())
+                return out
 
     async def rows(self, table: str) -> list[dict[str, Any]]:
         """All rows of one table as dicts (tests, `emojibot` status and exports)."""
@@ -380,13 +646,29 @@ class Store:
             "channel_settings": ChannelSettings,
             "processed_events": ProcessedEvent,
         }[table]
-        async with self.session() as s:
-            result = (await s.execute(select(model))).scalars().all()
-            return [{c.name: getattr(r, c.name) for c in model.__table__.columns} for r in result]
+        with _db_errors(f"reading {table}"):
+            async with self.session() as s:
+                result = (await s.execute(select(model))).scalars().all()
+                return [{c.name: getattr(r, c.name) for c in model.__table__.columns} for r in result]
 
     async def forget_events_before(self, cutoff) -> int:
-        """Drop dedupe records older than ``cutoff`` (platform retries stop after minutes)."""
-        async with self.session() as s:
-            res = await s.execute(delete(ProcessedEvent).where(ProcessedEvent.created_at < cutoff))
-            await s.commit()
-            return int(res.rowcount or 0)
+        """Drop finished dedupe records older than ``cutoff`` (platform retries stop after
+        minutes); pending events are kept until they are done."""
+        with _db_errors("forgetting old events"):
+            async with self.session() as s:
+                res = await s.execute(
+                    delete(ProcessedEvent).where(ProcessedEvent.created_at < cutoff, ProcessedEvent.status != "pending")
+                )
+                await s.commit()
+                return int(res.rowcount or 0)
+
+
+def _write_secret_file(path: Path, value: str) -> None:
+    """Create ``path`` with mode 0600 holding ``value``; if another worker made it first, keep theirs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(value + "\n")

@@ -4,8 +4,15 @@ actions become Web API calls.
 - HTTP Events API by default: :meth:`SlackAdapter.add_routes` mounts ``POST /slack/events``
   on an aiohttp app (bolt checks the signature and timestamp: 401 otherwise); Socket Mode
   with an app token via :meth:`SlackAdapter.run_socket_mode`.
-- Listeners ``ack()`` first (bolt acknowledges events before its listeners run; commands
-  call ``ack()`` themselves) and work after.
+- Nothing acknowledged is lost: a listener only puts the event into the core's durable
+  inbox (:class:`bot.core.pipeline.EventPipeline`) and Slack gets its 200 after that
+  (bolt's ``process_before_response``); the work runs after the answer, and the event is
+  marked done when its reactions and replies are. When the store cannot take an event,
+  Slack gets a 503 (HTTP) or no envelope ack (Socket Mode) and sends it again; a slash
+  command is acked with a line saying to try again.
+- The adapter is the pipeline's Slack *surface*: ``hydrate`` downloads an event's pictures,
+  ``act`` makes the Web API calls; an error Slack will repeat (``channel_not_found``,
+  ``not_in_channel``…) is :class:`PermanentFailure`, anything else is retried.
 - Reactions use the catalog's exact Slack short names; ``already_reacted`` is a no-op;
   ``429``s are retried after ``Retry-After`` by slack_sdk's rate-limit retry handler.
 - Pictures: ``url_private`` downloaded with the bot token (size-capped); the generated
@@ -14,6 +21,7 @@ actions become Web API calls.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -21,20 +29,37 @@ import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.bot import BotCore
-from bot.core.events import AddReactions, Attachment, CommandInvoked, MessageCreated, ReactionChanged, Reply
+from bot.core.events import (
+    Action,
+    AddReactions,
+    Attachment,
+    CommandInvoked,
+    Event,
+    MessageCreated,
+    ReactionChanged,
+    Reply,
+)
+from bot.core.pipeline import PermanentFailure, ShuttingDown
+from bot.store.repository import StoreUnavailable
 
 PLATFORM = "slack"
 log = logging.getLogger("emojibot.slack")
 # Message subtypes that are people writing; edits, joins, bot posts etc. are not answered.
 _ANSWERED_SUBTYPES = {None, "file_share", "thread_broadcast"}
+# Web API errors worth another try later; any other error Slack would give again.
+_TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+BUSY_TEXT = "I can't take commands right now (restarting, or my database is unavailable). Try again in a minute."
 
 
 class SlackAdapter:
+    platform = PLATFORM
+
     def __init__(
         self,
         core: BotCore,
@@ -50,8 +75,12 @@ class SlackAdapter:
         self.client = AsyncWebClient(token=bot_token, base_url=base_url or AsyncWebClient.BASE_URL)
         self._session: aiohttp.ClientSession | None = None
         self.client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=rate_limit_retries))
-        self.app = AsyncApp(client=self.client, signing_secret=signing_secret, process_before_response=False)
+        # process_before_response: Slack's answer waits for the listener, which only makes
+        # the event durable (one group commit), so it still comes well within Slack's 3 s.
+        self.app = AsyncApp(client=self.client, signing_secret=signing_secret, process_before_response=True)
+        self.app.error(self._on_error)
         self.bot_user_id: str | None = None
+        core.pipeline.register(self)
         self.app.event("message")(self._on_message)
         self.app.event("reaction_added")(self._on_reaction_added)
         self.app.event("reaction_removed")(self._on_reaction_removed)
@@ -66,6 +95,7 @@ class SlackAdapter:
         me = await self.client.auth_test()
         self.bot_user_id = me["user_id"]
         self.core.bot_user_ids.add(self.bot_user_id)
+        await self.core.pipeline.start()  # replays what an earlier run handed back
 
     async def close(self) -> None:
         if self._session is not None:
@@ -87,12 +117,28 @@ class SlackAdapter:
         finally:
             await handler.close_async()
 
-    # -- listeners (bolt has acknowledged events before these run) -----------------------------
+    # -- listeners: make the event durable; Slack's answer goes out after them -----------------
+    async def _on_error(self, error: Exception) -> BoltResponse:
+        if isinstance(error, StoreUnavailable | ShuttingDown):
+            log.warning("event not accepted (%s): Slack will send it again", error)
+            return BoltResponse(status=503, body="not accepted now: send it again")
+        log.error("a Slack listener failed: %s: %s", type(error).__name__, str(error).splitlines()[:1])
+        return BoltResponse(status=500, body="")
+
     async def _on_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         if event.get("subtype") not in _ANSWERED_SUBTYPES or "channel" not in event or "ts" not in event:
             return
-        attachments = tuple([a for f in event.get("files", []) if (a := await self._download(f)) is not None])
-        await self._run(
+        attachments = tuple(
+            Attachment(
+                str(f.get("name") or f.get("id") or "picture"),
+                str(f.get("mimetype", "")),
+                int(f.get("size") or 0),
+                url=f.get("url_private_download") or f.get("url_private"),
+            )
+            for f in event.get("files", [])
+            if isinstance(f, dict) and str(f.get("mimetype", "")).startswith("image/")
+        )
+        await self.core.pipeline.submit(
             MessageCreated(
                 PLATFORM,
                 body.get("event_id") or f"{event['channel']}:{event['ts']}",
@@ -109,7 +155,7 @@ class SlackAdapter:
         item = event.get("item", {})
         if item.get("type") != "message":
             return
-        await self._run(
+        await self.core.pipeline.submit(
             ReactionChanged(
                 PLATFORM,
                 body["event_id"],
@@ -128,24 +174,42 @@ class SlackAdapter:
         await self._on_reaction(body, event, False)
 
     async def _on_command(self, ack, command: dict[str, Any], name: str) -> None:
-        await ack()  # Slack wants an answer within 3 s; the work comes after
-        await self._run(
-            CommandInvoked(
-                PLATFORM,
-                "cmd-" + command.get("trigger_id", ""),
-                command["channel_id"],
-                command["user_id"],
-                name,
-                command.get("text", ""),
-            ),
-            user=command["user_id"],
+        event = CommandInvoked(
+            PLATFORM,
+            "cmd-" + command.get("trigger_id", ""),
+            command["channel_id"],
+            command["user_id"],
+            name,
+            command.get("text", ""),
         )
+        try:
+            await self.core.pipeline.submit(event)
+        except (StoreUnavailable, ShuttingDown) as exc:  # Slack never resends a command: say so
+            log.warning("command not accepted: %s", exc)
+            await ack(text=BUSY_TEXT)
+            return
+        await ack()  # the answer comes as an ephemeral message when it is ready
 
     async def _on_emojify(self, ack, command) -> None:
         await self._on_command(ack, command, "emojify")
 
     async def _on_admin(self, ack, command) -> None:
         await self._on_command(ack, command, "emojify-admin")
+
+    # -- the pipeline's surface ------------------------------------------------------------
+    async def hydrate(self, event: Event) -> Event:
+        """The message with its pictures downloaded (a picture that cannot be had is left out)."""
+        if not isinstance(event, MessageCreated) or not event.attachments:
+            return event
+        got = []
+        for a in event.attachments:
+            if a.data is not None:
+                got.append(a)
+                continue
+            f = {"id": a.filename, "name": a.filename, "mimetype": a.content_type, "size": a.size, "url_private": a.url}
+            if (d := await self._download(f)) is not None:
+                got.append(d)
+        return dataclasses.replace(event, attachments=tuple(got))
 
     async def _download(self, f: dict[str, Any]) -> Attachment | None:
         mimetype = f.get("mimetype", "")
@@ -168,18 +232,16 @@ class SlackAdapter:
             return None
         return Attachment(f.get("name", "picture"), mimetype, len(data), data)
 
-    # -- actions -------------------------------------------------------------------------------
-    async def _run(self, event, user: str | None = None) -> None:
+    async def act(self, action: Action, event: Event) -> None:
+        user = event.user_id if isinstance(event, CommandInvoked) else None
         try:
-            actions = await self.core.handle(event)
-        except Exception:
-            log.exception("handling %s failed", type(event).__name__)
-            return
-        for action in actions:
-            try:
-                await self._act(action, user)
-            except SlackApiError as exc:
-                log.warning("Slack refused %s: %s", type(action).__name__, exc.response.get("error"))
+            await self._act(action, user)
+        except SlackApiError as exc:
+            error = exc.response.get("error") if exc.response is not None else None
+            status = exc.response.status_code if exc.response is not None else 0
+            if error in _TRANSIENT_ERRORS or status >= 500:
+                raise
+            raise PermanentFailure(f"Slack answered {error}") from exc
 
     async def _act(self, action, user: str | None) -> None:
         if isinstance(action, AddReactions):

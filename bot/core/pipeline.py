@@ -1,0 +1,284 @@
+"""The life of a platform event: accepted durably, run, and marked done only when its
+actions are done. No platform imports here: each platform registers a *surface* that
+knows how to fetch an event's pictures and how to carry out an action.
+
+1. :meth:`EventPipeline.submit` writes the event (as JSON) to the store's inbox, leased to
+   this worker, *before* the adapter tells the platform it arrived. If the store cannot
+   take it, the adapter is told (:class:`StoreUnavailable`) and asks the platform to send
+   it again (Slack: a 5xx, and Slack retries); a platform that never resends (Discord's
+   gateway) passes ``hold=True`` and the event waits in memory until the store is back.
+2. A task runs it: the surface downloads its pictures, the core decides, the surface acts,
+   and the store marks it done. A fault on the way (the store, the platform, a network)
+   leaves it pending: it is tried again in this process with growing delays, then handed
+   back to the inbox, where the replayer (here or in any worker) takes it up again. An
+   action the platform refuses for good (:class:`PermanentFailure`) is logged and skipped.
+3. :meth:`EventPipeline.drain` (SIGTERM): no new events; what is running finishes within
+   the grace period, or is handed back to the inbox, to be replayed at the next start.
+   Only events that never reached the store (held in memory) can be dropped, and they
+   are counted: ``serve`` exits non-zero when any were.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from typing import Protocol
+
+from bot.core.events import Action, AddReactions, Event, Reply, event_from_json, event_to_json
+from bot.store.repository import StoreUnavailable
+
+log = logging.getLogger("emojibot.pipeline")
+
+
+class PermanentFailure(Exception):
+    """The platform refused an action for good (asking again would be refused again)."""
+
+
+class ShuttingDown(RuntimeError):
+    """The bot is draining for shutdown and takes no new events."""
+
+
+class Surface(Protocol):
+    """What a platform adapter provides to the pipeline."""
+
+    platform: str
+
+    async def hydrate(self, event: Event) -> Event:
+        """The event with its pictures downloaded (raise on a transient fault)."""
+        ...
+
+    async def act(self, action: Action, event: Event) -> None:
+        """Carry out one action; raise PermanentFailure when the platform refuses it for
+        good, anything else for a fault worth retrying."""
+        ...
+
+
+def _action_key(action: Action) -> tuple:
+    if isinstance(action, AddReactions):
+        return ("react", action.channel_id, action.message_id, tuple(e.char for e in action.emojis))
+    assert isinstance(action, Reply)
+    return ("reply", action.channel_id, action.thread_of, action.text)
+
+
+class EventPipeline:
+    def __init__(
+        self,
+        core,
+        lease: float = 120.0,
+        retry_delays: Sequence[float] = (0.5, 1, 2, 5, 10, 20, 30),
+        max_attempts: int = 5,
+        replay_interval: float = 1.0,
+    ):
+        """``retry_delays``: the waits between tries within this process (their sum stays
+        well under ``lease``); ``max_attempts``: how many times an event is taken from the
+        inbox (by this or another worker) before it is marked failed."""
+        self.core = core
+        self.store = core.store
+        self.metrics = core.metrics
+        self.lease = lease
+        self.retry_delays = tuple(retry_delays)
+        self.max_attempts = max_attempts
+        self.replay_interval = replay_interval
+        self.surfaces: dict[str, Surface] = {}
+        self.accepting = True
+        self.dropped = 0
+        self._tasks: set[asyncio.Task] = set()
+        self._held: list[tuple[Event, float]] = []
+        self._replayer: asyncio.Task | None = None
+
+    def register(self, surface: Surface) -> None:
+        self.surfaces[surface.platform] = surface
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    @property
+    def held(self) -> int:
+        return len(self._held)
+
+    async def start(self) -> None:
+        """Start the replayer (events handed back by a fault, a shutdown or a dead worker)."""
+        if self._replayer is None or self._replayer.done():
+            self._replayer = asyncio.create_task(self._replay_forever(), name="emojibot-replayer")
+
+    # -- accepting -------------------------------------------------------------------------
+    async def submit(self, event: Event, hold: bool = False) -> bool:
+        """Accept ``event`` durably and run it in the background. False: a duplicate.
+
+        Raises :class:`StoreUnavailable` when the store cannot take it (unless ``hold``:
+        then it waits in memory and is accepted when the store is back), and
+        :class:`ShuttingDown` while draining."""
+        if not self.accepting:
+            raise ShuttingDown("the bot is shutting down")
+        t0 = time.monotonic()
+        try:
+            fresh = await self.store.accept_event(event.platform, event.event_id, event_to_json(event), self.lease)
+        except StoreUnavailable:
+            if not hold:
+                self.metrics.event(event.platform, "refused")
+                raise
+            log.warning("store unavailable: event %s/%s held in memory", event.platform, event.event_id)
+            self._held.append((event, t0))
+            await self.start()
+            return True
+        if not fresh:
+            self.metrics.event(event.platform, "duplicate")
+            return False
+        self.metrics.event(event.platform, "received")
+        self._spawn(event, t0)
+        return True
+
+    def _spawn(self, event: Event, t0: float) -> None:
+        task = asyncio.create_task(self._run(event, t0), name=f"event-{event.platform}-{event.event_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- running ---------------------------------------------------------------------------
+    async def _run(self, event: Event, t0: float) -> None:
+        surface = self.surfaces.get(event.platform)
+        if surface is None:
+            log.error("no adapter for platform %r: event %s handed back", event.platform, event.event_id)
+            await self._hand_back(event, self.lease)
+            return
+        done: set[tuple] = set()  # actions already carried out (a retry skips them)
+        tries = 0
+        try:
+            while True:
+                try:
+                    await self._attempt(surface, event, done)
+                    break
+                except Exception as exc:  # a fault: the store, the platform or the network
+                    if tries >= len(self.retry_delays) or not self.accepting:
+                        log.warning(
+                            "event %s/%s: %s; handed back to the inbox",
+                            event.platform,
+                            event.event_id,
+                            _one_line(exc),
+                        )
+                        self.metrics.event(event.platform, "retried")
+                        await self._hand_back(event, self.retry_delays[-1] if self.retry_delays else 0.0)
+                        return
+                    delay = self.retry_delays[tries]
+                    tries += 1
+                    log.info("event %s/%s: %s; again in %.1fs", event.platform, event.event_id, _one_line(exc), delay)
+                    self.metrics.event(event.platform, "retried")
+                    await asyncio.sleep(delay)
+        except asyncio.CancelledError:  # drain ran out of time: hand it back for the next start
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._hand_back(event, 0.0))
+            raise
+        self.metrics.event(event.platform, "handled")
+        self.metrics.latency.labels(event.platform).observe(time.monotonic() - t0)
+
+    async def _attempt(self, surface: Surface, event: Event, done: set[tuple]) -> None:
+        ready = await surface.hydrate(event)
+        actions = await self.core.process(ready)
+        for action in actions:
+            key = _action_key(action)
+            if key in done:
+                continue
+            try:
+                await surface.act(action, ready)
+            except PermanentFailure as exc:
+                log.warning("%s refused %s for good: %s", event.platform, type(action).__name__, _one_line(exc))
+            done.add(key)
+        await self.store.complete_event(event.platform, event.event_id)
+
+    async def _hand_back(self, event: Event, retry_in: float) -> None:
+        try:
+            await self.store.release_event(event.platform, event.event_id, retry_in)
+        except StoreUnavailable:
+            pass  # its lease runs out on its own; the replayer takes it then
+
+    # -- replaying -------------------------------------------------------------------------
+    async def replay_once(self) -> int:
+        """Accept held events and start the inbox's due ones; how many were started."""
+        started = 0
+        held, self._held = self._held, []
+        for i, (event, t0) in enumerate(held):
+            try:
+                fresh = await self.store.accept_event(
+                    event.platform, event.event_id, event_to_json(event), self.lease
+                )
+            except StoreUnavailable:
+                self._held = held[i:] + self._held
+                return started
+            if fresh:
+                self.metrics.event(event.platform, "received")
+                self._spawn(event, t0)
+                started += 1
+        if not self.surfaces or not self.accepting:
+            return started
+        for due in await self.store.take_due_events(list(self.surfaces), lease=self.lease):
+            if due.attempts > self.max_attempts:
+                log.error("event %s/%s failed %d times: given up", due.platform, due.event_id, due.attempts - 1)
+                self.metrics.event(due.platform, "failed")
+                await self.store.complete_event(due.platform, due.event_id, failed=True)
+                continue
+            try:
+                event = event_from_json(due.payload)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error("event %s/%s cannot be read back (%s): failed", due.platform, due.event_id, exc)
+                self.metrics.event(due.platform, "failed")
+                await self.store.complete_event(due.platform, due.event_id, failed=True)
+                continue
+            log.info("replaying event %s/%s (attempt %d)", due.platform, due.event_id, due.attempts)
+            self._spawn(event, time.monotonic())
+            started += 1
+        return started
+
+    async def _replay_forever(self) -> None:
+        while self.accepting:
+            try:
+                await self.replay_once()
+            except StoreUnavailable:
+                pass
+            except Exception:
+                log.exception("replaying pending events failed")
+            await asyncio.sleep(self.replay_interval)
+
+    # -- shutdown --------------------------------------------------------------------------
+    async def drain(self, timeout: float = 20.0) -> int:
+        """Stop taking events; give running ones ``timeout`` seconds, hand back the rest.
+        Returns how many events were dropped (held in memory, never stored)."""
+        self.accepting = False
+        if self._replayer is not None:
+            self._replayer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._replayer
+        if self._held:  # one last chance to make them durable
+            with contextlib.suppress(StoreUnavailable):
+                held, self._held = self._held, []
+                for i, (event, _) in enumerate(held):
+                    try:
+                        await self.store.accept_event(event.platform, event.event_id, event_to_json(event), 0.0)
+                    except StoreUnavailable:
+                        self._held = held[i:]
+                        raise
+        tasks = list(self._tasks)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=timeout)
+            for t in pending:
+                t.cancel()
+            if pending:
+                log.warning("%d events still running at shutdown: handed back for the next start", len(pending))
+                await asyncio.gather(*pending, return_exceptions=True)
+        dropped = len(self._held)
+        for event, _ in self._held:
+            self.metrics.event(event.platform, "dropped")
+            log.error("event %s/%s dropped: the store was unavailable until shutdown", event.platform, event.event_id)
+        self._held = []
+        self.dropped += dropped
+        return dropped
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+
+
+__all__ = ["EventPipeline", "PermanentFailure", "ShuttingDown", "Surface"]
