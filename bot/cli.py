@@ -148,10 +148,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bot.serve import serve
 
     try:
-        serve(_settings(args), artifacts=args.artifacts)
+        return serve(_settings(args), artifacts=args.artifacts)
     except SettingsError as exc:
         raise CLIError(str(exc)) from exc
-    return 0
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -380,7 +379,15 @@ def cmd_bench_picture(args: argparse.Namespace) -> int:
 def cmd_bench_slack(args: argparse.Namespace) -> int:
     from bot.adapters.slack.bench import bench_slack
 
-    _report(bench_slack(args.events, args.rate, artifacts=args.artifacts), args.json)
+    result = bench_slack(
+        args.events,
+        args.rate,
+        artifacts=args.artifacts,
+        fault=args.fault,
+        database_url=args.database_url,
+        outage_s=args.outage_s,
+    )
+    _report(result, args.json)
     return 0
 
 
@@ -604,6 +611,18 @@ def build_parser() -> argparse.ArgumentParser:
     bs = bsub.add_parser("slack", help="events/s and event → reactions.add latency through a fake Slack on loopback")
     bs.add_argument("--events", type=_positive, default=1000, help="events to send (1000)")
     bs.add_argument("--rate", type=float, default=150.0, help="events per second to send (150)")
+    bs.add_argument(
+        "--fault",
+        choices=["db-outage", "sigterm"],
+        help="in the middle of the run: cut the PostgreSQL store off for --outage-s seconds, "
+        "or shut the bot down as SIGTERM does and start a new one",
+    )
+    bs.add_argument("--outage-s", type=float, default=5.0, help="how long the database is down (5)")
+    bs.add_argument(
+        "--database-url",
+        help="the store (default: a temporary SQLite file; PostgreSQL's `test` database on "
+        "127.0.0.1:5432 for --fault db-outage)",
+    )
     bs.add_argument("--json", action="store_true")
     bs.set_defaults(func=cmd_bench_slack)
     dc = sub.add_parser("discord", help="Discord helpers")

@@ -1,7 +1,13 @@
 """`emojibot serve`: compose settings, store, engines, core and the adapters, and run.
 
 With no platform tokens this is the local web playground on 127.0.0.1:8080 with the
-SQLite store; the database is migrated on start.
+SQLite store; the database is migrated on start and must be writable (a one-line error
+naming ``EMOJIBOT_DATABASE_URL`` otherwise).
+
+SIGTERM (or Ctrl-C) drains: the listening socket closes, the pipeline takes no new events,
+running ones get ``EMOJIBOT_SHUTDOWN_GRACE_S`` seconds to finish and are otherwise handed
+back to the store's inbox (the next start replays them), then the adapters, the engines
+and the store close, in that order. The exit status is 0 only when no event was dropped.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from aiohttp import web
 from bot.core.bot import AdminPolicy, BotCore
 from bot.core.config import BotSettings, SettingsError
 from bot.core.engine import EmojiEngine, PictureEngine
-from bot.store.repository import ChannelConfig, Store, migrate
+from bot.store.repository import ChannelConfig, Store, StoreUnavailable, migrate
 
 log = logging.getLogger("emojibot")
 
@@ -26,7 +32,7 @@ def build_core(settings: BotSettings, artifacts: str | None = None, with_picture
 
     default = ChannelConfig(settings.auto_react, settings.threshold, settings.reaction_count)
     salt = settings.user_hash_salt.get_secret_value() if settings.user_hash_salt else None
-    store = Store(settings.database_url, default, user_salt=salt)
+    store = Store(settings.database_url, default, user_salt=salt, salt_file=settings.user_hash_salt_file)
     text = EmojiEngine(TextRanker(artifacts))
     pictures = None
     if with_pictures:
@@ -51,8 +57,29 @@ async def _prepare_playground(core: BotCore) -> None:
         await core.store.update_channel("web", PLAYGROUND_CHANNEL, auto_react=True)
 
 
-def serve(settings: BotSettings, artifacts: str | None = None) -> None:
-    from bot.adapters.web import build_app
+def _migrate(url: str) -> None:
+    try:
+        migrate(url)
+    except Exception as exc:  # unreachable server, read-only or full disk, a path that does not exist
+        orig = getattr(exc, "orig", None) or exc
+        reason = (str(orig).strip().splitlines() or [type(orig).__name__])[0][:200]
+        raise SettingsError(f"EMOJIBOT_DATABASE_URL: the database cannot be migrated ({reason})") from None
+
+
+async def _check_store(core: BotCore) -> None:
+    try:
+        await core.store.check_writable()
+        await core.store.user_hash("check", "check")  # the salt file can be made or read
+    except (StoreUnavailable, OSError) as exc:
+        raise SettingsError(
+            f"EMOJIBOT_DATABASE_URL: the store is not writable ({exc}); "
+            "check the database server, the disk and the file's permissions"
+        ) from None
+
+
+def serve(settings: BotSettings, artifacts: str | None = None) -> int:
+    """Run until SIGTERM/SIGINT; the exit status (0: nothing was dropped)."""
+    from bot.adapters.web import build_app, check_playground
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if settings.slack_bot_token and not (settings.slack_signing_secret or settings.slack_app_token):
@@ -60,9 +87,10 @@ def serve(settings: BotSettings, artifacts: str | None = None) -> None:
             "EMOJIBOT_SLACK_BOT_TOKEN is set: set EMOJIBOT_SLACK_SIGNING_SECRET (Events API over HTTP) "
             "or EMOJIBOT_SLACK_APP_TOKEN (Socket Mode) too"
         )
-    migrate(settings.database_url)
+    playground = check_playground(settings)  # SettingsError: reachable from elsewhere without a secret
+    _migrate(settings.database_url)
     core = build_core(settings, artifacts)
-    app = build_app(core, settings.max_picture_mb)
+    app = build_app(core, settings, playground=playground)
     background: list[asyncio.Task] = []
     slack = discord_adapter = None
     cap = int(settings.max_picture_mb * 1024 * 1024)
@@ -85,6 +113,8 @@ def serve(settings: BotSettings, artifacts: str | None = None) -> None:
         )
 
     async def on_startup(_app):
+        await _check_store(core)
+        await core.pipeline.start()
         await _prepare_playground(core)
         if slack is not None:
             await slack.start()
@@ -95,6 +125,10 @@ def serve(settings: BotSettings, artifacts: str | None = None) -> None:
         if discord_adapter is not None:
             background.append(asyncio.create_task(discord_adapter.run()))
             log.info("Discord adapter connecting")
+
+    async def on_shutdown(_app):  # the socket is closed: drain what was accepted
+        dropped = await core.pipeline.drain(settings.shutdown_grace_s)
+        log.info("drained: %d events dropped, %d handed back pending", dropped, core.pipeline.handed_back)
 
     async def on_cleanup(_app):
         for task in background:
@@ -109,9 +143,21 @@ def serve(settings: BotSettings, artifacts: str | None = None) -> None:
         await core.store.close()
 
     app.on_startup.append(on_startup)
+    app.on_shutdown.append(on_shutdown)
     app.on_cleanup.append(on_cleanup)
     print(f"emojibot on http://{settings.host}:{settings.port}/ (Ctrl-C stops it)", file=sys.stderr)
-    web.run_app(app, host=settings.host, port=settings.port, print=None)
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        shutdown_timeout=settings.shutdown_grace_s,
+        access_log=None,
+    )
+    if core.pipeline.dropped:
+        print(f"emojibot: {core.pipeline.dropped} events were dropped at shutdown", file=sys.stderr)
+        return 1
+    return 0
 
 
 __all__ = ["build_core", "serve"]

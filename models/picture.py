@@ -30,7 +30,17 @@ PICTURE_SIZE = 64
 NOISE_DIM = 32
 FEATURE_DIM = 256
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
-MAX_PIXELS = 40_000_000  # width × height before decoding; a 30,000² PNG is refused unread
+# Width × height allowed, read from the header before any pixel is decompressed. 16 MP
+# takes a 12 MP phone photo (4032×3024) and a 5K screenshot (5120×2880); decoded in its
+# own mode (4 bytes a pixel at most) it is at most 64 MB, and _decode_bytes bounds what a
+# format's decoder adds on top (see MAX_DECODE_BYTES).
+MAX_PIXELS = 16_000_000
+# What decoding one picture may cost, estimated from its header (pixels × bytes a pixel of
+# the decoded mode, plus the decoder's own buffers): the worst pictures just inside it
+# peaked at 89–92 MiB of resident memory (tests/test_picture_download.py measures bombs).
+MAX_DECODE_BYTES = 90 * 1024 * 1024
+_DIRECT_PIXELS = 1_000_000  # up to this, converted whole (as always); above, band by band
+_BAND_PIXELS = 1 << 20  # pixels of one band widened to RGB at a time
 
 ENCODER_FILE = "picture_encoder.weights.h5"
 GENERATOR_FILE = "wgan_generator.weights.h5"
@@ -45,9 +55,15 @@ class PictureError(ValueError):
 def decode_picture(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Picture file bytes → (64, 64, 3) uint8 RGB.
 
-    JPEG, PNG, WebP, GIF (first frame), BMP, TIFF; greyscale, palette, CMYK, 16-bit and
-    alpha (composited on white) all come out as RGB. The shorter side is scaled to 64 and
-    the centre cropped. Anything else raises PictureError with a reason.
+    JPEG, PNG, WebP, GIF (first frame), BMP, TIFF; greyscale, palette, CMYK, 16-bit, float
+    and alpha (composited on white) all come out as RGB. The shorter side is scaled to 64
+    and the centre cropped. Anything else raises PictureError with a reason.
+
+    Memory is bounded before any pixel is decompressed: the header's width × height
+    (``max_pixels``) and the decoder's estimated cost (``MAX_DECODE_BYTES``). A large
+    picture is decoded once in its own mode (JPEGs at a reduced scale), then its centre
+    square is widened to RGB band by band and box-reduced, so no full-size RGB, float or
+    alpha copy is ever made.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -56,7 +72,7 @@ def decode_picture(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: 
     if len(data) > max_bytes:
         raise PictureError(f"the file is {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit")
     try:
-        img = Image.open(io.BytesIO(data))
+        img = Image.open(io.BytesIO(data), formats=_FORMATS)  # only decoders whose cost is measured
     except UnidentifiedImageError as exc:
         raise PictureError("not a picture (no known image format: JPEG, PNG, WebP, GIF, BMP, TIFF)") from exc
     except Image.DecompressionBombError as exc:  # Pillow's own header check, at 2× its limit
@@ -71,25 +87,110 @@ def decode_picture(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: 
     try:
         img.seek(0)  # first frame of an animation
         img.draft("RGB", (PICTURE_SIZE * 2, PICTURE_SIZE * 2))  # JPEG: decode at a reduced scale
-        img = ImageOps.exif_transpose(img) if hasattr(img, "getexif") else img
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise PictureError(f"the picture is damaged ({exc})") from exc
+    cost = _decode_bytes(img, w, h)
+    if cost > MAX_DECODE_BYTES:  # still from the header
+        raise PictureError(
+            f"the picture is {w}×{h} pixels ({img.format} {img.mode}); decoding it would take about "
+            f"{cost / 2**20:.0f} MiB, over the limit of {MAX_DECODE_BYTES / 2**20:.0f} MiB"
+        )
+    try:
         img.load()
+        orientation = img.getexif().get(0x0112, 1) if hasattr(img, "getexif") else 1
+        rgb = _to_rgb(img) if img.width * img.height <= _DIRECT_PIXELS else _reduced_rgb(img)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise PictureError(f"the picture is damaged or truncated ({exc})") from exc
-    img = _to_rgb(img)
-    return np.asarray(ImageOps.fit(img, (PICTURE_SIZE, PICTURE_SIZE), Image.BILINEAR), dtype=np.uint8)
+    upright = {  # EXIF orientation, applied to the small picture (as ImageOps.exif_transpose)
+        2: Image.Transpose.FLIP_LEFT_RIGHT,
+        3: Image.Transpose.ROTATE_180,
+        4: Image.Transpose.FLIP_TOP_BOTTOM,
+        5: Image.Transpose.TRANSPOSE,
+        6: Image.Transpose.ROTATE_270,
+        7: Image.Transpose.TRANSVERSE,
+        8: Image.Transpose.ROTATE_90,
+    }.get(orientation)
+    if upright is not None:
+        rgb = rgb.transpose(upright)
+    return np.asarray(ImageOps.fit(rgb, (PICTURE_SIZE, PICTURE_SIZE), Image.BILINEAR), dtype=np.uint8)
 
 
-def _to_rgb(img):
+_GREY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")  # "JPEG" opens camera MPO files too
+
+
+def _decode_bytes(img, w: int, h: int) -> int:
+    """Estimated peak bytes of decoding ``img`` (after ``draft``), from its header: the
+    decoded image in its own mode and the metadata already read (a PNG's compressed text
+    chunks inflate to 64 MB in Pillow), plus the larger of what the format's decoder holds
+    while it decodes (measured: a progressive JPEG keeps every DCT coefficient of the
+    full-size picture, 2 bytes a sample; libwebp's buffers; a TIFF strip, which can be the
+    whole picture) and what widening one band to RGB takes afterwards (16 bytes a pixel)."""
+    bands = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
+    pixels = img.width * img.height
+    native = pixels * bands.get(img.mode, 4)
+    held = native + sum(len(v) for v in img.info.values() if isinstance(v, (str, bytes)))
+    decoder = 0
+    if img.format in ("JPEG", "MPO") and img.info.get("progressive"):
+        layers = getattr(img, "layer", None) or [("", 1, 1, 0)] * len(img.getbands())
+        hmax = max(lay[1] for lay in layers) or 1
+        vmax = max(lay[2] for lay in layers) or 1
+        decoder = int(2 * w * h * sum(lay[1] * lay[2] for lay in layers) / (hmax * vmax))
+    elif img.format == "WEBP":  # libwebp's canvases and the copy handed to Pillow: 16 bytes a pixel in all
+        decoder = 12 * w * h
+    elif img.format == "TIFF":  # libtiff decodes a strip at a time, and one strip can be the whole picture
+        decoder = native
+    return held + max(decoder, 16 * min(pixels, _BAND_PIXELS))
+
+
+def _reduced_rgb(img):
+    """The centre square of a large decoded picture as RGB, box-reduced by an integer
+    factor to a side of at least 2 × 64: one band of rows at a time is widened to RGB,
+    so the only full-size image is the decoded one, in its own (narrowest) mode."""
     from PIL import Image
 
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit greyscale → 8-bit
-        arr = np.asarray(img, dtype=np.float64)
-        hi = arr.max() or 1.0
-        img = Image.fromarray((arr / hi * 255.0).astype(np.uint8), "L")
-    elif img.mode == "F":
-        arr = np.asarray(img, dtype=np.float64)
-        arr = (arr - arr.min()) / ((arr.max() - arr.min()) or 1.0)
-        img = Image.fromarray((arr * 255.0).astype(np.uint8), "L")
+    w, h = img.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    factor = max(1, side // (2 * PICTURE_SIZE))
+    out = Image.new("RGB", (-(-side // factor), -(-side // factor)))
+    grey_range = _extrema(img) if img.mode in _GREY_MODES + ("F",) else None
+    rows = factor * max(1, _BAND_PIXELS // (side * factor))
+    for y in range(0, side, rows):
+        band = img.crop((left, top + y, left + side, top + min(side, y + rows)))
+        out.paste(_to_rgb(band, grey_range).reduce(factor), (0, y // factor))
+    return out
+
+
+def _extrema(img) -> tuple[float, float]:
+    """(min, max) of a one-band picture; in bands of rows with NumPy where Pillow's
+    getextrema does not take the layout (I;16B, I;16L)."""
+    try:
+        lo, hi = img.getextrema()
+        return float(lo), float(hi)
+    except ValueError:
+        pass
+    lo, hi = float("inf"), float("-inf")
+    rows = max(1, _BAND_PIXELS // img.width)
+    for y in range(0, img.height, rows):
+        a = np.asarray(img.crop((0, y, img.width, min(img.height, y + rows))))
+        lo, hi = min(lo, float(a.min())), max(hi, float(a.max()))
+    return lo, hi
+
+
+def _to_rgb(img, grey_range: tuple[float, float] | None = None):
+    """One picture (or one band of it) → 8-bit RGB. 16/32-bit and float greyscale are
+    scaled by ``grey_range`` (the whole picture's extrema; this image's own when None)."""
+    from PIL import Image
+
+    if img.mode in _GREY_MODES:  # 16/32-bit greyscale → 8-bit, 0 stays 0, the maximum is 255
+        hi = (grey_range or _extrema(img))[1] or 1.0
+        arr = np.asarray(img).astype(np.float32) * np.float32(255.0 / hi)
+        img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "L")
+    elif img.mode == "F":  # float greyscale → 8-bit, minimum to maximum
+        lo, hi = grey_range or _extrema(img)
+        arr = (np.asarray(img, dtype=np.float32) - np.float32(lo)) * np.float32(255.0 / ((hi - lo) or 1.0))
+        img = Image.fromarray(np.clip(np.nan_to_num(arr), 0, 255).astype(np.uint8), "L")
     if img.mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA", "PA"):

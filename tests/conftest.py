@@ -41,12 +41,12 @@ async def make_core(tmp_path):
     made = []
 
     async def make(
-        url=None, default=ChannelConfig(True, 0.0, 3), text=None, pictures=None, admins=(), salt="test-salt", **kw
+        url=None, default=None, text=None, pictures=None, admins=(), salt="test-salt", **kw
     ):
         if url is None:
             url = f"sqlite+aiosqlite:///{tmp_path / f'core{len(made)}.sqlite'}"
         await migrate_async(url)
-        store = Store(url, default, user_salt=salt)
+        store = Store(url, default or ChannelConfig(True, 0.0, 3), user_salt=salt)
         core = BotCore(
             store,
             text or FakeEngine(),

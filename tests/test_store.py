@@ -5,6 +5,7 @@ import asyncio
 import uuid
 
 import pytest
+
 from bot.store.repository import ChannelConfig, Store, StoreUnavailable, migrate, migrate_async
 
 PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"

@@ -43,6 +43,7 @@ EMOJIFY_HELP = (
     "*/emojify TEXT* — the 5 emojis that fit TEXT best, with their scores (only you see the answer).\n"
     "Example: `/emojify just landed in Barcelona, the beach is unreal`"
 )
+BUSY_TEXT = "I can't take that right now (I'm restarting, or my database is unavailable). Try again in a minute."
 ADMIN_HELP = (
     "*/emojify-admin* — channel settings (admins only):\n"
     "• `on` / `off` — react to every message in this channel\n"
@@ -302,7 +303,8 @@ class BotCore:
             return [
                 Reply(
                     ch,
-                    f"`{c.text.strip()[:200]}`: threshold takes a number from -1 to 1, count a whole number from 1 to 10.",
+                    f"`{c.text.strip()[:200]}`: threshold takes a number from -1 to 1, "
+                    "count a whole number from 1 to 10.",
                     ephemeral=True,
                 )
             ]

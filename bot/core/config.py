@@ -6,7 +6,7 @@ stops the bot at start with a message naming the setting, never later.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -35,6 +35,11 @@ class BotSettings(BaseSettings):
     admin_role_ids: Annotated[list[str], NoDecode] = []
     discord_manage_server_is_admin: bool = True
     user_hash_salt: SecretStr | None = None
+    # Where the salt is kept when none is set (mode 0600; never in the database). Default:
+    # beside the SQLite file, else ./emojibot-user-salt (workers sharing a PostgreSQL
+    # store need the same salt: set EMOJIBOT_USER_HASH_SALT or a shared file).
+    user_hash_salt_file: str | None = None
+    shutdown_grace_s: float = Field(20.0, ge=0)  # SIGTERM: how long running events may finish
     # Platform credentials (all optional: with none, `emojibot serve` runs the web playground)
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
@@ -43,11 +48,33 @@ class BotSettings(BaseSettings):
     discord_shard_count: int | None = Field(None, ge=1)
     discord_shard_ids: Annotated[list[int], NoDecode] = []
     max_picture_mb: float = Field(10.0, gt=0)
+    # The web playground: for the machine it runs on (see README "Exposing the bot")
+    playground: Literal["auto", "on", "off"] = "auto"  # auto: on unless a Slack/Discord token is set
+    playground_secret: SecretStr | None = None  # required to serve it on a non-loopback address
+    public_hosts: Annotated[list[str], NoDecode] = []  # Host header values accepted besides loopback names
+    playground_messages_per_s: float = Field(1.0, gt=0)  # per client address and per browser
+    playground_message_burst: int = Field(10, ge=1)
+    playground_reactions_per_s: float = Field(5.0, gt=0)
+    playground_reaction_burst: int = Field(20, ge=1)
+    playground_new_users_per_min: float = Field(1.0, gt=0)  # new browser ids minted per client address
+    playground_new_user_burst: int = Field(5, ge=1)
 
     @field_validator("admin_user_ids", "admin_role_ids", mode="before")
     @classmethod
     def _csv(cls, v):
         return _split(v)
+
+    @field_validator("public_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, v):
+        return [h.lower() for h in _split(v)] if isinstance(v, str) else v
+
+    @field_validator("playground_secret")
+    @classmethod
+    def _secret_length(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value()) < 12:
+            raise ValueError("must be at least 12 characters")
+        return v
 
     @field_validator("discord_shard_ids", mode="before")
     @classmethod

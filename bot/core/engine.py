@@ -43,6 +43,7 @@ class EmojiEngine:
         self.batches = 0
         self.requests = 0
         self.on_batch = None  # called with the size of each model call (metrics)
+        self.closed = False  # set by close(); /healthz reports it
 
     @property
     def version(self) -> str:
@@ -54,6 +55,7 @@ class EmojiEngine:
 
     async def start(self) -> None:
         """Start (or restart, after :meth:`close` or a crash) the worker."""
+        self.closed = False
         if self._worker is None or self._worker.done():
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emojibot-engine")
@@ -63,6 +65,7 @@ class EmojiEngine:
 
     async def close(self) -> None:
         """Stop the worker; every caller still waiting gets an error instead of hanging."""
+        self.closed = True
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):

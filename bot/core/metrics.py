@@ -16,8 +16,8 @@ One registry per bot (not prometheus-client's global one), so several bots in on
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE  # noqa: N811
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 OUTCOMES = ("received", "handled", "duplicate", "retried", "failed", "refused", "dropped")
 
@@ -42,7 +42,9 @@ class BotMetrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128),
             registry=self.registry,
         )
-        self.model = Gauge("emojibot_model_info", "Loaded model versions", ["engine", "version"], registry=self.registry)
+        self.model = Gauge(
+            "emojibot_model_info", "Loaded model versions", ["engine", "version"], registry=self.registry
+        )
         self.pending = Gauge("emojibot_pending_events", "Events in the inbox not yet done", registry=self.registry)
 
     def event(self, platform: str, outcome: str, n: int = 1) -> None:

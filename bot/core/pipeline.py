@@ -85,6 +85,7 @@ class EventPipeline:
         self.surfaces: dict[str, Surface] = {}
         self.accepting = True
         self.dropped = 0
+        self.handed_back = 0
         self._tasks: set[asyncio.Task] = set()
         self._held: list[tuple[Event, float]] = []
         self._replayer: asyncio.Task | None = None
@@ -201,9 +202,7 @@ class EventPipeline:
         held, self._held = self._held, []
         for i, (event, t0) in enumerate(held):
             try:
-                fresh = await self.store.accept_event(
-                    event.platform, event.event_id, event_to_json(event), self.lease
-                )
+                fresh = await self.store.accept_event(event.platform, event.event_id, event_to_json(event), self.lease)
             except StoreUnavailable:
                 self._held = held[i:] + self._held
                 return started
@@ -264,6 +263,7 @@ class EventPipeline:
             _, pending = await asyncio.wait(tasks, timeout=timeout)
             for t in pending:
                 t.cancel()
+            self.handed_back += len(pending)
             if pending:
                 log.warning("%d events still running at shutdown: handed back for the next start", len(pending))
                 await asyncio.gather(*pending, return_exceptions=True)

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import String, Text, delete, func, insert, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -421,7 +421,9 @@ class Store:
         return hmac.new(await self._salt_bytes(), f"{platform}:{user_id}".encode(), hashlib.sha256).hexdigest()
 
     # -- the event inbox -------------------------------------------------------------------
-    async def accept_event(self, platform: str, event_id: str, payload: str | None = None, lease: float = 120.0) -> bool:
+    async def accept_event(
+        self, platform: str, event_id: str, payload: str | None = None, lease: float = 120.0
+    ) -> bool:
         """Record an event as pending (with ``payload`` for a replay), leased to this worker
         for ``lease`` seconds. True: it is this worker's to run; False: a duplicate (done,
         or pending under another live lease)."""

@@ -287,8 +287,28 @@ class FakeDiscord:
         return _json(msg)
 
     async def _attachment(self, request):
-        data = self.attachments.get(request.match_info["name"])
-        return web.Response(body=data, content_type="image/jpeg") if data is not None else web.Response(status=404)
+        """The CDN: no token needed; the body streamed in 16 KB pieces, each GET recorded as
+        ``attachment`` (its Authorization header, bytes sent, whether whole)."""
+        name = request.match_info["name"]
+        record = {"name": name, "authorization": request.headers.get("Authorization"), "sent": 0, "whole": False}
+        data = self.attachments.get(name)
+        if data is None:
+            self._record("attachment", record)
+            return web.Response(status=404)
+        resp = web.StreamResponse(headers={"Content-Type": "image/jpeg"})
+        resp.content_length = len(data)
+        await resp.prepare(request)
+        try:
+            for i in range(0, len(data), 16 * 1024):
+                await resp.write(data[i : i + 16 * 1024])
+                record["sent"] += len(data[i : i + 16 * 1024])
+                await asyncio.sleep(0)
+            await resp.write_eof()
+            record["whole"] = True
+        except ConnectionError:  # the client stopped reading and closed the connection
+            pass
+        self._record("attachment", record)
+        return resp
 
     # -- gateway ---------------------------------------------------------------------------
     async def _gateway(self, request):

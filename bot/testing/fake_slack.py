@@ -5,7 +5,9 @@ Checks what Slack checks: ``Authorization: Bearer <bot token>`` on every call
 (``not_authed`` / ``invalid_auth``), required arguments (``invalid_arguments``), emoji
 names Slack knows (``invalid_name``), the same reaction twice (``already_reacted``); on
 demand it answers ``429`` with ``Retry-After``. Files go through the v2 upload flow
-(``files.getUploadURLExternal`` → POST bytes → ``files.completeUploadExternal``).
+(``files.getUploadURLExternal`` → POST bytes → ``files.completeUploadExternal``). Files the
+bot downloads (``/files/<name>``, bot token only) are streamed in 16 KB pieces, as a file
+host sends them, and every request is recorded in ``file_requests``.
 
 Socket Mode as Slack runs it: ``apps.connections.open`` with the app-level token (a bot
 token gets ``not_allowed_token_type``, as the app token does on every other method)
@@ -37,6 +39,9 @@ class Call:
     at: float = field(default_factory=time.perf_counter)
 
 
+FILE_PIECE = 16 * 1024  # files are streamed in pieces of this size
+
+
 class FakeSlack:
     def __init__(
         self,
@@ -53,6 +58,9 @@ class FakeSlack:
         self.reactions: set[tuple[str, str, str]] = set()
         self.uploads: dict[str, bytes] = {}
         self.files: dict[str, bytes] = {}  # served at /files/<name> to the bot token only
+        self.unsized_files: set[str] = set()  # names served without Content-Length (chunked)
+        # every GET of /files/<name>: its Authorization header, the bytes sent, whether whole
+        self.file_requests: list[dict[str, Any]] = []
         self.shared: list[dict[str, Any]] = []
         self.rate_limited: dict[str, int] = {}  # method → how many calls get 429 first
         self.retry_after = 1
@@ -297,14 +305,37 @@ class FakeSlack:
     async def socket_command(self, command: str, text: str, user: str = "U1", channel: str = "C1") -> str:
         return await self._envelope("slash_commands", command_fields(command, text, user, channel), True)
 
-    async def _download(self, request: web.Request) -> web.Response:
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        auth = request.headers.get("Authorization")
+        record = {"name": name, "authorization": auth, "sent": 0, "whole": False, "done": False}
+        self.file_requests.append(record)
         problem = self._authorised(request, {})
         if problem:  # Slack answers a login page, not the file, without the token
+            record["done"] = True
             return web.Response(status=302, headers={"Location": "https://fake.slack.com/login"})
-        data = self.files.get(request.match_info["name"])
+        data = self.files.get(name)
         if data is None:
+            record["done"] = True
             return web.Response(status=404)
-        return web.Response(body=data, content_type="image/jpeg")
+        # As a file host does: the body in pieces, each sent as it is ready (a client that
+        # reads once gets the first piece only).
+        resp = web.StreamResponse(headers={"Content-Type": "image/jpeg"})
+        if name not in self.unsized_files:
+            resp.content_length = len(data)
+        await resp.prepare(request)
+        try:
+            for i in range(0, len(data), FILE_PIECE):
+                await resp.write(data[i : i + FILE_PIECE])
+                record["sent"] += len(data[i : i + FILE_PIECE])
+                await asyncio.sleep(0)
+            await resp.write_eof()
+            record["whole"] = True
+        except ConnectionError:  # the client stopped reading and closed the connection
+            pass
+        finally:
+            record["done"] = True
+        return resp
 
     def file_url(self, name: str) -> str:
         return f"{self.base_url}/files/{name}"
@@ -374,6 +405,31 @@ class SlackSender:
         if retry:
             h = {**h, "X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
         return await self.post(body, "application/json", h)
+
+    async def deliver(
+        self, event: dict[str, Any], event_id: str | None = None, retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0)
+    ) -> list[int]:
+        """Deliver an event as Slack does: a non-2xx answer (or no answer) is retried with
+        ``X-Slack-Retry-Num`` / ``X-Slack-Retry-Reason: http_error``, three times by
+        default. Slack waits about 1 and 5 minutes between tries; ``retry_delays`` is
+        shorter here so a test can wait for it. Returns the status of every try."""
+        import aiohttp
+
+        body = json.dumps(event_callback(event, event_id))
+        statuses = []
+        for attempt in range(len(retry_delays) + 1):
+            h = self.sign(body)
+            if attempt:
+                h = {**h, "X-Slack-Retry-Num": str(attempt), "X-Slack-Retry-Reason": "http_error"}
+            try:
+                status, _ = await self.post(body, "application/json", h)
+            except (TimeoutError, aiohttp.ClientError):
+                status = 0
+            statuses.append(status)
+            if 200 <= status < 300 or attempt == len(retry_delays):
+                break
+            await asyncio.sleep(retry_delays[attempt])
+        return statuses
 
     async def command(self, command: str, text: str, user: str = "U1", channel: str = "C1"):
         from urllib.parse import urlencode

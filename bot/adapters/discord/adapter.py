@@ -6,22 +6,43 @@
 - ``/emojify`` and ``/emojify-admin`` are application commands on a ``CommandTree``,
   synced in ``setup_hook``; their answers are ephemeral interaction responses.
 - Reactions are added with the Unicode emoji (discord.py URL-encodes it); pictures are
-  downloaded from the attachment URL (size-capped) and answered with a reply that carries
-  the novel emoji as a file.
+  downloaded from the attachment URL (streamed, whole, up to the size cap:
+  :mod:`bot.adapters.download`) and answered with a reply that carries the novel emoji as
+  a file.
 - Sharding: ``shard_count`` / ``shard_ids`` make it an ``AutoShardedClient``.
+- Nothing received is lost: messages and reactions go into the core's durable inbox
+  (:class:`bot.core.pipeline.EventPipeline`) and are marked done when their reactions and
+  replies are. The gateway never sends an event twice, so when the store is down an event
+  waits in memory (``hold``) until it is back; only those can be lost, at a shutdown
+  during an outage, and ``serve`` then exits non-zero. A refusal Discord would repeat
+  (403, 404) is :class:`PermanentFailure`; a 5xx or a network fault is retried.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import uuid
 
+import aiohttp
 import discord
 from discord import app_commands
 
-from bot.core.bot import BotCore
-from bot.core.events import AddReactions, Attachment, CommandInvoked, MessageCreated, ReactionChanged, Reply
+from bot.adapters.download import DownloadError, fetch_capped
+from bot.core.bot import BUSY_TEXT, BotCore
+from bot.core.events import (
+    Action,
+    AddReactions,
+    Attachment,
+    CommandInvoked,
+    Event,
+    MessageCreated,
+    ReactionChanged,
+    Reply,
+)
+from bot.core.pipeline import PermanentFailure, ShuttingDown
+from bot.store.repository import StoreUnavailable
 
 PLATFORM = "discord"
 log = logging.getLogger("emojibot.discord")
@@ -52,6 +73,8 @@ def intents() -> discord.Intents:
 
 
 class DiscordAdapter:
+    platform = PLATFORM
+
     def __init__(
         self,
         core: BotCore,
@@ -65,6 +88,7 @@ class DiscordAdapter:
         self.token = token
         self.max_picture_bytes = max_picture_bytes
         self.sync_commands = sync_commands
+        self._session: aiohttp.ClientSession | None = None  # attachment downloads
         if shard_count or shard_ids:
             self.client: discord.Client = discord.AutoShardedClient(
                 intents=intents(), shard_count=shard_count, shard_ids=shard_ids
@@ -73,15 +97,25 @@ class DiscordAdapter:
             self.client = discord.Client(intents=intents())
         self.tree = app_commands.CommandTree(self.client)
         self._register()
+        core.pipeline.register(self)
 
     # -- lifecycle -------------------------------------------------------------------------
     async def run(self) -> None:
         """Log in and stay connected (reconnecting as discord.py does) until closed."""
+        await self.core.pipeline.start()  # replays what an earlier run handed back
         async with self.client:
             await self.client.start(self.token)
 
     async def close(self) -> None:
         await self.client.close()
+        if self._session is not None:
+            await self._session.close()
+
+    def _downloads(self) -> aiohttp.ClientSession:
+        """The adapter's own HTTP session for attachment downloads (made on first use)."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+        return self._session
 
     def _register(self) -> None:
         client, tree = self.client, self.tree
@@ -122,15 +156,11 @@ class DiscordAdapter:
 
     # -- events ----------------------------------------------------------------------------
     async def _on_message(self, message: discord.Message) -> None:
-        attachments = []
-        for a in message.attachments:
-            if (a.content_type or "").startswith("image/") and a.size <= self.max_picture_bytes:
-                try:
-                    data = await a.read()
-                except discord.HTTPException as exc:
-                    log.warning("download of attachment %s failed: %s", a.id, exc)
-                    continue
-                attachments.append(Attachment(a.filename, a.content_type or "image/*", len(data), data))
+        attachments = tuple(
+            Attachment(a.filename, a.content_type or "image/*", a.size, url=a.url)
+            for a in message.attachments
+            if (a.content_type or "").startswith("image/")
+        )
         event = MessageCreated(
             PLATFORM,
             f"message:{message.id}",
@@ -139,9 +169,15 @@ class DiscordAdapter:
             str(message.author.id),
             message.content or "",
             author_is_bot=message.author.bot,
-            attachments=tuple(attachments),
+            attachments=attachments,
         )
-        await self._run(event, message.channel)
+        await self._submit(event)
+
+    async def _submit(self, event: Event) -> None:
+        try:
+            await self.core.pipeline.submit(event, hold=True)
+        except ShuttingDown:
+            log.warning("event %s arrived during shutdown: not taken", event.event_id)
 
     async def _on_reaction(self, payload: discord.RawReactionActionEvent, added: bool) -> None:
         if payload.emoji.id is not None:  # a server's custom emoji: not in the catalog, kept by name
@@ -160,7 +196,7 @@ class DiscordAdapter:
             added,
             user_is_bot=is_bot,
         )
-        await self._run(event, None)
+        await self._submit(event)
 
     async def _on_command(self, interaction: discord.Interaction, name: str, text: str) -> None:
         user = interaction.user
@@ -178,25 +214,52 @@ class DiscordAdapter:
         )
         try:
             actions = await self.core.handle(event)
-        except Exception:
-            log.exception("command /%s failed", name)
+        except StoreUnavailable as exc:
+            log.warning("command /%s not taken: %s", name, exc)
+            await interaction.response.send_message(BUSY_TEXT, ephemeral=True)
+            return
+        except Exception as exc:
+            log.error("command /%s failed: %s: %s", name, type(exc).__name__, str(exc)[:200])
             await interaction.response.send_message("Something went wrong on my side.", ephemeral=True)
             return
         texts = [a.text for a in actions if isinstance(a, Reply)]
         await interaction.response.send_message("\n".join(texts) or "Done.", ephemeral=True)
 
-    # -- actions ---------------------------------------------------------------------------
-    async def _run(self, event, channel) -> None:
-        try:
-            actions = await self.core.handle(event)
-        except Exception:
-            log.exception("handling %s failed", type(event).__name__)
-            return
-        for action in actions:
+    # -- the pipeline's surface ------------------------------------------------------------
+    async def hydrate(self, event: Event) -> Event:
+        """The message with its pictures downloaded: streamed, whole, up to the cap (a picture
+        that cannot be had is left out)."""
+        if not isinstance(event, MessageCreated) or not event.attachments:
+            return event
+        got = []
+        for a in event.attachments:
+            if a.data is not None:
+                got.append(a)
+                continue
+            if a.size > self.max_picture_bytes or not a.url:
+                log.info("attachment %s is %d bytes, over the cap: not downloaded", a.filename, a.size)
+                continue
+            # Attachment.read() would take any length into memory: streamed, capped (no token needed)
             try:
-                await self._act(action, channel)
-            except discord.HTTPException as exc:
-                log.warning("Discord refused %s: %s", type(action).__name__, exc)
+                data = await fetch_capped(self._downloads(), a.url, self.max_picture_bytes)
+            except DownloadError as exc:
+                log.warning("download of attachment %s failed: %s", a.filename, exc)
+                continue
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("download of attachment %s failed: %s", a.filename, type(exc).__name__)
+                continue
+            got.append(dataclasses.replace(a, size=len(data), data=data))
+        return dataclasses.replace(event, attachments=tuple(got))
+
+    async def act(self, action: Action, event: Event) -> None:
+        try:
+            await self._act(action, None)
+        except (discord.Forbidden, discord.NotFound) as exc:
+            raise PermanentFailure(f"Discord answered {exc.status}: {exc.text[:200]}") from exc
+        except discord.HTTPException as exc:
+            if exc.status >= 500 or exc.status == 429:
+                raise
+            raise PermanentFailure(f"Discord answered {exc.status}: {exc.text[:200]}") from exc
 
     def _channel(self, channel_id: str, channel):
         return channel if channel is not None else self.client.get_partial_messageable(int(channel_id))

@@ -21,20 +21,24 @@ actions become Web API calls.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import aiohttp
+import yarl
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.core.bot import BotCore
+from bot.adapters.download import DownloadError, TooLarge, fetch_capped
+from bot.core.bot import BUSY_TEXT, BotCore
 from bot.core.events import (
     Action,
     AddReactions,
@@ -54,7 +58,38 @@ log = logging.getLogger("emojibot.slack")
 _ANSWERED_SUBTYPES = {None, "file_share", "thread_broadcast"}
 # Web API errors worth another try later; any other error Slack would give again.
 _TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
-BUSY_TEXT = "I can't take commands right now (restarting, or my database is unavailable). Try again in a minute."
+
+# Slack serves url_private / url_private_download from files.slack.com (https, bot token in
+# an Authorization header); the token goes to no host outside slack.com.
+SLACK_FILE_DOMAIN = "slack.com"
+
+
+def _origin(url_or_host: str) -> tuple[str, int]:
+    u = yarl.URL(url_or_host if "://" in url_or_host else "http://" + url_or_host)
+    return (u.host or "").lower(), int(u.port or 0)
+
+
+def _host(url: str) -> str:
+    try:
+        return yarl.URL(url).host or "?"
+    except ValueError:
+        return "?"
+
+
+def token_allowed(url: str, extra_origins: frozenset[tuple[str, int]] = frozenset()) -> bool:
+    """Whether a GET of ``url`` may carry the bot token: https on slack.com or a subdomain
+    (files.slack.com), on the default port, no user info; or one of ``extra_origins``."""
+    try:
+        u = yarl.URL(url)
+    except ValueError:
+        return False
+    if not u.absolute or not u.host or u.user is not None or u.password is not None:
+        return False
+    host = u.host.lower()
+    if (host, u.port) in extra_origins:
+        return u.scheme in ("http", "https")
+    on_slack = host == SLACK_FILE_DOMAIN or host.endswith("." + SLACK_FILE_DOMAIN)
+    return u.scheme == "https" and u.port == 443 and on_slack
 
 
 class SlackAdapter:
@@ -68,8 +103,13 @@ class SlackAdapter:
         base_url: str | None = None,
         max_picture_bytes: int = 10 * 1024 * 1024,
         rate_limit_retries: int = 5,
+        file_hosts: Iterable[str] = (),
     ):
         self.core = core
+        # Where url_private may be fetched with the bot token: Slack's own hosts (https, *.slack.com),
+        # the Web API's own origin when base_url points elsewhere (the token already goes there), and
+        # file_hosts ("host:port" or a URL: a fake Slack on loopback).
+        self.file_origins = frozenset(_origin(h) for h in [*file_hosts, *([base_url] if base_url else [])])
         self.token = bot_token
         self.max_picture_bytes = max_picture_bytes
         self.client = AsyncWebClient(token=bot_token, base_url=base_url or AsyncWebClient.BASE_URL)
@@ -103,9 +143,61 @@ class SlackAdapter:
 
     # -- HTTP and Socket Mode ------------------------------------------------------------------
     async def handle_http(self, request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await self.app.async_dispatch(await to_bolt_request(request)))
+        """``POST /slack/events``: the body is read up to its own cap (1 MB, not the app's
+        picture-sized limit) and must be UTF-8, a JSON object (or a form) as bolt parses it,
+        with a numeric ``X-Slack-Request-Timestamp``; anything else is a 4xx with a one-line
+        reason, logged without the body. Then bolt checks the signature (401) and dispatches."""
+        import re
 
-    def add_routes(self, app: web.Application, path: str = "/slack/events") -> None:
+        from slack_bolt.request.async_request import AsyncBoltRequest
+        from slack_bolt.request.internals import parse_body
+
+        from bot.adapters.httpguard import Refused, decode_utf8, parse_json, read_capped, refusal
+
+        try:
+            ts = request.headers.get("X-Slack-Request-Timestamp")
+            if ts is not None and not re.fullmatch(r"[0-9]{1,12}", ts.strip()):
+                raise Refused(400, "X-Slack-Request-Timestamp must be a whole number of seconds")
+            raw = decode_utf8(await read_capped(request, getattr(self, "max_event_bytes", 1024 * 1024)))
+            ctype = (request.headers.get("Content-Type") or "").split(";")[0]
+            if raw and (ctype == "application/json" or raw.startswith("{")):  # bolt parses it as JSON
+                if not isinstance(parse_json(raw), dict):
+                    raise Refused(400, "an Events API body must be a JSON object")
+            elif "payload" in raw:  # a form whose payload bolt parses as JSON
+                try:
+                    body = parse_body(raw, ctype)
+                except RecursionError:
+                    raise Refused(400, "the form's payload is JSON nested too deeply") from None
+                except ValueError:
+                    raise Refused(400, "the form's payload is not valid JSON") from None
+                if not isinstance(body, dict):
+                    raise Refused(400, "the form's payload must be a JSON object")
+            try:  # bolt reads team/enterprise/authorizations here, before it checks the signature
+                bolt_request = AsyncBoltRequest(body=raw, query=request.query_string, headers=request.headers)
+            except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+                raise Refused(400, f"not a Slack request body ({type(exc).__name__} reading its ids)") from None
+        except Refused as exc:
+            log.info("refused a Slack request: %s", exc.reason)
+            return refusal(exc)
+        return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
+
+    def add_routes(self, app: web.Application, path: str = "/slack/events", max_body_bytes: int = 1024 * 1024) -> None:
+        """Mount ``POST path``; requests over ``max_body_bytes`` get 413. bolt's log line for
+        a refused signature (INFO, with the whole body) is cut to one line without it."""
+
+        class _NoBody(logging.Filter):
+            emojibot_no_body = True
+
+            def filter(self, record: logging.LogRecord) -> bool:
+                if "body:" in str(record.msg):
+                    record.msg, record.args = "refused a Slack request: bad signature or stale timestamp", ()
+                return True
+
+        for name in ("slack_bolt.RequestVerification", "slack_bolt.AsyncRequestVerification"):
+            logger = logging.getLogger(name)
+            if not any(getattr(f, "emojibot_no_body", False) for f in logger.filters):
+                logger.addFilter(_NoBody())
+        self.max_event_bytes = max_body_bytes
         app.router.add_post(path, self.handle_http)
 
     async def run_socket_mode(self, app_token: str) -> None:
@@ -212,23 +304,34 @@ class SlackAdapter:
         return dataclasses.replace(event, attachments=tuple(got))
 
     async def _download(self, f: dict[str, Any]) -> Attachment | None:
+        """The picture of a Slack file, whole, streamed up to the cap; the bot token goes only
+        to Slack's own file hosts (see :func:`token_allowed`), redirects are not followed."""
         mimetype = f.get("mimetype", "")
         url = f.get("url_private_download") or f.get("url_private")
         if not mimetype.startswith("image/") or not url:
             return None
-        size = int(f.get("size", 0))
+        size = int(f.get("size") or 0)
         if size > self.max_picture_bytes:
             log.info("picture %s is %d bytes, over the cap: not downloaded", f.get("id"), size)
             return None
+        if not token_allowed(url, self.file_origins):
+            log.warning("picture %s is on %s, not a Slack file host: not downloaded", f.get("id"), _host(url))
+            return None
         headers = {"Authorization": f"Bearer {self.token}"}
         try:
-            async with aiohttp.ClientSession() as s, s.get(url, headers=headers, allow_redirects=False) as r:
-                if r.status != 200:
-                    log.warning("download of %s failed: HTTP %d", f.get("id"), r.status)
-                    return None
-                data = await r.content.read(self.max_picture_bytes + 1)
-        except aiohttp.ClientError as exc:
+            async with contextlib.AsyncExitStack() as stack:
+                session = self._session
+                if session is None or session.closed:  # not started: a session for this download
+                    session = await stack.enter_async_context(aiohttp.ClientSession())
+                data = await fetch_capped(session, url, self.max_picture_bytes, headers=headers)
+        except TooLarge as exc:
+            log.info("picture %s not downloaded: %s", f.get("id"), exc)
+            return None
+        except DownloadError as exc:
             log.warning("download of %s failed: %s", f.get("id"), exc)
+            return None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("download of %s failed: %s", f.get("id"), type(exc).__name__)
             return None
         return Attachment(f.get("name", "picture"), mimetype, len(data), data)
 

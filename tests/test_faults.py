@@ -1,0 +1,340 @@
+"""Faults at the worst moment, through the Slack adapter and a fake Slack on loopback, with
+real databases: PostgreSQL cut off by a proxy, a full SQLite file, a read-only one, a
+poisoned row in a group commit, a shutdown with pictures in flight. Whatever Slack was
+told arrived is answered exactly once."""
+
+import asyncio
+import uuid
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from sqlalchemy import event as sa_event
+
+from bot.adapters.slack import SlackAdapter
+from bot.store.repository import ChannelConfig, StoreUnavailable, migrate_async
+from bot.testing.fake_slack import FakeSlack, SlackSender
+from bot.testing.tcp_proxy import TcpProxy
+
+SECRET = "fault-tests-signing-secret"
+PG = ("127.0.0.1", 5432)
+REACTIONS = 2
+DEFAULT = ChannelConfig(True, -1.0, REACTIONS)  # every message gets exactly REACTIONS reactions
+
+
+class SlackStack:
+    """Fake Slack ⇄ adapter (HTTP Events API) ⇄ core over one database URL."""
+
+    def __init__(self, make_core, url=None, pictures=None, fake_port=0):
+        self.make_core, self.url, self.pictures, self.fake_port = make_core, url, pictures, fake_port
+
+    async def __aenter__(self):
+        self.fake = FakeSlack()
+        api = await self.fake.start(port=self.fake_port)
+        self.core = await self.make_core(url=self.url, default=DEFAULT, pictures=self.pictures)
+        self.core.pipeline.retry_delays = (0.2, 0.5, 1.0)
+        self.core.pipeline.replay_interval = 0.2
+        self.adapter = SlackAdapter(self.core, self.fake.token, SECRET, base_url=api)
+        await self.adapter.start()
+        app = web.Application()
+        self.adapter.add_routes(app)
+        self.server = TestServer(app)
+        await self.server.start_server()
+        self.sender = await SlackSender(str(self.server.make_url("/slack/events")), SECRET).__aenter__()
+        return self
+
+    async def stop_server(self, grace: float) -> int:
+        """What SIGTERM does in ``serve``: stop listening, drain, close the adapter."""
+        await self.server.close()
+        dropped = await self.core.pipeline.drain(grace)
+        await self.adapter.close()
+        return dropped
+
+    async def __aexit__(self, *exc):
+        await self.sender.__aexit__(None, None, None)
+        await self.server.close()
+        await self.core.pipeline.drain(0.5)
+        await self.adapter.close()
+        await self.fake.close()
+
+    def reactions_by_message(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for c in self.fake.calls_of("reactions.add"):
+            out.setdefault(c.args["timestamp"], []).append(c.args["name"])
+        return out
+
+
+RUN_CHANNEL = "C" + uuid.uuid4().hex[:10].upper()  # PostgreSQL's `test` database outlives a test run
+
+
+def message(i: int, prefix: str = "") -> dict:
+    ts = f"{1700000000 + i}.{uuid.uuid4().int % 1_000_000:06d}"
+    text = f"{prefix}pizza party number {i}"
+    return {"type": "message", "channel": RUN_CHANNEL, "user": f"U{i}", "text": text, "ts": ts}
+
+
+async def wait_until(predicate, timeout=20.0):
+    for _ in range(int(timeout / 0.05)):
+        if predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return predicate()
+
+
+def all_answered(stack: SlackStack, sent: list[dict]):
+    def check() -> bool:
+        got = stack.reactions_by_message()
+        return all(len(got.get(ev["ts"], [])) >= REACTIONS for ev in sent)
+
+    return check
+
+
+def assert_each_answered_once(stack: SlackStack, sent: list[dict]) -> None:
+    got = stack.reactions_by_message()
+    missing = [ev["ts"] for ev in sent if len(got.get(ev["ts"], [])) < REACTIONS]
+    doubled = [ts for ts, names in got.items() if len(names) != len(set(names))]
+    assert not missing, f"{len(missing)} of {len(sent)} messages lost"
+    assert not doubled and not stack.fake.calls_of("already_reacted")
+
+
+async def test_postgresql_cut_off_mid_run_loses_no_event(make_core):
+    proxy = TcpProxy(*PG)
+    port = await proxy.start()
+    await migrate_async("postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:{port}/test"
+    try:
+        async with SlackStack(make_core, url) as stack:
+            before = [message(i, "before ") for i in range(5)]
+            assert [(await stack.sender.deliver(ev))[-1] for ev in before] == [200] * 5
+            await proxy.cut()
+            during = [message(i, "during ") for i in range(10)]
+            tries = [asyncio.create_task(stack.sender.deliver(ev, retry_delays=(0.5, 1, 2, 4))) for ev in during]
+            await asyncio.sleep(1.5)
+            refused = stack.core.metrics.count("slack", "refused")
+            await proxy.restore()
+            statuses = await asyncio.gather(*tries)
+            assert refused >= 10  # Slack was told 503 while the store could not take them...
+            assert all(s[0] == 503 and s[-1] == 200 for s in statuses)  # ...and its retry got in
+            await wait_until(all_answered(stack, before + during))
+            assert_each_answered_once(stack, before + during)
+    finally:
+        await proxy.close()
+
+
+@pytest.mark.parametrize("fault", ["disk full", "read-only"])
+async def test_a_full_or_read_only_sqlite_file_refuses_events_until_it_is_fixed(make_core, fault):
+    async with SlackStack(make_core) as stack:
+        store = stack.core.store
+        ok = message(0)
+        assert (await stack.sender.deliver(ok))[-1] == 200
+
+        def break_it(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            if fault == "disk full":  # SQLITE_FULL: no page may be added to the file
+                cur.execute("PRAGMA page_count")
+                pages = cur.fetchone()[0]
+                cur.execute(f"PRAGMA max_page_count={pages}")
+            else:  # SQLITE_READONLY: "attempt to write a readonly database"
+                cur.execute("PRAGMA query_only=ON")
+            cur.close()
+
+        sa_event.listen(store.engine.sync_engine, "connect", break_it)
+        await store.engine.dispose()
+        if fault == "read-only":
+            with pytest.raises(StoreUnavailable):
+                await store.check_writable()
+        evs = [message(i, "while broken ") for i in range(1, 40)]  # enough rows to need new pages
+        ids = [f"EvFULL{uuid.uuid4().hex}" for _ in evs]  # Slack resends an event under its own id
+        first = await asyncio.gather(
+            *(stack.sender.deliver(ev, e, retry_delays=()) for ev, e in zip(evs, ids, strict=False))
+        )
+        refused = sum(s == [503] for s in first)  # not acked: Slack will send them again
+        # read-only refuses every write; a full file still fits a few rows in its last page
+        assert refused == len(evs) if fault == "read-only" else refused >= 30, first
+        assert all(s in ([503], [200]) for s in first)
+        sa_event.remove(store.engine.sync_engine, "connect", break_it)
+        await store.engine.dispose()
+        again = await asyncio.gather(*(stack.sender.deliver(ev, e) for ev, e in zip(evs, ids, strict=False)))
+        assert all(s[-1] == 200 for s in again)
+        await wait_until(all_answered(stack, [ok, *evs]))
+        assert_each_answered_once(stack, [ok, *evs])
+
+
+async def test_poisoned_rows_from_the_playground_do_not_fail_slack_events(make_core):
+    """A NUL (PostgreSQL refuses it in text) and a lone surrogate (UTF-8 cannot encode it)
+    arrive with 100 Slack events in the same group commits: every event is answered."""
+    from bot.core.events import MessageCreated
+
+    await migrate_async("postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+    async with SlackStack(make_core, "postgresql+asyncpg://postgres@127.0.0.1:5432/test") as stack:
+        core = stack.core
+        evs = [message(i, "mixed ") for i in range(100)]
+        poison = [
+            MessageCreated("web", uuid.uuid4().hex, "playground", uuid.uuid4().hex, "w", text)
+            for text in ("nul \x00 inside", "lone \ud83d surrogate", "x" * 50_000 + "\x00")
+        ]
+        results = await asyncio.gather(
+            *(stack.sender.deliver(ev, retry_delays=()) for ev in evs),
+            *(core.handle(p) for p in poison),
+            return_exceptions=True,
+        )
+        assert not [r for r in results if isinstance(r, BaseException)]
+        assert all(r == [200] for r in results[:100])
+        await wait_until(all_answered(stack, evs))
+        assert_each_answered_once(stack, evs)
+        stored = {r["message_id"]: r["text"] for r in await core.store.rows("predictions") if r["platform"] == "web"}
+        mine = [stored[p.message_id] for p in poison]
+        assert mine[0] == "nul  inside" and "\x00" not in mine[2] and len(mine[2]) == 2000
+        assert mine[1].encode("utf-8")  # stored as valid text
+
+
+async def test_a_refused_row_fails_only_its_own_caller(make_core):
+    """PostgreSQL refuses NaN in a JSON column: that caller gets the error, the 50 claims
+    committed in the same batch are all answered."""
+    await migrate_async("postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+    core = await make_core(url="postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+    store = core.store
+    ids = [uuid.uuid4().hex for _ in range(50)]
+    results = await asyncio.gather(
+        *(store.claim_event("slack", i) for i in ids[:25]),
+        store.log_prediction("slack", "C9", uuid.uuid4().hex, "text", "t", "v", ["🎉"], [float("nan")]),
+        *(store.claim_event("slack", i) for i in ids[25:]),
+        return_exceptions=True,
+    )
+    assert isinstance(results[25], Exception) and not isinstance(results[25], StoreUnavailable)
+    assert results[:25] + results[26:] == [True] * 50
+
+
+async def test_shutdown_with_pictures_in_flight_hands_them_back_and_the_next_start_answers_them(make_core, tmp_path):
+    import io
+
+    from PIL import Image
+
+    from bot.testing.fake_engine import FakePictureEngine
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'restart.sqlite'}"
+    buf = io.BytesIO()
+    Image.new("RGB", (320, 240), (30, 160, 60)).save(buf, "JPEG")
+    async with SlackStack(make_core, url, pictures=FakePictureEngine(delay=30.0)) as first:
+        first.fake.files["frog.jpg"] = buf.getvalue()
+        evs = []
+        for i in range(8):
+            f = {
+                "id": f"F{i}",
+                "name": "frog.jpg",
+                "mimetype": "image/jpeg",
+                "size": len(buf.getvalue()),
+                "url_private": first.fake.file_url("frog.jpg"),
+            }
+            evs.append({**message(i, "picture "), "subtype": "file_share", "files": [f]})
+        ids = [f"EvPIC{i}{uuid.uuid4().hex[:8]}" for i in range(8)]
+        acked = [(await first.sender.deliver(ev, event_id=e))[-1] for ev, e in zip(evs, ids, strict=True)]
+        assert acked == [200] * 8
+        await asyncio.sleep(0.3)
+        dropped = await first.stop_server(grace=0.5)  # SIGTERM: 0.5 s is not enough for them
+        assert dropped == 0 and first.core.pipeline.handed_back == 8
+        assert first.fake.calls_of("files.completeUploadExternal") == []
+        pending = [r for r in await first.core.store.rows("processed_events") if r["status"] == "pending"]
+        assert len(pending) == 8
+        files = dict(first.fake.files)
+        port = int(first.fake.base_url.rsplit(":", 1)[1])
+
+    # The next start (same database, Slack at the same address): Slack's retries are not
+    # dropped as duplicates, and the replayer answers what nobody resends.
+    async with SlackStack(make_core, url, pictures=FakePictureEngine(delay=0.0), fake_port=port) as second:
+        second.fake.files.update(files)
+        statuses = await asyncio.gather(
+            *(second.sender.deliver(ev, event_id=e) for ev, e in zip(evs[:2], ids, strict=False))
+        )
+        assert all(s[-1] == 200 for s in statuses)
+        await wait_until(lambda: len(second.fake.calls_of("files.completeUploadExternal")) >= 8, timeout=30)
+        threads = sorted(s["thread_ts"] for s in second.fake.shared)
+        assert threads == sorted(ev["ts"] for ev in evs)
+        done = [r["status"] for r in await second.core.store.rows("processed_events")]
+        assert done.count("done") >= 8 and "pending" not in done
+
+
+class RecordingSurface:
+    """A platform whose gateway never resends (as Discord's): records what it is asked to do."""
+
+    platform = "gateway"
+
+    def __init__(self):
+        self.done: list = []
+
+    async def hydrate(self, event):
+        return event
+
+    async def act(self, action, event):
+        self.done.append(action)
+
+
+async def test_an_event_that_arrives_while_the_store_is_down_waits_in_memory_until_it_is_back(make_core):
+    from bot.core.events import MessageCreated
+
+    proxy = TcpProxy(*PG)
+    port = await proxy.start()
+    await migrate_async("postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+    try:
+        core = await make_core(url=f"postgresql+asyncpg://postgres@127.0.0.1:{port}/test", default=DEFAULT)
+        core.pipeline.replay_interval = 0.2
+        surface = RecordingSurface()
+        core.pipeline.register(surface)
+        await core.pipeline.start()
+        await proxy.cut()
+        events = [
+            MessageCreated("gateway", uuid.uuid4().hex, RUN_CHANNEL, uuid.uuid4().hex, "U1", f"pizza {i}")
+            for i in range(3)
+        ]
+        assert all([await core.pipeline.submit(e, hold=True) for e in events])
+        assert core.pipeline.held == 3 and surface.done == []
+        await proxy.restore()
+        assert await wait_until(lambda: core.metrics.count("gateway", "handled") == 3)
+        assert core.pipeline.held == 0 and len(surface.done) == 3
+        # A shutdown during an outage drops what is still only in memory, and says so.
+        await proxy.cut()
+        await core.pipeline.submit(MessageCreated("gateway", uuid.uuid4().hex, RUN_CHANNEL, "m", "U1", "x"), hold=True)
+        assert await core.pipeline.drain(0.5) == 1 and core.metrics.count("gateway", "dropped") == 1
+    finally:
+        await proxy.close()
+
+
+async def test_readyz_and_metrics_tell_the_truth_about_the_store(make_core):
+    from aiohttp.test_utils import TestClient
+
+    from bot.adapters.ops import add_ops_routes
+
+    proxy = TcpProxy(*PG)
+    port = await proxy.start()
+    await migrate_async("postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+    try:
+        core = await make_core(url=f"postgresql+asyncpg://postgres@127.0.0.1:{port}/test", default=DEFAULT)
+        app = web.Application()
+        add_ops_routes(app, core)
+        async with TestClient(TestServer(app)) as client:
+            ready = await client.get("/readyz")
+            assert ready.status == 200 and (await ready.json())["store"] == "writable"
+            await core.handle(message_event := _web_message("happy birthday"))
+            assert message_event is not None
+            await proxy.cut()
+            await asyncio.sleep(1.1)  # past the probe's one-second cache
+            down = await client.get("/readyz")
+            body = await down.json()
+            assert down.status == 503 and body["problems"][0].startswith("store: the database is unavailable")
+            assert (await client.get("/healthz")).status == 200  # alive: restarting would not help
+            metrics = await (await client.get("/metrics")).text()
+            assert 'emojibot_events_total{outcome="handled",platform="web"} 1.0' in metrics
+            assert 'emojibot_model_info{engine="text",version="fake-text-1"} 1.0' in metrics
+            await proxy.restore()
+            await asyncio.sleep(1.1)
+            assert (await client.get("/readyz")).status == 200
+            await core.text.close()
+            assert (await client.get("/healthz")).status == 503
+    finally:
+        await proxy.close()
+
+
+def _web_message(text):
+    from bot.core.events import MessageCreated
+
+    return MessageCreated("web", uuid.uuid4().hex, RUN_CHANNEL, uuid.uuid4().hex, "w", text)
