@@ -70,7 +70,7 @@ def decode_picture(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: 
     if not data:
         raise PictureError("the file is empty (0 bytes)")
     if len(data) > max_bytes:
-        raise PictureError(f"the file is {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit")
+        raise PictureError(f"the file is {len(data) / 2**20:.1f} MiB, over the {max_bytes / 2**20:.1f} MiB limit")
     try:
         img = Image.open(io.BytesIO(data), formats=_FORMATS)  # only decoders whose cost is measured
     except UnidentifiedImageError as exc:

@@ -40,9 +40,7 @@ async def make_core(tmp_path):
 
     made = []
 
-    async def make(
-        url=None, default=None, text=None, pictures=None, admins=(), salt="test-salt", **kw
-    ):
+    async def make(url=None, default=None, text=None, pictures=None, admins=(), salt="test-salt", **kw):
         if url is None:
             url = f"sqlite+aiosqlite:///{tmp_path / f'core{len(made)}.sqlite'}"
         await migrate_async(url)

@@ -21,7 +21,25 @@ TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10, sock_read=20)
 
 
 class DownloadError(Exception):
-    """The body could not be had: the message says why (never with a token in it)."""
+    """The body could not be had: the message says why (never with a token in it).
+    ``transient``: the host may well answer next time (5xx, 429, a network fault), so the
+    event that needs the file is worth another try."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def transient(self) -> bool:
+        return self.status is not None and (self.status >= 500 or self.status == 429)
+
+
+class DownloadUnavailable(DownloadError):
+    """The file host could not be reached or timed out: worth another try."""
+
+    @property
+    def transient(self) -> bool:
+        return True
 
 
 class TooLarge(DownloadError):
@@ -63,5 +81,6 @@ async def fetch_capped(
     async with session.get(url, headers=h, allow_redirects=False, timeout=timeout) as r:
         if r.status != 200:
             where = f" to {r.headers.get('Location', '?').split('?')[0]}" if 300 <= r.status < 400 else ""
-            raise DownloadError(f"HTTP {r.status}{where} (redirects are not followed)" if where else f"HTTP {r.status}")
+            message = f"HTTP {r.status}{where} (redirects are not followed)" if where else f"HTTP {r.status}"
+            raise DownloadError(message, status=r.status)
         return await read_capped(r, cap, chunk)

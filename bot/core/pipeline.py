@@ -130,6 +130,10 @@ class EventPipeline:
             self.metrics.event(event.platform, "duplicate")
             return False
         self.metrics.event(event.platform, "received")
+        if not self.accepting:  # drain began while it was being stored: durable, so hand it back
+            await self._hand_back(event, 0.0)
+            self.handed_back += 1
+            return True
         self._spawn(event, t0)
         return True
 
@@ -258,15 +262,18 @@ class EventPipeline:
                     except StoreUnavailable:
                         self._held = held[i:]
                         raise
-        tasks = list(self._tasks)
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=timeout)
-            for t in pending:
-                t.cancel()
-            self.handed_back += len(pending)
-            if pending:
-                log.warning("%d events still running at shutdown: handed back for the next start", len(pending))
-                await asyncio.gather(*pending, return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while running := [t for t in self._tasks if not t.done()]:  # including ones started meanwhile
+            left = deadline - loop.time()
+            if left <= 0:
+                for t in running:
+                    t.cancel()
+                self.handed_back += len(running)
+                log.warning("%d events still running at shutdown: handed back for the next start", len(running))
+                await asyncio.gather(*running, return_exceptions=True)
+                break
+            await asyncio.wait(running, timeout=left)
         dropped = len(self._held)
         for event, _ in self._held:
             self.metrics.event(event.platform, "dropped")

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import String, Text, delete, func, insert, select, update
+from sqlalchemy import String, Text, delete, func, insert, select, tuple_, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -148,7 +148,7 @@ def sqlite_path(url: str) -> Path | None:
     if not url.startswith("sqlite"):
         return None
     path = url.split(":///", 1)[1] if ":///" in url else ""
-    path = path.split("?", 1)[0]
+    path = path.split("?", 1)[0].removeprefix("file:")  # `file:` URIs (`?mode=ro&uri=true`) too
     return Path(path) if path and path != ":memory:" else None
 
 
@@ -370,11 +370,12 @@ class Store:
                             won.add(key)
                 if predictions:
                     await s.execute(self._insert(Prediction).values(predictions))
-                for c in completions:
+                for status in sorted({c["status"] for c in completions}):  # one statement per status
+                    keys = [(c["platform"], c["event_id"]) for c in completions if c["status"] == status]
                     await s.execute(
                         update(ProcessedEvent)
-                        .where(ProcessedEvent.platform == c["platform"], ProcessedEvent.event_id == c["event_id"])
-                        .values(status=c["status"], payload=None, lease_until=0.0)
+                        .where(tuple_(ProcessedEvent.platform, ProcessedEvent.event_id).in_(keys))
+                        .values(status=status, payload=None, lease_until=0.0)
                     )
                 await s.commit()
         out: list[Any] = []

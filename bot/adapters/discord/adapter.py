@@ -29,7 +29,7 @@ import aiohttp
 import discord
 from discord import app_commands
 
-from bot.adapters.download import DownloadError, fetch_capped
+from bot.adapters.download import DownloadError, DownloadUnavailable, fetch_capped
 from bot.core.bot import BUSY_TEXT, BotCore
 from bot.core.events import (
     Action,
@@ -243,11 +243,12 @@ class DiscordAdapter:
             try:
                 data = await fetch_capped(self._downloads(), a.url, self.max_picture_bytes)
             except DownloadError as exc:
+                if exc.transient:  # the pipeline tries the event again
+                    raise
                 log.warning("download of attachment %s failed: %s", a.filename, exc)
                 continue
             except (aiohttp.ClientError, TimeoutError) as exc:
-                log.warning("download of attachment %s failed: %s", a.filename, type(exc).__name__)
-                continue
+                raise DownloadUnavailable(f"download of {a.filename} failed: {type(exc).__name__}") from exc
             got.append(dataclasses.replace(a, size=len(data), data=data))
         return dataclasses.replace(event, attachments=tuple(got))
 

@@ -15,8 +15,10 @@ actions become Web API calls.
   ``not_in_channel``…) is :class:`PermanentFailure`, anything else is retried.
 - Reactions use the catalog's exact Slack short names; ``already_reacted`` is a no-op;
   ``429``s are retried after ``Retry-After`` by slack_sdk's rate-limit retry handler.
-- Pictures: ``url_private`` downloaded with the bot token (size-capped); the generated
-  emoji is uploaded with the v2 flow into the message's thread.
+- Pictures: ``url_private`` streamed whole up to the size cap (:mod:`bot.adapters.download`),
+  with the bot token only when it is https on Slack's own hosts (``*.slack.com``), never
+  following redirects; a host that is down or answers 5xx makes the event try again. The
+  generated emoji is uploaded with the v2 flow into the message's thread.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.adapters.download import DownloadError, TooLarge, fetch_capped
+from bot.adapters.download import DownloadError, DownloadUnavailable, TooLarge, fetch_capped
 from bot.core.bot import BUSY_TEXT, BotCore
 from bot.core.events import (
     Action,
@@ -90,6 +92,24 @@ def token_allowed(url: str, extra_origins: frozenset[tuple[str, int]] = frozense
         return u.scheme in ("http", "https")
     on_slack = host == SLACK_FILE_DOMAIN or host.endswith("." + SLACK_FILE_DOMAIN)
     return u.scheme == "https" and u.port == 443 and on_slack
+
+
+class MalformedEvent(ValueError):
+    """A signed request whose event lacks a field or has one of the wrong type (400)."""
+
+
+def _field(d: dict[str, Any], key: str, default: str | None = None) -> str:
+    value = d.get(key, default)
+    if not isinstance(value, str) or (default is None and not value):
+        raise MalformedEvent(f"{key} must be a non-empty string" if default is None else f"{key} must be a string")
+    return value
+
+
+def _size(value: Any) -> int:
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError):
+        raise MalformedEvent("files[].size must be a number") from None
 
 
 class SlackAdapter:
@@ -214,30 +234,37 @@ class SlackAdapter:
         if isinstance(error, StoreUnavailable | ShuttingDown):
             log.warning("event not accepted (%s): Slack will send it again", error)
             return BoltResponse(status=503, body="not accepted now: send it again")
+        if isinstance(error, MalformedEvent):
+            log.warning("a signed Slack request was malformed: %s", error)
+            return BoltResponse(status=400, body=f"malformed request: {error}")
         log.error("a Slack listener failed: %s: %s", type(error).__name__, str(error).splitlines()[:1])
         return BoltResponse(status=500, body="")
 
     async def _on_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
-        if event.get("subtype") not in _ANSWERED_SUBTYPES or "channel" not in event or "ts" not in event:
+        if event.get("subtype") not in _ANSWERED_SUBTYPES:
             return
+        channel, ts = _field(event, "channel"), _field(event, "ts")
+        files = event.get("files", [])
+        if not isinstance(files, list):
+            raise MalformedEvent("event.files must be a list")
         attachments = tuple(
             Attachment(
                 str(f.get("name") or f.get("id") or "picture"),
                 str(f.get("mimetype", "")),
-                int(f.get("size") or 0),
-                url=f.get("url_private_download") or f.get("url_private"),
+                _size(f.get("size")),
+                url=str(f.get("url_private_download") or f.get("url_private") or "") or None,
             )
-            for f in event.get("files", [])
+            for f in files
             if isinstance(f, dict) and str(f.get("mimetype", "")).startswith("image/")
         )
         await self.core.pipeline.submit(
             MessageCreated(
                 PLATFORM,
-                body.get("event_id") or f"{event['channel']}:{event['ts']}",
-                event["channel"],
-                event["ts"],
-                event.get("user", ""),
-                event.get("text", ""),
+                str(body.get("event_id") or f"{channel}:{ts}"),
+                channel,
+                ts,
+                _field(event, "user", ""),
+                _field(event, "text", ""),
                 author_is_bot=bool(event.get("bot_id")),
                 attachments=attachments,
             )
@@ -245,16 +272,18 @@ class SlackAdapter:
 
     async def _on_reaction(self, body: dict[str, Any], event: dict[str, Any], added: bool) -> None:
         item = event.get("item", {})
+        if not isinstance(item, dict):
+            raise MalformedEvent("event.item must be an object")
         if item.get("type") != "message":
             return
         await self.core.pipeline.submit(
             ReactionChanged(
                 PLATFORM,
-                body["event_id"],
-                item["channel"],
-                item["ts"],
-                event.get("user", ""),
-                event.get("reaction", ""),
+                _field(body, "event_id"),
+                _field(item, "channel"),
+                _field(item, "ts"),
+                _field(event, "user", ""),
+                _field(event, "reaction", ""),
                 added,
             )
         )
@@ -268,11 +297,11 @@ class SlackAdapter:
     async def _on_command(self, ack, command: dict[str, Any], name: str) -> None:
         event = CommandInvoked(
             PLATFORM,
-            "cmd-" + command.get("trigger_id", ""),
-            command["channel_id"],
-            command["user_id"],
+            "cmd-" + _field(command, "trigger_id"),
+            _field(command, "channel_id"),
+            _field(command, "user_id"),
             name,
-            command.get("text", ""),
+            _field(command, "text", ""),
         )
         try:
             await self.core.pipeline.submit(event)
@@ -328,11 +357,12 @@ class SlackAdapter:
             log.info("picture %s not downloaded: %s", f.get("id"), exc)
             return None
         except DownloadError as exc:
+            if exc.transient:  # the pipeline tries the event again
+                raise
             log.warning("download of %s failed: %s", f.get("id"), exc)
             return None
         except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("download of %s failed: %s", f.get("id"), type(exc).__name__)
-            return None
+            raise DownloadUnavailable(f"download of {f.get('id')} failed: {type(exc).__name__}") from exc
         return Attachment(f.get("name", "picture"), mimetype, len(data), data)
 
     async def act(self, action: Action, event: Event) -> None:

@@ -152,3 +152,48 @@ async def test_well_formed_requests_still_go_through(edge):
         await fake.wait_for("reactions.add", 1, timeout=10)
         status, _ = await sender.command("/emojify", "pizza night")
         assert status == 200
+
+
+SIGNED_WRONG_SHAPES = {
+    "message ts is a number": {"type": "message", "channel": "C1", "user": "U1", "text": "hi", "ts": 1.5},
+    "message with no channel": {"type": "message", "user": "U1", "text": "hi", "ts": "1.000100"},
+    "files is a string": {"type": "message", "channel": "C1", "text": "hi", "ts": "1.000200", "files": "F1"},
+    "file size not a number": {
+        "type": "message",
+        "channel": "C1",
+        "ts": "1.000300",
+        "files": [{"mimetype": "image/png", "size": "big", "url_private": "https://files.slack.com/x"}],
+    },
+    "reaction item is a string": {"type": "reaction_added", "user": "U1", "reaction": "tada", "item": "C1"},
+    "reaction with no channel": {
+        "type": "reaction_added",
+        "user": "U1",
+        "reaction": "tada",
+        "item": {"type": "message"},
+    },
+}
+
+
+@pytest.mark.parametrize("case", list(SIGNED_WRONG_SHAPES))
+async def test_a_signed_event_of_the_wrong_shape_gets_a_400_and_nothing_is_stored(edge, caplog, case):
+    from bot.testing.fake_slack import event_callback
+
+    post, fake, core, _ = edge
+    body = json.dumps(event_callback(SIGNED_WRONG_SHAPES[case])).encode()
+    status, text = await post(body, sign(body), "application/json")
+    assert status == 400 and "malformed" in text and "\n" not in text, (status, text)
+    assert _no_traceback(caplog) and await core.store.rows("processed_events") == []
+
+
+async def test_a_signed_command_without_its_channel_gets_a_400(edge, caplog):
+    from urllib.parse import urlencode
+
+    from bot.testing.fake_slack import command_fields
+
+    post, fake, core, _ = edge
+    fields = command_fields("/emojify", "pizza")
+    del fields["channel_id"]
+    body = urlencode(fields).encode()
+    status, text = await post(body, sign(body), "application/x-www-form-urlencoded")
+    assert status == 400 and "channel_id" in text
+    assert _no_traceback(caplog) and fake.calls_of("chat.postEphemeral") == []

@@ -338,3 +338,29 @@ def _web_message(text):
     from bot.core.events import MessageCreated
 
     return MessageCreated("web", uuid.uuid4().hex, RUN_CHANNEL, uuid.uuid4().hex, "w", text)
+
+
+async def test_a_picture_whose_file_host_answers_503_is_tried_again_not_dropped(make_core):
+    import io
+
+    from PIL import Image
+
+    from bot.testing.fake_engine import FakePictureEngine
+
+    buf = io.BytesIO()
+    Image.new("RGB", (200, 150), (200, 40, 40)).save(buf, "PNG")
+    async with SlackStack(make_core, pictures=FakePictureEngine()) as stack:
+        stack.fake.files["tomato.png"] = buf.getvalue()
+        stack.fake.file_outages["tomato.png"] = 2
+        f = {
+            "id": "F1",
+            "name": "tomato.png",
+            "mimetype": "image/png",
+            "size": len(buf.getvalue()),
+            "url_private": stack.fake.file_url("tomato.png"),
+        }
+        ev = {**message(1, "picture "), "subtype": "file_share", "files": [f]}
+        assert (await stack.sender.deliver(ev))[-1] == 200
+        assert await wait_until(lambda: len(stack.fake.calls_of("files.completeUploadExternal")) == 1)
+        assert [r["whole"] for r in stack.fake.file_requests] == [False, False, True]
+        assert stack.core.metrics.count("slack", "retried") == 2

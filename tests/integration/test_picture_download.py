@@ -31,7 +31,7 @@ from bot.testing.fake_slack import FakeSlack, SlackSender
 from models.picture import MAX_PIXELS, decode_picture
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MB = 1024 * 1024
 
 
