@@ -119,6 +119,14 @@ def test_emojify_answers_only_the_caller(core, run):
     assert scores == sorted(scores, reverse=True)
 
 
+def test_emojify_text_is_stored_only_where_auto_react_is_on(core, run):
+    run(core.handle(cmd("emojify", "quiet channel text", channel="CQUIET")))
+    run(core.handle(cmd("emojify-admin", "on", user="UADMIN", channel="CLOUD")))
+    run(core.handle(cmd("emojify", "loud channel text", channel="CLOUD")))
+    texts = [r["text"] for r in run(core.store.rows("predictions"))]
+    assert texts == ["loud channel text"]
+
+
 def test_status_reports_settings_model_and_counts(core, run):
     run(core.handle(cmd("emojify-admin", "on", user="UADMIN")))
     st = run(core.handle(cmd("emojify-admin", "status", user="UADMIN")))

@@ -93,3 +93,68 @@ async def test_close_answers_every_write_in_flight(tmp_path):
         assert len(await again.rows("processed_events")) == 60
     finally:
         await again.close()
+
+
+async def test_texts_the_database_would_refuse_are_cleaned_and_cut(url, tmp_path):
+    """A NUL (PostgreSQL refuses it), a lone surrogate (UTF-8 cannot encode it), an emoji
+    name over its 64-character column and an admin action over 32 are all stored."""
+    store = Store(url, DEFAULT, salt_file=tmp_path / "salt")
+    run = uuid.uuid4().hex[:8]
+    try:
+        await store.log_prediction("web", f"C{run}", "m1", "text", "a\x00b \ud83d c", "v", ["🎉"], [0.5])
+        await store.log_reaction("slack", f"C{run}", "m1", ":" + "x" * 100 + ":", True, "U1", event_id=f"{run}-r")
+        await store.log_reaction("slack", f"C{run}", "m1", "🎉", True, "U1", event_id=f"{run}-r")  # a replay
+        await store.audit("slack", f"C{run}", "U1", "a" * 40, "d\x00", True)
+        pred = [r for r in await store.rows("predictions") if r["channel_id"] == f"C{run}"][0]
+        assert pred["text"] == "ab ? c"
+        reactions = [r for r in await store.rows("reaction_events") if r["channel_id"] == f"C{run}"]
+        assert len(reactions) == 1 and len(reactions[0]["emoji"]) == 64
+        audit = [r for r in await store.rows("admin_audit") if r["channel_id"] == f"C{run}"][0]
+        assert audit["action"] == "a" * 32 and audit["detail"] == "d"
+    finally:
+        await store.close()
+
+
+async def test_errors_never_carry_the_statement_parameters(url, tmp_path):
+    """hide_parameters: a refused row's error names the statement, not someone's message."""
+    store = Store(url, DEFAULT, salt_file=tmp_path / "salt")
+    secret_text = f"my private message {uuid.uuid4().hex}"
+    try:
+        with pytest.raises(Exception) as info:  # a JSON column refuses a set (not serialisable)
+            await store.log_prediction("web", "C", uuid.uuid4().hex, "text", secret_text, "v", [{"x"}], [0.1])
+        assert secret_text not in str(info.value) and secret_text not in repr(info.value)
+    finally:
+        await store.close()
+
+
+async def test_the_salt_lives_in_a_0600_file_and_an_old_one_leaves_the_database(tmp_path):
+    import hashlib
+    import hmac
+
+    from sqlalchemy import text
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite'}"
+    await asyncio.to_thread(migrate, url, "0001")  # the previous version: salt and raw ids inside
+    store = Store(url, DEFAULT)
+    async with store.engine.begin() as conn:
+        await conn.execute(text("INSERT INTO bot_meta (key, value) VALUES ('user_salt', 'old-salt')"))
+        await conn.execute(
+            text(
+                "INSERT INTO admin_audit (platform, channel_id, user_id, action, detail, allowed) "
+                "VALUES ('slack', 'C1', 'U42', 'on', '', 1)"
+            )
+        )
+    await store.close()
+    await migrate_async(url)
+    store = Store(url, DEFAULT)
+    try:
+        expected = hmac.new(b"old-salt", b"slack:U42", hashlib.sha256).hexdigest()
+        assert [r["user_hash"] for r in await store.rows("admin_audit")] == [expected]
+        assert await store.user_hash("slack", "U42") == expected  # the same salt, now in a file
+        salt_file = tmp_path / "old.sqlite.salt"
+        assert salt_file.read_text().strip() == "old-salt" and salt_file.stat().st_mode & 0o777 == 0o600
+        async with store.engine.connect() as conn:
+            keys = [r[0] for r in await conn.execute(text("SELECT key FROM bot_meta"))]
+        assert "user_salt" not in keys
+    finally:
+        await store.close()
