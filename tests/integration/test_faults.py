@@ -364,3 +364,42 @@ async def test_a_picture_whose_file_host_answers_503_is_tried_again_not_dropped(
         assert await wait_until(lambda: len(stack.fake.calls_of("files.completeUploadExternal")) == 1)
         assert [r["whole"] for r in stack.fake.file_requests] == [False, False, True]
         assert stack.core.metrics.count("slack", "retried") == 2
+
+
+async def test_socket_mode_leaves_an_envelope_unacked_while_the_store_is_read_only(make_core):
+    """Socket Mode: Slack resends an envelope that was not acknowledged; the bot acks only
+    what it has stored."""
+    fake = FakeSlack()
+    api = await fake.start()
+    core = await make_core(default=DEFAULT)
+    adapter = SlackAdapter(core, fake.token, SECRET, base_url=api)
+    await adapter.start()
+    task = asyncio.create_task(adapter.run_socket_mode(fake.app_token))
+    store = core.store
+
+    def read_only(dbapi_conn, _record):
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA query_only=ON")
+        cur.close()
+
+    try:
+        await fake.wait_for_socket()
+        sa_event.listen(store.engine.sync_engine, "connect", read_only)
+        await store.engine.dispose()
+        ev = message(7, "socket ")
+        first = await fake.socket_event(ev, event_id="EvSOCKRO1")
+        await asyncio.sleep(1.0)
+        assert first not in {c.args["envelope_id"] for c in fake.calls_of("socket.ack")}
+        assert fake.calls_of("reactions.add") == []
+        sa_event.remove(store.engine.sync_engine, "connect", read_only)
+        await store.engine.dispose()
+        again = await fake.socket_event(ev, event_id="EvSOCKRO1", retry=1)  # Slack's resend
+        acks = await fake.wait_for("socket.ack", 1)
+        assert again in {c.args["envelope_id"] for c in acks}
+        assert await wait_until(lambda: len(fake.calls_of("reactions.add")) == REACTIONS)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await core.pipeline.drain(0.5)
+        await adapter.close()
+        await fake.close()
