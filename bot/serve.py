@@ -98,7 +98,13 @@ def serve(settings: BotSettings, artifacts: str | None = None) -> int:
         from bot.adapters.slack import SlackAdapter
 
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "-"
-        slack = SlackAdapter(core, settings.slack_bot_token.get_secret_value(), secret, max_picture_bytes=cap)
+        slack = SlackAdapter(
+            core,
+            settings.slack_bot_token.get_secret_value(),
+            secret,
+            base_url=settings.slack_api_url,
+            max_picture_bytes=cap,
+        )
         if not settings.slack_app_token:
             slack.add_routes(app)  # POST /slack/events: the Request URL of the Slack app
     if settings.discord_token:

@@ -44,6 +44,10 @@ class BotSettings(BaseSettings):
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None  # Socket Mode
+    # The Web API's base URL: Slack's own by default; a proxy of the operator's, or a
+    # stand-in on loopback for trying the bot without Slack. Picture downloads with the
+    # bot token go to Slack's file hosts and to this origin only.
+    slack_api_url: str | None = None
     discord_token: SecretStr | None = None
     discord_shard_count: int | None = Field(None, ge=1)
     discord_shard_ids: Annotated[list[int], NoDecode] = []
@@ -80,6 +84,13 @@ class BotSettings(BaseSettings):
     @classmethod
     def _ints(cls, v):
         return [int(x) for x in _split(v)] if isinstance(v, str) else v
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("https://", "http://127.", "http://localhost", "http://[::1]")):
+            raise ValueError("must be an https:// URL (plain http only on loopback)")
+        return v if v is None or v.endswith("/") else v + "/"
 
     @field_validator("database_url")
     @classmethod

@@ -73,3 +73,81 @@ def test_a_read_only_database_stops_serve_with_one_line_naming_the_setting(tmp_p
     assert proc.returncode == 2, proc.stderr
     assert last.startswith("emojibot: error: EMOJIBOT_DATABASE_URL:") and "not writable" in last
     assert "Traceback" not in proc.stderr
+
+
+async def test_slack_events_in_flight_at_sigterm_are_answered_after_the_restart(tmp_path):
+    """The real process with Slack over HTTP (the fake Slack as its Web API): SIGTERM while
+    events are arriving exits 0, and the next start answers every event Slack was sent,
+    each exactly once, whether Slack resent it or the inbox replayed it."""
+    import asyncio
+    import uuid
+
+    from bot.testing.fake_slack import FakeSlack, SlackSender
+
+    fake = FakeSlack()
+    api = await fake.start()
+    port = _free_port()
+    url = f"sqlite+aiosqlite:///{tmp_path / 'slack.sqlite'}"
+    env = _env(tmp_path, url, port)
+    env.update(
+        EMOJIBOT_SLACK_BOT_TOKEN=fake.token,
+        EMOJIBOT_SLACK_SIGNING_SECRET="serve-test-signing-secret",
+        EMOJIBOT_SLACK_API_URL=api,
+        EMOJIBOT_AUTO_REACT="true",
+        EMOJIBOT_THRESHOLD="-1",
+        EMOJIBOT_REACTION_COUNT="2",
+        EMOJIBOT_SHUTDOWN_GRACE_S="0",
+    )
+
+    async def start():
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.cli", "serve", env=env, cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        for _ in range(240):
+            if proc.returncode is not None:
+                break
+            try:
+                r = await asyncio.to_thread(urllib.request.urlopen, f"http://127.0.0.1:{port}/readyz", None, 2)
+                if r.status == 200:
+                    return proc
+            except OSError:
+                await asyncio.sleep(0.5)
+        raise AssertionError((await proc.stdout.read()).decode()[-3000:])
+
+    first = await start()
+    try:
+        async with SlackSender(f"http://127.0.0.1:{port}/slack/events", "serve-test-signing-secret") as sender:
+            events = [
+                (
+                    {"type": "message", "channel": "C1", "user": "U1", "text": f"pizza party {i}", "ts": f"17.{i:06d}"},
+                    f"EvSERVE{i}{uuid.uuid4().hex[:6]}",
+                )
+                for i in range(30)
+            ]
+            delays = (1.0, 2.0, 4.0, 8.0, 16.0, 16.0)
+            deliveries = [asyncio.create_task(sender.deliver(ev, eid, retry_delays=delays)) for ev, eid in events]
+            await asyncio.sleep(0.05)
+            first.send_signal(signal.SIGTERM)  # while the events arrive
+            out = (await first.stdout.read()).decode()
+            assert await first.wait() == 0, out[-3000:]
+            assert "drained: 0 events dropped" in out
+            second = await start()
+            statuses = await asyncio.gather(*deliveries)
+            assert all(s[-1] == 200 for s in statuses), statuses
+            for _ in range(200):
+                got = {}
+                for c in fake.calls_of("reactions.add"):
+                    got.setdefault(c.args["timestamp"], []).append(c.args["name"])
+                if all(len(got.get(ev["ts"], [])) >= 2 for ev, _ in events):
+                    break
+                await asyncio.sleep(0.1)
+            assert all(len(got.get(ev["ts"], [])) == 2 for ev, _ in events), got
+            assert fake.calls_of("already_reacted") == []
+            second.send_signal(signal.SIGTERM)
+            assert await second.wait() == 0
+    finally:
+        for p in (first, locals().get("second")):
+            if p is not None and p.returncode is None:
+                p.kill()
+        await fake.close()
