@@ -287,6 +287,13 @@ def cmd_evaluate_airline(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate_emojis(args: argparse.Namespace) -> int:
+    from training.evaluate import evaluate_emojis
+
+    _report(evaluate_emojis(args.csv, artifacts=args.artifacts, progress=not args.json), args.json)
+    return 0
+
+
 def cmd_evaluate_pictures(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
     from training.evaluate import evaluate_pictures
@@ -571,6 +578,16 @@ def build_parser() -> argparse.ArgumentParser:
     ea.add_argument("--csv", required=True, help="CSV with airline_sentiment and text columns")
     ea.add_argument("--json", action="store_true")
     ea.set_defaults(func=cmd_evaluate_airline)
+    ee = evsub.add_parser(
+        "emojis",
+        help="rank the whole catalog for each text: top-1/top-5, MRR, macro-recall@5, distinct top-1",
+        description="F has the columns text,emojis; emojis is a space-separated list of the emojis a person "
+        "used with the text, in any form (with or without U+FE0F, skin-toned, :short_name:). Rows with no "
+        "emoji of the catalog are counted in rows_skipped.",
+    )
+    ee.add_argument("--csv", required=True, help="CSV with a text,emojis header")
+    ee.add_argument("--json", action="store_true")
+    ee.set_defaults(func=cmd_evaluate_emojis)
 
     ep = evsub.add_parser("pictures", help="top-1/top-5, distinct modes of the picture model on labelled photos")
     ep.add_argument("--npz", required=True, help="photos in the layout of tinyimagenet_emoji/train.npz")

@@ -130,6 +130,61 @@ def read_airline(csv_path: str | os.PathLike) -> LabelledTexts:
     return LabelledTexts(texts, np.asarray(labels, dtype=np.int64), [AIRLINE_EMOJIS[s] for s in AIRLINE_ORDER])
 
 
+@dataclass
+class EmojiRows:
+    """Texts with the emojis a person used with each (catalog characters, folded)."""
+
+    texts: list[str]
+    gold: list[list[str]]  # one or more catalog emojis per text
+    skipped: int  # rows none of whose emojis is in the catalog
+
+
+def read_emoji_csv(csv_path: str | os.PathLike, catalog=None) -> EmojiRows:
+    """A CSV with columns ``text,emojis``: ``emojis`` is a space-separated list in any form
+    (with or without U+FE0F, skin-toned, ``:short_name:``); each is folded to its catalog
+    emoji, unknown ones are dropped, and a row left with none is counted as skipped."""
+    from models.catalog import EmojiCatalog
+
+    catalog = catalog or EmojiCatalog.load()
+    p = Path(csv_path)
+    if not p.is_file():
+        raise DataError(f"{p}: no such file")
+    texts: list[str] = []
+    gold: list[list[str]] = []
+    skipped = 0
+    cache: dict[str, str | None] = {}
+    csv.field_size_limit(16 * 1024 * 1024)
+    with p.open(encoding="utf-8-sig", errors="replace", newline="") as f:
+        reader = csv.reader(f)
+        try:
+            header = [h.strip().lower() for h in next(reader, [])]
+            missing = {"text", "emojis"} - set(header)
+            if missing:
+                raise DataError(f"{p}: missing column(s) {', '.join(sorted(missing))} (expected a header text,emojis)")
+            i_text, i_emojis = header.index("text"), header.index("emojis")
+            for row in reader:
+                if not any(cell.strip() for cell in row):
+                    continue
+                if len(row) <= max(i_text, i_emojis):
+                    raise DataError(f"{p}:{reader.line_num}: expected {len(header)} columns, got {len(row)}")
+                found: dict[str, None] = {}
+                for token in row[i_emojis].split():
+                    if token not in cache:
+                        cache[token] = catalog.lookup(token).char if token in catalog else None
+                    if cache[token] is not None:
+                        found.setdefault(cache[token], None)
+                if not found:
+                    skipped += 1
+                    continue
+                texts.append(row[i_text])
+                gold.append(list(found))
+        except csv.Error as exc:
+            raise DataError(f"{p}:{reader.line_num}: malformed CSV: {exc}") from exc
+    if not texts:
+        raise DataError(f"{p}: no row has an emoji of the catalog ({skipped} rows skipped)")
+    return EmojiRows(texts, gold, skipped)
+
+
 def load_airline(data_dir: str | os.PathLike) -> LabelledTexts:
     return read_airline(Path(data_dir) / "airline_sentiment" / "tweets_train.csv")
 

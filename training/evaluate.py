@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from models.ranker import TextRanker
-from training.data import read_airline, read_tweeteval
-from training.metrics import ranking_metrics
+from training.data import read_airline, read_emoji_csv, read_tweeteval
+from training.metrics import catalog_metrics, ranking_metrics
 
 
 def _scores(ranker: TextRanker, texts: list[str], candidates: list[str], batch: int = 512) -> np.ndarray:
@@ -35,6 +35,29 @@ def evaluate_airline(csv_path, artifacts: str | os.PathLike | None = None) -> di
     ranker = TextRanker(artifacts)
     m = ranking_metrics(_scores(ranker, data.texts, data.label_emojis), data.labels, k=1)
     return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n": len(data.texts), "model_version": ranker.version}
+
+
+def evaluate_emojis(
+    csv_path, artifacts: str | os.PathLike | None = None, progress: bool = True, batch: int = 512
+) -> dict[str, Any]:
+    """Rank the whole catalog for every text of a ``text,emojis`` CSV (no candidate list)."""
+    from tqdm import tqdm
+
+    ranker = TextRanker(artifacts)
+    data = read_emoji_csv(csv_path, ranker.catalog)
+    positions = {c: i for i, c in enumerate(ranker.chars)}
+    keep = [i for i, g in enumerate(data.gold) if any(c in positions for c in g)]
+    skipped = data.skipped + len(data.gold) - len(keep)  # in the catalog, not in the model
+    texts = [data.texts[i] for i in keep]
+    gold = [np.asarray([positions[c] for c in data.gold[i] if c in positions]) for i in keep]
+    parts = []
+    with tqdm(total=len(texts), desc="ranking", unit="text", disable=not progress, leave=False) as bar:
+        for i in range(0, len(texts), batch):
+            chunk = texts[i : i + batch]
+            parts.append(ranker.scores(chunk, allow_empty=True))
+            bar.update(len(chunk))
+    m = catalog_metrics(np.concatenate(parts), gold)
+    return {"rows": len(texts), "rows_skipped": skipped, **m, "model_version": ranker.version}
 
 
 def evaluate_pictures(

@@ -34,3 +34,32 @@ def ranking_metrics(scores: np.ndarray, y_true: np.ndarray, k: int = 5) -> dict[
         "accuracy": float(np.mean(y_pred == y_true)),
         f"top{k}_accuracy": float(np.mean((topk == y_true[:, None]).any(axis=1))),
     }
+
+
+def catalog_metrics(scores: np.ndarray, gold: list[np.ndarray]) -> dict[str, float]:
+    """Whole-catalog ranking of texts that each have one or more right emojis.
+
+    ``scores`` (N, C) over the catalog; ``gold[i]`` the catalog columns of row i's emojis.
+    ``top1_accuracy``: the first emoji is one of the gold; ``top5_accuracy``: a gold emoji in
+    the top 5; ``mrr``: mean reciprocal rank of the best-ranked gold emoji;
+    ``macro_recall_at_5``: for each gold emoji, the share of its rows where it is in the top
+    5, averaged over emojis (finding the rare, specific emoji counts as much as 😂);
+    ``distinct_top1``: how many different emojis are ranked first. Ties rank pessimistically.
+    """
+    if len(gold) == 0:
+        raise ValueError("no examples to score")
+    best_rank = np.empty(len(gold), dtype=np.int64)
+    hits: dict[int, list[int]] = {}
+    for i, cols in enumerate(gold):
+        row = scores[i]
+        ranks = np.array([int(np.sum(row > row[c])) + 1 for c in cols])  # 1 = first
+        best_rank[i] = ranks.min()
+        for c, r in zip(cols, ranks, strict=True):
+            hits.setdefault(int(c), []).append(int(r <= 5))
+    return {
+        "top1_accuracy": float(np.mean(best_rank == 1)),
+        "top5_accuracy": float(np.mean(best_rank <= 5)),
+        "mrr": float(np.mean(1.0 / best_rank)),
+        "macro_recall_at_5": float(np.mean([np.mean(v) for v in hits.values()])),
+        "distinct_top1": int(len(np.unique(scores.argmax(axis=1)))),
+    }

@@ -1,0 +1,73 @@
+"""`emojibot evaluate emojis`: whole-catalog metrics, folding of emoji forms, file errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from bot.cli import main
+from training.data import DataError, read_emoji_csv
+from training.metrics import catalog_metrics
+
+
+def test_catalog_metrics_by_hand():
+    scores = np.array(
+        [
+            [0.9, 0.1, 0.5, 0.0, 0.2, 0.3, 0.4],  # gold 0: first
+            [0.9, 0.1, 0.5, 0.0, 0.2, 0.3, 0.4],  # gold 1 ranks 7th, gold 2 ranks 2nd: best is 2
+            [0.1, 0.9, 0.5, 0.0, 0.2, 0.3, 0.4],  # gold 3 ranks 7th
+        ]
+    )
+    gold = [np.array([0]), np.array([1, 2]), np.array([3])]
+    m = catalog_metrics(scores, gold)
+    assert m["top1_accuracy"] == pytest.approx(1 / 3)
+    assert m["top5_accuracy"] == pytest.approx(2 / 3)
+    assert m["mrr"] == pytest.approx((1 + 1 / 2 + 1 / 7) / 3)
+    # per emoji: 0 → 1/1, 1 → 0/1, 2 → 1/1, 3 → 0/1
+    assert m["macro_recall_at_5"] == pytest.approx(0.5)
+    assert m["distinct_top1"] == 2
+
+
+def test_emoji_forms_are_folded_and_rows_without_a_catalog_emoji_skipped(tmp_path, catalog):
+    f = tmp_path / "e.csv"
+    f.write_text(
+        "text,emojis\n"
+        "love it,❤️\n"
+        '"great, thanks",👍🏽 :tada:\n'
+        "nothing known,notanemoji\n"
+        "same twice,❤ ❤️\n",
+        encoding="utf-8",
+    )
+    rows = read_emoji_csv(f, catalog)
+    heart, thumbs, tada = (catalog.lookup(x).char for x in ("❤", "👍", "🎉"))
+    assert rows.texts == ["love it", "great, thanks", "same twice"]
+    assert rows.gold == [[heart], [thumbs, tada], [heart]]
+    assert rows.skipped == 1
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("words,labels\nhi,🎉\n", "missing column(s) emojis, text"),
+        ("text,emojis\nonly one column\n", "expected 2 columns"),
+        ("text,emojis\nhi,nothing\n", "no row has an emoji of the catalog"),
+    ],
+)
+def test_a_malformed_file_is_one_line_with_exit_2(tmp_path, capsys, content, message):
+    f = tmp_path / "bad.csv"
+    f.write_text(content, encoding="utf-8")
+    with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        read_emoji_csv(f)
+    assert main(["evaluate", "emojis", "--csv", str(f), "--json"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("emojibot: error:") and "\n" not in err
+
+
+def test_the_command_ranks_the_whole_catalog(tmp_path, capsys):
+    f = tmp_path / "e.csv"
+    f.write_text("text,emojis\nmerry christmas everyone,🎄\nhappy birthday to you,🎂 🎉\nzzz,notanemoji\n")
+    assert main(["evaluate", "emojis", "--csv", str(f), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rows"] == 2 and out["rows_skipped"] == 1
+    assert set(out) >= {"top1_accuracy", "top5_accuracy", "mrr", "macro_recall_at_5", "distinct_top1"}
+    assert 0 <= out["top1_accuracy"] <= out["top5_accuracy"] <= 1 and 0 < out["mrr"] <= 1
