@@ -259,7 +259,9 @@ class BotCore:
         words = _readable(c.text).split()
         action = words[0].lower()[:32] if words else "help"
         allowed = self.admins.allows(c)
-        await self.store.audit(c.platform, c.channel_id, c.user_id, action, " ".join(words[1:]), allowed)
+        # A refused attempt keeps its action only: what a stranger typed after it is not stored.
+        detail = " ".join(words[1:])[:64] if allowed else ""
+        await self.store.audit(c.platform, c.channel_id, c.user_id, action, detail, allowed)
         if action in ("help", "-h", "--help"):
             return [Reply(c.channel_id, ADMIN_HELP, ephemeral=True)]
         if not allowed:

@@ -87,6 +87,7 @@ class EventPipeline:
         self.dropped = 0
         self.handed_back = 0
         self._tasks: set[asyncio.Task] = set()
+        self._running: set[tuple[str, str]] = set()  # (platform, event id) run by this process now
         self._held: list[tuple[Event, float]] = []
         self._replayer: asyncio.Task | None = None
 
@@ -138,9 +139,14 @@ class EventPipeline:
         return True
 
     def _spawn(self, event: Event, t0: float) -> None:
+        key = (event.platform, event.event_id)
+        if key in self._running:  # already running here (its lease ran out while it waited)
+            return
+        self._running.add(key)
         task = asyncio.create_task(self._run(event, t0), name=f"event-{event.platform}-{event.event_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _t: self._running.discard(key))
 
     # -- running ---------------------------------------------------------------------------
     async def _run(self, event: Event, t0: float) -> None:
@@ -151,6 +157,7 @@ class EventPipeline:
             return
         done: set[tuple] = set()  # actions already carried out (a retry skips them)
         tries = 0
+        heartbeat = asyncio.create_task(self._keep_lease(event))
         try:
             while True:
                 try:
@@ -165,7 +172,11 @@ class EventPipeline:
                             _one_line(exc),
                         )
                         self.metrics.event(event.platform, "retried")
-                        await self._hand_back(event, self.retry_delays[-1] if self.retry_delays else 0.0)
+                        if not self.accepting:  # shutting down: the next start takes it at once
+                            self.handed_back += 1
+                            await self._hand_back(event, 0.0)
+                        else:
+                            await self._hand_back(event, self.retry_delays[-1] if self.retry_delays else 0.0)
                         return
                     delay = self.retry_delays[tries]
                     tries += 1
@@ -176,6 +187,8 @@ class EventPipeline:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._hand_back(event, 0.0))
             raise
+        finally:
+            heartbeat.cancel()
         self.metrics.event(event.platform, "handled")
         self.metrics.latency.labels(event.platform).observe(time.monotonic() - t0)
 
@@ -192,6 +205,14 @@ class EventPipeline:
                 log.warning("%s refused %s for good: %s", event.platform, type(action).__name__, _one_line(exc))
             done.add(key)
         await self.store.complete_event(event.platform, event.event_id)
+
+    async def _keep_lease(self, event: Event) -> None:
+        """Renew the event's lease while it runs (a slow platform or file host must not let
+        another worker, or this one's replayer, start it a second time)."""
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            with contextlib.suppress(StoreUnavailable):
+                await self.store.extend_lease(event.platform, event.event_id, self.lease)
 
     async def _hand_back(self, event: Event, retry_in: float) -> None:
         try:

@@ -82,14 +82,29 @@ def clean_text(value: Any, limit: int | None = TEXT_LIMIT) -> str:
     return s[:limit] if limit else s
 
 
+_ID_COLUMNS = {"platform", "channel_id", "event_id", "message_id"}
+
+
+def fit_id(value: Any, length: int) -> str:
+    """An identifier as stored: cleaned, and when longer than its column, cut with a digest
+    of the whole appended, so two long ids never become one and every lookup of the same id
+    (accept, complete, release) finds the same row."""
+    s = clean_text(value, None)
+    if len(s) <= length:
+        return s
+    return s[: length - 17] + "~" + hashlib.sha256(s.encode("utf-8")).hexdigest()[:16]
+
+
 def _fit(model, row: dict[str, Any]) -> dict[str, Any]:
-    """``row`` with every string cleaned and cut to its column's length."""
+    """``row`` with every string cleaned and cut to its column's length (identifiers with a
+    digest: :func:`fit_id`)."""
     out = dict(row)
     for col in model.__table__.columns:
         v = out.get(col.name)
         if isinstance(v, str):
             if isinstance(col.type, String) and not isinstance(col.type, Text) and col.type.length:
-                out[col.name] = clean_text(v, col.type.length)
+                n = col.type.length
+                out[col.name] = fit_id(v, n) if col.name in _ID_COLUMNS else clean_text(v, n)
             else:
                 out[col.name] = clean_text(v, TEXT_LIMIT if col.name != "payload" else None)
     return out
@@ -319,6 +334,8 @@ class Store:
         the first row.
         """
         now = time.time()
+        models = {"accept": ProcessedEvent, "complete": ProcessedEvent, "prediction": Prediction}
+        items = [(kind, _fit(models[kind], row)) for kind, row in items]  # ids as stored, everywhere
         accepts: dict[tuple[str, str], dict[str, Any]] = {}  # ordered, without repeats
         predictions: list[dict[str, Any]] = []
         completions: list[dict[str, Any]] = []
@@ -328,22 +345,19 @@ class Store:
             elif kind == "complete":
                 completions.append(row)
             else:
-                predictions.append(_fit(Prediction, row))
+                predictions.append(row)
         won: set[tuple[str, str]] = set()
         with _db_errors("writing events"):
             async with self.session() as s:
                 if accepts:
                     values = [
-                        _fit(
-                            ProcessedEvent,
-                            {
-                                "platform": p,
-                                "event_id": e,
-                                "status": "pending",
-                                "payload": r.get("payload"),
-                                "lease_until": now + r["lease"],
-                            },
-                        )
+                        {
+                            "platform": p,
+                            "event_id": e,
+                            "status": "pending",
+                            "payload": r.get("payload"),
+                            "lease_until": now + r["lease"],
+                        }
                         for (p, e), r in accepts.items()
                     ]
                     stmt = (
@@ -443,16 +457,33 @@ class Store:
     async def release_event(self, platform: str, event_id: str, retry_in: float = 0.0) -> None:
         """Hand a pending event back: any worker (a replay, or the platform's retry) may
         take it after ``retry_in`` seconds."""
+        key = _fit(ProcessedEvent, {"platform": platform, "event_id": event_id})
         with _db_errors("releasing an event"):
             async with self.session() as s:
                 await s.execute(
                     update(ProcessedEvent)
                     .where(
-                        ProcessedEvent.platform == platform,
-                        ProcessedEvent.event_id == event_id,
+                        ProcessedEvent.platform == key["platform"],
+                        ProcessedEvent.event_id == key["event_id"],
                         ProcessedEvent.status == "pending",
                     )
                     .values(lease_until=time.time() + retry_in)
+                )
+                await s.commit()
+
+    async def extend_lease(self, platform: str, event_id: str, lease: float) -> None:
+        """Keep holding a pending event this worker is still running."""
+        key = _fit(ProcessedEvent, {"platform": platform, "event_id": event_id})
+        with _db_errors("extending a lease"):
+            async with self.session() as s:
+                await s.execute(
+                    update(ProcessedEvent)
+                    .where(
+                        ProcessedEvent.platform == key["platform"],
+                        ProcessedEvent.event_id == key["event_id"],
+                        ProcessedEvent.status == "pending",
+                    )
+                    .values(lease_until=time.time() + lease)
                 )
                 await s.commit()
 
@@ -505,7 +536,8 @@ class Store:
 
     # -- channel settings ------------------------------------------------------------------
     async def channel(self, platform: str, channel_id: str) -> ChannelConfig:
-        key = (platform, channel_id)
+        fitted = _fit(ChannelSettings, {"platform": platform, "channel_id": channel_id})
+        key = (fitted["platform"], fitted["channel_id"])
         cached = self._channels.get(key)
         if cached is not None and time.monotonic() - cached[0] < self.settings_ttl:
             return cached[1]
@@ -517,6 +549,8 @@ class Store:
         return cfg
 
     async def update_channel(self, platform: str, channel_id: str, **changes: Any) -> ChannelConfig:
+        fitted = _fit(ChannelSettings, {"platform": platform, "channel_id": channel_id})
+        platform, channel_id = fitted["platform"], fitted["channel_id"]
         with _db_errors("changing channel settings"):
             async with self.session() as s:
                 row = await s.get(ChannelSettings, (platform, channel_id))

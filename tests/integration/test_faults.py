@@ -403,3 +403,89 @@ async def test_socket_mode_leaves_an_envelope_unacked_while_the_store_is_read_on
         await core.pipeline.drain(0.5)
         await adapter.close()
         await fake.close()
+
+
+async def test_ids_longer_than_their_columns_or_holding_a_nul_are_answered_once(make_core):
+    """An event id over 128 characters and, on PostgreSQL, a channel id with a NUL: the
+    store keeps them as one id each (cut, with a digest), so the event is run, completed
+    and never replayed."""
+    await migrate_async("postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+    async with SlackStack(make_core, "postgresql+asyncpg://postgres@127.0.0.1:5432/test") as stack:
+        long_id = "Ev" + "L" * 300 + uuid.uuid4().hex
+        ev = message(3, "long id ")
+        nul = {**message(4, "nul channel "), "channel": RUN_CHANNEL + "\x00x"}
+        assert (await stack.sender.deliver(ev, long_id))[-1] == 200
+        assert (await stack.sender.deliver(nul))[-1] == 200
+        assert await wait_until(all_answered(stack, [ev, nul]))
+        assert (await stack.sender.deliver(ev, long_id))[-1] == 200  # Slack's retry: a duplicate
+        await asyncio.sleep(0.5)
+        assert_each_answered_once(stack, [ev, nul])
+        assert await stack.core.store.pending_events() == 0 or all(
+            r["status"] != "pending"
+            for r in await stack.core.store.rows("processed_events")
+            if r["event_id"].startswith("EvLLL")
+        )
+
+
+async def test_an_event_slower_than_its_lease_is_not_started_twice(make_core):
+    """A platform that keeps the bot waiting past the lease: the lease is renewed while the
+    event runs, and this process's replayer never starts a second copy."""
+    from bot.core.events import MessageCreated
+
+    class SlowSurface(RecordingSurface):
+        async def act(self, action, event):
+            await asyncio.sleep(1.2)  # four leases long
+            self.done.append(action)
+
+    core = await make_core(default=DEFAULT)
+    core.pipeline.lease = 0.3
+    core.pipeline.replay_interval = 0.05
+    surface = SlowSurface()
+    core.pipeline.register(surface)
+    await core.pipeline.start()
+    await core.pipeline.submit(MessageCreated("gateway", uuid.uuid4().hex, RUN_CHANNEL, "m1", "U1", "pizza"))
+    assert await wait_until(lambda: core.metrics.count("gateway", "handled") == 1, timeout=10)
+    await asyncio.sleep(0.5)
+    assert len(surface.done) == 1 and core.metrics.count("gateway", "handled") == 1
+    await core.pipeline.drain(0.5)
+
+
+async def test_only_the_first_picture_of_a_message_is_downloaded(make_core):
+    import io
+
+    from PIL import Image
+
+    from bot.testing.fake_engine import FakePictureEngine
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (10, 200, 10)).save(buf, "PNG")
+    async with SlackStack(make_core, pictures=FakePictureEngine()) as stack:
+        files = []
+        for i in range(3):
+            stack.fake.files[f"p{i}.png"] = buf.getvalue()
+            files.append(
+                {
+                    "id": f"F{i}",
+                    "name": f"p{i}.png",
+                    "mimetype": "image/png",
+                    "size": len(buf.getvalue()),
+                    "url_private": stack.fake.file_url(f"p{i}.png"),
+                }
+            )
+        ev = {**message(9, "three pictures "), "subtype": "file_share", "files": files}
+        assert (await stack.sender.deliver(ev))[-1] == 200
+        assert await wait_until(lambda: len(stack.fake.calls_of("files.completeUploadExternal")) == 1)
+        assert [r["name"] for r in stack.fake.file_requests] == ["p0.png"]
+
+
+async def test_a_refused_admin_command_keeps_only_its_action(make_core):
+    from bot.core.events import CommandInvoked
+
+    core = await make_core(admins=("UADMIN",))
+    await core.handle(CommandInvoked("slack", uuid.uuid4().hex, "C1", "U2", "emojify-admin", "threshold call me 555"))
+    await core.handle(CommandInvoked("slack", uuid.uuid4().hex, "C1", "UADMIN", "emojify-admin", "threshold 0.3"))
+    rows = await core.store.rows("admin_audit")
+    assert [(r["action"], r["detail"], r["allowed"]) for r in rows] == [
+        ("threshold", "", False),
+        ("threshold", "0.3", True),
+    ]

@@ -197,3 +197,33 @@ async def test_a_signed_command_without_its_channel_gets_a_400(edge, caplog):
     status, text = await post(body, sign(body), "application/x-www-form-urlencoded")
     assert status == 400 and "channel_id" in text
     assert _no_traceback(caplog) and fake.calls_of("chat.postEphemeral") == []
+
+
+@pytest.mark.parametrize("event", ["hello", [1], 5])
+async def test_a_signed_body_whose_event_is_not_an_object_gets_a_400(edge, caplog, event):
+    post, fake, core, _ = edge
+    body = json.dumps({"type": "event_callback", "event_id": "EvX", "event": event}).encode()
+    status, text = await post(body, sign(body))
+    assert status == 400 and "event must be a JSON object" in text
+    assert _no_traceback(caplog) and await core.store.rows("processed_events") == []
+
+
+async def test_a_signature_that_is_not_ascii_is_401_not_500(edge, caplog):
+    import asyncio
+    from urllib.parse import urlsplit
+
+    post, fake, core, url = edge
+    u = urlsplit(url)
+    body = b'{"type": "event_callback", "event": {}}'
+    reader, writer = await asyncio.open_connection(u.hostname, u.port)
+    writer.write(
+        b"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"X-Slack-Request-Timestamp: " + str(int(time.time())).encode() + b"\r\n"
+        b"X-Slack-Signature: v0=\xff\xfe\r\nContent-Length: " + str(len(body)).encode() + b"\r\n"
+        b"Connection: close\r\n\r\n" + body
+    )
+    await writer.drain()
+    answer = await reader.read(65536)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+    assert _no_traceback(caplog)

@@ -4,6 +4,7 @@ HTTP on loopback (aiohttp's TestServer), a real SQLite store, the model-free Fak
 Time never comes from the wall clock here: the rate limits run on a frozen clock that a
 test moves by hand, so a burst is exactly a burst."""
 
+import asyncio
 import io
 import logging
 import subprocess
@@ -372,3 +373,30 @@ async def test_the_page_still_works_for_its_own_user(playground):
     assert session == {"login_required": False, "signed_in": False, "local": True, "admin": True}
     rows = await _rows(client, "reaction_events")
     assert body["reactions"] and len(rows) == 1 and rows[0]["emoji"] == "🎄"
+
+
+async def _raw(client, request: bytes) -> bytes:
+    """Send bytes as they are (aiohttp's client would not send a header that is not UTF-8)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    writer.write(request)
+    await writer.drain()
+    answer = await reader.read(65536)
+    writer.close()
+    return answer
+
+
+@pytest.mark.parametrize(
+    "header",
+    [b"Authorization: Bearer \xff\xfe", b"Cookie: emojibot_session=s1\xff.x", b"Cookie: emojibot_user=\xff"],
+)
+async def test_credentials_that_are_not_utf8_are_refused_without_a_traceback(playground, caplog, header):
+    client = await playground(public_hosts=PUBLIC, playground_secret=SECRET)
+    body = b'{"command": "emojify-admin", "text": "status"}'
+    request = (
+        b"POST /api/commands HTTP/1.1\r\nHost: " + PUBLIC.encode() + b"\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n" + header + b"\r\nConnection: close\r\n\r\n" + body
+    )
+    answer = await _raw(client, request)
+    assert answer.startswith(b"HTTP/1.1 401") or answer.startswith(b"HTTP/1.1 429"), answer[:200]
+    assert not [r for r in caplog.records if r.exc_info or r.levelname == "ERROR"]
+    assert await _rows(client, "admin_audit") == []

@@ -31,11 +31,7 @@ def test_catalog_metrics_by_hand():
 def test_emoji_forms_are_folded_and_rows_without_a_catalog_emoji_skipped(tmp_path, catalog):
     f = tmp_path / "e.csv"
     f.write_text(
-        "text,emojis\n"
-        "love it,❤️\n"
-        '"great, thanks",👍🏽 :tada:\n'
-        "nothing known,notanemoji\n"
-        "same twice,❤ ❤️\n",
+        'text,emojis\nlove it,❤️\n"great, thanks",👍🏽 :tada:\nnothing known,notanemoji\nsame twice,❤ ❤️\n',
         encoding="utf-8",
     )
     rows = read_emoji_csv(f, catalog)

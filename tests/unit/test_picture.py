@@ -191,3 +191,36 @@ def test_engine_batches_pictures_and_isolates_a_bad_one(picture_model, photos):
     assert all(len(r.top) <= 2 for r in results[:4])
     assert isinstance(results[4], PictureError)
     assert batches < 5 + 4  # the good pictures shared model calls
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+
+
+def test_pictures_that_fail_part_way_give_their_memory_back():
+    """A truncated 16-bit PNG fails after its buffers are allocated, and a PNG whose text
+    chunks inflate to megabytes fails on open: the error keeps no reference to the buffers
+    and the heap is trimmed, so failing five times costs nothing (it held +650 MB)."""
+    import io
+    import zlib
+
+    import numpy as np
+    from PIL import Image, PngImagePlugin
+
+    from models.picture import PictureError, decode_picture
+
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 65535, (2000, 2000), dtype=np.uint16)).save(buf, "PNG")
+    truncated = buf.getvalue()[: len(buf.getvalue()) // 3]
+    info = PngImagePlugin.PngInfo()
+    info.add_text("comment", "x" * (8 * 1024 * 1024), zip=True)
+    texty = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(texty, "PNG", pnginfo=info)
+    assert len(texty.getvalue()) < 100_000 and zlib  # 8 MB of text in a small file
+    before = _rss_mib()
+    for data in [truncated] * 5 + [texty.getvalue()] * 5:
+        with pytest.raises(PictureError) as err:
+            decode_picture(data)
+        assert err.value.__context__ is None and err.value.__cause__ is None
+    assert _rss_mib() - before < 60

@@ -233,6 +233,8 @@ class DiscordAdapter:
             return event
         got = []
         for a in event.attachments:
+            if got:  # the core answers the first picture: the others are not downloaded
+                break
             if a.data is not None:
                 got.append(a)
                 continue

@@ -108,7 +108,7 @@ def _field(d: dict[str, Any], key: str, default: str | None = None) -> str:
 def _size(value: Any) -> int:
     try:
         return max(0, int(value or 0))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise MalformedEvent("files[].size must be a number") from None
 
 
@@ -178,11 +178,17 @@ class SlackAdapter:
             ts = request.headers.get("X-Slack-Request-Timestamp")
             if ts is not None and not re.fullmatch(r"[0-9]{1,12}", ts.strip()):
                 raise Refused(400, "X-Slack-Request-Timestamp must be a whole number of seconds")
+            sig = request.headers.get("X-Slack-Signature")
+            if sig is not None and not re.fullmatch(r"v0=[0-9a-f]{1,128}", sig.strip()):  # bolt can't compare others
+                raise Refused(401, "X-Slack-Signature is not a Slack signature")
             raw = decode_utf8(await read_capped(request, getattr(self, "max_event_bytes", 1024 * 1024)))
             ctype = (request.headers.get("Content-Type") or "").split(";")[0]
             if raw and (ctype == "application/json" or raw.startswith("{")):  # bolt parses it as JSON
-                if not isinstance(parse_json(raw), dict):
+                parsed = parse_json(raw)
+                if not isinstance(parsed, dict):
                     raise Refused(400, "an Events API body must be a JSON object")
+                if "event" in parsed and not isinstance(parsed["event"], dict):  # bolt matches on event.type
+                    raise Refused(400, "event must be a JSON object")
             elif "payload" in raw:  # a form whose payload bolt parses as JSON
                 try:
                     body = parse_body(raw, ctype)
@@ -241,7 +247,10 @@ class SlackAdapter:
         return BoltResponse(status=500, body="")
 
     async def _on_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
-        if event.get("subtype") not in _ANSWERED_SUBTYPES:
+        subtype = event.get("subtype")
+        if subtype is not None and not isinstance(subtype, str):
+            raise MalformedEvent("event.subtype must be a string")
+        if subtype not in _ANSWERED_SUBTYPES:
             return
         channel, ts = _field(event, "channel"), _field(event, "ts")
         files = event.get("files", [])
@@ -324,6 +333,8 @@ class SlackAdapter:
             return event
         got = []
         for a in event.attachments:
+            if got:  # the core answers the first picture: the others are not downloaded
+                break
             if a.data is not None:
                 got.append(a)
                 continue

@@ -227,16 +227,16 @@ class Playground:
         )
         self.logins = TokenBuckets(LOGIN_PER_S, LOGIN_BURST, clock)
 
-    # signed values: "<value>.<hmac>"
+    # signed values: "<value>.<hmac>" (headers may hold any bytes: compared as bytes)
     @staticmethod
     def _sign(key: bytes, value: str) -> str:
-        return value + "." + hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:32]
+        return value + "." + hmac.new(key, _bytes(value), hashlib.sha256).hexdigest()[:32]
 
     @staticmethod
     def _verify(key: bytes, signed: str | None) -> str | None:
         value, _, sig = (signed or "").rpartition(".")
-        good = hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:32]
-        return value if value and hmac.compare_digest(sig.encode(), good.encode()) else None
+        good = hmac.new(key, _bytes(value), hashlib.sha256).hexdigest()[:32]
+        return value if value and hmac.compare_digest(_bytes(sig), good.encode()) else None
 
     def session_cookie(self) -> str:
         assert self.session_key is not None
@@ -255,7 +255,7 @@ class Playground:
         if wait > 0:
             s = max(1, math.ceil(wait))
             raise Refused(429, f"too many wrong passwords from you: try again in {s} s", {"Retry-After": str(s)})
-        ok = self.secret is not None and hmac.compare_digest(given.encode(), self.secret)
+        ok = self.secret is not None and hmac.compare_digest(_bytes(given), self.secret)
         if not ok:
             self.logins.take(client_key(remote))
         return ok
@@ -565,3 +565,8 @@ def build_app(
     if playground:
         add_playground_routes(app, core, settings, clock)
     return app
+
+
+def _bytes(text: str) -> bytes:
+    """Header and cookie text as bytes; aiohttp keeps undecodable bytes as lone surrogates."""
+    return text.encode("utf-8", "surrogateescape")
