@@ -290,7 +290,19 @@ def cmd_evaluate_airline(args: argparse.Namespace) -> int:
 def cmd_evaluate_emojis(args: argparse.Namespace) -> int:
     from training.evaluate import evaluate_emojis
 
-    _report(evaluate_emojis(args.csv, artifacts=args.artifacts, progress=not args.json), args.json)
+    if args.csv is None and (args.data_dir is None or args.split is None):
+        raise CLIError("evaluate emojis: give --csv F, or --data-dir D with --split train|val")
+    if args.baseline and args.data_dir is None:
+        raise CLIError("evaluate emojis: --baseline trains on the whole-catalog tweets: give --data-dir")
+    result = evaluate_emojis(
+        args.csv,
+        artifacts=args.artifacts,
+        progress=not args.json,
+        data_dir=args.data_dir,
+        split=None if args.csv else args.split,
+        baseline=args.baseline,
+    )
+    _report(result, args.json)
     return 0
 
 
@@ -585,7 +597,19 @@ def build_parser() -> argparse.ArgumentParser:
         "used with the text, in any form (with or without U+FE0F, skin-toned, :short_name:). Rows with no "
         "emoji of the catalog are counted in rows_skipped.",
     )
-    ee.add_argument("--csv", required=True, help="CSV with a text,emojis header")
+    ee.add_argument("--csv", help="CSV with a text,emojis header")
+    ee.add_argument("--data-dir", dest="data_dir", help="the training data (for --split and --baseline)")
+    ee.add_argument(
+        "--split",
+        choices=["train", "val"],
+        help="score one side of twemoji_tweets/tweets.csv, split once with a fixed seed (80/20)",
+    )
+    ee.add_argument(
+        "--baseline",
+        choices=["popularity", "svm"],
+        help="score with a yardstick trained on the train side instead of the model: the five most used "
+        "emojis, or TF-IDF + LinearSVC over every emoji",
+    )
     ee.add_argument("--json", action="store_true")
     ee.set_defaults(func=cmd_evaluate_emojis)
 

@@ -185,6 +185,35 @@ def read_emoji_csv(csv_path: str | os.PathLike, catalog=None) -> EmojiRows:
     return EmojiRows(texts, gold, skipped)
 
 
+# The whole-catalog tweets are split once, by this seed, into the rows training and tuning
+# may read (train) and the rows only reported on (val): never tune on what is reported.
+TWEMOJI_SPLIT_SEED = 20261125
+TWEMOJI_VAL_FRACTION = 0.2
+
+
+def split_emoji_rows(
+    rows: EmojiRows, val_fraction: float = TWEMOJI_VAL_FRACTION, seed: int = TWEMOJI_SPLIT_SEED
+) -> tuple[EmojiRows, EmojiRows]:
+    """(train, val): a seeded random split, the same on every machine."""
+    order = np.random.default_rng(seed).permutation(len(rows.texts))
+    n_val = int(round(len(order) * val_fraction))
+    parts = []
+    for idx in (np.sort(order[n_val:]), np.sort(order[:n_val])):
+        parts.append(EmojiRows([rows.texts[i] for i in idx], [rows.gold[i] for i in idx], 0))
+    return parts[0], parts[1]
+
+
+def load_twemoji_tweets(data_dir: str | os.PathLike, split: str | None = None, catalog=None) -> EmojiRows:
+    """`twemoji_tweets/tweets.csv`, whole or one side of :func:`split_emoji_rows`."""
+    rows = read_emoji_csv(Path(data_dir) / "twemoji_tweets" / "tweets.csv", catalog)
+    if split is None:
+        return rows
+    if split not in ("train", "val"):
+        raise DataError(f"split must be train or val, not {split!r}")
+    train, val = split_emoji_rows(rows)
+    return train if split == "train" else val
+
+
 def load_airline(data_dir: str | os.PathLike) -> LabelledTexts:
     return read_airline(Path(data_dir) / "airline_sentiment" / "tweets_train.csv")
 

@@ -38,26 +38,56 @@ def evaluate_airline(csv_path, artifacts: str | os.PathLike | None = None) -> di
 
 
 def evaluate_emojis(
-    csv_path, artifacts: str | os.PathLike | None = None, progress: bool = True, batch: int = 512
+    csv_path=None,
+    artifacts: str | os.PathLike | None = None,
+    progress: bool = True,
+    batch: int = 512,
+    data_dir: str | os.PathLike | None = None,
+    split: str | None = None,
+    baseline: str | None = None,
 ) -> dict[str, Any]:
-    """Rank the whole catalog for every text of a ``text,emojis`` CSV (no candidate list)."""
+    """Rank the whole catalog for every text of a ``text,emojis`` CSV (no candidate list),
+    or of one side of the whole-catalog tweets' split (``data_dir`` + ``split``).
+
+    ``baseline`` ``popularity`` or ``svm`` scores the same rows with that yardstick
+    (trained on the split's train side) instead of the shipped model."""
     from tqdm import tqdm
 
+    from training.data import load_twemoji_tweets
+
     ranker = TextRanker(artifacts)
-    data = read_emoji_csv(csv_path, ranker.catalog)
+    if csv_path is not None:
+        data = read_emoji_csv(csv_path, ranker.catalog)
+    elif data_dir is not None and split is not None:
+        data = load_twemoji_tweets(data_dir, split, ranker.catalog)
+    else:
+        raise ValueError("give a CSV, or a data directory and a split")
     positions = {c: i for i, c in enumerate(ranker.chars)}
     keep = [i for i, g in enumerate(data.gold) if any(c in positions for c in g)]
     skipped = data.skipped + len(data.gold) - len(keep)  # in the catalog, not in the model
     texts = [data.texts[i] for i in keep]
     gold = [np.asarray([positions[c] for c in data.gold[i] if c in positions]) for i in keep]
+    scorer = ranker.scores
+    name = ranker.version
+    if baseline is not None:
+        from training.baseline import CatalogBaseline
+
+        if data_dir is None:
+            raise ValueError("a baseline trains on the whole-catalog tweets: give --data-dir")
+        yardstick = CatalogBaseline(baseline, data_dir)
+
+        def scorer(chunk, allow_empty=True):
+            return yardstick.scores(chunk, ranker.chars)
+
+        name = f"baseline:{baseline}"
     parts = []
     with tqdm(total=len(texts), desc="ranking", unit="text", disable=not progress, leave=False) as bar:
         for i in range(0, len(texts), batch):
             chunk = texts[i : i + batch]
-            parts.append(ranker.scores(chunk, allow_empty=True))
+            parts.append(scorer(chunk, allow_empty=True))
             bar.update(len(chunk))
     m = catalog_metrics(np.concatenate(parts), gold)
-    return {"rows": len(texts), "rows_skipped": skipped, **m, "model_version": ranker.version}
+    return {"rows": len(texts), "rows_skipped": skipped, **m, "model_version": name}
 
 
 def evaluate_pictures(

@@ -67,3 +67,41 @@ def test_the_command_ranks_the_whole_catalog(tmp_path, capsys):
     assert out["rows"] == 2 and out["rows_skipped"] == 1
     assert set(out) >= {"top1_accuracy", "top5_accuracy", "mrr", "macro_recall_at_5", "distinct_top1"}
     assert 0 <= out["top1_accuracy"] <= out["top5_accuracy"] <= 1 and 0 < out["mrr"] <= 1
+
+
+def test_the_whole_catalog_split_is_fixed_and_a_fifth(data_dir):
+    from training.data import load_twemoji_tweets
+
+    whole = load_twemoji_tweets(data_dir)
+    train, val = load_twemoji_tweets(data_dir, "train"), load_twemoji_tweets(data_dir, "val")
+    assert load_twemoji_tweets(data_dir, "val").texts == val.texts  # the same rows on every run
+    assert len(train.texts) + len(val.texts) == len(whole.texts)
+    assert sorted(train.texts + val.texts) == sorted(whole.texts)  # every row on exactly one side
+    assert abs(len(val.texts) / len(whole.texts) - 0.2) < 0.001
+
+
+@pytest.mark.parametrize("baseline", ["popularity", "svm"])
+def test_baselines_train_on_the_train_side_and_score_any_file(tmp_path, capsys, baseline):
+    folder = tmp_path / "data" / "twemoji_tweets"
+    folder.mkdir(parents=True)
+    rows = [("pizza for dinner tonight", "🍕"), ("so happy today", "😂"), ("love you", "❤"), ("haha lol", "😂")]
+    folder.joinpath("tweets.csv").write_text(
+        "text,emojis\n" + "".join(f"{t} {i},{e}\n" for i in range(60) for t, e in rows), encoding="utf-8"
+    )
+    probe = tmp_path / "probe.csv"
+    probe.write_text("text,emojis\npizza for dinner,🍕\nhaha so funny lol,😂\n", encoding="utf-8")
+    argv = ["evaluate", "emojis", "--csv", str(probe), "--data-dir", str(tmp_path / "data"), "--baseline", baseline]
+    assert main([*argv, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["model_version"] == f"baseline:{baseline}" and out["rows"] == 2
+    if baseline == "popularity":  # one answer for everything: 😂 first
+        assert out["distinct_top1"] == 1 and out["top1_accuracy"] == 0.5
+    else:  # the words decide
+        assert out["top1_accuracy"] == 1.0
+
+
+def test_a_baseline_without_data_is_a_one_line_error(tmp_path, capsys):
+    f = tmp_path / "e.csv"
+    f.write_text("text,emojis\nhi,🎉\n")
+    assert main(["evaluate", "emojis", "--csv", str(f), "--baseline", "svm"]) == 2
+    assert "give --data-dir" in capsys.readouterr().err
