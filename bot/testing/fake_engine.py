@@ -1,7 +1,7 @@
 """Engines for core and adapter tests that need no trained model.
 
-``FakeEngine`` ranks the catalog by how many words of the text appear in an emoji's
-names ("pizza night" → 🍕 first), ties broken by a fixed order of common emojis, so a
+``FakeEngine`` ranks the catalog by the words of the text found in an emoji's Slack short
+names (most) and Unicode name ("merry christmas" → 🎄 first), ties broken by a fixed order of common emojis, so a
 test can say which emoji it expects without loading TensorFlow. ``FakePictureEngine``
 answers a picture (it must decode, through the same ``decode_picture`` the real engine
 uses) with a fixed distribution. Both speak the real engines' async interface: ``start``,
@@ -16,6 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+_STOP = set("a an and are at be but by face for from i in is it me my of on or so that the this to we with you".split())
 _COMMON = ["😂", "❤️", "😍", "😭", "😊", "🔥", "🎉", "👍", "🙏", "😎"]
 
 
@@ -34,12 +35,10 @@ class FakeEngine:
         self.catalog = catalog or EmojiCatalog.load()
         self.requests = 0
         self.closed = False
-        self._words: list[tuple[str, set[str]]] = []
+        self._words: list[tuple[str, set[str], set[str]]] = []  # (emoji, short-name words, name words)
         for e in self.catalog:
-            words: set[str] = set()
-            for n in (*e.short_names, e.name):
-                words |= set(re.findall(r"[a-z]+", str(n).lower()))
-            self._words.append((e.char, words))
+            short = {w for n in e.short_names for w in re.findall(r"[a-z]+", str(n).lower())}
+            self._words.append((e.char, short, set(re.findall(r"[a-z]+", str(e.name).lower()))))
         self._common = [self.catalog.lookup(c).char for c in _COMMON if c in self.catalog]
 
     async def start(self) -> None:
@@ -52,15 +51,15 @@ class FakeEngine:
         return [self._rank(t, k, candidates) for t in texts]
 
     def _rank(self, text: str, k: int, candidates) -> list[FakeRanked]:
-        words = set(re.findall(r"[a-z]+", text.lower()))
+        words = set(re.findall(r"[a-z]+", text.lower())) - _STOP
         allowed = {self.catalog.lookup(c).char for c in candidates} if candidates else None
         scored = []
-        for i, (char, names) in enumerate(self._words):
+        for i, (char, short, name) in enumerate(self._words):
             if allowed is not None and char not in allowed:
                 continue
-            hits = len(words & names)
+            hits = 0.5 * len(words & short) + 0.2 * len(words & name - short)  # a short name says most
             prior = (len(self._common) - self._common.index(char)) / 100 if char in self._common else 0.0
-            scored.append((hits * 0.5 + prior, -i, char))
+            scored.append((hits + prior, -i, char))
         scored.sort(reverse=True)
         return [FakeRanked(c, round(s, 4)) for s, _, c in scored[:k]]
 

@@ -12,19 +12,21 @@ from bot.store.repository import ChannelConfig, Store, migrate_async
 from bot.testing.fake_discord import CHANNEL_ID, FakeDiscord, user
 
 
-async def _bot(tmp_path, ranker, catalog, fake, **adapter_kw):
-    from models.picture import PictureModel
+async def _bot(tmp_path, ranker, catalog, fake, real=False, **adapter_kw):
+    """The adapter over a core; ``real``: the shipped text and picture models, else the
+    model-free fakes (what Discord sees does not depend on the model)."""
+    from bot.testing.fake_engine import FakeEngine, FakePictureEngine
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'discord.sqlite'}"
     await migrate_async(url)
     store = Store(url, ChannelConfig(True, 0.0, 3))
-    core = BotCore(
-        store,
-        EmojiEngine(ranker),
-        PictureEngine(PictureModel()),
-        catalog=catalog,
-        admins=AdminPolicy(role_ids=frozenset({"777"})),
-    )
+    if real:
+        from models.picture import PictureModel
+
+        text, pictures = EmojiEngine(ranker), PictureEngine(PictureModel())
+    else:
+        text, pictures = FakeEngine(catalog), FakePictureEngine()
+    core = BotCore(store, text, pictures, catalog=catalog, admins=AdminPolicy(role_ids=frozenset({"777"})))
     adapter = DiscordAdapter(core, fake.token, **adapter_kw)
     task = asyncio.create_task(adapter.run())
     return core, adapter, task
@@ -51,6 +53,19 @@ async def discord_bot(tmp_path, ranker, catalog):
     await fake.close()
 
 
+@pytest.fixture()
+async def real_discord_bot(tmp_path, ranker, catalog):
+    """The shipped models end to end."""
+    fake = FakeDiscord()
+    await fake.start()
+    fake.patch_discord()
+    core, adapter, task = await _bot(tmp_path, ranker, catalog, fake, real=True)
+    await fake.wait_ready()
+    yield fake, core
+    await _stop(core, adapter, task)
+    await fake.close()
+
+
 async def test_login_identifies_with_the_intents_and_syncs_commands(discord_bot):
     fake, _ = discord_bot
     ident = fake.identifies[0]
@@ -61,8 +76,8 @@ async def test_login_identifies_with_the_intents_and_syncs_commands(discord_bot)
     assert {c["name"] for c in synced} == {"emojify", "emojify-admin"}
 
 
-async def test_message_gets_url_encoded_reaction_puts(discord_bot):
-    fake, core = discord_bot
+async def test_message_gets_url_encoded_reaction_puts(real_discord_bot):
+    fake, core = real_discord_bot
     msg = fake.message(CHANNEL_ID, "merry christmas everyone", author=user("2002", "alice"))
     await fake.dispatch("MESSAGE_CREATE", msg)
     puts = await fake.wait_for("reaction", 1)
@@ -114,8 +129,8 @@ async def test_reaction_add_is_feedback(discord_bot):
     assert [(r["emoji"], r["added"], r["platform"]) for r in rows] == [("🎉", True, "discord")]
 
 
-async def test_picture_attachment_gets_a_reply_with_the_novel_emoji(discord_bot, data_dir):
-    fake, _ = discord_bot
+async def test_picture_attachment_gets_a_reply_with_the_novel_emoji(real_discord_bot, data_dir):
+    fake, _ = real_discord_bot
     z = np.load(data_dir / "tinyimagenet_emoji" / "train.npz")
     photo = z["jpeg"][z["offsets"][0] : z["offsets"][1]].tobytes()
     msg = fake.message(CHANNEL_ID, "", author=user("2002", "alice"), attachments=[fake.attachment("frog.jpg", photo)])

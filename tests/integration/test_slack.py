@@ -17,29 +17,47 @@ from bot.testing.fake_slack import FakeSlack, SlackSender
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
 
-@pytest.fixture()
-async def slack(tmp_path, ranker, catalog):
-    from models.picture import PictureModel
-
+async def _stack(core, catalog):
     fake = FakeSlack(known_emoji_names={n for e in catalog for n in e.short_names})
     api = await fake.start()
-    url = f"sqlite+aiosqlite:///{tmp_path / 'slack.sqlite'}"
-    await migrate_async(url)
-    store = Store(url, ChannelConfig(True, 0.0, 3))
-    core = BotCore(store, EmojiEngine(ranker), PictureEngine(PictureModel()), catalog=catalog)
     adapter = SlackAdapter(core, fake.token, SECRET, base_url=api)
     await adapter.start()
     app = web.Application()
     adapter.add_routes(app)
     server = TestServer(app)
     await server.start_server()
+    return fake, adapter, server
+
+
+@pytest.fixture()
+async def slack(make_core, catalog):
+    """The adapter over the model-free FakeEngine (what Slack sees does not depend on the model)."""
+    from bot.testing.fake_engine import FakePictureEngine
+
+    core = await make_core(default=ChannelConfig(True, 0.0, 3), pictures=FakePictureEngine())
+    fake, adapter, server = await _stack(core, catalog)
     async with SlackSender(str(server.make_url("/slack/events")), SECRET) as sender:
-        yield fake, sender, store
+        yield fake, sender, core.store
     await server.close()
+    await core.pipeline.drain(0.5)
     await adapter.close()
-    await core.text.close()
-    await core.pictures.close()
-    await store.close()
+    await fake.close()
+
+
+@pytest.fixture()
+async def real_slack(make_core, ranker, catalog):
+    """The same over the shipped text and picture models, end to end."""
+    from models.picture import PictureModel
+
+    core = await make_core(
+        default=ChannelConfig(True, 0.0, 3), text=EmojiEngine(ranker), pictures=PictureEngine(PictureModel())
+    )
+    fake, adapter, server = await _stack(core, catalog)
+    async with SlackSender(str(server.make_url("/slack/events")), SECRET) as sender:
+        yield fake, sender, core.store
+    await server.close()
+    await core.pipeline.drain(0.5)
+    await adapter.close()
     await fake.close()
 
 
@@ -57,8 +75,8 @@ async def test_bad_signature_and_stale_timestamp_are_refused(slack):
     assert fake.calls_of("reactions.add") == []
 
 
-async def test_message_gets_reactions_with_slack_names_and_a_retry_reacts_once(slack):
-    fake, sender, store = slack
+async def test_message_gets_reactions_with_slack_names_and_a_retry_reacts_once(real_slack):
+    fake, sender, store = real_slack
     ev = message("merry christmas everyone")
     status, _ = await sender.event(ev, event_id="EvXMAS1")
     assert status == 200
@@ -121,8 +139,8 @@ async def test_emojify_is_acked_then_answered_ephemerally(slack):
     assert "Only admins" in refused.args["text"]
 
 
-async def test_picture_is_downloaded_with_the_token_and_answered_in_thread(slack, data_dir):
-    fake, sender, store = slack
+async def test_picture_is_downloaded_with_the_token_and_answered_in_thread(real_slack, data_dir):
+    fake, sender, store = real_slack
     z = np.load(data_dir / "tinyimagenet_emoji" / "train.npz")
     fake.files["frog.jpg"] = z["jpeg"][z["offsets"][0] : z["offsets"][1]].tobytes()
     f = {
