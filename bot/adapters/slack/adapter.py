@@ -23,6 +23,7 @@ actions become Web API calls.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import logging
@@ -58,6 +59,8 @@ PLATFORM = "slack"
 log = logging.getLogger("emojibot.slack")
 # Message subtypes that are people writing; edits, joins, bot posts etc. are not answered.
 _ANSWERED_SUBTYPES = {None, "file_share", "thread_broadcast"}
+BODY_SLOTS = 16  # /slack/events bodies read at once
+BODY_READ_S = 10.0  # a body must arrive within this
 # Web API errors worth another try later; any other error Slack would give again.
 _TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 
@@ -132,6 +135,8 @@ class SlackAdapter:
         self.file_origins = frozenset(_origin(h) for h in [*file_hosts, *([base_url] if base_url else [])])
         self.token = bot_token
         self.max_picture_bytes = max_picture_bytes
+        self._body_slots: asyncio.Semaphore | None = None  # made on the serving loop
+        self._signing_secret = signing_secret.encode()
         self.client = AsyncWebClient(token=bot_token, base_url=base_url or AsyncWebClient.BASE_URL)
         self._session: aiohttp.ClientSession | None = None
         self.client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=rate_limit_retries))
@@ -172,7 +177,7 @@ class SlackAdapter:
         from slack_bolt.request.async_request import AsyncBoltRequest
         from slack_bolt.request.internals import parse_body
 
-        from bot.adapters.httpguard import Refused, decode_utf8, parse_json, read_capped, refusal
+        from bot.adapters.httpguard import Refused, decode_utf8, parse_json, refusal
 
         try:
             ts = request.headers.get("X-Slack-Request-Timestamp")
@@ -181,7 +186,12 @@ class SlackAdapter:
             sig = request.headers.get("X-Slack-Signature")
             if sig is not None and not re.fullmatch(r"v0=[0-9a-f]{1,128}", sig.strip()):  # bolt can't compare others
                 raise Refused(401, "X-Slack-Signature is not a Slack signature")
-            raw = decode_utf8(await read_capped(request, getattr(self, "max_event_bytes", 1024 * 1024)))
+            body_bytes = await self._read_body(request, getattr(self, "max_event_bytes", 1024 * 1024))
+            # The signature first: a stranger's body is never parsed (a 1 MB JSON array of
+            # `{}` is 50 MB of Python objects).
+            if not self._signed(body_bytes, ts, sig):
+                raise Refused(401, "invalid or missing X-Slack-Signature (or a stale timestamp)")
+            raw = decode_utf8(body_bytes)
             ctype = (request.headers.get("Content-Type") or "").split(";")[0]
             if raw and (ctype == "application/json" or raw.startswith("{")):  # bolt parses it as JSON
                 parsed = parse_json(raw)
@@ -206,6 +216,31 @@ class SlackAdapter:
             log.info("refused a Slack request: %s", exc.reason)
             return refusal(exc)
         return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
+
+    def _signed(self, body: bytes, ts: str | None, sig: str | None) -> bool:
+        """Slack's v0 signature over the raw bytes, with a timestamp within 5 minutes."""
+        import hashlib
+        import hmac
+        import time
+
+        if not ts or not sig or abs(time.time() - int(ts.strip())) > 300:
+            return False
+        mac = hmac.new(self._signing_secret, b"v0:" + ts.strip().encode() + b":" + body, hashlib.sha256)
+        return hmac.compare_digest(("v0=" + mac.hexdigest()).encode(), sig.strip().encode())
+
+    async def _read_body(self, request: web.Request, cap: int) -> bytes:
+        """At most ``BODY_SLOTS`` bodies are read at once (100 unsigned 1 MB bodies at once
+        held +109 MB), each within ``BODY_READ_S``; the others wait in the kernel's buffers.
+        Slack's events are small and durable once accepted: a wait costs them latency only."""
+        from bot.adapters.httpguard import Refused, read_capped
+
+        if self._body_slots is None:
+            self._body_slots = asyncio.Semaphore(BODY_SLOTS)
+        async with self._body_slots:
+            try:
+                return await asyncio.wait_for(read_capped(request, cap), BODY_READ_S)
+            except TimeoutError:
+                raise Refused(408, f"the body did not arrive within {BODY_READ_S:g} s") from None
 
     def add_routes(self, app: web.Application, path: str = "/slack/events", max_body_bytes: int = 1024 * 1024) -> None:
         """Mount ``POST path``; requests over ``max_body_bytes`` get 413. bolt's log line for
