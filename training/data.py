@@ -96,37 +96,42 @@ def load_tweeteval(data_dir: str | os.PathLike, split: str) -> LabelledTexts:
     return read_tweeteval(d / f"{split}_text.txt", d / f"{split}_labels.txt", d / "mapping.txt")
 
 
-def read_airline(csv_path: str | os.PathLike) -> LabelledTexts:
-    """Tweets and sentiment labels (ids in ``AIRLINE_ORDER``) of an airline-sentiment CSV."""
-    p = Path(csv_path)
+def _csv_rows(path: str | os.PathLike, required: tuple[str, ...], hint: str = ""):
+    """(line number, row) of a CSV file with the ``required`` header columns, each row cut to
+    those columns in that order; blank rows skipped; DataError naming the line otherwise."""
+    p = Path(path)
     if not p.is_file():
         raise DataError(f"{p}: no such file")
-    texts, labels = [], []
     csv.field_size_limit(16 * 1024 * 1024)
     with p.open(encoding="utf-8-sig", errors="replace", newline="") as f:
         reader = csv.reader(f)
         try:
             header = [h.strip().lower() for h in next(reader, [])]
-            missing = {"airline_sentiment", "text"} - set(header)
+            missing = set(required) - set(header)
             if missing:
-                raise DataError(f"{p}: missing column(s) {', '.join(sorted(missing))}")
-            i_sent, i_text = header.index("airline_sentiment"), header.index("text")
+                raise DataError(f"{p}: missing column(s) {', '.join(sorted(missing))}{hint}")
+            cols = [header.index(c) for c in required]
             for row in reader:
                 if not any(cell.strip() for cell in row):
                     continue
-                if len(row) <= max(i_sent, i_text):
+                if len(row) <= max(cols):
                     raise DataError(f"{p}:{reader.line_num}: expected {len(header)} columns, got {len(row)}")
-                s = row[i_sent].strip().lower()
-                if s not in AIRLINE_EMOJIS:
-                    raise DataError(
-                        f"{p}:{reader.line_num}: unknown sentiment {s[:30]!r} (expected positive/neutral/negative)"
-                    )
-                texts.append(row[i_text])
-                labels.append(AIRLINE_ORDER.index(s))
+                yield reader.line_num, [row[i] for i in cols]
         except csv.Error as exc:
             raise DataError(f"{p}:{reader.line_num}: malformed CSV: {exc}") from exc
+
+
+def read_airline(csv_path: str | os.PathLike) -> LabelledTexts:
+    """Tweets and sentiment labels (ids in ``AIRLINE_ORDER``) of an airline-sentiment CSV."""
+    texts, labels = [], []
+    for line, (sentiment, text) in _csv_rows(csv_path, ("airline_sentiment", "text")):
+        s = sentiment.strip().lower()
+        if s not in AIRLINE_EMOJIS:
+            raise DataError(f"{csv_path}:{line}: unknown sentiment {s[:30]!r} (expected positive/neutral/negative)")
+        texts.append(text)
+        labels.append(AIRLINE_ORDER.index(s))
     if not texts:
-        raise DataError(f"{p}: no tweets")
+        raise DataError(f"{csv_path}: no tweets")
     return LabelledTexts(texts, np.asarray(labels, dtype=np.int64), [AIRLINE_EMOJIS[s] for s in AIRLINE_ORDER])
 
 
@@ -146,42 +151,24 @@ def read_emoji_csv(csv_path: str | os.PathLike, catalog=None) -> EmojiRows:
     from models.catalog import EmojiCatalog
 
     catalog = catalog or EmojiCatalog.load()
-    p = Path(csv_path)
-    if not p.is_file():
-        raise DataError(f"{p}: no such file")
     texts: list[str] = []
     gold: list[list[str]] = []
     skipped = 0
     cache: dict[str, str | None] = {}
-    csv.field_size_limit(16 * 1024 * 1024)
-    with p.open(encoding="utf-8-sig", errors="replace", newline="") as f:
-        reader = csv.reader(f)
-        try:
-            header = [h.strip().lower() for h in next(reader, [])]
-            missing = {"text", "emojis"} - set(header)
-            if missing:
-                raise DataError(f"{p}: missing column(s) {', '.join(sorted(missing))} (expected a header text,emojis)")
-            i_text, i_emojis = header.index("text"), header.index("emojis")
-            for row in reader:
-                if not any(cell.strip() for cell in row):
-                    continue
-                if len(row) <= max(i_text, i_emojis):
-                    raise DataError(f"{p}:{reader.line_num}: expected {len(header)} columns, got {len(row)}")
-                found: dict[str, None] = {}
-                for token in row[i_emojis].split():
-                    if token not in cache:
-                        cache[token] = catalog.lookup(token).char if token in catalog else None
-                    if cache[token] is not None:
-                        found.setdefault(cache[token], None)
-                if not found:
-                    skipped += 1
-                    continue
-                texts.append(row[i_text])
-                gold.append(list(found))
-        except csv.Error as exc:
-            raise DataError(f"{p}:{reader.line_num}: malformed CSV: {exc}") from exc
+    for _, (text, emojis) in _csv_rows(csv_path, ("text", "emojis"), " (expected a header text,emojis)"):
+        found: dict[str, None] = {}
+        for token in emojis.split():
+            if token not in cache:
+                cache[token] = catalog.lookup(token).char if token in catalog else None
+            if cache[token] is not None:
+                found.setdefault(cache[token], None)
+        if not found:
+            skipped += 1
+            continue
+        texts.append(text)
+        gold.append(list(found))
     if not texts:
-        raise DataError(f"{p}: no row has an emoji of the catalog ({skipped} rows skipped)")
+        raise DataError(f"{csv_path}: no row has an emoji of the catalog ({skipped} rows skipped)")
     return EmojiRows(texts, gold, skipped)
 
 

@@ -11,9 +11,13 @@ redirect would carry the request's headers, a token among them, to another place
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable, Mapping
 
 import aiohttp
+
+log = logging.getLogger("emojibot.download")
 
 CHUNK = 64 * 1024
 # A stalled or trickling file host cannot hold an event for ever.
@@ -84,3 +88,26 @@ async def fetch_capped(
             message = f"HTTP {r.status}{where} (redirects are not followed)" if where else f"HTTP {r.status}"
             raise DownloadError(message, status=r.status)
         return await read_capped(r, cap, chunk)
+
+
+async def with_first_picture(event, fetch: Callable[[object], Awaitable[bytes | None]]):
+    """``event`` (a message) with its first picture downloaded: the one the core answers;
+    the others are not fetched. ``fetch(attachment)`` returns the bytes, or None when the
+    platform's rules say no (over the cap, a host the token must not go to). A picture that
+    cannot be had for good is left out; a fault worth another try (5xx, 429, a network
+    error) propagates, so the pipeline runs the event again."""
+    for a in event.attachments:
+        if a.data is not None:
+            return dataclasses.replace(event, attachments=(a,))
+        try:
+            data = await fetch(a)
+        except DownloadError as exc:
+            if exc.transient:
+                raise
+            log.warning("picture %s not downloaded: %s", a.filename, exc)
+            continue
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DownloadUnavailable(f"download of {a.filename} failed: {type(exc).__name__}") from exc
+        if data is not None:
+            return dataclasses.replace(event, attachments=(dataclasses.replace(a, size=len(data), data=data),))
+    return dataclasses.replace(event, attachments=())

@@ -141,9 +141,15 @@ class BotCore:
         pictures = [a for a in m.attachments if a.content_type.startswith("image/") and a.data]
         if pictures:
             return await self._picture_message(m, pictures[0].data, cfg)
-        if not m.text.strip():
+        return await self._react_to_text(m, cfg)
+
+    async def _react_to_text(self, m: MessageCreated, cfg) -> list[Action]:
+        """The channel's top emojis for the message's text, logged; [] when none clears the
+        threshold or there is no text."""
+        text = _readable(m.text)
+        if not text.strip():
             return []
-        ranked = await self.text.rank_async(_readable(m.text), k=cfg.count)
+        ranked = await self.text.rank_async(text, k=cfg.count)
         chosen = tuple(self._choice(r.emoji, r.score) for r in ranked if r.score >= cfg.threshold)
         if not chosen:
             return []
@@ -152,7 +158,7 @@ class BotCore:
             m.channel_id,
             m.message_id,
             "text",
-            _readable(m.text),
+            text,
             self.model_version,
             [c.char for c in chosen],
             [c.score for c in chosen],
@@ -161,22 +167,7 @@ class BotCore:
 
     async def _picture_message(self, m: MessageCreated, data: bytes, cfg) -> list[Action]:
         if self.pictures is None:  # no picture model: the message's text decides, and we say so
-            actions: list[Action] = []
-            if m.text.strip():
-                ranked = await self.text.rank_async(_readable(m.text), k=cfg.count)
-                chosen = tuple(self._choice(r.emoji, r.score) for r in ranked if r.score >= cfg.threshold)
-                if chosen:
-                    await self.store.log_prediction(
-                        m.platform,
-                        m.channel_id,
-                        m.message_id,
-                        "text",
-                        _readable(m.text),
-                        self.model_version,
-                        [c.char for c in chosen],
-                        [c.score for c in chosen],
-                    )
-                    actions.append(AddReactions(m.channel_id, m.message_id, chosen))
+            actions = await self._react_to_text(m, cfg)
             actions.append(
                 Reply(
                     m.channel_id,

@@ -55,15 +55,6 @@ class BotMetrics:
         value = self.registry.get_sample_value("emojibot_events_total", {"platform": platform, "outcome": outcome})
         return float(value or 0.0)
 
-    def total(self, outcome: str) -> float:
-        return sum(
-            s.value
-            for m in self.registry.collect()
-            if m.name == "emojibot_events"
-            for s in m.samples
-            if s.name == "emojibot_events_total" and s.labels.get("outcome") == outcome
-        )
-
     def watch_engine(self, name: str, engine) -> None:
         """Record the engine's batch sizes and its model version."""
         if engine is None:

@@ -457,24 +457,15 @@ class Store:
     async def release_event(self, platform: str, event_id: str, retry_in: float = 0.0) -> None:
         """Hand a pending event back: any worker (a replay, or the platform's retry) may
         take it after ``retry_in`` seconds."""
-        key = _fit(ProcessedEvent, {"platform": platform, "event_id": event_id})
-        with _db_errors("releasing an event"):
-            async with self.session() as s:
-                await s.execute(
-                    update(ProcessedEvent)
-                    .where(
-                        ProcessedEvent.platform == key["platform"],
-                        ProcessedEvent.event_id == key["event_id"],
-                        ProcessedEvent.status == "pending",
-                    )
-                    .values(lease_until=time.time() + retry_in)
-                )
-                await s.commit()
+        await self._set_lease(platform, event_id, retry_in, "releasing an event")
 
     async def extend_lease(self, platform: str, event_id: str, lease: float) -> None:
         """Keep holding a pending event this worker is still running."""
+        await self._set_lease(platform, event_id, lease, "extending a lease")
+
+    async def _set_lease(self, platform: str, event_id: str, seconds: float, what: str) -> None:
         key = _fit(ProcessedEvent, {"platform": platform, "event_id": event_id})
-        with _db_errors("extending a lease"):
+        with _db_errors(what):
             async with self.session() as s:
                 await s.execute(
                     update(ProcessedEvent)
@@ -483,7 +474,7 @@ class Store:
                         ProcessedEvent.event_id == key["event_id"],
                         ProcessedEvent.status == "pending",
                     )
-                    .values(lease_until=time.time() + lease)
+                    .values(lease_until=time.time() + seconds)
                 )
                 await s.commit()
 

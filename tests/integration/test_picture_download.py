@@ -298,7 +298,7 @@ async def test_a_discord_attachment_over_the_cap_is_not_read_into_memory(discord
     att = fake.attachment("huge.jpg", big)
     att["size"] = 1000  # what the message declares is not what the CDN sends
     await fake.dispatch("MESSAGE_CREATE", fake.message(CHANNEL_ID, "", author=user("2002", "alice"), attachments=[att]))
-    await _until(lambda: "download of attachment" in caplog.text)
+    await _until(lambda: "picture huge.jpg not downloaded" in caplog.text)
     assert f"over the cap of {adapter.max_picture_bytes:,} bytes" in caplog.text  # Content-Length, before the body
     await fake.wait_for("attachment", 1)
     assert not fake.of("attachment")[0].data["whole"]

@@ -29,12 +29,7 @@ async def _stack(core, catalog):
     return fake, adapter, server
 
 
-@pytest.fixture()
-async def slack(make_core, catalog):
-    """The adapter over the model-free FakeEngine (what Slack sees does not depend on the model)."""
-    from bot.testing.fake_engine import FakePictureEngine
-
-    core = await make_core(default=ChannelConfig(True, 0.0, 3), pictures=FakePictureEngine())
+async def _running(core, catalog):
     fake, adapter, server = await _stack(core, catalog)
     async with SlackSender(str(server.make_url("/slack/events")), SECRET) as sender:
         yield fake, sender, core.store
@@ -42,6 +37,16 @@ async def slack(make_core, catalog):
     await core.pipeline.drain(0.5)
     await adapter.close()
     await fake.close()
+
+
+@pytest.fixture()
+async def slack(make_core, catalog):
+    """The adapter over the model-free FakeEngine (what Slack sees does not depend on the model)."""
+    from bot.testing.fake_engine import FakePictureEngine
+
+    core = await make_core(default=ChannelConfig(True, 0.0, 3), pictures=FakePictureEngine())
+    async for stack in _running(core, catalog):
+        yield stack
 
 
 @pytest.fixture()
@@ -52,13 +57,8 @@ async def real_slack(make_core, ranker, catalog):
     core = await make_core(
         default=ChannelConfig(True, 0.0, 3), text=EmojiEngine(ranker), pictures=PictureEngine(PictureModel())
     )
-    fake, adapter, server = await _stack(core, catalog)
-    async with SlackSender(str(server.make_url("/slack/events")), SECRET) as sender:
-        yield fake, sender, core.store
-    await server.close()
-    await core.pipeline.drain(0.5)
-    await adapter.close()
-    await fake.close()
+    async for stack in _running(core, catalog):
+        yield stack
 
 
 def message(text, ts=None, channel="C1", **kw):

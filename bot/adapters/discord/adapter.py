@@ -20,7 +20,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import logging
 import uuid
@@ -29,7 +28,7 @@ import aiohttp
 import discord
 from discord import app_commands
 
-from bot.adapters.download import DownloadError, DownloadUnavailable, fetch_capped
+from bot.adapters.download import fetch_capped, with_first_picture
 from bot.core.bot import BUSY_TEXT, BotCore
 from bot.core.events import (
     Action,
@@ -227,32 +226,17 @@ class DiscordAdapter:
 
     # -- the pipeline's surface ------------------------------------------------------------
     async def hydrate(self, event: Event) -> Event:
-        """The message with its pictures downloaded: streamed, whole, up to the cap (a picture
-        that cannot be had is left out)."""
+        """The message with its first picture downloaded (:func:`with_first_picture`)."""
         if not isinstance(event, MessageCreated) or not event.attachments:
             return event
-        got = []
-        for a in event.attachments:
-            if got:  # the core answers the first picture: the others are not downloaded
-                break
-            if a.data is not None:
-                got.append(a)
-                continue
-            if a.size > self.max_picture_bytes or not a.url:
-                log.info("attachment %s is %d bytes, over the cap: not downloaded", a.filename, a.size)
-                continue
-            # Attachment.read() would take any length into memory: streamed, capped (no token needed)
-            try:
-                data = await fetch_capped(self._downloads(), a.url, self.max_picture_bytes)
-            except DownloadError as exc:
-                if exc.transient:  # the pipeline tries the event again
-                    raise
-                log.warning("download of attachment %s failed: %s", a.filename, exc)
-                continue
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                raise DownloadUnavailable(f"download of {a.filename} failed: {type(exc).__name__}") from exc
-            got.append(dataclasses.replace(a, size=len(data), data=data))
-        return dataclasses.replace(event, attachments=tuple(got))
+        return await with_first_picture(event, self._fetch)
+
+    async def _fetch(self, a: Attachment) -> bytes | None:
+        # Attachment.read() would take any length into memory: streamed, capped (no token needed)
+        if a.size > self.max_picture_bytes or not a.url:
+            log.info("attachment %s is %d bytes, over the cap: not downloaded", a.filename, a.size)
+            return None
+        return await fetch_capped(self._downloads(), a.url, self.max_picture_bytes)
 
     async def act(self, action: Action, event: Event) -> None:
         try:

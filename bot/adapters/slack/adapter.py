@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -40,7 +39,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.adapters.download import DownloadError, DownloadUnavailable, TooLarge, fetch_capped
+from bot.adapters.download import fetch_capped, with_first_picture
 from bot.core.bot import BUSY_TEXT, BotCore
 from bot.core.events import (
     Action,
@@ -363,53 +362,26 @@ class SlackAdapter:
 
     # -- the pipeline's surface ------------------------------------------------------------
     async def hydrate(self, event: Event) -> Event:
-        """The message with its pictures downloaded (a picture that cannot be had is left out)."""
+        """The message with its first picture downloaded (:func:`with_first_picture`)."""
         if not isinstance(event, MessageCreated) or not event.attachments:
             return event
-        got = []
-        for a in event.attachments:
-            if got:  # the core answers the first picture: the others are not downloaded
-                break
-            if a.data is not None:
-                got.append(a)
-                continue
-            f = {"id": a.filename, "name": a.filename, "mimetype": a.content_type, "size": a.size, "url_private": a.url}
-            if (d := await self._download(f)) is not None:
-                got.append(d)
-        return dataclasses.replace(event, attachments=tuple(got))
+        return await with_first_picture(event, self._fetch)
 
-    async def _download(self, f: dict[str, Any]) -> Attachment | None:
-        """The picture of a Slack file, whole, streamed up to the cap; the bot token goes only
-        to Slack's own file hosts (see :func:`token_allowed`), redirects are not followed."""
-        mimetype = f.get("mimetype", "")
-        url = f.get("url_private_download") or f.get("url_private")
-        if not mimetype.startswith("image/") or not url:
+    async def _fetch(self, a: Attachment) -> bytes | None:
+        """A Slack file, whole, streamed up to the cap; the bot token goes only to Slack's own
+        file hosts (see :func:`token_allowed`), redirects are not followed."""
+        if a.size > self.max_picture_bytes or not a.url:
+            log.info("picture %s is %d bytes, over the cap: not downloaded", a.filename, a.size)
             return None
-        size = int(f.get("size") or 0)
-        if size > self.max_picture_bytes:
-            log.info("picture %s is %d bytes, over the cap: not downloaded", f.get("id"), size)
-            return None
-        if not token_allowed(url, self.file_origins):
-            log.warning("picture %s is on %s, not a Slack file host: not downloaded", f.get("id"), _host(url))
+        if not token_allowed(a.url, self.file_origins):
+            log.warning("picture %s is on %s, not a Slack file host: not downloaded", a.filename, _host(a.url))
             return None
         headers = {"Authorization": f"Bearer {self.token}"}
-        try:
-            async with contextlib.AsyncExitStack() as stack:
-                session = self._session
-                if session is None or session.closed:  # not started: a session for this download
-                    session = await stack.enter_async_context(aiohttp.ClientSession())
-                data = await fetch_capped(session, url, self.max_picture_bytes, headers=headers)
-        except TooLarge as exc:
-            log.info("picture %s not downloaded: %s", f.get("id"), exc)
-            return None
-        except DownloadError as exc:
-            if exc.transient:  # the pipeline tries the event again
-                raise
-            log.warning("download of %s failed: %s", f.get("id"), exc)
-            return None
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise DownloadUnavailable(f"download of {f.get('id')} failed: {type(exc).__name__}") from exc
-        return Attachment(f.get("name", "picture"), mimetype, len(data), data)
+        async with contextlib.AsyncExitStack() as stack:
+            session = self._session
+            if session is None or session.closed:  # not started: a session for this download
+                session = await stack.enter_async_context(aiohttp.ClientSession())
+            return await fetch_capped(session, a.url, self.max_picture_bytes, headers=headers)
 
     async def act(self, action: Action, event: Event) -> None:
         user = event.user_id if isinstance(event, CommandInvoked) else None
