@@ -1,10 +1,11 @@
 """Text → emoji ranking from the shipped artifacts, in NumPy.
 
 The Keras SQAM is what trains; at inference only the question tower runs, per message,
-and every catalog emoji's answer vector is precomputed at training time. The question
-tower is small (a 96-unit BiLSTM, an n-gram bag, a few dense layers), so it runs here in
-NumPy: no TensorFlow import on the hot path, a cold start of a fraction of a second, and
-a few hundred MB less memory. ``tests/test_sqam.py`` checks it against the Keras model.
+and every catalog emoji's answer vector and bias are precomputed at training time. The
+question tower is a bag of hashed n-grams and a mean of static word vectors under a few
+dense layers, so it runs here in NumPy: no TensorFlow import on the hot path, a cold start
+of a fraction of a second, and a few hundred MB less memory. ``tests/unit/test_sqam.py``
+checks it against the Keras model.
 """
 
 from __future__ import annotations
@@ -19,13 +20,12 @@ import numpy as np
 
 from models.artifacts import artifacts_dir, read_manifest, require
 from models.heads import HEADS_FILE, TextHeads, answers_digest
-from models.recurrent import bilstm_max_pool
 from models.text import TextBatch, TextFeaturizer, Vocabulary
 
 QUESTION_FILE = "sqam_question.npz"
 ANSWERS_FILE = "sqam_answers.npy"
+BIAS_FILE = "sqam_bias.npy"
 VOCAB_FILE = "vocab.txt"
-HUB_FILE = "sqam_hub.npy"
 CHARS_FILE = "emoji_chars.json"
 
 
@@ -33,72 +33,74 @@ class EmptyTextError(ValueError):
     """Raised for texts with nothing to rank (empty or whitespace only)."""
 
 
-_ACTIVATIONS = {"relu": lambda x: np.maximum(x, 0.0), "tanh": np.tanh}
+def dequantize_rows(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """A table shipped as int8 rows with one scale each (``quantize_columns`` of its
+    transpose) back in float32."""
+    return q.astype(np.float32) * scale[:, None]
 
 
 class NumpyQuestionEncoder:
     """Forward pass of the SQAM question encoder (question tower + shared stack)."""
 
     def __init__(self, weights: dict[str, np.ndarray]):
-        w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items() if k != "activation"}
-        self.word_vectors = w["word_vectors"]
-        self.lstm = [(w[f"lstm_{d}_kernel"], w[f"lstm_{d}_recurrent"], w[f"lstm_{d}_bias"]) for d in ("fw", "bw")]
-        if "ngram_table_q" in w:  # int8 rows with one scale each (how the table ships)
-            w["ngram_table"] = w.pop("ngram_table_q") * w.pop("ngram_table_scale")[:, None]
-        self.ngram_table = w.get("ngram_table")
-        self.ngram_idf = w.get("ngram_idf")  # None: mean pooling
-        self.question_dense = (w["question_dense_w"], w["question_dense_b"])
-        act = str(weights.get("activation", "relu"))
-        if act not in _ACTIVATIONS:
-            raise ValueError(f"unsupported activation {act!r} in the question weights")
-        self.act = _ACTIVATIONS[act]
+        w = {k: np.asarray(v) for k, v in weights.items()}
+        self.word_vectors = dequantize_rows(w["word_table_q"], w["word_table_scale"]) if "word_table_q" in w else None
+        self.ngram_table = dequantize_rows(w["ngram_table_q"], w["ngram_table_scale"]) if "ngram_table_q" in w else None
+        self.ngram_idf = w["ngram_idf"].astype(np.float32) if self.ngram_table is not None else None
+        f = lambda k: w[k].astype(np.float32)  # noqa: E731
+        self.question_dense = (f("question_dense_w"), f("question_dense_b"))
         n_shared = sum(1 for k in w if k.startswith("shared_") and k.endswith("_w"))
-        self.shared = [(w[f"shared_{i}_w"], w[f"shared_{i}_b"]) for i in range(n_shared)]
+        self.shared = [(f(f"shared_{i}_w"), f(f"shared_{i}_b")) for i in range(n_shared)]
 
     def encode(self, batch: TextBatch) -> np.ndarray:
         """(B, D) question vectors, L2-normalised."""
-        order = np.argsort(-batch.lengths, kind="stable")
-        W, lengths = batch.word_ids[order], batch.lengths[order]
-        T = int(lengths.max())
-        emb = self.word_vectors[W[:, :T]]  # (B, T, E)
-        parts = [bilstm_max_pool(emb, lengths, self.lstm)]
+        parts = []
         if self.ngram_table is not None:
-            parts.append(self._ngram_mean(batch.ngram_ids[order]))
+            parts.append(self._ngram_pool(batch.ngram_ids))
+        if self.word_vectors is not None:
+            ids = batch.word_ids
+            m = (ids != 0).astype(np.float32)
+            emb = self.word_vectors[ids] * m[..., None]
+            parts.append(emb.sum(axis=1) / np.maximum(m.sum(axis=1, keepdims=True), 1.0))
         x = np.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
-        x = self.act(x @ self.question_dense[0] + self.question_dense[1])
-        for i, (wt, b) in enumerate(self.shared):
-            x = x @ wt + b
-            x = np.tanh(x) if i == len(self.shared) - 1 else self.act(x)
-        x = x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-8)
-        out = np.empty_like(x)
-        out[order] = x
-        return out
+        x = np.tanh(x @ self.question_dense[0] + self.question_dense[1])
+        for wt, b in self.shared:
+            x = np.tanh(x @ wt + b)
+        return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-8)
 
-    def _ngram_mean(self, ids: np.ndarray) -> np.ndarray:
-        """Pooled n-gram embeddings of each row (idf-weighted and L2-normalised, or the
-        mean), as one sparse (B × buckets) @ (buckets × D) product."""
+    def _ngram_pool(self, ids: np.ndarray) -> np.ndarray:
+        """idf-weighted, L2-normalised sum of each row's n-gram embeddings, as one sparse
+        (B × buckets) @ (buckets × D) product."""
         from scipy.sparse import csr_matrix
 
-        assert self.ngram_table is not None
+        assert self.ngram_table is not None and self.ngram_idf is not None
         nz = ids != 0
         rows = np.nonzero(nz)[0]
-        if self.ngram_idf is not None:
-            w = np.where(nz, self.ngram_idf[ids], 0.0)
-            norm = np.sqrt(np.maximum((w * w).sum(axis=1), 1e-12))
-            data = (w[nz] / norm[rows]).astype(np.float32)
-        else:
-            counts = np.maximum(nz.sum(axis=1), 1)
-            data = (1.0 / counts[rows]).astype(np.float32)
+        w = np.where(nz, self.ngram_idf[ids], 0.0)
+        norm = np.sqrt(np.maximum((w * w).sum(axis=1), 1e-12))
+        data = (w[nz] / norm[rows]).astype(np.float32)
         m = csr_matrix((data, (rows, ids[nz])), shape=(ids.shape[0], self.ngram_table.shape[0]))
         return np.asarray(m @ self.ngram_table, dtype=np.float32)
 
 
+def _check_texts(texts: Sequence[str], allow_empty: bool) -> None:
+    for t in texts:
+        if not isinstance(t, str):
+            raise EmptyTextError(f"text must be a string, not {type(t).__name__}")
+        if not allow_empty and not t.strip():
+            raise EmptyTextError("text is empty: give a message to find emojis for")
+
+
 @dataclass
 class Ranked:
-    """One emoji of a ranking."""
+    """One emoji of a ranking: ``score`` orders it (the fit scaled, plus how often people
+    use the emoji, plus the heads among candidates); ``fit`` is the cosine of text and
+    emoji alone, in [-1, 1]: how well the emoji fits this message, whatever its popularity
+    (what the bot's auto-react threshold reads)."""
 
     emoji: str
     score: float
+    fit: float = 0.0
 
 
 class TextRanker:
@@ -106,25 +108,43 @@ class TextRanker:
 
     def __init__(self, folder: str | os.PathLike | None = None):
         self.folder = Path(artifacts_dir(folder))
-        require(self.folder, QUESTION_FILE, ANSWERS_FILE, VOCAB_FILE, CHARS_FILE)
+        require(self.folder, QUESTION_FILE, ANSWERS_FILE, BIAS_FILE, VOCAB_FILE, CHARS_FILE)
         self.manifest = read_manifest(self.folder)
         self.version = str(self.manifest.get("version", "unversioned"))
         with np.load(self.folder / QUESTION_FILE) as z:
             self.encoder = NumpyQuestionEncoder(dict(z))
         self.answers = np.load(self.folder / ANSWERS_FILE).astype(np.float32)
-        # Hub correction: some emojis sit close to every text ("hubs") and would top every
-        # ranking; subtracting λ × their mean cosine over typical chat texts evens that out.
-        hub_path = self.folder / HUB_FILE
-        self.hub_lambda = float(self.manifest.get("sqam", {}).get("hub_lambda", 0.0))
-        self.hub = (
-            np.load(hub_path).astype(np.float32) if hub_path.exists() else np.zeros(len(self.answers), np.float32)
+        # score = scale · cosine + the emoji's learned bias (how often people use it at all)
+        self.scale = float(self.manifest.get("sqam", {}).get("model", {}).get("scale", 1.0))
+        bias_path = self.folder / BIAS_FILE
+        self.bias = (
+            np.load(bias_path).astype(np.float32) if bias_path.exists() else np.zeros(len(self.answers), np.float32)
         )
         self.chars: list[str] = json.loads((self.folder / CHARS_FILE).read_text(encoding="utf-8"))
         self._positions = {c: i for i, c in enumerate(self.chars)}
-        self.heads, self.heads_note = self._load_heads()
+        self._heads: TextHeads | None = None
+        self._heads_note: str | None = None  # None: not loaded yet
         self.featurizer = TextFeaturizer(Vocabulary.load(self.folder / VOCAB_FILE))
         self._catalog = None
         self._candidate_cache: dict[tuple[str, ...], np.ndarray] = {}
+
+    @property
+    def heads(self) -> TextHeads | None:
+        """The supervised heads, loaded on first use: whole-catalog ranking does not read
+        them, so the bot's cold start and memory do not pay for them."""
+        if self._heads_note is None:
+            self._heads, self._heads_note = self._load_heads()
+        return self._heads
+
+    @heads.setter
+    def heads(self, value: TextHeads | None) -> None:
+        self._heads, self._heads_note = value, "heads: set by the caller" if value else "heads: turned off"
+
+    @property
+    def heads_note(self) -> str:
+        self.heads  # noqa: B018 (loads them)
+        assert self._heads_note is not None
+        return self._heads_note
 
     def _load_heads(self) -> tuple[TextHeads | None, str]:
         """The supervised heads, if present and tuned with this very SQAM (else none, and why)."""
@@ -172,30 +192,44 @@ class TextRanker:
         return rows
 
     def cosines(self, texts: Sequence[str]) -> np.ndarray:
-        """Raw (len(texts), catalog) cosines, without the hub correction."""
+        """Raw (len(texts), catalog) cosines, without scale and bias."""
         return self.encoder.encode(self.featurizer.featurize(texts)) @ self.answers.T
 
     def scores(
-        self, texts: Sequence[str], candidates: Sequence[str] | None = None, allow_empty: bool = False
+        self,
+        texts: Sequence[str],
+        candidates: Sequence[str] | None = None,
+        allow_empty: bool = False,
+        heads_on_catalog: bool = False,
     ) -> np.ndarray:
-        """(len(texts), n_candidates) cosine scores; raises EmptyTextError on blank texts
-        unless ``allow_empty`` (then a blank text is scored as an unknown word)."""
-        for t in texts:
-            if not isinstance(t, str):
-                raise EmptyTextError(f"text must be a string, not {type(t).__name__}")
-            if not allow_empty and not t.strip():
-                raise EmptyTextError("text is empty: give a message to find emojis for")
+        """(len(texts), n_candidates) scores, ``scale · cosine + bias``; raises EmptyTextError
+        on blank texts unless ``allow_empty`` (then a blank text is scored as an unknown
+        word). ``heads_on_catalog`` adds the heads to whole-catalog scores too (an
+        ablation that `evaluate emojis --heads-on-catalog` measures; the bot never does)."""
+        _check_texts(texts, allow_empty)
+        return self._scores(texts, candidates, heads_on_catalog)[0]
+
+    def _scores(
+        self, texts: Sequence[str], candidates: Sequence[str] | None, heads_on_catalog: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, cosines), both (len(texts), n_candidates)."""
         batch = self.featurizer.featurize(texts)
         q = self.encoder.encode(batch)
         if candidates is None:
-            s = q @ self.answers.T - self.hub_lambda * self.hub
-            rows = None
-        else:
-            rows = self.candidate_indices(candidates)
-            s = q @ self.answers[rows].T - self.hub_lambda * self.hub[rows]
+            # The whole catalog: the SQAM alone. The heads know 20 and 3 emojis and were
+            # measured to cost whole-catalog ranking (README), so they only choose among
+            # given candidates.
+            cos = q @ self.answers.T
+            s = self.scale * cos + self.bias
+            if heads_on_catalog and self.heads is not None:
+                self._add_heads(s, texts, batch, None)
+            return s, cos
+        rows = self.candidate_indices(candidates)
+        cos = q @ self.answers[rows].T
+        s = self.scale * cos + self.bias[rows]
         if self.heads is not None:
             self._add_heads(s, texts, batch, rows)
-        return s
+        return s, cos
 
     def _add_heads(self, s: np.ndarray, texts: Sequence[str], batch: TextBatch, rows: np.ndarray | None) -> None:
         """Add each head's centred scores to the columns of ``s`` that hold its emojis.
@@ -223,12 +257,13 @@ class TextRanker:
         """Top-``k`` emojis for each text, best first."""
         if not texts:
             return []
-        s = self.scores(texts, candidates)
+        _check_texts(texts, allow_empty=False)
+        s, cos = self._scores(texts, candidates)
         names = self.chars if candidates is None else [self.chars[i] for i in self.candidate_indices(candidates)]
         k = max(1, min(k, s.shape[1]))
         top = np.argpartition(-s, k - 1, axis=1)[:, :k]
         out = []
-        for row, idx in zip(s, top, strict=False):
+        for row, fit, idx in zip(s, cos, top, strict=False):
             idx = idx[np.argsort(-row[idx])]
-            out.append([Ranked(names[i], float(row[i])) for i in idx])
+            out.append([Ranked(names[i], float(row[i]), float(fit[i])) for i in idx])
         return out

@@ -1,13 +1,22 @@
 """The Siamese question-answer model (SQAM): text question, emoji answer, cosine score.
 
-Question tower: frozen GloVe word vectors → bidirectional LSTM → masked max-pool, next to
-an idf-weighted bag of hashed n-grams (fastText style), → dense. Answer tower: dense layers
-over the emoji's features (its 16-d VAE code, optionally with a 50-d semantic vector: the
-mean GloVe vector of its name and descriptions). Both go through one *shared* dense stack
-whose last layer is ``tanh``; the score is the cosine of the two outputs.
+Question tower: an idf-weighted bag of hashed n-grams (word uni/bigrams, character
+3–5-grams; fastText style, L2-normalised like a TF-IDF vector) next to the mean of static
+word vectors distilled from all-MiniLM-L6-v2 (``training.minilm``), → dropout → dense.
+Answer tower: dense layers over the emoji's features (its 16-d VAE code and the MiniLM
+embedding of its names and descriptions, standardised over the catalog). Both go through
+one *shared* dense stack whose last layer is ``tanh``.
 
-The towers are separate Keras models so that inference can precompute every catalog
-emoji's answer vector once and run only the question tower per message.
+The score of emoji e for text t is ``scale · cos(q(t), a(e)) + bias(e)``: the cosine says
+how well they fit, the learned per-emoji bias how often people use the emoji at all (an
+emoji added after training gets the lowest bias any emoji has). The model trains against
+the whole catalog at once: a softmax over every emoji's score, so every other emoji is a
+negative, weighted by how close it comes (``loss="softmax"``); the source's triplet hinge
+``max(0, m − cos⁺ + cos⁻)`` over every negative is kept as ``loss="hinge"``.
+
+The towers are separate Keras models so that inference precomputes every catalog emoji's
+answer vector once and runs only the question tower per message (``models.ranker``, in
+NumPy).
 """
 
 from __future__ import annotations
@@ -21,19 +30,18 @@ from keras import layers, ops
 
 @dataclass
 class SQAMConfig:
-    lstm_units: int = 96
     ngram_dim: int = 96
     tower_dim: int = 256
     shared_dims: tuple[int, ...] = (256, 128)
-    dropout: float = 0.5
-    # Zero-centred activations: with ReLU every tower output sits in the positive orthant,
-    # all cosines start near 1 and the hinge loss barely moves them (measured: collapse).
-    activation: str = "tanh"
-    use_semantic: bool = True
+    dropout: float = 0.3
+    scale: float = 8.0  # cosine → logit: the softmax's inverse temperature
+    use_words: bool = True
     use_ngrams: bool = True
-    # "idf": n-gram embeddings summed with inverse-document-frequency weights and
-    # L2-normalised, as a TF-IDF vector would weigh them; "mean": plain average.
-    ngram_pooling: str = "idf"
+    use_semantic: bool = True
+    answer_offsets: bool = True  # a learned offset per catalog emoji next to its features
+    loss: str = "softmax"  # or "hinge"
+    margin: float = 0.2  # of the hinge
+    label_smoothing: float = 0.1  # of the softmax
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -43,18 +51,6 @@ class SQAMConfig:
         d = dict(d)
         d["shared_dims"] = tuple(d.get("shared_dims", cls.shared_dims))
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
-
-
-class MaskedMaxPool(layers.Layer):
-    """Max over time of the positions that are not padding."""
-
-    def call(self, x, mask=None):
-        if mask is not None:
-            x = ops.where(ops.expand_dims(mask, -1), x, ops.full_like(x, -1e9))
-        return ops.max(x, axis=1)
-
-    def compute_mask(self, inputs, mask=None):
-        return None
 
 
 class MaskedMean(layers.Layer):
@@ -82,101 +78,159 @@ class IdfPool(layers.Layer):
         return ops.sum(emb * ops.expand_dims(w / norm, -1), axis=1)
 
 
-def word_bilstm_max_pool(words, word_vectors: np.ndarray, units: int):
-    """Frozen word vectors → BiLSTM → masked max-pool over ``words`` (int ids, 0 = padding).
-
-    The layer names are what the NumPy exports read (``bilstm``); the SQAM question tower
-    and the heads' sequence classifier share this branch."""
-    emb = layers.Embedding(
-        word_vectors.shape[0],
-        word_vectors.shape[1],
-        embeddings_initializer=keras.initializers.Constant(word_vectors),
-        trainable=False,
-        mask_zero=True,
-        name="word_embedding",
-    )(words)
-    seq = layers.Bidirectional(layers.LSTM(units, return_sequences=True), name="bilstm")(emb)
-    return MaskedMaxPool(name="max_pool")(seq)
-
-
 def build_question_tower(
-    word_vectors: np.ndarray, ngram_buckets: int, cfg: SQAMConfig, ngram_idf: np.ndarray | None = None
+    word_vectors: np.ndarray, ngram_buckets: int, cfg: SQAMConfig, ngram_idf: np.ndarray
 ) -> keras.Model:
     words = keras.Input((None,), dtype="int32", name="word_ids")
     ngrams = keras.Input((None,), dtype="int32", name="ngram_ids")
-    parts = [word_bilstm_max_pool(words, word_vectors, cfg.lstm_units)]
+    parts = []
     if cfg.use_ngrams:
         g = layers.Embedding(ngram_buckets, cfg.ngram_dim, name="ngram_embedding")(ngrams)
-        if cfg.ngram_pooling == "idf":
-            idf = ngram_idf if ngram_idf is not None else np.ones(ngram_buckets, np.float32)
-            parts.append(IdfPool(idf, name="ngram_pool")([g, ngrams]))
-        else:
-            parts.append(MaskedMean(name="ngram_pool")([g, ngrams]))
+        parts.append(IdfPool(ngram_idf, name="ngram_pool")([g, ngrams]))
+    if cfg.use_words:
+        emb = layers.Embedding(
+            word_vectors.shape[0],
+            word_vectors.shape[1],
+            embeddings_initializer=keras.initializers.Constant(word_vectors),
+            trainable=False,
+            name="word_embedding",
+        )(words)
+        parts.append(MaskedMean(name="word_mean")([emb, words]))
+    if not parts:
+        raise ValueError("the question tower needs n-grams, words or both")
     x = layers.Concatenate(name="question_concat")(parts) if len(parts) > 1 else parts[0]
     x = layers.Dropout(cfg.dropout)(x)
-    x = layers.Dense(cfg.tower_dim, activation=cfg.activation, name="question_dense")(x)
+    x = layers.Dense(cfg.tower_dim, activation="tanh", name="question_dense")(x)
     return keras.Model([words, ngrams], x, name="question_tower")
 
 
 def build_answer_tower(feature_dim: int, cfg: SQAMConfig) -> keras.Model:
     feats = keras.Input((feature_dim,), name="emoji_features")
-    x = layers.Dense(128, activation=cfg.activation, name="answer_dense_0")(feats)
-    x = layers.Dense(cfg.tower_dim, activation=cfg.activation, name="answer_dense_1")(x)
+    x = layers.Dense(128, activation="tanh", name="answer_dense_0")(feats)
+    x = layers.Dense(cfg.tower_dim, activation="tanh", name="answer_dense_1")(x)
     return keras.Model(feats, x, name="answer_tower")
 
 
 def build_shared_stack(cfg: SQAMConfig) -> keras.Model:
+    """Dense layers both towers go through; all tanh: with ReLU every output sits in the
+    positive orthant and all cosines start near 1 (measured: the hinge loss collapsed)."""
     x_in = keras.Input((cfg.tower_dim,), name="tower_output")
     x = x_in
     for i, d in enumerate(cfg.shared_dims):
-        last = i == len(cfg.shared_dims) - 1
-        x = layers.Dense(d, activation="tanh" if last else cfg.activation, name=f"shared_dense_{i}")(x)
+        x = layers.Dense(d, activation="tanh", name=f"shared_dense_{i}")(x)
     return keras.Model(x_in, x, name="shared_stack")
-
-
-class SQAM:
-    """The three parts and the two full encoders that share the stack."""
-
-    def __init__(
-        self,
-        word_vectors: np.ndarray,
-        ngram_buckets: int,
-        feature_dim: int,
-        cfg: SQAMConfig,
-        ngram_idf: np.ndarray | None = None,
-    ):
-        self.cfg = cfg
-        self.question_tower = build_question_tower(word_vectors, ngram_buckets, cfg, ngram_idf)
-        self.answer_tower = build_answer_tower(feature_dim, cfg)
-        self.shared = build_shared_stack(cfg)
-        q_in = self.question_tower.inputs
-        self.question_encoder = keras.Model(q_in, self.shared(self.question_tower(q_in)), name="question")
-        a_in = keras.Input((feature_dim,), name="emoji_features")
-        self.answer_encoder = keras.Model(a_in, self.shared(self.answer_tower(a_in)), name="answer")
-
-    @property
-    def trainable_weights(self):
-        seen, out = set(), []
-        for m in (self.question_tower, self.answer_tower, self.shared):
-            for w in m.trainable_weights:
-                if id(w) not in seen:
-                    seen.add(id(w))
-                    out.append(w)
-        return out
 
 
 def l2_normalize(x, axis=-1):
     return x / ops.maximum(ops.norm(x, axis=axis, keepdims=True), 1e-8)
 
 
-def triplet_hinge(pos_cos, neg_cos, neg_mask, margin: float = 0.2, hard_weight: float = 1.0):
-    """Hinge ``max(0, m − cos⁺ + cos⁻)`` averaged over each example's allowed negatives,
-    plus the hardest negative's hinge (weighted by ``hard_weight``).
+def triplet_hinge(pos_cos, neg_cos, neg_mask, margin: float = 0.2):
+    """Hinge ``max(0, m − cos⁺ + cos⁻)`` averaged over each example's negatives.
 
     pos_cos: (B,), neg_cos: (B, C), neg_mask: (B, C) float weights (0 = not a negative).
     Returns a (B,) loss per example.
     """
     hinge = ops.relu(margin - ops.expand_dims(pos_cos, -1) + neg_cos) * neg_mask
-    mean = ops.sum(hinge, axis=-1) / ops.maximum(ops.sum(neg_mask, axis=-1), 1e-6)
-    hardest = ops.max(hinge, axis=-1)
-    return mean + hard_weight * hardest
+    return ops.sum(hinge, axis=-1) / ops.maximum(ops.sum(neg_mask, axis=-1), 1e-6)
+
+
+class SQAM(keras.Model):
+    """Question tower, answer tower, shared stack and per-emoji bias; ``call`` scores a
+    batch of texts against the whole catalog (``answer_features``, one row per emoji).
+
+    Trained as keras-io trains its models: ``fit`` on ((word ids, n-gram ids), target
+    distribution over the catalog, example weight), with ``train_step`` and ``test_step``
+    below and their metric trackers."""
+
+    def __init__(
+        self,
+        word_vectors: np.ndarray,
+        ngram_buckets: int,
+        answer_features: np.ndarray,
+        cfg: SQAMConfig,
+        ngram_idf: np.ndarray,
+        prior: np.ndarray | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.cfg = cfg
+        self.question_tower = build_question_tower(word_vectors, ngram_buckets, cfg, ngram_idf)
+        self.answer_tower = build_answer_tower(answer_features.shape[1], cfg)
+        self.shared = build_shared_stack(cfg)
+        self.answer_features = ops.convert_to_tensor(np.asarray(answer_features, np.float32))
+        n = answer_features.shape[0]
+        init = np.zeros(n, np.float32) if prior is None else np.asarray(prior, np.float32)
+        self.bias = self.add_weight(
+            shape=(n,), initializer=keras.initializers.Constant(init), trainable=True, name="emoji_bias"
+        )
+        # A learned offset per catalog emoji, added to its answer-tower output: emojis that
+        # look and read alike (😍 🥰 😘) can still sit apart where tweets tell them apart. It
+        # starts at zero and stays zero for an emoji without training examples, whose answer
+        # is then its picture and descriptions alone.
+        self.answer_offset = self.add_weight(
+            shape=(n, cfg.tower_dim), initializer="zeros", trainable=cfg.answer_offsets, name="answer_offset"
+        )
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.top5_tracker = keras.metrics.Mean(name="top5")
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.top5_tracker]
+
+    def encode_questions(self, inputs, training=False):
+        return l2_normalize(self.shared(self.question_tower(inputs, training=training), training=training))
+
+    def encode_answers(self, features=None, training=False):
+        """Answer vectors of the catalog, or of new emojis' ``features`` (no offset: they
+        had no training examples)."""
+        if features is None:
+            a = self.answer_tower(self.answer_features, training=training) + self.answer_offset
+        else:
+            a = self.answer_tower(features, training=training)
+        return l2_normalize(self.shared(a, training=training))
+
+    def cosines(self, inputs, training=False):
+        q = self.encode_questions(inputs, training=training)
+        return ops.matmul(q, ops.transpose(self.encode_answers(training=training)))
+
+    def call(self, inputs, training=False):
+        return self.cfg.scale * self.cosines(inputs, training=training) + self.bias
+
+    def _loss(self, target, cos, weight):
+        if self.cfg.loss == "hinge":
+            positive = ops.cast(target > 0, cos.dtype)
+            pos_cos = ops.sum(cos * target, axis=-1) / ops.maximum(ops.sum(target, axis=-1), 1e-6)
+            per = triplet_hinge(pos_cos, cos, 1.0 - positive, self.cfg.margin)
+        else:
+            logits = self.cfg.scale * cos + self.bias
+            per = keras.losses.categorical_crossentropy(
+                target, logits, from_logits=True, label_smoothing=self.cfg.label_smoothing
+            )
+        return ops.sum(per * weight) / ops.maximum(ops.sum(weight), 1e-6)
+
+    def _track(self, loss, target, cos):
+        logits = self.cfg.scale * cos + self.bias
+        top5 = ops.top_k(logits, 5)[1]
+        hit = ops.max(ops.take_along_axis(target, top5, axis=1), axis=1) > 0
+        self.loss_tracker.update_state(loss)
+        self.top5_tracker.update_state(ops.cast(hit, "float32"))
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        import tensorflow as tf
+
+        inputs, target, weight = data
+        with tf.GradientTape() as tape:
+            cos = self.cosines(inputs, training=True)
+            loss = self._loss(target, cos, weight)
+        grads = tape.gradient(loss, self.trainable_weights)
+        # (the hinge leaves the bias without a gradient: it does not read it)
+        pairs = [(g, v) for g, v in zip(grads, self.trainable_weights, strict=True) if g is not None]
+        self.optimizer.apply_gradients(pairs)
+        return self._track(loss, target, cos)
+
+    def test_step(self, data):
+        inputs, target, weight = data
+        cos = self.cosines(inputs, training=False)
+        return self._track(self._loss(target, cos, weight), target, cos)

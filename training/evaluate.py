@@ -45,6 +45,7 @@ def evaluate_emojis(
     data_dir: str | os.PathLike | None = None,
     split: str | None = None,
     baseline: str | None = None,
+    heads_on_catalog: bool = False,
 ) -> dict[str, Any]:
     """Rank the whole catalog for every text of a ``text,emojis`` CSV (no candidate list),
     or of one side of the whole-catalog tweets' split (``data_dir`` + ``split``).
@@ -69,6 +70,14 @@ def evaluate_emojis(
     gold = [np.asarray([positions[c] for c in data.gold[i] if c in positions]) for i in keep]
     scorer = ranker.scores
     name = ranker.version
+    if heads_on_catalog:
+        if ranker.heads is None:
+            raise ValueError(f"--heads-on-catalog: {ranker.heads_note}")
+
+        def scorer(chunk, allow_empty=True):
+            return ranker.scores(chunk, allow_empty=allow_empty, heads_on_catalog=True)
+
+        name = f"{ranker.version}+heads"
     if baseline is not None:
         from training.baseline import CatalogBaseline
 

@@ -23,11 +23,36 @@ class SequenceSettings:
     seed: int = 13
 
 
+def word_bilstm_max_pool(words, word_vectors: np.ndarray, units: int):
+    """Frozen word vectors → BiLSTM → masked max-pool over ``words`` (int ids, 0 = padding).
+    The layer name ``bilstm`` is what :func:`export_sequence` reads."""
+    import keras
+    from keras import layers, ops
+
+    class MaskedMaxPool(layers.Layer):
+        def call(self, x, mask=None):
+            if mask is not None:
+                x = ops.where(ops.expand_dims(mask, -1), x, ops.full_like(x, -1e9))
+            return ops.max(x, axis=1)
+
+        def compute_mask(self, inputs, mask=None):
+            return None
+
+    emb = layers.Embedding(
+        word_vectors.shape[0],
+        word_vectors.shape[1],
+        embeddings_initializer=keras.initializers.Constant(word_vectors),
+        trainable=False,
+        mask_zero=True,
+        name="word_embedding",
+    )(words)
+    seq = layers.Bidirectional(layers.LSTM(units, return_sequences=True), name="bilstm")(emb)
+    return MaskedMaxPool(name="max_pool")(seq)
+
+
 def build_sequence_classifier(word_vectors: np.ndarray, n_classes: int, s: SequenceSettings):
     import keras
     from keras import layers
-
-    from models.sqam import word_bilstm_max_pool
 
     words = keras.Input((None,), dtype="int32", name="word_ids")
     x = word_bilstm_max_pool(words, word_vectors, s.lstm_units)

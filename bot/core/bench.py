@@ -193,8 +193,9 @@ def bench_text(
         "baseline_train_s": round(baseline_train_s, 1),
         "baseline_candidates": len(val.label_emojis),
         "quality_note": (
-            "macro-F1 on TweetEval val: the SQAM's epoch, the heads' C and mix and the per-emoji offsets were "
-            "tuned on it (manifest heads.offsets_cross_fitted: the estimate on unseen tweets); the baseline is untuned"
+            "macro-F1 on TweetEval val among its 20 emojis (SQAM + heads): the heads' C and mix and the per-emoji "
+            "offsets were tuned on it (manifest heads.offsets_cross_fitted: the estimate on unseen tweets); the "
+            "baseline is untuned. Whole-catalog quality: `emojibot evaluate emojis`"
         ),
         "bench_process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
     }

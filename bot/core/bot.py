@@ -47,7 +47,7 @@ BUSY_TEXT = "I can't take that right now (I'm restarting, or my database is unav
 ADMIN_HELP = (
     "*/emojify-admin* — channel settings (admins only):\n"
     "• `on` / `off` — react to every message in this channel\n"
-    "• `threshold X` — react only with emojis scoring at least X (-1 to 1)\n"
+    "• `threshold X` — react only with emojis that fit the message at least X (-1 to 1)\n"
     "• `count N` — react with at most N emojis (1 to 10)\n"
     "• `status` — this channel's settings, the model version and counts"
 )
@@ -150,7 +150,10 @@ class BotCore:
         if not text.strip():
             return []
         ranked = await self.text.rank_async(text, k=cfg.count)
-        chosen = tuple(self._choice(r.emoji, r.score) for r in ranked if r.score >= cfg.threshold)
+        # The threshold reads how well each emoji fits the message (the cosine), not its rank
+        # score: an emoji high in the ranking only because people use it everywhere (😂 ❤️)
+        # does not fit a lost game and is not added to it.
+        chosen = tuple(self._choice(r.emoji, r.fit) for r in ranked if r.fit >= cfg.threshold)
         if not chosen:
             return []
         await self.store.log_prediction(
@@ -231,7 +234,7 @@ class BotCore:
         if not text or text in ("help", "-h", "--help"):
             return [Reply(c.channel_id, EMOJIFY_HELP, ephemeral=True)]
         ranked = await self.text.rank_async(text, k=5)
-        chosen = tuple(self._choice(r.emoji, r.score) for r in ranked)
+        chosen = tuple(self._choice(r.emoji, r.fit) for r in ranked)
         if (await self.store.channel(c.platform, c.channel_id)).auto_react:  # people there agreed to be read
             await self.store.log_prediction(
                 c.platform,
@@ -306,7 +309,10 @@ class BotCore:
     @staticmethod
     def _status(cfg) -> str:
         state = "on" if cfg.auto_react else "off"
-        return f"Auto-react is {state} in this channel: up to {cfg.count} emojis scoring at least {cfg.threshold:g}."
+        return (
+            f"Auto-react is {state} in this channel: up to {cfg.count} emojis "
+            f"that fit the message at least {cfg.threshold:g}."
+        )
 
 
 def _readable(text: str) -> str:

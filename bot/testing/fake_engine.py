@@ -24,6 +24,7 @@ _COMMON = ["😂", "❤️", "😍", "😭", "😊", "🔥", "🎉", "👍", "�
 class FakeRanked:
     emoji: str
     score: float
+    fit: float = 0.0
 
 
 class FakeEngine:
@@ -61,7 +62,7 @@ class FakeEngine:
             prior = (len(self._common) - self._common.index(char)) / 100 if char in self._common else 0.0
             scored.append((hits + prior, -i, char))
         scored.sort(reverse=True)
-        return [FakeRanked(c, round(s, 4)) for s, _, c in scored[:k]]
+        return [FakeRanked(c, round(s, 4), round(s, 4)) for s, _, c in scored[:k]]
 
     async def rank_async(self, text: str, k: int = 5, candidates=None) -> list[FakeRanked]:
         if self.closed:

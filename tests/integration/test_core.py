@@ -110,13 +110,16 @@ def test_reactions_on_answered_messages_are_logged_with_a_salted_hash(core, run)
     assert pred["model_version"] == core.model_version and len(pred["emojis"]) == len(pred["scores"])
 
 
-def test_emojify_answers_only_the_caller(core, run):
+def test_emojify_answers_only_the_caller(core, ranker, run):
     help_ = run(core.handle(cmd("emojify", "   ")))
     assert help_[0].ephemeral and "/emojify TEXT" in help_[0].text
     ans = run(core.handle(cmd("emojify", "so tired of this rain")))
     assert ans[0].ephemeral and len(ans[0].emojis) == 5
-    scores = [e.score for e in ans[0].emojis]
-    assert scores == sorted(scores, reverse=True)
+    # the ranker's order, each emoji shown with its fit (the cosine, -1..1)
+    ranked = ranker.rank(["so tired of this rain"], 5)[0]
+    assert [e.char for e in ans[0].emojis] == [r.emoji for r in ranked]
+    assert [e.score for e in ans[0].emojis] == pytest.approx([r.fit for r in ranked], abs=1e-6)
+    assert all(-1.0 <= e.score <= 1.0 for e in ans[0].emojis)
 
 
 def test_emojify_text_is_stored_only_where_auto_react_is_on(core, run):

@@ -52,22 +52,38 @@ def shipped(ranker):
 TEXTS = ["merry christmas everyone", "my flight got cancelled again", "sunset at the beach", "lol"]
 
 
-def test_heads_only_push_their_own_emojis_down(shipped):
+def test_whole_catalog_is_the_sqam_alone(shipped):
     q = shipped.encoder.encode(shipped.featurizer.featurize(TEXTS))
-    plain = q @ shipped.answers.T - shipped.hub_lambda * shipped.hub
-    full = shipped.scores(TEXTS)
-    diff = full - plain
+    plain = shipped.scale * (q @ shipped.answers.T) + shipped.bias
+    np.testing.assert_allclose(shipped.scores(TEXTS), plain, atol=1e-5)
+
+
+def test_heads_on_catalog_touch_only_their_own_emojis(shipped):
+    diff = shipped.scores(TEXTS, heads_on_catalog=True) - shipped.scores(TEXTS)
     in_group = np.zeros(len(shipped.chars), bool)
     for pos in shipped._head_positions:
         in_group[pos] = True
-    assert np.allclose(diff[:, ~in_group], 0.0, atol=1e-5)  # the rest of the catalog is untouched
-    assert (diff[:, in_group] <= 1e-6).all()  # a head never lifts an emoji
+    assert np.allclose(diff[:, ~in_group], 0.0, atol=1e-5)
+    assert (diff[:, in_group] <= 1e-6).all() and (diff[:, in_group] < -1e-3).any()
+
+
+def test_heads_only_push_their_own_emojis_down_among_candidates(shipped):
+    cands = [shipped.chars[i] for i in np.concatenate(shipped._head_positions)] + ["🐶", "🍕"]
+    rows = shipped.candidate_indices(cands)
+    q = shipped.encoder.encode(shipped.featurizer.featurize(TEXTS))
+    plain = shipped.scale * (q @ shipped.answers[rows].T) + shipped.bias[rows]
+    diff = shipped.scores(TEXTS, cands) - plain
+    n = sum(len(p) for p in shipped._head_positions)
+    assert np.allclose(diff[:, n:], 0.0, atol=1e-5)  # emojis of no head are untouched
+    assert (diff[:, :n] <= 1e-6).all()  # a head never lifts an emoji
+    start = 0
     for pos in shipped._head_positions:  # each group keeps one member at its SQAM score
-        assert np.allclose(diff[:, pos].max(axis=1), 0.0, atol=1e-5)
+        assert np.allclose(diff[:, start : start + len(pos)].max(axis=1), 0.0, atol=1e-5)
+        start += len(pos)
 
 
-def test_candidate_scores_match_full_catalog_scores(shipped):
-    cands = ["❤️", "😂", "🎉", "😡", "🐶", "🎄"]
+def test_candidate_scores_without_heads_match_full_catalog_scores(shipped):
+    cands = ["🐶", "🍕", "🚀", "🌧️"]  # no head knows these
     rows = shipped.candidate_indices(cands)
     np.testing.assert_allclose(shipped.scores(TEXTS, cands), shipped.scores(TEXTS)[:, rows], atol=1e-5)
 

@@ -39,7 +39,7 @@ def test_shipped_codes_come_from_the_shipped_encoder(catalog):
 def test_answer_vectors_cover_the_catalog(ranker, catalog):
     assert ranker.answers.shape[0] == len(catalog)
     np.testing.assert_allclose(np.linalg.norm(ranker.answers, axis=1), 1.0, atol=1e-4)
-    assert np.isfinite(ranker.hub).all()
+    assert np.isfinite(ranker.bias).all() and ranker.bias.shape == (len(catalog),)
 
 
 @pytest.mark.parametrize(

