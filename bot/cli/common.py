@@ -1,0 +1,60 @@
+"""What every command group shares: the user-facing error, JSON and report printing,
+argument types."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit code 2, never a traceback."""
+
+
+def print_json(obj: Any) -> None:
+    print(json.dumps(obj, ensure_ascii=False, indent=2))
+
+
+def read_stdin_text() -> str:
+    raw = sys.stdin.buffer.read()
+    text = raw.decode("utf-8", errors="replace")
+    if "\ufffd" in text and b"\xef\xbf\xbd" not in raw:
+        print("emojibot: note: stdin was not valid UTF-8; undecodable bytes were replaced", file=sys.stderr)
+    return text
+
+
+def quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def require_data_dir(path: str) -> None:
+    if not os.path.isdir(path):
+        raise CLIError(f"data directory {path!r} does not exist (pass --data-dir, e.g. ../shared/data)")
+
+
+def report(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(result)
+    else:
+        for k, v in result.items():
+            print(f"{k:>16}: {v:.4f}" if isinstance(v, float) else f"{k:>16}: {v}")
+
+
+def positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from exc
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
+
+
+def abc_triple(value: str) -> tuple[str, str, str]:
+    parts = value.replace(",", " ").split()
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError("a grid is three emojis or short names, e.g. 'smile,heart,fire'")
+    return parts[0], parts[1], parts[2]

@@ -1,0 +1,123 @@
+"""`evaluate tweeteval|airline|emojis|pictures`: score the models on labelled data."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bot.cli.common import (
+    CLIError,
+    quiet_tensorflow,
+    report,
+)
+
+
+def cmd_evaluate_tweeteval(args: argparse.Namespace) -> int:
+    from training.evaluate import evaluate_tweeteval
+
+    result = evaluate_tweeteval(args.text, args.labels, args.mapping, artifacts=args.artifacts)
+    report(result, args.json)
+    return 0
+
+
+def cmd_evaluate_airline(args: argparse.Namespace) -> int:
+    from training.evaluate import evaluate_airline
+
+    result = evaluate_airline(args.csv, artifacts=args.artifacts)
+    report(result, args.json)
+    return 0
+
+
+def cmd_evaluate_emojis(args: argparse.Namespace) -> int:
+    from training.evaluate import evaluate_emojis
+
+    if args.csv is None and (args.data_dir is None or args.split is None):
+        raise CLIError("evaluate emojis: give --csv F, or --data-dir D with --split train|val")
+    if args.baseline and args.data_dir is None:
+        raise CLIError("evaluate emojis: --baseline trains on the whole-catalog tweets: give --data-dir")
+    result = evaluate_emojis(
+        args.csv,
+        artifacts=args.artifacts,
+        progress=not args.json,
+        data_dir=args.data_dir,
+        split=None if args.csv else args.split,
+        baseline=args.baseline,
+        heads_on_catalog=args.heads_on_catalog,
+    )
+    report(result, args.json)
+    return 0
+
+
+def cmd_evaluate_pictures(args: argparse.Namespace) -> int:
+    quiet_tensorflow()
+    from training.evaluate import evaluate_pictures
+
+    try:
+        result = evaluate_pictures(
+            args.npz,
+            artifacts=args.artifacts,
+            max_pictures=args.max_pictures,
+            progress=not args.json,
+            holdout=args.holdout,
+            sheet=args.sheet,
+        )
+    except ValueError as exc:
+        raise CLIError(str(exc)) from exc
+    if args.sheet:
+        print(f"sample sheet written to {args.sheet}", file=sys.stderr)
+    report(result, args.json)
+    return 0
+
+
+def register(sub) -> None:
+    ev = sub.add_parser("evaluate", help="score the shipped models on labelled data")
+    evsub = ev.add_subparsers(dest="dataset", metavar="DATASET", required=True)
+    et = evsub.add_parser("tweeteval", help="rank the 20 TweetEval emojis for each line")
+    et.add_argument("--text", required=True, help="one tweet per line")
+    et.add_argument("--labels", required=True, help="one label id per line")
+    et.add_argument("--mapping", help="mapping.txt (id, emoji, name); default: TweetEval's 20 emojis")
+    et.add_argument("--json", action="store_true")
+    et.set_defaults(func=cmd_evaluate_tweeteval)
+    ea = evsub.add_parser("airline", help="rank 🎉 😈 😡 for each airline tweet")
+    ea.add_argument("--csv", required=True, help="CSV with airline_sentiment and text columns")
+    ea.add_argument("--json", action="store_true")
+    ea.set_defaults(func=cmd_evaluate_airline)
+    ee = evsub.add_parser(
+        "emojis",
+        help="rank the whole catalog for each text: top-1/top-5, MRR, macro-recall@5, distinct top-1",
+        description="F has the columns text,emojis; emojis is a space-separated list of the emojis a person "
+        "used with the text, in any form (with or without U+FE0F, skin-toned, :short_name:). Rows with no "
+        "emoji of the catalog are counted in rows_skipped.",
+    )
+    ee.add_argument("--csv", help="CSV with a text,emojis header")
+    ee.add_argument("--data-dir", dest="data_dir", help="the training data (for --split and --baseline)")
+    ee.add_argument(
+        "--split",
+        choices=["train", "val"],
+        help="score one side of twemoji_tweets/tweets.csv, split once with a fixed seed (80/20)",
+    )
+    ee.add_argument(
+        "--baseline",
+        choices=["popularity", "svm"],
+        help="score with a yardstick trained on the train side instead of the model: the five most used "
+        "emojis, or TF-IDF + LinearSVC over every emoji",
+    )
+    ee.add_argument(
+        "--heads-on-catalog",
+        action="store_true",
+        help="add the TweetEval and airline heads to the whole-catalog scores too (an ablation: the bot does not)",
+    )
+    ee.add_argument("--json", action="store_true")
+    ee.set_defaults(func=cmd_evaluate_emojis)
+
+    ep = evsub.add_parser("pictures", help="top-1/top-5, distinct modes of the picture model on labelled photos")
+    ep.add_argument("--npz", required=True, help="photos in the layout of tinyimagenet_emoji/train.npz")
+    ep.add_argument("--max-pictures", dest="max_pictures", type=int, help="score at most this many photos")
+    ep.add_argument(
+        "--holdout",
+        action="store_true",
+        help="score only the photos training held out (the file must be the one trained on)",
+    )
+    ep.add_argument("--sheet", help="also write a PNG: one photo per class, its top emojis, the novel emoji")
+    ep.add_argument("--json", action="store_true")
+    ep.set_defaults(func=cmd_evaluate_pictures)

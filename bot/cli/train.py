@@ -1,0 +1,205 @@
+"""`train vae|sqam|heads|wgan`: build the shipped artifacts from the data."""
+
+from __future__ import annotations
+
+import argparse
+
+from bot.cli.common import (
+    CLIError,
+    print_json,
+    quiet_tensorflow,
+    require_data_dir,
+)
+
+
+def cmd_train_vae(args: argparse.Namespace) -> int:
+    quiet_tensorflow()
+    from training.vae import train_vae
+
+    info = train_vae(args.out, epochs=args.epochs, seed=args.seed)
+    print_json(info)
+    return 0
+
+
+def cmd_train_sqam(args: argparse.Namespace) -> int:
+    quiet_tensorflow()
+    from training.sqam import TrainSettings, train_sqam
+
+    require_data_dir(args.data_dir)
+    s = TrainSettings(seed=args.seed)
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise CLIError("--epochs must be at least 1")
+        s.epochs = args.epochs
+    for name in (
+        "learning_rate", "weight_decay", "ema", "ngram_dropout", "tweeteval_weight", "description_weight", "top_words",
+    ):  # fmt: skip
+        if getattr(args, name) is not None:
+            setattr(s, name, getattr(args, name))
+    for name in ("dropout", "ngram_dim", "scale", "loss"):
+        if getattr(args, name) is not None:
+            setattr(s.model, name, getattr(args, name))
+    if args.no_semantic:
+        s.model.use_semantic = False
+    if args.no_words:
+        s.model.use_words = False
+    if args.no_answer_offsets:
+        s.model.answer_offsets = False
+    if args.max_tweets is not None:
+        if args.max_tweets < 1:
+            raise CLIError("--max-tweets must be at least 1")
+        s.max_tweets = args.max_tweets
+    from training.minilm import MiniLMUnavailable
+
+    try:
+        info = train_sqam(args.data_dir, args.out, s, codes_dir=args.codes)
+    except MiniLMUnavailable as e:
+        raise CLIError(str(e)) from None
+    print_json({k: v for k, v in info.items() if k != "history"})
+    return 0
+
+
+def cmd_train_heads(args: argparse.Namespace) -> int:
+    from training.heads import HeadSettings, train_heads
+
+    require_data_dir(args.data_dir)
+    s = HeadSettings(calibrate=not args.no_offsets, lexicon=not args.no_lexicon)
+    if args.no_sequence:
+        s.airline_sequence = None
+    if args.max_tweets is not None:
+        if args.max_tweets < 1:
+            raise CLIError("--max-tweets must be at least 1")
+        s.max_tweets = args.max_tweets
+    info = train_heads(args.data_dir, args.out, s)  # too few tweets: DataError, one line
+    print_json(info)
+    return 0
+
+
+def cmd_train_wgan(args: argparse.Namespace) -> int:
+    quiet_tensorflow()
+    from training.wgan import WGANSettings, train_wgan
+
+    require_data_dir(args.data_dir)
+    s = WGANSettings(seed=args.seed, sheet_dir=args.sheets)
+    for name in (
+        "classifier_minutes",
+        "classifier_epochs",
+        "wgan_epochs",
+        "smoothing_k",
+        "max_pictures",
+        "n_critic",
+        "gp_lambda",
+    ):
+        value = getattr(args, name)
+        if value is not None:
+            if value <= 0:
+                raise CLIError(f"--{name.replace('_', '-')} must be positive")
+            setattr(s, name, value)
+    s.reuse_encoder = args.reuse_encoder
+    if args.learning_rate is not None:
+        if args.learning_rate <= 0:
+            raise CLIError("--learning-rate must be positive")
+        s.learning_rate = args.learning_rate
+    if args.weighting:
+        s.weighting = tuple(args.weighting)
+    if args.spaces:
+        s.spaces = tuple(args.spaces)
+    info = train_wgan(args.data_dir, args.out, s)
+    print_json({k: v for k, v in info.items() if k != "variant_histories"})
+    return 0
+
+
+def register(sub) -> None:
+    t = sub.add_parser("train", help="train a model and write it to the artifact folder")
+    tsub = t.add_subparsers(dest="model", metavar="MODEL", required=True)
+    tv = tsub.add_parser("vae", help="the convolutional VAE over emoji pictures (needs no data dir)")
+    tv.add_argument("--epochs", type=int, default=300, help="most epochs; stops early on held-out loss")
+    tv.add_argument("--seed", type=int, default=7)
+    tv.add_argument("--out", help="artifact folder to write (default: the shipped one)")
+    tv.set_defaults(func=cmd_train_vae)
+    ts = tsub.add_parser("sqam", help="the Siamese text→emoji model (needs the VAE codes)")
+    ts.add_argument("--data-dir", required=True, help="the training data folder (e.g. ../shared/data)")
+    ts.add_argument("--epochs", type=int, help="epochs (default 3; the best on the tune rows is kept)")
+    ts.add_argument("--seed", type=int, default=13)
+    ts.add_argument("--max-tweets", type=int, help="train on at most this many tweets (quick runs)")
+    ts.add_argument("--codes", help="folder with the VAE codes (default: --out)")
+    hp = ts.add_argument_group("hyper-parameters (defaults: the shipped model's)")
+    hp.add_argument("--learning-rate", dest="learning_rate", type=float, help="peak AdamW rate (2e-3)")
+    hp.add_argument("--weight-decay", dest="weight_decay", type=float, help="AdamW decoupled weight decay (0.02)")
+    hp.add_argument("--ema", type=float, help="moving average of the weights kept (0.99; 0 = the raw weights)")
+    hp.add_argument("--loss", choices=["softmax", "hinge"], help="softmax over the catalog, or the triplet hinge")
+    hp.add_argument("--scale", type=float, help="cosine → logit scale (8)")
+    hp.add_argument(
+        "--tweeteval-weight", dest="tweeteval_weight", type=float, help="TweetEval tweets' weight (default 0: left out)"
+    )
+    hp.add_argument(
+        "--description-weight", dest="description_weight", type=float, help="emoji descriptions' weight (1.0)"
+    )
+    hp.add_argument("--dropout", type=float, help="dropout before the question dense layer (0.3)")
+    hp.add_argument(
+        "--top-words", dest="top_words", type=int, help="GloVe's most frequent words in the vocabulary (40000)"
+    )
+    hp.add_argument("--ngram-dropout", dest="ngram_dropout", type=float, help="n-grams hidden per step (0.3)")
+    hp.add_argument("--ngram-dim", dest="ngram_dim", type=int, help="n-gram embedding size (96)")
+    hp.add_argument("--no-semantic", action="store_true", help="answer tower over the VAE code alone")
+    hp.add_argument("--no-words", action="store_true", help="question tower over the n-grams alone")
+    hp.add_argument(
+        "--no-answer-offsets",
+        action="store_true",
+        help="answers from pictures and descriptions alone (no per-emoji offset)",
+    )
+    ts.add_argument("--out", help="artifact folder to write (default: the shipped one)")
+    ts.set_defaults(func=cmd_train_sqam)
+    th = tsub.add_parser(
+        "heads",
+        help="linear n-gram heads for the labelled emoji sets (after `train sqam`)",
+        description="Train the TweetEval and airline heads and tune how they join the SQAM.",
+    )
+    th.add_argument("--data-dir", required=True, help="the training data folder (e.g. ../shared/data)")
+    th.add_argument("--max-tweets", type=int, help="train on at most this many tweets (quick runs)")
+    th.add_argument("--no-offsets", action="store_true", help="do not fit per-emoji macro-F1 offsets")
+    th.add_argument("--no-lexicon", action="store_true", help="n-grams only, without the VADER sentiment columns")
+    th.add_argument(
+        "--no-sequence", action="store_true", help="airline head without its BiLSTM: the linear models alone"
+    )
+    th.add_argument("--out", help="artifact folder to read the SQAM from and write to (default: the shipped one)")
+    th.set_defaults(func=cmd_train_heads)
+
+    tw = tsub.add_parser(
+        "wgan",
+        help="the picture models: image encoder + baseline CNN, then the WGAN-GP",
+        description="Train the image encoder (as a CNN classifier, the baseline), then "
+        "conditional WGAN-GPs over its features for several target spaces and weightings; "
+        "the best on the held-out photos ships.",
+    )
+    tw.add_argument("--data-dir", required=True, help="the training data folder (e.g. ../shared/data)")
+    tw.add_argument("--classifier-minutes", dest="classifier_minutes", type=float, help="encoder budget (26)")
+    tw.add_argument("--classifier-epochs", dest="classifier_epochs", type=int, help="encoder epochs at most (14)")
+    tw.add_argument("--wgan-epochs", dest="wgan_epochs", type=int, help="epochs of each WGAN variant (25)")
+    tw.add_argument("--n-critic", dest="n_critic", type=int, help="critic steps per generator step (5)")
+    tw.add_argument("--gp-lambda", dest="gp_lambda", type=float, help="gradient penalty weight (10)")
+    tw.add_argument("--smoothing-k", dest="smoothing_k", type=float, help="k of exp(−k·freq) weights (20)")
+    tw.add_argument(
+        "--weighting",
+        nargs="+",
+        choices=["expsmooth", "tfidf", "none"],
+        help="per-example weightings to compare (all three)",
+    )
+    tw.add_argument(
+        "--spaces",
+        nargs="+",
+        choices=["sqam", "vae", "emoji2vec"],
+        help="target embedding spaces to compare (all three; the first is used for the weightings)",
+    )
+    tw.add_argument("--max-pictures", dest="max_pictures", type=int, help="use at most this many photos")
+    tw.add_argument(
+        "--reuse-encoder",
+        dest="reuse_encoder",
+        action="store_true",
+        help="keep the shipped image encoder and CNN baseline; train only the WGAN stage",
+    )
+    tw.add_argument("--learning-rate", dest="learning_rate", type=float, help="Adam rate of G and D (4e-4)")
+    tw.add_argument("--sheets", default="wgan_samples", help="folder for per-epoch sample sheets (wgan_samples)")
+    tw.add_argument("--seed", type=int, default=7)
+    tw.add_argument("--out", help="artifact folder to write (default: the shipped one)")
+    tw.set_defaults(func=cmd_train_wgan)
