@@ -4,6 +4,8 @@
 ``await engine.rank_async(text)`` calls are queued; one worker task takes whatever
 has gathered (up to ``max_batch``, optionally waiting ``max_wait_ms`` for company), runs
 a single batched model call in a worker thread, and resolves each caller's future.
+``engine.reload(model)`` swaps the model between batches: a batch that started keeps the
+model it started with, the next one takes the new model, and no request waits or is lost.
 Requests that arrive while a call runs form the next batch, so under load batches fill
 without any waiting (measured: 64 requests per call at 5,400 texts/s with no wait, and a
 lone message answered in 1.1 ms instead of 3.4 ms with a 2 ms wait). The event loop
@@ -107,9 +109,14 @@ class EmojiEngine:
         await self._queue.put(_Request(text, k, cands, fut))
         return await fut
 
-    def _batch_call(self, payloads: list, k: int, candidates):
+    def reload(self, model) -> None:
+        """Answer with ``model`` from the next batch on (a hot reload: no restart, nothing
+        dropped; the batch being computed finishes with the model it started with)."""
+        self.ranker = model
+
+    def _batch_call(self, model, payloads: list, k: int, candidates):
         """One model call for a batch of requests (run in the worker thread)."""
-        return self.ranker.rank(payloads, k, candidates)
+        return model.rank(payloads, k, candidates)
 
     async def _run(self) -> None:
         assert self._queue is not None and self._pool is not None
@@ -135,22 +142,25 @@ class EmojiEngine:
                 groups: dict[tuple[str, ...] | None, list[_Request]] = {}
                 for r in batch:
                     groups.setdefault(r.candidates, []).append(r)
+                model = self.ranker  # one model per batch, whatever reload() does meanwhile
                 for cands, reqs in groups.items():
-                    await self._rank_group(loop, reqs, cands)
+                    await self._rank_group(loop, model, reqs, cands)
         finally:  # cancelled (close) or crashed: nobody taken off the queue is left waiting
             for r in batch:
                 _fail(r, RuntimeError("the emoji engine was closed"))
 
-    async def _rank_group(self, loop, reqs: list[_Request], cands) -> None:
+    async def _rank_group(self, loop, model, reqs: list[_Request], cands) -> None:
         k = max(r.k for r in reqs)
         try:
-            ranked = await loop.run_in_executor(self._pool, self._batch_call, [r.payload for r in reqs], k, cands)
+            ranked = await loop.run_in_executor(
+                self._pool, self._batch_call, model, [r.payload for r in reqs], k, cands
+            )
         except Exception:
             # One bad text (or candidate list) must not fail its neighbours: rank each
             # alone, so only the culprit gets the error.
             for r in reqs:
                 try:
-                    res = await loop.run_in_executor(self._pool, self._batch_call, [r.payload], r.k, cands)
+                    res = await loop.run_in_executor(self._pool, self._batch_call, model, [r.payload], r.k, cands)
                 except Exception as exc:
                     _fail(r, exc)
                 else:
@@ -213,15 +223,19 @@ class PictureEngine(EmojiEngine):
 
     def answer(self, pictures: Sequence[bytes], k: int = 5, candidates: Sequence[str] | None = None):
         """Synchronous batch: picture file bytes → one PictureAnswer each."""
-        return self._batch_call(list(pictures), k, candidates)
+        return self._batch_call(self.ranker, list(pictures), k, candidates)
 
-    def _batch_call(self, payloads: list, k: int, candidates):
+    def reload(self, model) -> None:
+        super().reload(model)
+        self._decoder = None  # the next novel emoji is drawn with the new model's decoder
+
+    def _batch_call(self, model, payloads: list, k: int, candidates):
         import numpy as np
 
         from models.picture import decode_picture
 
         pics = np.stack([decode_picture(b, max_bytes=self.max_bytes) for b in payloads])
-        return self.ranker.answer(pics, k, candidates)  # type: ignore[attr-defined]
+        return model.answer(pics, k, candidates)
 
     @staticmethod
     def _trim(result, k: int):

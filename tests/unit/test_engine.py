@@ -126,3 +126,31 @@ async def test_candidates_and_k(ranker):
     assert len(a) == 1 and len(b) == 3
     assert a[0].emoji == b[0].emoji
     assert {r.emoji for r in b} == {"🎉", "😈", "😡"}
+
+
+async def test_reload_swaps_the_model_between_batches_without_losing_a_request(ranker):
+    """A second real ranker whose answers differ (its answer matrix reversed): requests
+    that were answered before the reload match the first, those sent after it the second,
+    and every request in flight gets exactly one answer."""
+    import numpy as np
+
+    from models.ranker import TextRanker
+
+    other = TextRanker(ranker.folder)
+    other.answers = np.ascontiguousarray(other.answers[::-1])
+    other.bias = np.ascontiguousarray(other.bias[::-1])
+    text = "merry christmas everyone"
+    want_old = [r.emoji for r in ranker.rank([text], 5)[0]]
+    want_new = [r.emoji for r in other.rank([text], 5)[0]]
+    assert want_old != want_new
+    async with EmojiEngine(ranker, max_batch=8) as engine:
+        before = [asyncio.ensure_future(engine.rank_async(text)) for _ in range(200)]
+        await before[0]  # the first batch is answered; later ones may be on their way
+        engine.reload(other)
+        after = [asyncio.ensure_future(engine.rank_async(text)) for _ in range(50)]
+        got_before = [[r.emoji for r in x] for x in await asyncio.gather(*before)]
+        got_after = [[r.emoji for r in x] for x in await asyncio.gather(*after)]
+        assert engine.requests == 250 and engine.version == other.version
+    assert all(g in (want_old, want_new) for g in got_before)
+    assert got_before[0] == want_old  # answered before the reload, by the old model
+    assert all(g == want_new for g in got_after)
