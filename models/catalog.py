@@ -222,3 +222,57 @@ def _emoji2vec_descriptions(data_dir: str | os.PathLike) -> dict[str, list[str]]
         if desc and em:
             out.setdefault(_strip_key(em.strip()), []).append(desc.strip().lower())
     return out
+
+
+class EmojiIndex:
+    """The emojis of a model's artifacts in their row order (``emoji_chars.json``): their
+    characters, each one's row, and the rows of a candidate list given as Unicode or short
+    names (looked up in the catalog, which is loaded on first use only: plain ranking does
+    not need it). Shared by the text ranker, the picture model and training."""
+
+    def __init__(self, chars: Sequence[str]):
+        self.chars: list[str] = list(chars)
+        self.positions = {c: i for i, c in enumerate(self.chars)}
+        self._catalog: EmojiCatalog | None = None
+        self._cache: dict[tuple[str, ...], np.ndarray] = {}
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> EmojiIndex:
+        return cls(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    @property
+    def catalog(self) -> EmojiCatalog:
+        if self._catalog is None:
+            self._catalog = EmojiCatalog.load()
+        return self._catalog
+
+    def rows(self, candidates: Sequence[str]) -> np.ndarray:
+        """Rows of the given emojis, duplicates removed, first occurrence kept. Raises
+        UnknownEmojiError for an emoji these artifacts lack, ValueError for an empty list."""
+        key = tuple(candidates)
+        rows = self._cache.get(key)
+        if rows is None:
+            pos = self.positions
+            found: dict[int, None] = {}
+            for q in candidates:
+                char = q if q in pos else self.catalog.lookup(q).char
+                if char not in pos:
+                    raise UnknownEmojiError(q)
+                found.setdefault(pos[char], None)
+            if not found:
+                raise ValueError("the candidate list is empty")
+            rows = np.fromiter(found, dtype=np.int64)
+            if len(self._cache) >= 1024:  # bounded: users send arbitrary lists
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = rows
+        return rows
+
+    def names(self, candidates: Sequence[str] | None) -> tuple[np.ndarray, list[str]]:
+        """(rows, characters) of the candidates, or of every emoji when ``None``."""
+        if candidates is None:
+            return np.arange(len(self.chars)), list(self.chars)
+        rows = self.rows(candidates)
+        return rows, [self.chars[i] for i in rows]

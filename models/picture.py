@@ -324,8 +324,10 @@ class PictureModel:
         )
         self.meta = json.loads((self.folder / PICTURE_META_FILE).read_text(encoding="utf-8"))
         self.version = str(read_manifest(self.folder).get("version", "unversioned"))
-        self.chars: list[str] = json.loads((self.folder / "emoji_chars.json").read_text(encoding="utf-8"))
-        self._positions = {c: i for i, c in enumerate(self.chars)}
+        from models.catalog import EmojiIndex
+
+        self.index = EmojiIndex.load(self.folder / "emoji_chars.json")
+        self.chars = self.index.chars
         self.targets = np.load(self.folder / self.meta["target_file"]).astype(np.float32)
         self.targets /= np.maximum(np.linalg.norm(self.targets, axis=1, keepdims=True), 1e-8)
         self.samples = samples
@@ -344,31 +346,13 @@ class PictureModel:
         self._generate = tf.function(
             lambda z, f: self.generator([z, f], training=False), input_signature=[noise, feats]
         )
-        self._catalog = None
 
     @property
     def catalog(self):
-        if self._catalog is None:
-            from models.catalog import EmojiCatalog
-
-            self._catalog = EmojiCatalog.load()
-        return self._catalog
+        return self.index.catalog
 
     def candidate_rows(self, candidates: Sequence[str] | None) -> tuple[np.ndarray, list[str]]:
-        if candidates is None:
-            return np.arange(len(self.chars)), list(self.chars)
-        rows: dict[int, None] = {}
-        for q in candidates:
-            char = q if q in self._positions else self.catalog.lookup(q).char
-            if char not in self._positions:
-                from models.catalog import UnknownEmojiError
-
-                raise UnknownEmojiError(q)
-            rows.setdefault(self._positions[char], None)
-        if not rows:
-            raise ValueError("the candidate list is empty")
-        idx = np.fromiter(rows, dtype=np.int64)
-        return idx, [self.chars[i] for i in idx]
+        return self.index.names(candidates)
 
     def features(self, pictures: np.ndarray) -> np.ndarray:
         return np.asarray(self._encode(np.asarray(pictures, np.float32)))

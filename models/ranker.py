@@ -10,7 +10,6 @@ checks it against the Keras model.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -120,13 +119,14 @@ class TextRanker:
         self.bias = (
             np.load(bias_path).astype(np.float32) if bias_path.exists() else np.zeros(len(self.answers), np.float32)
         )
-        self.chars: list[str] = json.loads((self.folder / CHARS_FILE).read_text(encoding="utf-8"))
-        self._positions = {c: i for i, c in enumerate(self.chars)}
+        from models.catalog import EmojiIndex
+
+        self.index = EmojiIndex.load(self.folder / CHARS_FILE)
+        self.chars = self.index.chars
+        self._positions = self.index.positions
         self._heads: TextHeads | None = None
         self._heads_note: str | None = None  # None: not loaded yet
         self.featurizer = TextFeaturizer(Vocabulary.load(self.folder / VOCAB_FILE))
-        self._catalog = None
-        self._candidate_cache: dict[tuple[str, ...], np.ndarray] = {}
 
     @property
     def heads(self) -> TextHeads | None:
@@ -162,34 +162,12 @@ class TextRanker:
     @property
     def catalog(self):
         """The emoji catalog (loaded on first use: plain ranking does not need it)."""
-        if self._catalog is None:
-            from models.catalog import EmojiCatalog
-
-            self._catalog = EmojiCatalog.load()
-        return self._catalog
+        return self.index.catalog
 
     def candidate_indices(self, candidates: Sequence[str]) -> np.ndarray:
         """Answer-matrix rows of the given emojis (Unicode or short names), duplicates
         removed, first occurrence kept. Raises UnknownEmojiError for an unknown one."""
-        key = tuple(candidates)
-        rows = self._candidate_cache.get(key)
-        if rows is None:
-            pos = self._positions
-            found: dict[int, None] = {}
-            for q in candidates:
-                char = q if q in pos else self.catalog.lookup(q).char
-                if char not in pos:
-                    from models.catalog import UnknownEmojiError
-
-                    raise UnknownEmojiError(q)
-                found.setdefault(pos[char], None)
-            if not found:
-                raise ValueError("the candidate list is empty")
-            rows = np.fromiter(found, dtype=np.int64)
-            if len(self._candidate_cache) >= 1024:  # bounded: users send arbitrary lists
-                self._candidate_cache.pop(next(iter(self._candidate_cache)))
-            self._candidate_cache[key] = rows
-        return rows
+        return self.index.rows(candidates)
 
     def cosines(self, texts: Sequence[str]) -> np.ndarray:
         """Raw (len(texts), catalog) cosines, without scale and bias."""
@@ -259,7 +237,7 @@ class TextRanker:
             return []
         _check_texts(texts, allow_empty=False)
         s, cos = self._scores(texts, candidates)
-        names = self.chars if candidates is None else [self.chars[i] for i in self.candidate_indices(candidates)]
+        names = self.index.names(candidates)[1]
         k = max(1, min(k, s.shape[1]))
         top = np.argpartition(-s, k - 1, axis=1)[:, :k]
         out = []

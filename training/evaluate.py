@@ -63,7 +63,7 @@ def evaluate_emojis(
         data = load_twemoji_tweets(data_dir, split, ranker.catalog)
     else:
         raise ValueError("give a CSV, or a data directory and a split")
-    positions = {c: i for i, c in enumerate(ranker.chars)}
+    positions = ranker.index.positions
     keep = [i for i, g in enumerate(data.gold) if any(c in positions for c in g)]
     skipped = data.skipped + len(data.gold) - len(keep)  # in the catalog, not in the model
     texts = [data.texts[i] for i in keep]
@@ -172,7 +172,7 @@ def _picture_sheet(path, model, pictures, probs, classes, emojis: list[str], row
     present = np.unique(classes)
     picked = present[np.linspace(0, len(present) - 1, min(rows, len(present))).round().astype(int)]
     show = np.asarray([int(np.nonzero(classes == c)[0][0]) for c in picked])
-    positions = {c: i for i, c in enumerate(model.chars)}
+    positions = model.index.positions
     catalog_pictures = EmojiCatalog.load().pictures()
     _sample_sheet(
         Path(path), pictures[show], probs[show], emojis, EmojiDecoder(model.folder), catalog_pictures, positions

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from models.artifacts import ArtifactError, artifacts_dir, require, update_manifest
-from models.catalog import EmojiCatalog
+from models.catalog import EmojiCatalog, EmojiIndex
 from models.heads import quantize_columns
 from models.ranker import (
     ANSWERS_FILE,
@@ -97,8 +97,7 @@ def description_vectors(catalog: EmojiCatalog, encoder) -> np.ndarray:
 def _load_codes(folder: Path, catalog: EmojiCatalog) -> np.ndarray:
     require(folder, "emoji_codes.npy", CHARS_FILE)
     codes = np.load(folder / "emoji_codes.npy")
-    chars = json.loads((folder / CHARS_FILE).read_text(encoding="utf-8"))
-    if chars != catalog.chars:
+    if EmojiIndex.load(folder / CHARS_FILE).chars != catalog.chars:
         raise ArtifactError("the VAE codes were made for another catalog; run `emojibot train vae` again")
     if not np.isfinite(codes).all():
         raise ArtifactError(f"{folder / 'emoji_codes.npy'} holds non-finite codes; run `emojibot train vae` again")

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from models.artifacts import artifacts_dir, require, update_manifest
+from models.catalog import EmojiIndex
 from models.picture import (
     CLASSIFIER_FILE,
     ENCODER_FILE,
@@ -38,6 +39,7 @@ from models.picture import (
     build_image_encoder,
     decode_picture,
 )
+from models.ranker import CHARS_FILE
 
 TARGETS_FILE = "picture_targets.npy"
 
@@ -410,11 +412,11 @@ def train_wgan(
     s = settings or WGANSettings()
     keras.utils.set_random_seed(s.seed)
     out = artifacts_dir(out_dir)
-    require(out, "sqam_answers.npy", "emoji_codes.npy", "emoji_chars.json")
+    require(out, "sqam_answers.npy", "emoji_codes.npy", CHARS_FILE)
     data_dir = Path(data_dir)
     t0 = time.time()
-    chars: list[str] = json.loads((out / "emoji_chars.json").read_text(encoding="utf-8"))
-    positions = {c: i for i, c in enumerate(chars)}
+    index = EmojiIndex.load(out / CHARS_FILE)
+    chars, positions = index.chars, index.positions
 
     data = load_pictures(data_dir / "tinyimagenet_emoji" / "train.npz", s.max_pictures, progress=verbose)
     tr, va = stratified_split(data.classes, s.val_fraction, s.seed)

@@ -55,3 +55,17 @@ def test_emoji2vec_descriptions_join_when_data_dir_given(data_dir):
 
     with_data = EmojiCatalog.load(data_dir)
     assert len(with_data.lookup("🌝").descriptions) > len(EmojiCatalog.load().lookup("🌝").descriptions)
+
+
+def test_emoji_index_rows_and_names():
+    from models.catalog import EmojiIndex, UnknownEmojiError
+
+    index = EmojiIndex(["😂", "❤️", "🍕"])
+    assert index.rows(["pizza", "🍕", "❤", "heart"]).tolist() == [2, 1]  # short names, variants, duplicates
+    assert index.names(["joy"])[1] == ["😂"]
+    rows, names = index.names(None)
+    assert rows.tolist() == [0, 1, 2] and names == ["😂", "❤️", "🍕"]
+    with pytest.raises(UnknownEmojiError):
+        index.rows(["🐶"])  # in the catalog, not in these artifacts
+    with pytest.raises(ValueError, match="empty"):
+        index.rows([])
