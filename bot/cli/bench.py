@@ -15,7 +15,7 @@ from bot.cli.common import (
 
 
 def cmd_bench_text(args: argparse.Namespace) -> int:
-    from bot.core.bench import bench_text
+    from bot.bench.text import bench_text
 
     require_data_dir(args.data_dir)
     result = bench_text(args.data_dir, artifacts=args.artifacts, seconds=args.seconds, cold_runs=args.cold_runs)
@@ -24,7 +24,7 @@ def cmd_bench_text(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_slack(args: argparse.Namespace) -> int:
-    from bot.adapters.slack.bench import bench_slack
+    from bot.bench.slack import bench_slack
 
     result = bench_slack(
         args.events,
@@ -40,7 +40,7 @@ def cmd_bench_slack(args: argparse.Namespace) -> int:
 
 def cmd_bench_picture(args: argparse.Namespace) -> int:
     quiet_tensorflow()
-    from bot.core.bench_picture import bench_picture
+    from bot.bench.picture import bench_picture
 
     require_data_dir(args.data_dir)
     npz = os.path.join(args.data_dir, "tinyimagenet_emoji", "train.npz")

@@ -17,3 +17,28 @@ def test_bench_text_reports_all_figures(capsys, data_dir):
     ):  # fmt: skip
         assert isinstance(res[key], float) and res[key] > 0, key
     assert res["catalog_size"] > 1800
+
+
+def test_bench_slack_loses_and_duplicates_nothing(capsys):
+    """The Slack load bench on loopback (real adapter, core, engine and SQLite store; the fake
+    Slack Web API): a short run must answer every event exactly once."""
+    code = main(["bench", "slack", "--events", "200", "--rate", "100", "--json"])
+    assert code == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["events"] == 200 and res["fault"] == "none"
+    assert res["reactions_lost"] == 0 and res["reactions_duplicated"] == 0
+    assert res["event_to_reaction_p50_ms"] > 0 and res["sustained_events_per_s"] > 0
+
+
+def test_bench_picture_reports_its_figures(capsys, data_dir):
+    code = main(["bench", "picture", "--data-dir", str(data_dir), "--pictures", "32", "--json"])
+    assert code == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["pictures"] == 32 and res["catalog_size"] > 1800
+    for key in (
+        "picture_p50_ms",
+        "picture_p99_ms",
+        "pictures_per_s_batches_of_16",
+        "pictures_per_s_engine_64_concurrent",
+    ):
+        assert res[key] > 0, key

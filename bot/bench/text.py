@@ -14,7 +14,6 @@ import asyncio
 import os
 import pickle
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,35 +24,11 @@ import numpy as np
 
 from bot.core.engine import EmojiEngine
 from models.ranker import TextRanker
+from training.bench import BASELINE_CHILD, child_rss_mb, latencies, percentiles, throughput
 from training.data import load_tweeteval
 from training.metrics import ranking_metrics
 
 COLD_TEXT = "just landed in Barcelona, the beach is unreal"
-
-
-def _percentiles(samples: list[float]) -> tuple[float, float]:
-    a = np.asarray(samples) * 1000.0
-    return float(np.percentile(a, 50)), float(np.percentile(a, 99))
-
-
-def _latencies(fn, texts: list[str], n: int) -> list[float]:
-    out = []
-    for i in range(n):
-        t = texts[i % len(texts)]
-        s = time.perf_counter()
-        fn(t)
-        out.append(time.perf_counter() - s)
-    return out
-
-
-def _throughput(fn, texts: list[str], batch: int, seconds: float) -> float:
-    done, start, i = 0, time.perf_counter(), 0
-    while time.perf_counter() - start < seconds:
-        chunk = [texts[(i + j) % len(texts)] for j in range(batch)]
-        fn(chunk)
-        done += batch
-        i += batch
-    return done / (time.perf_counter() - start)
 
 
 async def _engine_latency(ranker: TextRanker, texts: list[str], n: int) -> list[float]:
@@ -80,20 +55,6 @@ async def _engine_throughput(ranker: TextRanker, texts: list[str], n: int, concu
         return n / (time.perf_counter() - start)
 
 
-def _child_rss_mb(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Run ``cmd`` once; wall seconds and the child's peak RSS in MB (from wait4)."""
-    with tempfile.TemporaryFile() as err:  # a file, not a pipe: a chatty child cannot block
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            err.seek(0)
-            raise RuntimeError(f"{' '.join(cmd[:3])} failed: {err.read().decode(errors='replace')[-500:]}")
-    return seconds, usage.ru_maxrss / 1024.0
-
-
 def _emojify_cmd(artifacts: str | None) -> list[str]:
     # The interpreter itself, not a PATH lookup: a shim (pyenv) would add its own start-up
     # and could run another install.
@@ -101,13 +62,6 @@ def _emojify_cmd(artifacts: str | None) -> list[str]:
     if artifacts:
         base += ["--artifacts", str(artifacts)]
     return base + ["emojify", COLD_TEXT]
-
-
-_BASELINE_CHILD = """
-import pickle, sys
-model = pickle.load(open(sys.argv[1], "rb"))
-print(model.predict([sys.argv[2]])[0])
-"""
 
 
 def bench_text(
@@ -133,19 +87,19 @@ def bench_text(
     ranker.rank(texts[:64], 5)  # warm-up
 
     stage("latency")
-    lat = _latencies(lambda t: ranker.rank([t], 5), texts, 1000)
-    p50, p99 = _percentiles(lat)
+    lat = latencies(lambda t: ranker.rank([t], 5), texts, 1000)
+    p50, p99 = percentiles(lat)
     stage("engine latency")
-    e_p50, e_p99 = _percentiles(asyncio.run(_engine_latency(ranker, texts, 1000)))
+    e_p50, e_p99 = percentiles(asyncio.run(_engine_latency(ranker, texts, 1000)))
     c20 = list(val.label_emojis)
-    c_p50, _ = _percentiles(_latencies(lambda t: ranker.rank([t], 5, c20), texts, 1000))
+    c_p50, _ = percentiles(latencies(lambda t: ranker.rank([t], 5, c20), texts, 1000))
     stage("throughput")
-    tput = _throughput(lambda b: ranker.rank(b, 5), texts, 256, seconds)
+    tput = throughput(lambda b: ranker.rank(b, 5), texts, 256, seconds)
     n_engine = int(max(1000, tput * seconds))
     stage("engine throughput")
     engine_tput = asyncio.run(_engine_throughput(ranker, texts, n_engine, concurrency=512))
     stage("cold start")
-    cold = [_child_rss_mb(_emojify_cmd(artifacts)) for _ in range(cold_runs)]
+    cold = [child_rss_mb(_emojify_cmd(artifacts)) for _ in range(cold_runs)]
     sqam_quality = ranking_metrics(
         np.concatenate([ranker.scores(val.texts[i : i + 512], val.label_emojis, allow_empty=True)
                         for i in range(0, len(val.texts), 512)]),
@@ -157,9 +111,9 @@ def bench_text(
     baseline, _ = train_baseline(data_dir)
     baseline_train_s = time.perf_counter() - t0
     stage("baseline speed")
-    b_lat = _latencies(lambda t: baseline.predict([t]), texts, 1000)
-    b_p50, b_p99 = _percentiles(b_lat)
-    b_tput = _throughput(lambda b: baseline.predict(b), texts, 256, seconds)
+    b_lat = latencies(lambda t: baseline.predict([t]), texts, 1000)
+    b_p50, b_p99 = percentiles(b_lat)
+    b_tput = throughput(lambda b: baseline.predict(b), texts, 256, seconds)
     pred = baseline.predict(val.texts)
     from training.metrics import macro_f1
 
@@ -167,7 +121,7 @@ def bench_text(
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "baseline.pkl"
         path.write_bytes(pickle.dumps(baseline))
-        b_cold = [_child_rss_mb([sys.executable, "-c", _BASELINE_CHILD, str(path), COLD_TEXT])
+        b_cold = [child_rss_mb([sys.executable, "-c", BASELINE_CHILD, str(path), COLD_TEXT])
                   for _ in range(cold_runs)]  # fmt: skip
 
     bar.close()
