@@ -18,6 +18,23 @@ DEFAULT_DIR = Path(__file__).resolve().parent / "artifacts"
 MANIFEST = "manifest.json"
 
 
+# Every file of an artifact folder, named once.
+CHARS_FILE = "emoji_chars.json"  # the catalog's emojis in row order (models.catalog.EmojiIndex)
+CODES_FILE = "emoji_codes.npy"  # VAE codes of the catalog
+VAE_ENCODER_FILE = "vae_encoder.weights.h5"
+VAE_DECODER_FILE = "vae_decoder.weights.h5"
+QUESTION_FILE = "sqam_question.npz"  # the SQAM question tower, NumPy layout
+ANSWERS_FILE = "sqam_answers.npy"  # the SQAM answer vectors of the catalog
+BIAS_FILE = "sqam_bias.npy"  # the SQAM per-emoji bias
+VOCAB_FILE = "vocab.txt"
+HEADS_FILE = "text_heads.npz"
+PICTURE_ENCODER_FILE = "picture_encoder.weights.h5"
+GENERATOR_FILE = "wgan_generator.weights.h5"
+CLASSIFIER_FILE = "picture_classifier.npz"
+PICTURE_META_FILE = "picture_model.json"
+TARGETS_FILE = "picture_targets.npy"
+
+
 class ArtifactError(RuntimeError):
     """The artifact folder is missing, incomplete or from an incompatible version."""
 

@@ -14,11 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from models.artifacts import artifacts_dir, require
-
-DECODER_FILE = "vae_decoder.weights.h5"
-CODES_FILE = "emoji_codes.npy"
-CHARS_FILE = "emoji_chars.json"
+from models.artifacts import CHARS_FILE, CODES_FILE, artifacts_dir, require
+from models.artifacts import VAE_DECODER_FILE as DECODER_FILE
 
 
 class EmojiDecoder:

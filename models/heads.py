@@ -38,7 +38,6 @@ import numpy as np
 from models.recurrent import bilstm_max_pool
 from models.text import TextBatch
 
-HEADS_FILE = "text_heads.npz"
 BLOCK_FEATURES = 1 << 17  # per block (word, char): 2^18 weights per emoji in all
 MAX_CHARS = 2_000  # as the tokenizer: the rest of a huge message adds nothing
 

@@ -24,7 +24,16 @@ from pathlib import Path
 
 import numpy as np
 
-from models.artifacts import artifacts_dir, read_manifest, require
+from models.artifacts import (
+    CHARS_FILE,
+    CLASSIFIER_FILE,
+    GENERATOR_FILE,
+    PICTURE_META_FILE,
+    artifacts_dir,
+    read_manifest,
+    require,
+)
+from models.artifacts import PICTURE_ENCODER_FILE as ENCODER_FILE
 
 PICTURE_SIZE = 64
 NOISE_DIM = 32
@@ -41,11 +50,6 @@ MAX_PIXELS = 16_000_000
 MAX_DECODE_BYTES = 90 * 1024 * 1024
 _DIRECT_PIXELS = 1_000_000  # up to this, converted whole (as always); above, band by band
 _BAND_PIXELS = 1 << 20  # pixels of one band widened to RGB at a time
-
-ENCODER_FILE = "picture_encoder.weights.h5"
-GENERATOR_FILE = "wgan_generator.weights.h5"
-CLASSIFIER_FILE = "picture_classifier.npz"
-PICTURE_META_FILE = "picture_model.json"
 
 
 class PictureError(ValueError):
@@ -319,14 +323,14 @@ class PictureModel:
             ENCODER_FILE,
             GENERATOR_FILE,
             PICTURE_META_FILE,
-            "emoji_chars.json",
+            CHARS_FILE,
             build="`emojibot train wgan --data-dir DATA`",
         )
         self.meta = json.loads((self.folder / PICTURE_META_FILE).read_text(encoding="utf-8"))
         self.version = str(read_manifest(self.folder).get("version", "unversioned"))
         from models.catalog import EmojiIndex
 
-        self.index = EmojiIndex.load(self.folder / "emoji_chars.json")
+        self.index = EmojiIndex.load(self.folder / CHARS_FILE)
         self.chars = self.index.chars
         self.targets = np.load(self.folder / self.meta["target_file"]).astype(np.float32)
         self.targets /= np.maximum(np.linalg.norm(self.targets, axis=1, keepdims=True), 1e-8)

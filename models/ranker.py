@@ -17,15 +17,19 @@ from pathlib import Path
 
 import numpy as np
 
-from models.artifacts import artifacts_dir, read_manifest, require
-from models.heads import HEADS_FILE, TextHeads, answers_digest
+from models.artifacts import (
+    ANSWERS_FILE,
+    BIAS_FILE,
+    CHARS_FILE,
+    HEADS_FILE,
+    QUESTION_FILE,
+    VOCAB_FILE,
+    artifacts_dir,
+    read_manifest,
+    require,
+)
+from models.heads import TextHeads, answers_digest
 from models.text import TextBatch, TextFeaturizer, Vocabulary
-
-QUESTION_FILE = "sqam_question.npz"
-ANSWERS_FILE = "sqam_answers.npy"
-BIAS_FILE = "sqam_bias.npy"
-VOCAB_FILE = "vocab.txt"
-CHARS_FILE = "emoji_chars.json"
 
 
 class EmptyTextError(ValueError):

@@ -29,10 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from models.artifacts import artifacts_dir, require, update_manifest
+from models.artifacts import ANSWERS_FILE, HEADS_FILE, QUESTION_FILE, artifacts_dir, require, update_manifest
 from models.catalog import EmojiCatalog
 from models.heads import (
-    HEADS_FILE,
     LEXICON_FEATURES,
     HeadGroup,
     SequenceHead,
@@ -41,7 +40,7 @@ from models.heads import (
     answers_digest,
     document_idf,
 )
-from models.ranker import ANSWERS_FILE, QUESTION_FILE, TextRanker
+from models.ranker import TextRanker
 from models.text import TextBatch
 from training.calibrate import cross_fitted_gain, fit_offsets
 from training.data import DataError, airline_split, load_airline, load_tweeteval

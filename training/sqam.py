@@ -30,18 +30,21 @@ from typing import Any
 
 import numpy as np
 
-from models.artifacts import ArtifactError, artifacts_dir, require, update_manifest
-from models.catalog import EmojiCatalog, EmojiIndex
-from models.heads import quantize_columns
-from models.ranker import (
+from models.artifacts import (
     ANSWERS_FILE,
     BIAS_FILE,
     CHARS_FILE,
+    CODES_FILE,
     QUESTION_FILE,
     VOCAB_FILE,
-    TextRanker,
-    dequantize_rows,
+    ArtifactError,
+    artifacts_dir,
+    require,
+    update_manifest,
 )
+from models.catalog import EmojiCatalog, EmojiIndex
+from models.heads import quantize_columns
+from models.ranker import TextRanker, dequantize_rows
 from models.sqam import SQAM, SQAMConfig
 from models.text import MAX_NGRAMS, MAX_TOKENS, NGRAM_BUCKETS, TextFeaturizer, TweetTokenizer, Vocabulary
 from training.data import EmojiRows, load_tweeteval, load_twemoji_tweets, split_emoji_rows
@@ -95,8 +98,8 @@ def description_vectors(catalog: EmojiCatalog, encoder) -> np.ndarray:
 
 
 def _load_codes(folder: Path, catalog: EmojiCatalog) -> np.ndarray:
-    require(folder, "emoji_codes.npy", CHARS_FILE)
-    codes = np.load(folder / "emoji_codes.npy")
+    require(folder, CODES_FILE, CHARS_FILE)
+    codes = np.load(folder / CODES_FILE)
     if EmojiIndex.load(folder / CHARS_FILE).chars != catalog.chars:
         raise ArtifactError("the VAE codes were made for another catalog; run `emojibot train vae` again")
     if not np.isfinite(codes).all():

@@ -14,13 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from models.artifacts import artifacts_dir, update_manifest
+from models.artifacts import CHARS_FILE, CODES_FILE, artifacts_dir, update_manifest
+from models.artifacts import VAE_DECODER_FILE as DECODER_FILE
+from models.artifacts import VAE_ENCODER_FILE as ENCODER_FILE
 from models.catalog import EmojiCatalog
-
-CODES_FILE = "emoji_codes.npy"
-CHARS_FILE = "emoji_chars.json"
-ENCODER_FILE = "vae_encoder.weights.h5"
-DECODER_FILE = "vae_decoder.weights.h5"
 
 
 def train_vae(

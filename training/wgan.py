@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from models.artifacts import artifacts_dir, require, update_manifest
+from models.artifacts import ANSWERS_FILE, CHARS_FILE, CODES_FILE, TARGETS_FILE, artifacts_dir, require, update_manifest
 from models.catalog import EmojiIndex
 from models.picture import (
     CLASSIFIER_FILE,
@@ -39,9 +39,6 @@ from models.picture import (
     build_image_encoder,
     decode_picture,
 )
-from models.ranker import CHARS_FILE
-
-TARGETS_FILE = "picture_targets.npy"
 
 
 @dataclass
@@ -158,9 +155,9 @@ def target_space(name: str, out: Path, data_dir: Path, chars: list[str]) -> np.n
     from models.catalog import EmojiCatalog
 
     if name == "sqam":
-        t = np.load(out / "sqam_answers.npy").astype(np.float32)
+        t = np.load(out / ANSWERS_FILE).astype(np.float32)
     elif name == "vae":
-        t = np.load(out / "emoji_codes.npy").astype(np.float32)
+        t = np.load(out / CODES_FILE).astype(np.float32)
         t = t - t.mean(axis=0)  # cosine around the codes' centre, not the origin
     elif name == "emoji2vec":
         vecs = read_word2vec_bin(data_dir / "emoji2vec" / "emoji2vec.bin")
@@ -412,7 +409,7 @@ def train_wgan(
     s = settings or WGANSettings()
     keras.utils.set_random_seed(s.seed)
     out = artifacts_dir(out_dir)
-    require(out, "sqam_answers.npy", "emoji_codes.npy", CHARS_FILE)
+    require(out, ANSWERS_FILE, CODES_FILE, CHARS_FILE)
     data_dir = Path(data_dir)
     t0 = time.time()
     index = EmojiIndex.load(out / CHARS_FILE)
