@@ -69,6 +69,17 @@ def test_the_command_ranks_the_whole_catalog(tmp_path, capsys):
     assert 0 <= out["top1_accuracy"] <= out["top5_accuracy"] <= 1 and 0 < out["mrr"] <= 1
 
 
+def test_heads_on_catalog_is_an_ablation_of_the_same_rows(tmp_path, capsys):
+    f = tmp_path / "e.csv"
+    f.write_text("text,emojis\nmerry christmas everyone,🎄\nlove you so much,❤️\nmy flight got cancelled,😡\n")
+    assert main(["evaluate", "emojis", "--csv", str(f), "--json"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main(["evaluate", "emojis", "--csv", str(f), "--heads-on-catalog", "--json"]) == 0
+    heads = json.loads(capsys.readouterr().out)
+    assert heads["rows"] == plain["rows"] == 3
+    assert heads["model_version"] == plain["model_version"] + "+heads"
+
+
 def test_the_whole_catalog_split_is_fixed_and_a_fifth(data_dir):
     from training.data import load_twemoji_tweets
 
