@@ -45,7 +45,7 @@ def build_core(settings: BotSettings, artifacts: str | None = None, with_picture
     admins = AdminPolicy(
         frozenset(settings.admin_user_ids), frozenset(settings.admin_role_ids), settings.discord_manage_server_is_admin
     )
-    return BotCore(store, text, pictures, admins=admins)
+    return BotCore(store, text, pictures, admins=admins, retention_days=settings.retention_days)
 
 
 async def _prepare_playground(core: BotCore) -> None:

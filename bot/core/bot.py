@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,18 +39,22 @@ from bot.core.pipeline import EventPipeline
 from bot.store.repository import Store, clean_text
 
 log = logging.getLogger("emojibot.core")
+EXPORT_REPLY_CHARS = 3_000  # a chat reply stays readable; the full export is a command away
 
 EMOJIFY_HELP = (
-    "*/emojify TEXT* — the 5 emojis that fit TEXT best, with their scores (only you see the answer).\n"
-    "Example: `/emojify just landed in Barcelona, the beach is unreal`"
+    "*/emojify TEXT* — the 5 emojis that fit TEXT best, with how well each fits (only you see the answer).\n"
+    "Example: `/emojify just landed in Barcelona, the beach is unreal`\n"
+    "*/emojify forget-me* — delete everything the bot stored about you (your messages and reactions)."
 )
+FORGET_WORDS = ("forget-me", "forget me")
 BUSY_TEXT = "I can't take that right now (I'm restarting, or my database is unavailable). Try again in a minute."
 ADMIN_HELP = (
     "*/emojify-admin* — channel settings (admins only):\n"
     "• `on` / `off` — react to every message in this channel\n"
     "• `threshold X` — react only with emojis that fit the message at least X (-1 to 1)\n"
     "• `count N` — react with at most N emojis (1 to 10)\n"
-    "• `status` — this channel's settings, the model version and counts"
+    "• `status` — this channel's settings, the model version and counts\n"
+    "• `export USER_ID` — what the bot stores about a user (their messages, reactions, admin commands)"
 )
 
 
@@ -76,6 +81,7 @@ class BotCore:
         catalog=None,
         admins: AdminPolicy | None = None,
         bot_user_ids: Sequence[str] = (),
+        retention_days: float = 30.0,
     ):
         from models.catalog import EmojiCatalog
 
@@ -85,6 +91,7 @@ class BotCore:
         self.catalog = catalog or EmojiCatalog.load()
         self.admins = admins or AdminPolicy()
         self.bot_user_ids = set(bot_user_ids)
+        self.retention_days = retention_days
         self.metrics = BotMetrics()
         self.pipeline = EventPipeline(self)
         self.metrics.watch_engine("text", text_engine)
@@ -93,6 +100,13 @@ class BotCore:
     @property
     def model_version(self) -> str:
         return self.text.version
+
+    async def housekeeping(self) -> dict[str, int]:
+        """The retention period: stored messages and reactions older than ``retention_days``
+        are deleted (the pipeline runs this hourly), and finished dedupe records after a day."""
+        gone = await self.store.purge_older_than(self.retention_days)
+        gone["event_records"] = await self.store.forget_events_older_than(1.0)
+        return gone
 
     def _choice(self, char: str, score: float) -> EmojiChoice:
         return EmojiChoice(char, self.catalog.lookup(char).short_name, float(score))
@@ -165,6 +179,7 @@ class BotCore:
             self.model_version,
             [c.char for c in chosen],
             [c.score for c in chosen],
+            author_id=m.author_id,
         )
         return [AddReactions(m.channel_id, m.message_id, chosen)]
 
@@ -195,6 +210,7 @@ class BotCore:
             self.pictures.version,
             [c.char for c in chosen],
             [c.score for c in chosen],
+            author_id=m.author_id,
         )
         png = await self.pictures.novel_png(answer)
         listing = "  ".join(f"{c.char} {c.score:.0%}" for c in chosen)
@@ -233,6 +249,16 @@ class BotCore:
         text = _readable(c.text).strip()
         if not text or text in ("help", "-h", "--help"):
             return [Reply(c.channel_id, EMOJIFY_HELP, ephemeral=True)]
+        if text.lower() in FORGET_WORDS:
+            gone = await self.store.forget_user(c.platform, c.user_id)
+            return [
+                Reply(
+                    c.channel_id,
+                    f"Done: I deleted {gone['messages']} of your messages and {gone['reactions']} of your "
+                    f"reactions; {gone['audit_rows_anonymised']} admin-log rows of yours no longer say who you are.",
+                    ephemeral=True,
+                )
+            ]
         ranked = await self.text.rank_async(text, k=5)
         chosen = tuple(self._choice(r.emoji, r.fit) for r in ranked)
         if (await self.store.channel(c.platform, c.channel_id)).auto_react:  # people there agreed to be read
@@ -245,6 +271,7 @@ class BotCore:
                 self.model_version,
                 [x.char for x in chosen],
                 [x.score for x in chosen],
+                author_id=c.user_id,
             )
         lines = "\n".join(f"{x.char}  `{x.score:+.3f}`  :{x.short_name}:" for x in chosen)
         return [Reply(c.channel_id, f"{' '.join(x.char for x in chosen)}\n{lines}", ephemeral=True, emojis=chosen)]
@@ -281,6 +308,13 @@ class BotCore:
                 if not 1 <= n <= 10:
                     raise ValueError
                 cfg = await store.update_channel(p, ch, count=n)
+            elif action == "export" and len(words) == 2:
+                data = await store.export_user(p, words[1].strip("<@>"))
+                body = json.dumps(data, ensure_ascii=False)
+                summary = ", ".join(f"{len(v)} {k.replace('_', ' ')}" for k, v in data.items())
+                if len(body) > EXPORT_REPLY_CHARS:
+                    body = body[:EXPORT_REPLY_CHARS] + " … (cut; `emojibot` on the server has it all)"
+                return [Reply(ch, f"Stored about `{words[1]}`: {summary}\n```{body}```", ephemeral=True)]
             elif action == "status":
                 cfg = await store.channel(p, ch)
                 counts = await store.counts()

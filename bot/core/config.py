@@ -40,6 +40,7 @@ class BotSettings(BaseSettings):
     # store need the same salt: set EMOJIBOT_USER_HASH_SALT or a shared file).
     user_hash_salt_file: str | None = None
     shutdown_grace_s: float = Field(20.0, ge=0)  # SIGTERM: how long running events may finish
+    retention_days: float = Field(30.0, gt=0)  # stored messages and reactions are deleted after this
     # Platform credentials (all optional: with none, `emojibot serve` runs the web playground)
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None

@@ -82,6 +82,7 @@ class EventPipeline:
         self.retry_delays = tuple(retry_delays)
         self.max_attempts = max_attempts
         self.replay_interval = replay_interval
+        self.housekeeping_interval = 3600.0  # the retention purge, hourly
         self.surfaces: dict[str, Surface] = {}
         self.accepting = True
         self.dropped = 0
@@ -256,9 +257,15 @@ class EventPipeline:
         return started
 
     async def _replay_forever(self) -> None:
+        next_housekeeping = 0.0  # at start, then every housekeeping_interval
         while self.accepting:
             try:
                 await self.replay_once()
+                if time.monotonic() >= next_housekeeping:
+                    gone = await self.core.housekeeping()
+                    next_housekeeping = time.monotonic() + self.housekeeping_interval
+                    if any(gone.values()):
+                        log.info("retention: deleted %s", ", ".join(f"{v} {k}" for k, v in gone.items()))
             except StoreUnavailable:
                 pass
             except Exception:

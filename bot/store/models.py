@@ -63,6 +63,7 @@ class Prediction(Base):
     model_version: Mapped[str] = mapped_column(String(64), nullable=False)
     emojis: Mapped[list] = mapped_column(JSON, nullable=False)
     scores: Mapped[list] = mapped_column(JSON, nullable=False)
+    author_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)  # salted, as user_hash
     created_at: Mapped[dt.datetime] = _now()
 
 
@@ -76,7 +77,7 @@ class ReactionEvent(Base):
     message_id: Mapped[str] = mapped_column(String(128), nullable=False, index=True)
     emoji: Mapped[str] = mapped_column(String(64), nullable=False)
     added: Mapped[bool] = mapped_column(Boolean, nullable=False)
-    user_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    user_hash: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
     event_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     created_at: Mapped[dt.datetime] = _now()
 

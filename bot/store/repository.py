@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hashlib
 import hmac
 import logging
@@ -172,6 +173,9 @@ def default_salt_file(url: str) -> Path:
     else ``emojibot-user-salt`` in the working directory."""
     db = sqlite_path(url)
     return db.with_name(db.name + ".salt") if db is not None else Path("emojibot-user-salt")
+
+
+ANONYMOUS = "anonymous"  # the user_hash of an admin-log row whose person asked to be forgotten
 
 
 @dataclass(frozen=True)
@@ -579,7 +583,10 @@ class Store:
         model_version: str,
         emojis: list[str],
         scores: list[float],
+        author_id: str | None = None,
     ) -> None:
+        """A message (or /emojify text) and what the bot answered; ``author_id`` is kept only
+        as a salted hash, so that the author can have it deleted or exported."""
         await self._writer.submit(
             "prediction",
             {
@@ -591,6 +598,7 @@ class Store:
                 "model_version": model_version,
                 "emojis": list(emojis),
                 "scores": [round(float(x), 6) for x in scores],
+                "author_hash": await self.user_hash(platform, author_id) if author_id is not None else None,
             },
         )
 
@@ -679,9 +687,64 @@ class Store:
                 result = (await s.execute(select(model))).scalars().all()
                 return [{c.name: getattr(r, c.name) for c in model.__table__.columns} for r in result]
 
-    async def forget_events_before(self, cutoff) -> int:
-        """Drop finished dedupe records older than ``cutoff`` (platform retries stop after
+    # -- people's data ----------------------------------------------------------------------
+    async def forget_user(self, platform: str, user_id: str) -> dict[str, int]:
+        """Delete what is stored about one person: the messages they wrote (and /emojify
+        texts they sent) and their reactions; their admin-log rows stay, as anonymous.
+        Returns how many rows each step touched."""
+        h = await self.user_hash(platform, user_id)
+        with _db_errors("forgetting a user"):
+            async with self.session() as s:
+                msgs = await s.execute(delete(Prediction).where(Prediction.author_hash == h))
+                reacts = await s.execute(delete(ReactionEvent).where(ReactionEvent.user_hash == h))
+                audit = await s.execute(update(AdminAudit).where(AdminAudit.user_hash == h).values(user_hash=ANONYMOUS))
+                await s.commit()
+        return {
+            "messages": int(msgs.rowcount or 0),
+            "reactions": int(reacts.rowcount or 0),
+            "audit_rows_anonymised": int(audit.rowcount or 0),
+        }
+
+    async def export_user(self, platform: str, user_id: str) -> dict[str, list[dict[str, Any]]]:
+        """Everything stored about one person, as plain rows (times in ISO 8601)."""
+        h = await self.user_hash(platform, user_id)
+        out: dict[str, list[dict[str, Any]]] = {}
+        with _db_errors("exporting a user's data"):
+            async with self.session() as s:
+                for name, model, col, fields in (
+                    ("messages", Prediction, Prediction.author_hash,
+                     ("channel_id", "message_id", "kind", "text", "emojis", "model_version", "created_at")),
+                    ("reactions", ReactionEvent, ReactionEvent.user_hash,
+                     ("channel_id", "message_id", "emoji", "added", "created_at")),
+                    ("admin_commands", AdminAudit, AdminAudit.user_hash,
+                     ("channel_id", "action", "detail", "allowed", "created_at")),
+                ):  # fmt: skip
+                    rows = (await s.execute(select(model).where(col == h).order_by(model.id))).scalars().all()
+                    out[name] = [
+                        {f: (v.isoformat() if hasattr(v, "isoformat") else v) for f in fields for v in [getattr(r, f)]}
+                        for r in rows
+                    ]
+        return out
+
+    def _ago(self, days: float):
+        """The time ``days`` ago, as this database compares it (SQLite keeps naive UTC text)."""
+        t = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
+        return t.replace(tzinfo=None) if self.engine.dialect.name == "sqlite" else t
+
+    async def purge_older_than(self, days: float) -> dict[str, int]:
+        """The retention period: delete stored messages and reactions older than ``days``."""
+        cutoff = self._ago(days)
+        with _db_errors("purging old data"):
+            async with self.session() as s:
+                msgs = await s.execute(delete(Prediction).where(Prediction.created_at < cutoff))
+                reacts = await s.execute(delete(ReactionEvent).where(ReactionEvent.created_at < cutoff))
+                await s.commit()
+        return {"messages": int(msgs.rowcount or 0), "reactions": int(reacts.rowcount or 0)}
+
+    async def forget_events_older_than(self, days: float) -> int:
+        """Drop finished dedupe records older than ``days`` (platform retries stop after
         minutes); pending events are kept until they are done."""
+        cutoff = self._ago(days)
         with _db_errors("forgetting old events"):
             async with self.session() as s:
                 res = await s.execute(

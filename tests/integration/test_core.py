@@ -191,8 +191,8 @@ def test_migrations_go_up_and_down(url, tmp_path):
     if url == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'm.sqlite'}"
     migrate(url)
-    assert current_revision(url) == "0002"
+    assert current_revision(url) == "0003"
     migrate(url, "base", down=True)
     assert current_revision(url) is None
     migrate(url)
-    assert current_revision(url) == "0002"
+    assert current_revision(url) == "0003"
