@@ -54,7 +54,7 @@ async def _prepare_playground(core: BotCore) -> None:
 
     rows = await core.store.rows("channel_settings")
     if not any(r["platform"] == "web" and r["channel_id"] == PLAYGROUND_CHANNEL for r in rows):
-        await core.store.update_channel("web", PLAYGROUND_CHANNEL, auto_react=True)
+        await core.store.update_channel("web", PLAYGROUND_CHANNEL, auto_react=True, learning=True)
 
 
 def _migrate(url: str) -> None:

@@ -53,6 +53,8 @@ ADMIN_HELP = (
     "• `on` / `off` — react to every message in this channel\n"
     "• `threshold X` — react only with emojis that fit the message at least X (-1 to 1)\n"
     "• `count N` — react with at most N emojis (1 to 10)\n"
+    "• `learning on` / `off` — keep this channel's messages (for the retention period) to learn from "
+    "the reactions people add; off: no message text is stored\n"
     "• `status` — this channel's settings, the model version and counts\n"
     "• `export USER_ID` — what the bot stores about a user (their messages, reactions, admin commands)"
 )
@@ -151,6 +153,8 @@ class BotCore:
             return []
         cfg = await self.store.channel(m.platform, m.channel_id)
         if not cfg.auto_react:
+            if cfg.learning and _readable(m.text).strip():  # kept to learn from the reactions it gets
+                await self._log(m, "text", _readable(m.text), self.model_version, (), cfg)
             return []
         pictures = [a for a in m.attachments if a.content_type.startswith("image/") and a.data]
         if pictures:
@@ -168,20 +172,24 @@ class BotCore:
         # score: an emoji high in the ranking only because people use it everywhere (😂 ❤️)
         # does not fit a lost game and is not added to it.
         chosen = tuple(self._choice(r.emoji, r.fit) for r in ranked if r.fit >= cfg.threshold)
-        if not chosen:
-            return []
+        if chosen or cfg.learning:
+            await self._log(m, "text", text, self.model_version, chosen, cfg)
+        return [AddReactions(m.channel_id, m.message_id, chosen)] if chosen else []
+
+    async def _log(self, m: MessageCreated, kind: str, text: str, version: str, chosen, cfg) -> None:
+        """What the bot answered to a message; the text only where the channel learns (where
+        it does not, no message text is stored at all)."""
         await self.store.log_prediction(
             m.platform,
             m.channel_id,
             m.message_id,
-            "text",
-            text,
-            self.model_version,
+            kind,
+            text if cfg.learning else "",
+            version,
             [c.char for c in chosen],
             [c.score for c in chosen],
             author_id=m.author_id,
         )
-        return [AddReactions(m.channel_id, m.message_id, chosen)]
 
     async def _picture_message(self, m: MessageCreated, data: bytes, cfg) -> list[Action]:
         if self.pictures is None:  # no picture model: the message's text decides, and we say so
@@ -201,17 +209,7 @@ class BotCore:
         except PictureError as exc:
             return [Reply(m.channel_id, f"I couldn't read that picture: {exc}.", thread_of=m.message_id)]
         chosen = tuple(self._choice(e, p) for e, p in answer.top)
-        await self.store.log_prediction(
-            m.platform,
-            m.channel_id,
-            m.message_id,
-            "picture",
-            _readable(m.text),
-            self.pictures.version,
-            [c.char for c in chosen],
-            [c.score for c in chosen],
-            author_id=m.author_id,
-        )
+        await self._log(m, "picture", _readable(m.text), self.pictures.version, chosen, cfg)
         png = await self.pictures.novel_png(answer)
         listing = "  ".join(f"{c.char} {c.score:.0%}" for c in chosen)
         return [
@@ -261,7 +259,7 @@ class BotCore:
             ]
         ranked = await self.text.rank_async(text, k=5)
         chosen = tuple(self._choice(r.emoji, r.fit) for r in ranked)
-        if (await self.store.channel(c.platform, c.channel_id)).auto_react:  # people there agreed to be read
+        if (await self.store.channel(c.platform, c.channel_id)).learning:  # the channel keeps texts to learn
             await self.store.log_prediction(
                 c.platform,
                 c.channel_id,
@@ -298,6 +296,8 @@ class BotCore:
         try:
             if action in ("on", "off"):
                 cfg = await store.update_channel(p, ch, auto_react=action == "on")
+            elif action == "learning" and len(words) == 2 and words[1] in ("on", "off"):
+                cfg = await store.update_channel(p, ch, learning=words[1] == "on")
             elif action == "threshold" and len(words) == 2:
                 value = float(words[1])
                 if not -1.0 <= value <= 1.0:
@@ -343,9 +343,10 @@ class BotCore:
     @staticmethod
     def _status(cfg) -> str:
         state = "on" if cfg.auto_react else "off"
+        learning = "kept to learn from" if cfg.learning else "not stored (learning is off)"
         return (
             f"Auto-react is {state} in this channel: up to {cfg.count} emojis "
-            f"that fit the message at least {cfg.threshold:g}."
+            f"that fit the message at least {cfg.threshold:g}. Message texts are {learning}."
         )
 
 

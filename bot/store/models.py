@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text, UniqueConstraint, func
+from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text, UniqueConstraint, false, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -34,6 +34,8 @@ class ChannelSettings(Base):
     auto_react: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     threshold: Mapped[float] = mapped_column(Float, nullable=False)
     count: Mapped[int] = mapped_column(Integer, nullable=False)
+    # keep the channel's message texts to learn from (off unless an admin turns it on)
+    learning: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
     updated_at: Mapped[dt.datetime] = _now()
 
 

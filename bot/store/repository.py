@@ -183,6 +183,7 @@ class ChannelConfig:
     auto_react: bool
     threshold: float
     count: int
+    learning: bool = False  # keep message texts to learn from
 
 
 @dataclass(frozen=True)
@@ -539,7 +540,11 @@ class Store:
         with _db_errors("reading channel settings"):
             async with self.session() as s:
                 row = await s.get(ChannelSettings, key)
-                cfg = self.default if row is None else ChannelConfig(row.auto_react, row.threshold, row.count)
+                cfg = (
+                    self.default
+                    if row is None
+                    else ChannelConfig(row.auto_react, row.threshold, row.count, row.learning)
+                )
         self._channels[key] = (time.monotonic(), cfg)
         return cfg
 
@@ -560,6 +565,7 @@ class Store:
                                 "auto_react": d.auto_react,
                                 "threshold": d.threshold,
                                 "count": d.count,
+                                "learning": d.learning,
                             },
                         )
                     )
@@ -568,7 +574,7 @@ class Store:
                     setattr(row, k, v)
                 row.updated_at = func.now()
                 await s.commit()
-                cfg = ChannelConfig(row.auto_react, row.threshold, row.count)
+                cfg = _config(row)
         self._channels[(platform, channel_id)] = (time.monotonic(), cfg)
         return cfg
 
@@ -752,6 +758,10 @@ class Store:
                 )
                 await s.commit()
                 return int(res.rowcount or 0)
+
+
+def _config(row: ChannelSettings) -> ChannelConfig:
+    return ChannelConfig(row.auto_react, row.threshold, row.count, row.learning)
 
 
 def _write_secret_file(path: Path, value: str) -> None:

@@ -122,12 +122,25 @@ def test_emojify_answers_only_the_caller(core, ranker, run):
     assert all(-1.0 <= e.score <= 1.0 for e in ans[0].emojis)
 
 
-def test_emojify_text_is_stored_only_where_auto_react_is_on(core, run):
-    run(core.handle(cmd("emojify", "quiet channel text", channel="CQUIET")))
+def test_message_texts_are_stored_only_where_the_channel_learns(core, run):
+    # auto-react alone: the bot answers and logs what it answered, but keeps no text
     run(core.handle(cmd("emojify-admin", "on", user="UADMIN", channel="CLOUD")))
     run(core.handle(cmd("emojify", "loud channel text", channel="CLOUD")))
-    texts = [r["text"] for r in run(core.store.rows("predictions"))]
-    assert texts == ["loud channel text"]
+    assert run(core.handle(msg("merry christmas everyone", channel="CLOUD")))
+    rows = run(core.store.rows("predictions"))
+    assert [(r["kind"], r["text"]) for r in rows] == [("text", "")] and rows[0]["emojis"]
+    # learning on: every human message is kept, reacted to or not, and /emojify texts too
+    st = run(core.handle(cmd("emojify-admin", "learning on", user="UADMIN", channel="CLEARN")))
+    assert "kept to learn from" in st[0].text and "Auto-react is off" in st[0].text
+    assert run(core.handle(msg("just a quiet note", channel="CLEARN"))) == []
+    run(core.handle(cmd("emojify", "learning channel text", channel="CLEARN")))
+    run(core.handle(msg("from a bot", channel="CLEARN", author_is_bot=True)))
+    texts = sorted(r["text"] for r in run(core.store.rows("predictions")) if r["channel_id"] == "CLEARN")
+    assert texts == ["just a quiet note", "learning channel text"]
+    # and off again: nothing more is kept
+    run(core.handle(cmd("emojify-admin", "learning off", user="UADMIN", channel="CLEARN")))
+    run(core.handle(msg("not kept", channel="CLEARN")))
+    assert "not kept" not in [r["text"] for r in run(core.store.rows("predictions"))]
 
 
 def test_status_reports_settings_model_and_counts(core, run):
@@ -191,8 +204,8 @@ def test_migrations_go_up_and_down(url, tmp_path):
     if url == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'm.sqlite'}"
     migrate(url)
-    assert current_revision(url) == "0003"
+    assert current_revision(url) == "0004"
     migrate(url, "base", down=True)
     assert current_revision(url) is None
     migrate(url)
-    assert current_revision(url) == "0003"
+    assert current_revision(url) == "0004"

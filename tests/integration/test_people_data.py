@@ -26,7 +26,7 @@ def url(request, tmp_path):
 
 
 async def test_forget_me_export_and_retention(url, tmp_path, ranker, catalog):
-    store = Store(url, ChannelConfig(True, -1.0, 2), salt_file=tmp_path / "salt")
+    store = Store(url, ChannelConfig(True, -1.0, 2, learning=True), salt_file=tmp_path / "salt")
     engine = EmojiEngine(ranker)
     admin, alice, bob, ch = _id(), _id(), _id(), _id()
     core = BotCore(store, engine, catalog=catalog, admins=AdminPolicy(user_ids=frozenset({admin, alice})))
@@ -37,7 +37,7 @@ async def test_forget_me_export_and_retention(url, tmp_path, ranker, catalog):
             assert await core.handle(m)  # reacted, and logged with its author
         await core.handle(ReactionChanged("slack", _id(), ch, m2.message_id, alice, "🎄", True))
         await core.handle(ReactionChanged("slack", _id(), ch, m1.message_id, bob, "🍕", True))
-        await core.handle(CommandInvoked("slack", _id(), ch, alice, "emojify", "snow day"))  # kept: auto-react is on
+        await core.handle(CommandInvoked("slack", _id(), ch, alice, "emojify", "snow day"))  # kept: learning is on
         await core.handle(CommandInvoked("slack", _id(), ch, alice, "emojify-admin", "status"))
 
         (reply,) = await core.handle(CommandInvoked("slack", _id(), ch, admin, "emojify-admin", f"export {alice}"))
@@ -69,7 +69,7 @@ async def test_forget_me_export_and_retention(url, tmp_path, ranker, catalog):
 async def test_housekeeping_applies_the_retention_period(tmp_path, ranker, catalog):
     url = f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite'}"
     await migrate_async(url)
-    store = Store(url, ChannelConfig(True, -1.0, 2), salt_file=tmp_path / "salt")
+    store = Store(url, ChannelConfig(True, -1.0, 2, learning=True), salt_file=tmp_path / "salt")
     engine = EmojiEngine(ranker)
     try:
         core = BotCore(store, engine, catalog=catalog, retention_days=30)
