@@ -168,6 +168,7 @@ async def test_poisoned_rows_from_the_playground_do_not_fail_slack_events(make_c
     await migrate_async("postgresql+asyncpg://postgres@127.0.0.1:5432/test")
     async with SlackStack(make_core, "postgresql+asyncpg://postgres@127.0.0.1:5432/test") as stack:
         core = stack.core
+        await core.store.update_channel("web", "playground", auto_react=True, learning=True)  # texts are kept
         evs = [message(i, "mixed ") for i in range(100)]
         poison = [
             MessageCreated("web", uuid.uuid4().hex, "playground", uuid.uuid4().hex, "w", text)
