@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.recurrent import bilstm_max_pool
+from models.recurrent import BILSTM_PARTS, bilstm_directions, bilstm_max_pool
 from models.text import TextBatch
 
 BLOCK_FEATURES = 1 << 17  # per block (word, char): 2^18 weights per emoji in all
@@ -126,7 +126,7 @@ def quantize_columns(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.round(w / scale).astype(np.int8), scale.astype(np.float32)
 
 
-SEQUENCE_PARTS = ("fw_kernel", "fw_recurrent", "fw_bias", "bw_kernel", "bw_recurrent", "bw_bias", "dense_w", "dense_b")
+SEQUENCE_PARTS = (*BILSTM_PARTS, "dense_w", "dense_b")
 
 
 @dataclass
@@ -143,8 +143,7 @@ class SequenceHead:
         order = np.argsort(-batch.lengths, kind="stable")
         lengths = batch.lengths[order]
         emb = word_vectors[batch.word_ids[order, : int(lengths.max())]]
-        directions = [(w[f"{d}_kernel"], w[f"{d}_recurrent"], w[f"{d}_bias"]) for d in ("fw", "bw")]
-        pooled = bilstm_max_pool(emb, lengths, directions)
+        pooled = bilstm_max_pool(emb, lengths, bilstm_directions(w))
         out = np.empty((len(order), w["dense_w"].shape[1]), np.float32)
         out[order] = pooled @ w["dense_w"] + w["dense_b"]
         return out

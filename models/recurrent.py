@@ -1,7 +1,8 @@
 """NumPy forward pass of a masked bidirectional LSTM with max-pooling, as Keras computes it.
 
-Shared by the SQAM question encoder and the sequence part of the supervised heads, so
-both run without TensorFlow at inference.
+Used by the sequence part of the supervised heads, so it runs without TensorFlow at
+inference. The weight layout lives here too: :func:`export_bilstm` reads a trained Keras
+``Bidirectional(LSTM)`` into it and :func:`bilstm_directions` hands it to the forward pass.
 """
 
 from __future__ import annotations
@@ -59,3 +60,20 @@ def bilstm_max_pool(
     seq = np.concatenate(seqs, axis=-1)
     valid = (np.arange(T)[None, :] < lengths[:, None])[..., None]
     return np.where(valid, seq, -1e9).max(axis=1)
+
+
+BILSTM_PARTS = ("fw_kernel", "fw_recurrent", "fw_bias", "bw_kernel", "bw_recurrent", "bw_bias")
+
+
+def export_bilstm(bidirectional) -> dict[str, np.ndarray]:
+    """The weights of a Keras ``Bidirectional(LSTM)`` layer, named as :data:`BILSTM_PARTS`."""
+    out: dict[str, np.ndarray] = {}
+    for name, layer in (("fw", bidirectional.forward_layer), ("bw", bidirectional.backward_layer)):
+        k, r, b = layer.get_weights()
+        out[f"{name}_kernel"], out[f"{name}_recurrent"], out[f"{name}_bias"] = k, r, b
+    return {k: np.asarray(v, np.float32) for k, v in out.items()}
+
+
+def bilstm_directions(weights: dict[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(kernel, recurrent, bias) of the forward and backward LSTM, for :func:`bilstm_max_pool`."""
+    return [(weights[f"{d}_kernel"], weights[f"{d}_recurrent"], weights[f"{d}_bias"]) for d in ("fw", "bw")]

@@ -87,11 +87,9 @@ def predict_sequence(model, word_ids: np.ndarray, s: SequenceSettings) -> np.nda
 
 def export_sequence(model, scale: float = 1.0) -> dict[str, np.ndarray]:
     """Weights in the layout of :class:`models.heads.SequenceHead`, logits times ``scale``."""
-    bi = model.get_layer("bilstm")
-    out: dict[str, np.ndarray] = {}
-    for name, layer in (("fw", bi.forward_layer), ("bw", bi.backward_layer)):
-        k, r, b = layer.get_weights()
-        out[f"{name}_kernel"], out[f"{name}_recurrent"], out[f"{name}_bias"] = k, r, b
+    from models.recurrent import export_bilstm
+
+    out = export_bilstm(model.get_layer("bilstm"))
     w, b = model.get_layer("logits").get_weights()
     out["dense_w"], out["dense_b"] = w * scale, b * scale
     return {k: np.asarray(v, np.float32) for k, v in out.items()}
