@@ -261,10 +261,6 @@ def _tweeteval_rows(data_dir, catalog: EmojiCatalog, limit: int | None) -> tuple
     return texts, gold
 
 
-def _gold_columns(rows: EmojiRows, catalog: EmojiCatalog) -> list[list[int]]:
-    return [[catalog.index_of(c) for c in g] for g in rows.gold]
-
-
 def train_sqam(
     data_dir: str | os.PathLike,
     out_dir: str | os.PathLike | None = None,

@@ -39,7 +39,7 @@ from bot.core.pipeline import EventPipeline
 from bot.store.repository import Store, clean_text
 
 log = logging.getLogger("emojibot.core")
-EXPORT_REPLY_CHARS = 3_000  # a chat reply stays readable; the full export is a command away
+EXPORT_REPLY_CHARS = 3_000  # a chat reply stays readable; the counts above it are always whole
 
 EMOJIFY_HELP = (
     "*/emojify TEXT* — the 5 emojis that fit TEXT best, with how well each fits (only you see the answer).\n"
@@ -313,7 +313,7 @@ class BotCore:
                 body = json.dumps(data, ensure_ascii=False)
                 summary = ", ".join(f"{len(v)} {k.replace('_', ' ')}" for k, v in data.items())
                 if len(body) > EXPORT_REPLY_CHARS:
-                    body = body[:EXPORT_REPLY_CHARS] + " … (cut; `emojibot` on the server has it all)"
+                    body = body[:EXPORT_REPLY_CHARS] + f" … (cut at {EXPORT_REPLY_CHARS:,} characters)"
                 return [Reply(ch, f"Stored about `{words[1]}`: {summary}\n```{body}```", ephemeral=True)]
             elif action == "status":
                 cfg = await store.channel(p, ch)
