@@ -45,7 +45,19 @@ def build_core(settings: BotSettings, artifacts: str | None = None, with_picture
     admins = AdminPolicy(
         frozenset(settings.admin_user_ids), frozenset(settings.admin_role_ids), settings.discord_manage_server_is_admin
     )
-    return BotCore(store, text, pictures, admins=admins, retention_days=settings.retention_days)
+    from bot.core.models import ModelManager
+
+    models = ModelManager(
+        store,
+        text,
+        models_dir=settings.models_dir,
+        shipped=artifacts,
+        data_dir=settings.data_dir,
+        every_hours=settings.retrain_every_hours,
+        poll_s=settings.model_poll_s,
+        database_url=settings.database_url,
+    )
+    return BotCore(store, text, pictures, admins=admins, retention_days=settings.retention_days, models=models)
 
 
 async def _prepare_playground(core: BotCore) -> None:
@@ -120,6 +132,7 @@ def serve(settings: BotSettings, artifacts: str | None = None) -> int:
 
     async def on_startup(_app):
         await _check_store(core)
+        await core.models.sync()  # a version promoted while the bot was down
         await core.pipeline.start()
         await _prepare_playground(core)
         if slack is not None:
@@ -143,6 +156,7 @@ def serve(settings: BotSettings, artifacts: str | None = None) -> int:
             await discord_adapter.close()
         if slack is not None:
             await slack.close()
+        await core.models.close()
         await core.text.close()
         if core.pictures is not None:
             await core.pictures.close()

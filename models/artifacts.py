@@ -1,8 +1,13 @@
-"""Where the shipped, versioned model artifacts live and how their manifest is read and written.
+"""Where the versioned model artifacts live: their file names, manifest and registry.
 
-All artifacts sit in one folder (``models/artifacts`` inside the package by default, or the
-folder named by ``EMOJIBOT_ARTIFACTS``). ``manifest.json`` records the artifact version, each
-model's training settings and the metrics measured when it was trained.
+A version is one folder: the shipped one is ``models/artifacts`` inside the package
+(read-only; ``EMOJIBOT_ARTIFACTS`` names another), and :class:`Registry` keeps the versions
+``emojibot retrain`` makes under a data directory, each in ``versions/<version>``, written
+whole into a staging folder and renamed into place (a reader never sees half a version).
+``manifest.json`` records the version, each model's training settings and the metrics
+measured when it was trained; ``status.json`` beside it the registry's verdict (candidate,
+promoted, rejected, with the gate's figures). Which version the bot answers with is not a
+file: it is the ``current`` pointer in the bot's store, so that every worker agrees on it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 
 DEFAULT_DIR = Path(__file__).resolve().parent / "artifacts"
 MANIFEST = "manifest.json"
+STATUS_FILE = "status.json"  # the registry's verdict on a version (not part of its content hash)
 
 
 # Every file of an artifact folder, named once.
@@ -61,11 +67,11 @@ def update_manifest(folder: str | os.PathLike | None, section: str, info: dict[s
     manifest[section] = info
     digest = hashlib.sha256()
     for f in sorted(folder.iterdir()):
-        if f.is_file() and f.name != MANIFEST:
+        if f.is_file() and f.name not in (MANIFEST, STATUS_FILE):
             digest.update(f.name.encode())
             digest.update(f.read_bytes())
     manifest["version"] = f"{_dt.date.today():%Y%m%d}-{digest.hexdigest()[:8]}"
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_json_atomically(folder / MANIFEST, manifest)  # a rename: never writes through a hard link
     return manifest
 
 
@@ -73,3 +79,100 @@ def require(folder: Path, *names: str, build: str = "`emojibot train vae` and `e
     missing = [n for n in names if not (folder / n).exists()]
     if missing:
         raise ArtifactError(f"artifact folder {folder} lacks {', '.join(missing)}; build them with {build}")
+
+
+def write_json_atomically(path: Path, data: Any) -> None:
+    """Write ``path`` through a temporary file and a rename: readers see the old or the new."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class Registry:
+    """Model versions: the shipped folder and those under ``root/versions``.
+
+    ``stage(base)`` gives a staging folder holding a copy of ``base`` (files hard-linked
+    where the file system allows, so a version costs only what changed); ``commit`` renames
+    it to ``versions/<its manifest version>``. ``status`` / ``set_status`` read and write a
+    version's verdict. The shipped version is never written: its verdict is ``shipped``.
+    """
+
+    def __init__(self, root: str | os.PathLike, shipped: str | os.PathLike | None = None):
+        self.root = Path(root)
+        self.shipped = artifacts_dir(shipped)
+
+    @property
+    def shipped_version(self) -> str:
+        return str(read_manifest(self.shipped).get("version", "unversioned"))
+
+    def folder(self, version: str | None) -> Path:
+        """The folder of ``version`` (None: the shipped one); ArtifactError if unknown."""
+        if version is None or version == self.shipped_version:
+            return self.shipped
+        if "/" in version or version.startswith("."):
+            raise ArtifactError(f"{version!r} is not a model version")
+        path = self.root / "versions" / version
+        if not (path / MANIFEST).exists():
+            raise ArtifactError(f"no model version {version} (see `emojibot model list`)")
+        return path
+
+    def versions(self) -> list[dict[str, Any]]:
+        """Every version, oldest first: version, folder, status and the status's details."""
+        out = [{"version": self.shipped_version, "folder": str(self.shipped), "status": "shipped"}]
+        base = self.root / "versions"
+        found = []
+        for d in base.iterdir() if base.is_dir() else ():
+            if (d / MANIFEST).exists():
+                found.append((d.stat().st_mtime, d))
+        for _, d in sorted(found):
+            out.append({"version": d.name, "folder": str(d), **self.status(d.name)})
+        return out
+
+    def status(self, version: str) -> dict[str, Any]:
+        folder = self.folder(version)
+        if folder == self.shipped:
+            return {"status": "shipped"}
+        path = folder / STATUS_FILE
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"status": "candidate"}
+
+    def set_status(self, version: str, status: str, **details: Any) -> None:
+        folder = self.folder(version)
+        if folder == self.shipped:
+            raise ArtifactError("the shipped version is read-only")
+        write_json_atomically(folder / STATUS_FILE, {**self.status(version), "status": status, **details})
+
+    def stage(self, base: Path) -> Path:
+        """A new staging folder under the root holding a copy of ``base``'s files."""
+        import shutil
+        import tempfile
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root))
+        for f in base.iterdir():
+            if f.is_file() and f.name != STATUS_FILE:
+                try:
+                    os.link(f, staging / f.name)
+                except OSError:  # another file system, or links not allowed
+                    shutil.copy2(f, staging / f.name)
+        return staging
+
+    def replace_file(self, staging: Path, name: str) -> Path:
+        """A staged file about to be rewritten: unlinked first, so that the base version's
+        hard-linked copy is never written through."""
+        path = staging / name
+        path.unlink(missing_ok=True)
+        return path
+
+    def commit(self, staging: Path) -> str:
+        """Move a finished staging folder into ``versions/``; returns its version."""
+        version = str(read_manifest(staging)["version"])
+        target = self.root / "versions" / version
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            raise ArtifactError(f"version {version} exists already (the same model was trained twice)")
+        os.replace(staging, target)
+        return version
+
+    def figures_cache(self, version: str) -> Path:
+        """Where the gate keeps a version's validation figures (read-only versions included)."""
+        return self.root / "figures" / f"{version}.json"

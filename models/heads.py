@@ -242,3 +242,13 @@ class TextHeads:
                     )
                 )
             return cls(features, groups, str(z["sqam_digest"]))
+
+
+def rebind_heads(src: Path, dst: Path, sqam_digest: str) -> None:
+    """Copy a heads file to ``dst``, bound to another SQAM (a fine-tuned one: its heads are
+    carried over, and the retrain gate measures them with it). The arrays are copied as
+    they are, never re-quantised."""
+    with np.load(src) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["sqam_digest"] = np.array(sqam_digest)
+    np.savez_compressed(dst, **arrays)

@@ -234,3 +234,137 @@ class SQAM(keras.Model):
         inputs, target, weight = data
         cos = self.cosines(inputs, training=False)
         return self._track(self._loss(target, cos, weight), target, cos)
+
+
+class ShippedSQAM(keras.Model):
+    """The SQAM as it ships, trainable again: what `emojibot retrain` fine-tunes.
+
+    Built from an artifact folder's NumPy layout (``models.ranker.NumpyQuestionEncoder``'s
+    question weights, the catalog's answer vectors and per-emoji bias): the question tower
+    and shared stack as Keras layers with those weights, the answer vectors and the bias as
+    trainable variables (the answer tower ran at training time; its outputs are what ships).
+    The word vectors stay frozen, as in training.
+
+    A batch is ((word ids, n-gram ids), (target, negatives), weight): ``target`` a
+    distribution over the catalog (the emojis people added; all zero when nobody added
+    one), ``negatives`` a 0/1 mask of emojis the bot suggested and nobody endorsed. The loss
+    is the softmax cross-entropy of the target (every other catalog emoji a sampled-free
+    negative) plus the unlikelihood ``−log(1 − p(e))`` of each explicit negative.
+    """
+
+    def __init__(
+        self,
+        weights: dict[str, np.ndarray],
+        answers: np.ndarray,
+        bias: np.ndarray,
+        scale: float,
+        dropout: float = 0.1,
+        unlikelihood: float = 1.0,
+        train_ngrams: bool = False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        from models.ranker import dequantize_rows
+
+        self.scale, self.unlikelihood = float(scale), float(unlikelihood)
+        self.word_table = weights.get("word_table_q"), weights.get("word_table_scale")
+        self.has_ngrams = "ngram_table_q" in weights
+        self.has_words = "word_table_q" in weights
+        const = keras.initializers.Constant
+        if self.has_ngrams:
+            table = dequantize_rows(weights["ngram_table_q"], weights["ngram_table_scale"])
+            self.ngram_embedding = layers.Embedding(
+                *table.shape, embeddings_initializer=const(table), trainable=train_ngrams, name="ngram_embedding"
+            )
+            self.ngram_pool = IdfPool(np.asarray(weights["ngram_idf"], np.float32), name="ngram_pool")
+        if self.has_words:
+            words = dequantize_rows(weights["word_table_q"], weights["word_table_scale"])
+            self.word_embedding = layers.Embedding(
+                *words.shape, embeddings_initializer=const(words), trainable=False, name="word_embedding"
+            )
+            self.word_mean = MaskedMean(name="word_mean")
+        self.dropout = layers.Dropout(dropout)
+        w, b = weights["question_dense_w"], weights["question_dense_b"]
+        self.question_dense = layers.Dense(
+            w.shape[1], activation="tanh", kernel_initializer=const(w), bias_initializer=const(b), name="question_dense"
+        )
+        self.shared_layers = []
+        n_shared = sum(1 for k in weights if k.startswith("shared_") and k.endswith("_w"))
+        for i in range(n_shared):
+            w, b = weights[f"shared_{i}_w"], weights[f"shared_{i}_b"]
+            self.shared_layers.append(
+                layers.Dense(
+                    w.shape[1], activation="tanh", kernel_initializer=const(w), bias_initializer=const(b),
+                    name=f"shared_dense_{i}",
+                )
+            )  # fmt: skip
+        self.answers = self.add_weight(
+            shape=answers.shape, initializer=const(np.asarray(answers, np.float32)), name="answers"
+        )
+        self.bias = self.add_weight(shape=bias.shape, initializer=const(np.asarray(bias, np.float32)), name="emoji_bias")
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker]
+
+    def encode_questions(self, inputs, training=False):
+        words, ngrams = inputs
+        parts = []
+        if self.has_ngrams:
+            parts.append(self.ngram_pool([self.ngram_embedding(ngrams), ngrams]))
+        if self.has_words:
+            parts.append(self.word_mean([self.word_embedding(words), words]))
+        x = ops.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
+        x = self.question_dense(self.dropout(x, training=training))
+        for layer in self.shared_layers:
+            x = layer(x)
+        return l2_normalize(x)
+
+    def call(self, inputs, training=False):
+        q = self.encode_questions(inputs, training=training)
+        return self.scale * ops.matmul(q, ops.transpose(l2_normalize(self.answers))) + self.bias
+
+    def _loss(self, logits, target, negatives, weight):
+        has_target = ops.cast(ops.sum(target, axis=-1) > 0, logits.dtype)
+        ce = keras.losses.categorical_crossentropy(target, logits, from_logits=True) * has_target
+        p = ops.softmax(logits, axis=-1)
+        ul = -ops.sum(negatives * ops.log(ops.maximum(1.0 - p, 1e-6)), axis=-1)
+        per = ce + self.unlikelihood * ul
+        return ops.sum(per * weight) / ops.maximum(ops.sum(weight), 1e-6)
+
+    def train_step(self, data):
+        import tensorflow as tf
+
+        inputs, (target, negatives), weight = data
+        with tf.GradientTape() as tape:
+            loss = self._loss(self(inputs, training=True), target, negatives, weight)
+        grads = tape.gradient(loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights, strict=True))
+        self.loss_tracker.update_state(loss)
+        return {"loss": self.loss_tracker.result()}
+
+    def test_step(self, data):
+        inputs, (target, negatives), weight = data
+        self.loss_tracker.update_state(self._loss(self(inputs), target, negatives, weight))
+        return {"loss": self.loss_tracker.result()}
+
+    def export(self) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """(question weights in the NumPy layout, unit answer vectors, bias): what ships.
+        The n-gram table goes back to int8 rows with a scale each; the word table is the
+        one it was built from."""
+        from models.heads import quantize_columns
+
+        w: dict[str, np.ndarray] = {}
+        if self.has_words:
+            w["word_table_q"], w["word_table_scale"] = self.word_table
+        if self.has_ngrams:
+            q, s = quantize_columns(np.asarray(self.ngram_embedding.embeddings.numpy()).T)
+            w["ngram_table_q"], w["ngram_table_scale"] = q.T.copy(), s
+            w["ngram_idf"] = np.asarray(self.ngram_pool.idf.numpy(), np.float32)
+        w["question_dense_w"], w["question_dense_b"] = (np.asarray(v) for v in self.question_dense.get_weights())
+        for i, layer in enumerate(self.shared_layers):
+            w[f"shared_{i}_w"], w[f"shared_{i}_b"] = (np.asarray(v) for v in layer.get_weights())
+        a = np.asarray(self.answers.numpy(), np.float32)
+        a /= np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-8)
+        return w, a, np.asarray(self.bias.numpy(), np.float32)

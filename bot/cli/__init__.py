@@ -12,11 +12,11 @@ import os
 import sys
 from collections.abc import Sequence
 
-from bot.cli import bench, evaluate, rank, serve, train
+from bot.cli import bench, evaluate, model, rank, retrain, serve, train
 from bot.cli.common import CLIError
 
 EXIT_USAGE = 2
-GROUPS = (rank, serve, train, evaluate, bench)
+GROUPS = (rank, serve, train, retrain, model, evaluate, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -58,3 +58,32 @@ def abc_triple(value: str) -> tuple[str, str, str]:
     if len(parts) != 3:
         raise argparse.ArgumentTypeError("a grid is three emojis or short names, e.g. 'smile,heart,fire'")
     return parts[0], parts[1], parts[2]
+
+
+def load_cli_settings(args: argparse.Namespace):
+    """The bot's settings (environment, .env) with the command line's overrides."""
+    from bot.core.config import SettingsError, load_settings
+
+    overrides = {
+        k: v
+        for k in ("host", "port", "database_url", "models_dir", "data_dir")
+        if (v := getattr(args, k, None)) is not None
+    }
+    try:
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        raise CLIError(str(exc)) from exc
+
+
+def open_store(settings):
+    """A store on the settings' database (migrated to the newest revision first)."""
+    from bot.store.repository import ChannelConfig, Store, migrate
+
+    try:
+        migrate(settings.database_url)
+    except Exception as exc:
+        orig = getattr(exc, "orig", None) or exc
+        raise CLIError(f"the database cannot be opened: {(str(orig).splitlines() or [''])[0][:200]}") from None
+    salt = settings.user_hash_salt.get_secret_value() if settings.user_hash_salt else None
+    default = ChannelConfig(settings.auto_react, settings.threshold, settings.reaction_count)
+    return Store(settings.database_url, default, user_salt=salt, salt_file=settings.user_hash_salt_file)

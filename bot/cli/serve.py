@@ -4,28 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bot.cli.common import (
-    CLIError,
-    quiet_tensorflow,
-)
-
-
-def _settings(args: argparse.Namespace):
-    from bot.core.config import SettingsError, load_settings
-
-    overrides = {
-        k: v
-        for k, v in (
-            ("host", getattr(args, "host", None)),
-            ("port", getattr(args, "port", None)),
-            ("database_url", getattr(args, "database_url", None)),
-        )
-        if v is not None
-    }
-    try:
-        return load_settings(**overrides)
-    except SettingsError as exc:
-        raise CLIError(str(exc)) from exc
+from bot.cli.common import CLIError, load_cli_settings, quiet_tensorflow
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -34,7 +13,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bot.serve import serve
 
     try:
-        return serve(_settings(args), artifacts=args.artifacts)
+        return serve(load_cli_settings(args), artifacts=args.artifacts)
     except SettingsError as exc:
         raise CLIError(str(exc)) from exc
 
@@ -42,7 +21,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from bot.store.repository import current_revision, migrate
 
-    settings = _settings(args)
+    settings = load_cli_settings(args)
     migrate(settings.database_url, args.revision)
     print(f"database at revision {current_revision(settings.database_url)}")
     return 0

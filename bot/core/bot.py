@@ -56,7 +56,9 @@ ADMIN_HELP = (
     "• `learning on` / `off` — keep this channel's messages (for the retention period) to learn from "
     "the reactions people add; off: no message text is stored\n"
     "• `status` — this channel's settings, the model version and counts\n"
-    "• `export USER_ID` — what the bot stores about a user (their messages, reactions, admin commands)"
+    "• `export USER_ID` — what the bot stores about a user (their messages, reactions, admin commands)\n"
+    "• `retrain` — learn from the reactions people added (runs in the background; the new model is used "
+    "only if it passes the quality gate) · `retrain status` — its progress and result"
 )
 
 
@@ -84,7 +86,9 @@ class BotCore:
         admins: AdminPolicy | None = None,
         bot_user_ids: Sequence[str] = (),
         retention_days: float = 30.0,
+        models=None,
     ):
+        from bot.core.models import ModelManager
         from models.catalog import EmojiCatalog
 
         self.store = store
@@ -95,6 +99,7 @@ class BotCore:
         self.bot_user_ids = set(bot_user_ids)
         self.retention_days = retention_days
         self.metrics = BotMetrics()
+        self.models = models or ModelManager(store, text_engine)
         self.pipeline = EventPipeline(self)
         self.metrics.watch_engine("text", text_engine)
         self.metrics.watch_engine("picture", picture_engine)
@@ -315,6 +320,24 @@ class BotCore:
                 if len(body) > EXPORT_REPLY_CHARS:
                     body = body[:EXPORT_REPLY_CHARS] + f" … (cut at {EXPORT_REPLY_CHARS:,} characters)"
                 return [Reply(ch, f"Stored about `{words[1]}`: {summary}\n```{body}```", ephemeral=True)]
+            elif action == "retrain" and len(words) == 2 and words[1] == "status":
+                return [Reply(ch, await self.models.status_text(), ephemeral=True)]
+            elif action == "retrain" and len(words) == 1:
+                from bot.core.models import RetrainUnavailable
+
+                try:
+                    await self.models.start_retrain("admin")
+                except RetrainUnavailable as exc:
+                    return [Reply(ch, f"I can't retrain now: {exc}.", ephemeral=True)]
+                return [
+                    Reply(
+                        ch,
+                        f"Retraining started from model {self.model_version}: it learns from the reactions people "
+                        "added and replaces the model only if it passes the quality gate. "
+                        "`/emojify-admin retrain status` shows how it goes.",
+                        ephemeral=True,
+                    )
+                ]
             elif action == "status":
                 cfg = await store.channel(p, ch)
                 counts = await store.counts()
@@ -323,7 +346,9 @@ class BotCore:
                         ch,
                         self._status(cfg)
                         + f"\nModel {self.model_version}; logged so far: "
-                        + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()),
+                        + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
+                        + "\n"
+                        + await self.models.status_text(),
                         ephemeral=True,
                     )
                 ]

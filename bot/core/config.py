@@ -41,6 +41,12 @@ class BotSettings(BaseSettings):
     user_hash_salt_file: str | None = None
     shutdown_grace_s: float = Field(20.0, ge=0)  # SIGTERM: how long running events may finish
     retention_days: float = Field(30.0, gt=0)  # stored messages and reactions are deleted after this
+    # Learning: where retrained model versions are kept (shared by every worker), the
+    # training data a retrain mixes in and is gated on, and how often it runs by itself.
+    models_dir: str = "emojibot-models"
+    data_dir: str | None = None  # e.g. ../shared/data; `/emojify-admin retrain` needs it
+    retrain_every_hours: float | None = Field(None, gt=0)  # off unless set
+    model_poll_s: float = Field(5.0, gt=0)  # how soon a worker notices a newly promoted version
     # Platform credentials (all optional: with none, `emojibot serve` runs the web playground)
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None

@@ -258,9 +258,13 @@ class EventPipeline:
 
     async def _replay_forever(self) -> None:
         next_housekeeping = 0.0  # at start, then every housekeeping_interval
+        next_model_check = 0.0  # the current model version, every core.models.poll_s
         while self.accepting:
             try:
                 await self.replay_once()
+                if time.monotonic() >= next_model_check:
+                    next_model_check = time.monotonic() + self.core.models.poll_s
+                    await self.core.models.tick()
                 if time.monotonic() >= next_housekeeping:
                     gone = await self.core.housekeeping()
                     next_housekeeping = time.monotonic() + self.housekeeping_interval

@@ -7,7 +7,9 @@
 - ``predictions``: every prediction the bot acted on (the feedback the retraining uses);
 - ``reaction_events``: human reactions on those messages, user ids as salted hashes;
 - ``admin_audit``: every admin action, the user as a salted hash;
-- ``bot_meta``: small key/values (the writability probe; never the salt of user hashes).
+- ``retrain_runs``: every retrain: its trigger, progress, candidate and figures;
+- ``bot_meta``: small key/values (the writability probe, the model registry's ``current``
+  version and its history; never the salt of user hashes).
 """
 
 from __future__ import annotations
@@ -102,3 +104,18 @@ class BotMeta(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class RetrainRun(Base):
+    __tablename__ = "retrain_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    trigger: Mapped[str] = mapped_column(String(32), nullable=False)  # cli | admin | schedule
+    status: Mapped[str] = mapped_column(String(16), nullable=False)  # running|promoted|rejected|failed
+    progress: Mapped[str] = mapped_column(Text, nullable=False, default="", server_default="")
+    base_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    candidate_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    result: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    heartbeat: Mapped[float] = mapped_column(Float, nullable=False, default=0.0, server_default="0")  # epoch s
+    started_at: Mapped[dt.datetime] = _now()
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -42,9 +42,20 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-from bot.store.models import AdminAudit, BotMeta, ChannelSettings, Prediction, ProcessedEvent, ReactionEvent
+from bot.store.models import (
+    AdminAudit,
+    BotMeta,
+    ChannelSettings,
+    Prediction,
+    ProcessedEvent,
+    ReactionEvent,
+    RetrainRun,
+)
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+CURRENT_MODEL_KEY = "model.current"
+MODEL_HISTORY_KEY = "model.history"
+RETRAIN_LOCK_KEY = 0x656D6F6A  # the PostgreSQL advisory lock of `emojibot retrain` ("emoj")
 TEXT_LIMIT = 4_000  # characters kept of any free text (the ranker reads 2,000)
 log = logging.getLogger("emojibot.store")
 
@@ -687,6 +698,7 @@ class Store:
             "admin_audit": AdminAudit,
             "channel_settings": ChannelSettings,
             "processed_events": ProcessedEvent,
+            "retrain_runs": RetrainRun,
         }[table]
         with _db_errors(f"reading {table}"):
             async with self.session() as s:
@@ -760,8 +772,177 @@ class Store:
                 return int(res.rowcount or 0)
 
 
+    # -- learning: the feedback export, retrain runs, the current model ---------------------
+    async def export_feedback(self) -> dict[str, list[dict[str, Any]]]:
+        """What retraining learns from, as plain rows (times in epoch seconds): every stored
+        message text (channels with learning on) with the bot's suggestions and its author's
+        hash, and every reaction logged on those messages. People appear only as salted
+        hashes; ``training.feedback`` turns this into triplets."""
+        with _db_errors("exporting feedback"):
+            async with self.session() as s:
+                msgs = (await s.execute(select(Prediction).where(Prediction.text != "").order_by(Prediction.id))).scalars()
+                messages = [
+                    {
+                        "key": f"{m.platform}/{m.channel_id}/{m.message_id}",
+                        "text": m.text,
+                        "suggested": list(m.emojis or []),
+                        "author": m.author_hash,
+                        "time": _epoch(m.created_at),
+                    }
+                    for m in msgs
+                ]
+                rows = (await s.execute(select(ReactionEvent).order_by(ReactionEvent.id))).scalars()
+                reactions = [
+                    {
+                        "key": f"{r.platform}/{r.channel_id}/{r.message_id}",
+                        "emoji": r.emoji,
+                        "added": bool(r.added),
+                        "user": r.user_hash,
+                        "time": _epoch(r.created_at),
+                        "order": r.id,
+                    }
+                    for r in rows
+                ]
+        return {"messages": messages, "reactions": reactions}
+
+    async def meta(self, key: str) -> str | None:
+        with _db_errors("reading bot_meta"):
+            async with self.session() as s:
+                row = await s.get(BotMeta, key)
+                return row.value if row is not None else None
+
+    async def set_meta(self, key: str, value: str) -> None:
+        with _db_errors("writing bot_meta"):
+            async with self.session() as s:
+                stmt = self._dialect_insert(BotMeta).values(key=key, value=value)
+                await s.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value}))
+                await s.commit()
+
+    async def current_model(self) -> str | None:
+        """The version every worker answers with (None: the one shipped in the package)."""
+        return await self.meta(CURRENT_MODEL_KEY)
+
+    async def model_history(self) -> list[str]:
+        """Versions that were current, oldest first (the last is the current one)."""
+        import json
+
+        raw = await self.meta(MODEL_HISTORY_KEY)
+        return list(json.loads(raw)) if raw else []
+
+    async def set_current_model(self, version: str) -> None:
+        """Point every worker at ``version`` (they switch within their poll interval)."""
+        import json
+
+        history = await self.model_history()
+        if not history or history[-1] != version:
+            history = (history + [version])[-50:]
+        with _db_errors("setting the current model"):
+            async with self.session() as s:
+                for key, value in ((CURRENT_MODEL_KEY, version), (MODEL_HISTORY_KEY, json.dumps(history))):
+                    stmt = self._dialect_insert(BotMeta).values(key=key, value=value)
+                    await s.execute(
+                        stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value})
+                    )
+                await s.commit()
+
+    async def pop_current_model(self) -> tuple[str | None, str | None]:
+        """Rollback: drop the current version from the history; returns (left, now current),
+        now current None meaning the shipped one."""
+        import json
+
+        history = await self.model_history()
+        left = history.pop() if history else None
+        now = history[-1] if history else None
+        with _db_errors("rolling back the current model"):
+            async with self.session() as s:
+                await s.execute(delete(BotMeta).where(BotMeta.key.in_([CURRENT_MODEL_KEY, MODEL_HISTORY_KEY])))
+                if now is not None:
+                    s.add(BotMeta(key=CURRENT_MODEL_KEY, value=now))
+                s.add(BotMeta(key=MODEL_HISTORY_KEY, value=json.dumps(history)))
+                await s.commit()
+        return left, now
+
+    @contextlib.asynccontextmanager
+    async def retrain_lock(self):
+        """Held by the one retrain running for this store; yields False when another holds
+        it. PostgreSQL: a session advisory lock (workers on several hosts); SQLite: an
+        exclusive lock on a file beside the database (one host)."""
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy import text as sql
+
+            with _db_errors("taking the retrain lock"):
+                conn = await self.engine.connect()
+            try:
+                got = bool(await conn.scalar(sql("SELECT pg_try_advisory_lock(:k)"), {"k": RETRAIN_LOCK_KEY}))
+                try:
+                    yield got
+                finally:
+                    if got:
+                        with contextlib.suppress(Exception):
+                            await conn.scalar(sql("SELECT pg_advisory_unlock(:k)"), {"k": RETRAIN_LOCK_KEY})
+            finally:
+                await conn.close()
+            return
+        import fcntl
+
+        path = sqlite_path(self.url)
+        lock_path = Path(f"{path}.retrain.lock") if path else Path("emojibot.retrain.lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                got = True
+            except BlockingIOError:
+                got = False
+            try:
+                yield got
+            finally:
+                if got:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    async def start_run(self, trigger: str, base_version: str | None) -> int:
+        with _db_errors("recording a retrain"):
+            async with self.session() as s:
+                run = RetrainRun(
+                    trigger=trigger[:32], status="running", progress="starting", base_version=base_version,
+                    heartbeat=time.time(),
+                )  # fmt: skip
+                s.add(run)
+                await s.commit()
+                return int(run.id)
+
+    async def update_run(self, run_id: int, **changes: Any) -> None:
+        """Progress (``progress``), the candidate, and at the end ``status`` and ``result``."""
+        changes = dict(changes)
+        changes["heartbeat"] = time.time()
+        if changes.get("status", "running") != "running":
+            changes["finished_at"] = func.now()
+        if "progress" in changes:
+            changes["progress"] = clean_text(changes["progress"], 500)
+        with _db_errors("updating a retrain"):
+            async with self.session() as s:
+                await s.execute(update(RetrainRun).where(RetrainRun.id == run_id).values(**changes))
+                await s.commit()
+
+    async def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest retrains, newest first."""
+        with _db_errors("reading retrains"):
+            async with self.session() as s:
+                rows = (await s.execute(select(RetrainRun).order_by(RetrainRun.id.desc()).limit(limit))).scalars()
+                return [{c.name: getattr(r, c.name) for c in RetrainRun.__table__.columns} for r in rows]
+
+
 def _config(row: ChannelSettings) -> ChannelConfig:
     return ChannelConfig(row.auto_react, row.threshold, row.count, row.learning)
+
+
+def _epoch(t: dt.datetime | None) -> float:
+    """A stored time as epoch seconds (SQLite hands back naive UTC)."""
+    if t is None:
+        return 0.0
+    return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).timestamp()
 
 
 def _write_secret_file(path: Path, value: str) -> None:

@@ -204,8 +204,8 @@ def test_migrations_go_up_and_down(url, tmp_path):
     if url == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'm.sqlite'}"
     migrate(url)
-    assert current_revision(url) == "0004"
+    assert current_revision(url) == "0005"
     migrate(url, "base", down=True)
     assert current_revision(url) is None
     migrate(url)
-    assert current_revision(url) == "0004"
+    assert current_revision(url) == "0005"

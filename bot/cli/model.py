@@ -1,0 +1,119 @@
+"""`model list|promote VERSION|rollback`: the model registry.
+
+Versions live in folders (the shipped one in the package, retrained ones under
+``EMOJIBOT_MODELS_DIR``); which one the bot answers with is the store's ``current`` pointer,
+so a promotion or rollback here reaches every running worker within its poll interval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from bot.cli.common import CLIError, load_cli_settings, open_store, print_json
+
+
+def _registry(args, settings):
+    from models.artifacts import Registry
+
+    return Registry(settings.models_dir, args.artifacts)
+
+
+async def _current(settings) -> tuple[str | None, list[str]]:
+    store = open_store(settings)
+    try:
+        return await store.current_model(), await store.model_history()
+    finally:
+        await store.close()
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    settings = load_cli_settings(args)
+    registry = _registry(args, settings)
+    current, _ = asyncio.run(_current(settings))
+    current = current or registry.shipped_version
+    rows = []
+    for v in registry.versions():
+        cand = (v.get("figures") or {}).get("candidate") or {}
+        rows.append(
+            {
+                "version": v["version"],
+                "status": v["status"],
+                "current": v["version"] == current,
+                "parent": v.get("parent"),
+                "catalog_val_mrr": (cand.get("catalog_val") or {}).get("mrr"),
+                "tweeteval_val_macro_f1": cand.get("tweeteval_val_macro_f1"),
+                "feedback_mrr": (cand.get("feedback") or {}).get("mrr"),
+                "reasons": v.get("reasons", []),
+            }
+        )
+    if args.json:
+        print_json(rows)
+        return 0
+    print(f"{'':2}{'version':<20} {'status':<10} {'val MRR':>8} {'TE F1':>7} {'fb MRR':>7}  parent")
+    for r in rows:
+        fmt = lambda x: f"{x:.4f}" if isinstance(x, float) else "-"  # noqa: E731
+        print(
+            f"{'*' if r['current'] else ' ':2}{r['version']:<20} {r['status']:<10} {fmt(r['catalog_val_mrr']):>8} "
+            f"{fmt(r['tweeteval_val_macro_f1']):>7} {fmt(r['feedback_mrr']):>7}  {r['parent'] or ''}"
+        )
+    print("(* the version the bot answers with; figures: the candidate's at its gate)")
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    settings = load_cli_settings(args)
+    registry = _registry(args, settings)
+    status = registry.status(args.version)["status"]  # ArtifactError: unknown version
+    if status == "rejected" and not args.force:
+        raise CLIError(f"{args.version} was rejected by the gate (see `emojibot model list`); add --force to promote it")
+
+    async def run() -> None:
+        store = open_store(settings)
+        try:
+            await store.set_current_model(args.version)
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+    if status != "shipped":
+        registry.set_status(args.version, "promoted", promoted_by="cli")
+    print(f"current model: {args.version} (running bots switch within {settings.model_poll_s:g} s)")
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    settings = load_cli_settings(args)
+    registry = _registry(args, settings)
+
+    async def run():
+        store = open_store(settings)
+        try:
+            if not await store.model_history():
+                raise CLIError("nothing to roll back: the bot answers with the shipped model")
+            return await store.pop_current_model()
+        finally:
+            await store.close()
+
+    left, now = asyncio.run(run())
+    print(f"rolled back from {left}; current model: {now or registry.shipped_version}")
+    return 0
+
+
+def register(sub) -> None:
+    m = sub.add_parser("model", help="the model registry: list versions, promote one, roll back")
+    msub = m.add_subparsers(dest="model_command", metavar="COMMAND", required=True)
+    for name, func, help_ in (
+        ("list", cmd_list, "every version with its status and gate figures; * marks the current one"),
+        ("promote", cmd_promote, "make VERSION the one every worker answers with"),
+        ("rollback", cmd_rollback, "go back to the version that was current before"),
+    ):
+        p = msub.add_parser(name, help=help_)
+        if name == "promote":
+            p.add_argument("version")
+            p.add_argument("--force", action="store_true", help="promote a version the gate rejected")
+        if name == "list":
+            p.add_argument("--json", action="store_true")
+        p.add_argument("--models-dir", dest="models_dir", help="where model versions are kept ($EMOJIBOT_MODELS_DIR)")
+        p.add_argument("--database-url", dest="database_url", help="the bot's database ($EMOJIBOT_DATABASE_URL)")
+        p.set_defaults(func=func)

@@ -1,0 +1,170 @@
+"""Which model version the bot answers with, and starting a retrain.
+
+:class:`ModelManager` keeps a worker on the store's ``current`` version: :meth:`sync`
+(called by the pipeline every ``poll_s`` seconds) loads a newly promoted version off the
+event loop and hands it to the text engine, which switches between two batches: no
+message waits, none is dropped or answered twice. A version this worker cannot load (its
+folder missing on this host) is logged and the worker keeps the one it has.
+
+:meth:`start_retrain` starts `emojibot retrain` as a separate process (the bot keeps
+answering while it trains); the store's lock makes sure only one runs per database, and
+its progress and verdict are rows of ``retrain_runs``. With ``every_hours`` set, the
+schedule starts one when the last started longer ago than that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import sys
+from pathlib import Path
+
+log = logging.getLogger("emojibot.models")
+STALE_RUN_S = 120.0  # a "running" retrain that has not reported for this long died
+
+
+class RetrainUnavailable(RuntimeError):
+    """A retrain cannot start (no training data configured, or one is running already)."""
+
+
+class ModelManager:
+    def __init__(
+        self,
+        store,
+        text_engine,
+        models_dir: str | os.PathLike = "emojibot-models",
+        shipped: str | os.PathLike | None = None,
+        data_dir: str | None = None,
+        every_hours: float | None = None,
+        poll_s: float = 5.0,
+        database_url: str | None = None,
+    ):
+        from models.artifacts import Registry
+
+        self.store, self.text = store, text_engine
+        self.registry = Registry(models_dir, shipped)
+        self.data_dir, self.every_hours, self.poll_s = data_dir, every_hours, poll_s
+        self.database_url = database_url or store.url
+        self.start_version = text_engine.version  # answered with while no version is promoted
+        self._failed: set[str] = set()  # versions this worker could not load (logged once)
+        self._proc: asyncio.subprocess.Process | None = None
+        self._reaper: asyncio.Task | None = None
+
+    @property
+    def version(self) -> str:
+        return self.text.version
+
+    async def sync(self) -> str | None:
+        """Switch to the store's current version if it is not the one loaded; returns the
+        version switched to, or None."""
+        from models.artifacts import ArtifactError
+        from models.ranker import TextRanker
+
+        wanted = await self.store.current_model() or self.start_version
+        if wanted == self.text.version or wanted in self._failed:
+            return None
+        folder = self.registry.shipped if wanted == self.start_version else self.registry.folder(wanted)
+        try:
+            ranker = await asyncio.to_thread(TextRanker, folder)
+        except (ArtifactError, OSError, ValueError) as exc:
+            self._failed.add(wanted)
+            log.error("cannot load model %s (%s): still answering with %s", wanted, exc, self.text.version)
+            return None
+        old = self.text.version
+        self.text.reload(ranker)
+        log.info("model switched: %s → %s", old, wanted)
+        return wanted
+
+    async def running_run(self) -> dict | None:
+        runs = await self.store.runs(1)
+        if runs and runs[0]["status"] == "running":
+            import time
+
+            if time.time() - float(runs[0]["heartbeat"]) < STALE_RUN_S:
+                return runs[0]
+        return None
+
+    async def start_retrain(self, trigger: str) -> None:
+        """Start `emojibot retrain` in its own process; RetrainUnavailable says why not."""
+        if not self.data_dir:
+            raise RetrainUnavailable(
+                "retraining needs the training data: the operator sets EMOJIBOT_DATA_DIR (see README)"
+            )
+        if (self._proc is not None and self._proc.returncode is None) or await self.running_run():
+            raise RetrainUnavailable("a retrain is already running; `/emojify-admin retrain status` shows it")
+        log_path = Path(self.registry.root) / "retrain.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ, EMOJIBOT_DATABASE_URL=self.database_url)
+        args = [sys.executable, "-m", "bot.cli"]
+        if self.registry.shipped != _default_shipped():
+            args += ["--artifacts", str(self.registry.shipped)]
+        args += ["retrain", "--trigger", trigger, "--data-dir", self.data_dir, "--models-dir", str(self.registry.root)]
+        with open(log_path, "ab") as out:
+            self._proc = await asyncio.create_subprocess_exec(
+                *args, stdout=out, stderr=out, stdin=asyncio.subprocess.DEVNULL, env=env,
+                cwd=str(Path(__file__).resolve().parents[2]),
+            )  # fmt: skip
+        self._reaper = asyncio.create_task(self._proc.wait())
+        log.info("retrain started (%s), pid %d, log %s", trigger, self._proc.pid, log_path)
+
+    async def wait_retrain(self) -> int | None:
+        """The exit status of the retrain this worker started (tests, shutdown)."""
+        if self._proc is None:
+            return None
+        return await self._proc.wait()
+
+    async def due(self) -> bool:
+        """Whether the schedule wants a retrain now (off unless ``every_hours``)."""
+        if not self.every_hours or not self.data_dir:
+            return False
+        runs = await self.store.runs(1)
+        if not runs:
+            return True
+        started = runs[0]["started_at"]
+        if started.tzinfo is None:
+            started = started.replace(tzinfo=dt.UTC)
+        return dt.datetime.now(dt.UTC) - started >= dt.timedelta(hours=self.every_hours)
+
+    async def tick(self) -> None:
+        """The pipeline's periodic call: follow the current version, start a scheduled retrain."""
+        await self.sync()
+        if await self.due():
+            try:
+                await self.start_retrain("schedule")
+            except RetrainUnavailable as exc:
+                log.info("scheduled retrain skipped: %s", exc)
+
+    async def status_text(self) -> str:
+        """The latest retrain, for admins."""
+        runs = await self.store.runs(1)
+        if not runs:
+            return "No retrain has run yet."
+        r = runs[0]
+        when = r["started_at"].strftime("%Y-%m-%d %H:%M UTC")
+        head = f"Retrain #{r['id']} ({r['trigger']}, started {when}): *{r['status']}*"
+        body = r["progress"] or ""
+        res = r.get("result") or {}
+        if res.get("candidate_figures"):
+            c, n = res["current_figures"], res["candidate_figures"]
+            body += (
+                f"\nval MRR {c['catalog_val_mrr']:.4f} → {n['catalog_val_mrr']:.4f}; TweetEval macro-F1 "
+                f"{c['tweeteval_val_macro_f1']:.4f} → {n['tweeteval_val_macro_f1']:.4f}; held-out feedback MRR "
+                f"{_fmt(c['feedback_mrr'])} → {_fmt(n['feedback_mrr'])}"
+            )
+        return f"{head}\n{body}".strip()
+
+    async def close(self) -> None:
+        if self._reaper is not None and not self._reaper.done():
+            self._reaper.cancel()  # the retrain process goes on by itself
+
+
+def _fmt(x) -> str:
+    return f"{x:.4f}" if isinstance(x, float) else "-"
+
+
+def _default_shipped() -> Path:
+    from models.artifacts import artifacts_dir
+
+    return artifacts_dir()
