@@ -9,8 +9,12 @@ hashes), so training never imports the bot. For every stored message:
 - the *wrong answers* are the bot's own suggestions that nobody endorsed within
   ``negative_window_hours`` (a younger message may still get its reactions); beside them,
   every other catalog emoji is a negative of the softmax the model trains with;
-- each person's reactions weigh at most ``person_cap`` in all, however many they add:
-  one person reacting to 500 messages counts as ``person_cap`` reactions spread over them.
+- an emoji is learned only where at least ``min_people`` different people added it
+  (anywhere in the feedback): one person alone cannot teach the bot an emoji;
+- each person's reactions weigh at most ``person_cap`` in all, however many they add
+  (one person reacting to 500 messages counts as ``person_cap`` reactions spread over
+  them), and on any one emoji at most as much as everyone else's reactions with it
+  together: however hard one person pushes an emoji, the others decide how much it counts.
 
 The newest ``holdout_fraction`` of the messages with right answers are held out, never
 trained on: the promotion gate's test of whether a candidate learned something.
@@ -29,6 +33,7 @@ from typing import Any
 class FeedbackSettings:
     negative_window_hours: float = 24.0
     person_cap: float = 20.0
+    min_people: int = 3
     holdout_fraction: float = 0.2
     max_example_weight: float = 3.0  # many people agreeing count more, up to this
     negative_only_weight: float = 0.25  # a message nobody reacted to: weak evidence
@@ -82,15 +87,32 @@ def build_feedback(
         if k not in state or order >= state[k][0]:
             state[k] = (order, bool(r["added"]))
     kept = [(key, user, emoji) for (key, user, emoji), (_, added) in state.items() if added]
+    supporters: dict[str, set[str]] = defaultdict(set)
+    for _, user, emoji in kept:
+        supporters[emoji].add(user)
+    lonely = {e for e, users in supporters.items() if len(users) < s.min_people}
+    stats["ignored_too_few_people"] = sum(1 for _, _, e in kept if e in lonely)
+    kept = [k for k in kept if k[2] not in lonely]
     stats["reactions_kept"] = len(kept)
     per_person: dict[str, int] = defaultdict(int)
     for _, user, _ in kept:
         per_person[user] += 1
     stats["people"] = len(per_person)
     stats["people_capped"] = sum(1 for n in per_person.values() if n > s.person_cap)
+    weight = {u: min(1.0, s.person_cap / n) for u, n in per_person.items()}
+    by_person_emoji: dict[tuple[str, str], float] = defaultdict(float)
+    by_emoji: dict[str, float] = defaultdict(float)
+    for _, user, emoji in kept:
+        by_person_emoji[user, emoji] += weight[user]
+        by_emoji[emoji] += weight[user]
+    share = {}  # (person, emoji) → factor keeping the person at most at everyone else's weight
+    for (user, emoji), w in by_person_emoji.items():
+        others = by_emoji[emoji] - w
+        share[user, emoji] = min(1.0, others / w)
+    stats["people_outweighing_the_rest"] = sum(1 for f in share.values() if f < 1.0)
     positives: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for key, user, emoji in kept:
-        positives[key][emoji] += min(1.0, s.person_cap / per_person[user])
+        positives[key][emoji] += weight[user] * share[user, emoji]
 
     window = s.negative_window_hours * 3600.0
     with_answers, negative_only = [], []

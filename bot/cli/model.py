@@ -19,8 +19,7 @@ def _registry(args, settings):
     return Registry(settings.models_dir, args.artifacts)
 
 
-async def _current(settings) -> tuple[str | None, list[str]]:
-    store = open_store(settings)
+async def _current(store) -> tuple[str | None, list[str]]:
     try:
         return await store.current_model(), await store.model_history()
     finally:
@@ -30,7 +29,7 @@ async def _current(settings) -> tuple[str | None, list[str]]:
 def cmd_list(args: argparse.Namespace) -> int:
     settings = load_cli_settings(args)
     registry = _registry(args, settings)
-    current, _ = asyncio.run(_current(settings))
+    current, _ = asyncio.run(_current(open_store(settings)))
     current = current or registry.shipped_version
     rows = []
     for v in registry.versions():
@@ -68,8 +67,9 @@ def cmd_promote(args: argparse.Namespace) -> int:
     if status == "rejected" and not args.force:
         raise CLIError(f"{args.version} was rejected by the gate (see `emojibot model list`); add --force to promote it")
 
+    store = open_store(settings)
+
     async def run() -> None:
-        store = open_store(settings)
         try:
             await store.set_current_model(args.version)
         finally:
@@ -86,8 +86,9 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     settings = load_cli_settings(args)
     registry = _registry(args, settings)
 
+    store = open_store(settings)
+
     async def run():
-        store = open_store(settings)
         try:
             if not await store.model_history():
                 raise CLIError("nothing to roll back: the bot answers with the shipped model")

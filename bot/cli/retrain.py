@@ -26,7 +26,8 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     if not settings.data_dir:
         raise CLIError("retrain needs the training data: pass --data-dir or set EMOJIBOT_DATA_DIR")
     require_data_dir(settings.data_dir)
-    result = asyncio.run(_retrain(args, settings))
+    store = open_store(settings)  # migrated here: outside the event loop
+    result = asyncio.run(_retrain(args, settings, store))
     if args.json:
         print_json(result)
     else:
@@ -36,7 +37,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     return 0 if result["verdict"] in ("promoted", "rejected", "trained") else 1
 
 
-async def _retrain(args: argparse.Namespace, settings) -> dict:
+async def _retrain(args: argparse.Namespace, settings, store) -> dict:
     from models.artifacts import Registry
     from models.ranker import TextRanker
     from training.feedback import FeedbackSettings, build_feedback
@@ -50,7 +51,6 @@ async def _retrain(args: argparse.Namespace, settings) -> dict:
         if getattr(args, name, None) is not None:
             setattr(s.feedback, name, getattr(args, name))
     registry = Registry(settings.models_dir, args.artifacts)
-    store = open_store(settings)
     state = {"progress": "starting", "t0": time.time()}
 
     def progress(message: str) -> None:
