@@ -444,3 +444,24 @@ class SlackSender:
 
         body = urlencode(command_fields(command, text, user, channel))
         return await self.post(body, "application/x-www-form-urlencoded")
+
+
+TEST_SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+
+
+async def serve_bot_on_fake_slack(core, known_emoji_names=(), secret: str = TEST_SIGNING_SECRET):
+    """A fake Slack and the bot's Slack adapter serving ``POST /slack/events`` on loopback:
+    (fake, adapter, test server). The caller closes all three."""
+    from aiohttp.test_utils import TestServer
+
+    from bot.adapters.slack import SlackAdapter
+
+    fake = FakeSlack(known_emoji_names=set(known_emoji_names))
+    api = await fake.start()
+    adapter = SlackAdapter(core, fake.token, secret, base_url=api)
+    await adapter.start()
+    app = web.Application()
+    adapter.add_routes(app)
+    server = TestServer(app)
+    await server.start_server()
+    return fake, adapter, server

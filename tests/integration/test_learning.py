@@ -127,3 +127,77 @@ async def test_only_one_retrain_holds_the_lock(make_core, backend):
             assert first and not second
     async with other.store.retrain_lock() as again:
         assert again  # released
+
+
+async def test_a_promotion_under_slack_load_switches_every_answer_after_it_and_loses_none(
+    make_core, tmp_path, catalog
+):
+    """Events stream through the fake Slack while a new version is promoted: every event is
+    answered exactly once, and what is answered after the switch comes from the new version."""
+    import numpy as np
+
+    from bot.testing.fake_slack import TEST_SIGNING_SECRET, SlackSender, serve_bot_on_fake_slack
+    from models.artifacts import BIAS_FILE, update_manifest
+
+    engine = EmojiEngine(TextRanker())
+    core = await make_core(default=ChannelConfig(True, -1.0, 3), text=engine)
+    registry = Registry(tmp_path / "models")
+    core.models = ModelManager(core.store, engine, models_dir=registry.root, poll_s=0.05)
+    core.pipeline.replay_interval = 0.05
+    # A version that answers 🍕 first to everything: easy to tell apart.
+    staging = registry.stage(registry.shipped)
+    bias = np.load(registry.shipped / BIAS_FILE)
+    bias[engine.ranker.index.positions["🍕"]] += 100.0
+    (staging / BIAS_FILE).unlink()
+    np.save(staging / BIAS_FILE, bias)
+    update_manifest(staging, "test", {"bias": "🍕 +100"})
+    new = registry.commit(staging)
+    old = core.model_version
+
+    fake, adapter, server = await serve_bot_on_fake_slack(core, {n for e in catalog for n in e.short_names})
+    try:
+        async with SlackSender(str(server.make_url("/slack/events")), TEST_SIGNING_SECRET) as sender:
+
+            async def stream(n: int, tag: str) -> list[str]:
+                evs = [
+                    {"type": "message", "channel": "C1", "user": "U1", "text": f"message {tag}{i} about the weekend",
+                     "ts": f"{time_base + i}.{tag_n[tag]:06d}"}
+                    for i in range(n)
+                ]  # fmt: skip
+                for ev in evs:
+                    assert (await sender.event(ev))[0] == 200
+                return [ev["ts"] for ev in evs]
+
+            time_base, tag_n = 1_700_000_000, {"a": 1, "b": 2}
+            streaming = asyncio.create_task(stream(150, "a"))
+            await asyncio.sleep(0.3)
+            await core.store.set_current_model(new)  # what `emojibot model promote` does
+            sent_a = await streaming
+            for _ in range(200):
+                if core.model_version == new:
+                    break
+                await asyncio.sleep(0.05)
+            assert core.model_version == new
+            sent_b = await stream(50, "b")
+            sent = sent_a + sent_b
+            for _ in range(300):
+                rows = await core.store.rows("predictions")
+                if len(rows) >= len(sent) and not core.pipeline.in_flight:
+                    break
+                await asyncio.sleep(0.1)
+        rows = await core.store.rows("predictions")
+        assert sorted(r["message_id"] for r in rows) == sorted(sent)  # none lost, none twice
+        calls = fake.calls_of("reactions.add")
+        assert len({(c.args["timestamp"], c.args["name"]) for c in calls}) == len(calls)  # no reaction twice
+        assert {c.args["timestamp"] for c in calls} == set(sent)
+        by_ts = {r["message_id"]: r for r in rows}
+        assert {by_ts[t]["model_version"] for t in sent} == {old, new}  # the switch happened mid-stream
+        for t in sent_b:  # sent after the switch: answered by the new version
+            assert by_ts[t]["model_version"] == new and by_ts[t]["emojis"][0] == "🍕"
+        for r in rows:  # and every answer is the one of the version it names
+            assert (r["emojis"][0] == "🍕") == (r["model_version"] == new)
+    finally:
+        await server.close()
+        await core.pipeline.drain(0.5)
+        await adapter.close()
+        await fake.close()

@@ -12,21 +12,13 @@ from bot.adapters.slack import SlackAdapter
 from bot.core.bot import BotCore
 from bot.core.engine import EmojiEngine, PictureEngine
 from bot.store.repository import ChannelConfig, Store, migrate_async
-from bot.testing.fake_slack import FakeSlack, SlackSender
+from bot.testing.fake_slack import TEST_SIGNING_SECRET, FakeSlack, SlackSender, serve_bot_on_fake_slack
 
-SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+SECRET = TEST_SIGNING_SECRET
 
 
 async def _stack(core, catalog):
-    fake = FakeSlack(known_emoji_names={n for e in catalog for n in e.short_names})
-    api = await fake.start()
-    adapter = SlackAdapter(core, fake.token, SECRET, base_url=api)
-    await adapter.start()
-    app = web.Application()
-    adapter.add_routes(app)
-    server = TestServer(app)
-    await server.start_server()
-    return fake, adapter, server
+    return await serve_bot_on_fake_slack(core, {n for e in catalog for n in e.short_names}, SECRET)
 
 
 async def _running(core, catalog):
