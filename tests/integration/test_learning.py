@@ -201,3 +201,108 @@ async def test_a_promotion_under_slack_load_switches_every_answer_after_it_and_l
         await core.pipeline.drain(0.5)
         await adapter.close()
         await fake.close()
+
+
+def _version_with_bias(registry: Registry, emoji: str, note: str) -> str:
+    """A new registered version that ranks ``emoji`` first (its bias raised)."""
+    import numpy as np
+
+    from models.artifacts import BIAS_FILE, update_manifest
+
+    staging = registry.stage(registry.shipped)
+    bias = np.load(registry.shipped / BIAS_FILE)
+    bias[TextRanker().index.positions[emoji]] += 100.0
+    (staging / BIAS_FILE).unlink()
+    np.save(staging / BIAS_FILE, bias)
+    update_manifest(staging, "test", {"note": note})
+    return registry.commit(staging)
+
+
+async def test_every_worker_on_postgresql_switches_to_a_promoted_version(make_core, tmp_path):
+    registry = Registry(tmp_path / "models")
+    new = _version_with_bias(registry, "🎉", "workers")
+    workers = []
+    for _ in range(2):
+        engine = EmojiEngine(TextRanker())
+        core = await make_core(url=PG_URL, text=engine)
+        core.models = ModelManager(core.store, engine, models_dir=registry.root)
+        workers.append(core)
+    shipped = workers[0].model_version
+    try:
+        await workers[0].store.set_current_model(new)
+        for w in workers:
+            assert await w.models.sync() == new
+            assert (await w.text.rank_async("see you tomorrow"))[0].emoji == "🎉"
+        # a rollback reaches them too: back to the shipped version
+        left, now = await workers[1].store.pop_current_model()
+        assert (left, now) == (new, None)
+        for w in workers:
+            assert await w.models.sync() == shipped and w.model_version == shipped
+    finally:
+        await workers[0].store.pop_current_model()  # the PostgreSQL test database is shared
+
+
+def test_model_list_promote_and_rollback_from_the_command_line(tmp_path):
+    registry = Registry(tmp_path / "models")
+    v1 = _version_with_bias(registry, "🎉", "one")
+    v2 = _version_with_bias(registry, "🔥", "two")
+    registry.set_status(v2, "rejected", reasons=["test"])
+    env = dict(os.environ, EMOJIBOT_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite'}",
+               EMOJIBOT_MODELS_DIR=str(registry.root))  # fmt: skip
+
+    def cli(*args: str):
+        return subprocess.run([sys.executable, "-m", "bot.cli", "model", *args], capture_output=True, text=True,
+                              env=env, timeout=120, check=False)  # fmt: skip
+
+    rows = json.loads(cli("list", "--json").stdout)
+    assert [(r["version"], r["status"], r["current"]) for r in rows][1:] == [
+        (v1, "candidate", False), (v2, "rejected", False)
+    ]  # fmt: skip
+    assert rows[0]["status"] == "shipped" and rows[0]["current"]
+    out = cli("promote", v2)
+    assert out.returncode == 2 and "rejected by the gate" in out.stderr
+    assert cli("promote", v1).returncode == 0
+    assert cli("promote", "20990101-deadbeef").returncode == 2
+    rows = json.loads(cli("list", "--json").stdout)
+    assert [r["version"] for r in rows if r["current"]] == [v1]
+    assert registry.status(v1)["status"] == "promoted"
+    out = cli("rollback")
+    assert out.returncode == 0 and f"rolled back from {v1}" in out.stdout
+    assert json.loads(cli("list", "--json").stdout)[0]["current"]
+    assert cli("rollback").returncode == 2  # nothing left to roll back
+
+
+async def test_the_schedule_and_the_admin_command_say_when_a_retrain_can_run(make_core, tmp_path):
+    core = await make_core(admins=(ADMIN,))
+    reply = (await core.handle(CommandInvoked("web", "e1", "C-learn", ADMIN, "emojify-admin", "retrain")))[0]
+    assert "EMOJIBOT_DATA_DIR" in reply.text  # no training data configured: said, not attempted
+    assert "No retrain has run yet" in (await _admin(core, "retrain status"))[0].text
+    refused = (await core.handle(CommandInvoked("web", "e2", "C-learn", "U-stranger", "emojify-admin", "retrain")))[0]
+    assert "Only admins" in refused.text
+
+    m = ModelManager(core.store, core.text, models_dir=tmp_path / "models", data_dir="/data", every_hours=6)
+    assert not await ModelManager(core.store, core.text).due()  # off by default
+    assert await m.due()  # never ran
+    run = await core.store.start_run("schedule", "v1")
+    assert not await m.due()
+    assert "is already running" in str(await _refusal(m))
+    await core.store.update_run(run, status="rejected", progress="rejected: test")
+    from sqlalchemy import update
+
+    from bot.store.models import RetrainRun
+
+    async with core.store.session() as s:  # the last one started seven hours ago
+        await s.execute(update(RetrainRun).values(started_at=core.store._ago(7 / 24)))
+        await s.commit()
+    assert await m.due()
+    assert "*rejected*" in (await _admin(core, "retrain status", 1))[0].text
+
+
+async def _refusal(m: ModelManager):
+    from bot.core.models import RetrainUnavailable
+
+    try:
+        await m.start_retrain("admin")
+    except RetrainUnavailable as exc:
+        return exc
+    raise AssertionError("a second retrain was started")
