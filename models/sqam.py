@@ -301,7 +301,9 @@ class ShippedSQAM(keras.Model):
         self.answers = self.add_weight(
             shape=answers.shape, initializer=const(np.asarray(answers, np.float32)), name="answers"
         )
-        self.bias = self.add_weight(shape=bias.shape, initializer=const(np.asarray(bias, np.float32)), name="emoji_bias")
+        self.bias = self.add_weight(
+            shape=bias.shape, initializer=const(np.asarray(bias, np.float32)), name="emoji_bias"
+        )
         self.loss_tracker = keras.metrics.Mean(name="loss")
 
     @property

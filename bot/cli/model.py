@@ -65,7 +65,9 @@ def cmd_promote(args: argparse.Namespace) -> int:
     registry = _registry(args, settings)
     status = registry.status(args.version)["status"]  # ArtifactError: unknown version
     if status == "rejected" and not args.force:
-        raise CLIError(f"{args.version} was rejected by the gate (see `emojibot model list`); add --force to promote it")
+        raise CLIError(
+            f"{args.version} was rejected by the gate (see `emojibot model list`); add --force to promote it"
+        )
 
     store = open_store(settings)
 

@@ -771,7 +771,6 @@ class Store:
                 await s.commit()
                 return int(res.rowcount or 0)
 
-
     # -- learning: the feedback export, retrain runs, the current model ---------------------
     async def export_feedback(self) -> dict[str, list[dict[str, Any]]]:
         """What retraining learns from, as plain rows (times in epoch seconds): every stored
@@ -780,7 +779,9 @@ class Store:
         hashes; ``training.feedback`` turns this into triplets."""
         with _db_errors("exporting feedback"):
             async with self.session() as s:
-                msgs = (await s.execute(select(Prediction).where(Prediction.text != "").order_by(Prediction.id))).scalars()
+                msgs = (
+                    await s.execute(select(Prediction).where(Prediction.text != "").order_by(Prediction.id))
+                ).scalars()
                 messages = [
                     {
                         "key": f"{m.platform}/{m.channel_id}/{m.message_id}",

@@ -16,7 +16,7 @@ from bot.core.events import MessageCreated, ReactionChanged
 _FOOD = (
     ["anyone", "who's", "team", "we're", "let's", "guys,", "so", "ok", "hey, anyone", "quick poll:"],
     ["up for", "getting", "ordering", "grabbing", "craving", "planning", "thinking about", "want", "in for"],
-    ["lunch", "dinner", "takeout", "food", "a late snack", "something to eat", "a bite", "supper", "delivery", "brunch"],
+    ["lunch", "dinner", "takeout", "food", "snacks", "something to eat", "a bite", "supper", "delivery", "brunch"],
     ["today", "tonight", "after work", "at noon", "before the meeting", "this friday", "at the usual place",
      "downtown", "for the team", "on saturday"],
 )  # fmt: skip

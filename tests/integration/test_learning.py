@@ -13,9 +13,9 @@ import sys
 
 import pytest
 
+from bot.core.engine import EmojiEngine
 from bot.core.events import CommandInvoked
 from bot.core.models import ModelManager
-from bot.core.engine import EmojiEngine
 from bot.store.repository import ChannelConfig
 from bot.testing.people import chatter_messages, feed, food_messages
 from models.artifacts import Registry
@@ -109,7 +109,9 @@ async def test_a_candidate_that_lost_validation_quality_is_rejected(make_core, t
     rng = random.Random(7)
     await feed(core, [(t, "U0", [(f"U{rng.randrange(1, 9)}", "🍕")]) for t in food_messages(200)])
     # A rate a hundred times too high wrecks what the model knew: the gate must see it.
-    result = _retrain_cli(core, tmp_path, data_dir, "--learning-rate", "0.1", "--epochs", "3", "--original-rows", "3000")
+    result = _retrain_cli(
+        core, tmp_path, data_dir, "--learning-rate", "0.1", "--epochs", "3", "--original-rows", "3000"
+    )
     assert result["verdict"] == "rejected"
     assert any("fell from" in r for r in result["reasons"])
     assert await core.store.current_model() is None
@@ -129,9 +131,7 @@ async def test_only_one_retrain_holds_the_lock(make_core, backend):
         assert again  # released
 
 
-async def test_a_promotion_under_slack_load_switches_every_answer_after_it_and_loses_none(
-    make_core, tmp_path, catalog
-):
+async def test_a_promotion_under_slack_load_switches_every_answer_after_it_and_loses_none(make_core, tmp_path, catalog):
     """Events stream through the fake Slack while a new version is promoted: every event is
     answered exactly once, and what is answered after the switch comes from the new version."""
     import numpy as np

@@ -5,8 +5,6 @@ import time
 
 import numpy as np
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from bot.adapters.slack import SlackAdapter
 from bot.core.bot import BotCore
