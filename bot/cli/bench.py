@@ -1,4 +1,4 @@
-"""`bench text|slack|picture`: speed and memory, measured."""
+"""`bench text|slack|picture|retrain`: speed, memory and learning, measured."""
 
 from __future__ import annotations
 
@@ -50,6 +50,25 @@ def cmd_bench_picture(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_retrain(args: argparse.Namespace) -> int:
+    quiet_tensorflow()
+    import sys
+    import time
+
+    from bot.bench.retrain import bench_retrain
+
+    require_data_dir(args.data_dir)
+    t0 = time.time()
+
+    def progress(message: str) -> None:
+        if not args.json:
+            print(f"[{time.time() - t0:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    result = bench_retrain(args.data_dir, artifacts=args.artifacts, events=args.events, progress=progress)
+    report(result, args.json)
+    return 0
+
+
 def register(sub) -> None:
     b = sub.add_parser("bench", help="measure speed and memory")
     bsub = b.add_subparsers(dest="what", metavar="WHAT", required=True)
@@ -82,3 +101,12 @@ def register(sub) -> None:
     bp.add_argument("--pictures", type=positive, default=300, help="pictures to time (300)")
     bp.add_argument("--json", action="store_true")
     bp.set_defaults(func=cmd_bench_picture)
+
+    br = bsub.add_parser(
+        "retrain", help="learning from reactions: time to build triplets and retrain on N feedback events, and the "
+        "validation figures before and after",
+    )  # fmt: skip
+    br.add_argument("--data-dir", required=True, help="data folder (TweetEval train tweets as the feedback)")
+    br.add_argument("--events", type=positive, default=10_000, help="reactions people add (10000)")
+    br.add_argument("--json", action="store_true")
+    br.set_defaults(func=cmd_bench_retrain)

@@ -42,3 +42,15 @@ def test_bench_picture_reports_its_figures(capsys, data_dir):
         "pictures_per_s_engine_64_concurrent",
     ):
         assert res[key] > 0, key
+
+
+def test_bench_retrain_times_each_step_and_reports_figures_before_and_after(capsys, data_dir):
+    code = main(["bench", "retrain", "--data-dir", str(data_dir), "--events", "600", "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["feedback_events"] == 600 and out["examples"]["feedback"] == 240  # 300 messages, newest 60 held out
+    for step in ("export_and_triplets_seconds", "retrain_seconds", "gate_seconds"):
+        assert 0 < out[step] <= out["total_seconds"]
+    for side in ("before", "after"):
+        assert 0 < out[side]["catalog_val_mrr"] < 1 and 0 < out[side]["tweeteval_val_macro_f1"] < 1
+    assert out["verdict"] in ("promoted", "rejected") and len(out["reasons"]) == 3
