@@ -29,9 +29,9 @@ def bench_retrain(data_dir, artifacts=None, events: int = 10_000, seed: int = 0,
 
 async def _bench(url: str, tmp: Path, data_dir, artifacts, events: int, seed: int, progress) -> dict:
     from bot.learn import run_retrain
-    from models.catalog import EmojiCatalog
     from bot.store.repository import ChannelConfig, Store
     from models.artifacts import Registry
+    from models.catalog import EmojiCatalog
     from training.data import load_tweeteval
     from training.retrain import RetrainSettings
 
