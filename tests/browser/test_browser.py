@@ -29,6 +29,7 @@ def server(tmp_path):
     db = tmp_path / "play.sqlite"
     env = {**os.environ, "EMOJIBOT_DATABASE_URL": f"sqlite+aiosqlite:///{db}", "EMOJIBOT_PORT": str(port)}
     env.pop("EMOJIBOT_SLACK_BOT_TOKEN", None)
+    env.pop("EMOJIBOT_DATA_DIR", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
@@ -68,6 +69,12 @@ def test_playground_in_a_real_browser(server):
         page.fill("#text", "/emojify pizza night with friends")
         page.click("#send")
         page.wait_for_selector("text=Only you can see this.", timeout=30_000)
+        # the admin bar (this browser is on loopback: an admin): retrain status, and a retrain
+        # that says why it cannot run here (no training data configured)
+        page.click("text=Retrain status")
+        page.wait_for_selector("text=No retrain has run yet.", timeout=10_000)
+        page.click("text=Retrain from reactions")
+        page.wait_for_selector("text=EMOJIBOT_DATA_DIR", timeout=10_000)
         browser.close()
 
     from bot.store.repository import ChannelConfig, Store
