@@ -54,10 +54,10 @@ async def run_retrain(
         staging = None
 
         async def report_progress() -> None:
-            last = None
-            while True:
-                if state["progress"] != last:
-                    last = state["progress"]
+            last, beat = None, 0.0
+            while True:  # the progress when it changes, and a heartbeat at least every 30 s
+                if state["progress"] != last or time.time() - beat > 30.0:
+                    last, beat = state["progress"], time.time()
                     await store.update_run(run_id, progress=last)
                 await asyncio.sleep(1.0)
 
@@ -107,7 +107,7 @@ async def run_retrain(
             }
             ticker.cancel()
             await store.update_run(
-                run_id, status="rejected" if verdict == "trained" else verdict, candidate_version=version,
+                run_id, status=verdict, candidate_version=version,
                 progress=f"{verdict}: " + "; ".join(reasons), result=_short(result),
             )  # fmt: skip
             return result

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 
 from bot.cli.common import CLIError, load_cli_settings, open_store, print_json
 
@@ -34,6 +35,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     rows = []
     for v in registry.versions():
         cand = (v.get("figures") or {}).get("candidate") or {}
+        cache = registry.figures_cache(v["version"])
+        if not cand and cache.exists():  # the shipped version, once a gate has measured it
+            cand = json.loads(cache.read_text(encoding="utf-8"))
         rows.append(
             {
                 "version": v["version"],
@@ -56,7 +60,10 @@ def cmd_list(args: argparse.Namespace) -> int:
             f"{'*' if r['current'] else ' ':2}{r['version']:<20} {r['status']:<10} {fmt(r['catalog_val_mrr']):>8} "
             f"{fmt(r['tweeteval_val_macro_f1']):>7} {fmt(r['feedback_mrr']):>7}  {r['parent'] or ''}"
         )
-    print("(* the version the bot answers with; figures: the candidate's at its gate)")
+    print(
+        "(* the version the bot answers with; figures: measured by the gate on the validation sets and on "
+        "the held-out feedback of the retrain that made the version)"
+    )
     return 0
 
 

@@ -102,10 +102,11 @@ class ModelManager:
             args += ["--artifacts", str(self.registry.shipped)]
         args += ["retrain", "--trigger", trigger, "--data-dir", self.data_dir, "--models-dir", str(self.registry.root)]
         with open(log_path, "ab") as out:
+            # the bot's own working directory: relative paths (the SQLite file, the models
+            # folder, .env) mean the same to the retrain
             self._proc = await asyncio.create_subprocess_exec(
-                *args, stdout=out, stderr=out, stdin=asyncio.subprocess.DEVNULL, env=env,
-                cwd=str(Path(__file__).resolve().parents[2]),
-            )  # fmt: skip
+                *args, stdout=out, stderr=out, stdin=asyncio.subprocess.DEVNULL, env=env
+            )
         self._reaper = asyncio.create_task(self._proc.wait())
         log.info("retrain started (%s), pid %d, log %s", trigger, self._proc.pid, log_path)
 
