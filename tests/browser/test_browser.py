@@ -1,5 +1,5 @@
 """The README's "run it" step in a real headless browser: `emojibot serve` with no tokens,
-Debian's chromium driven by Playwright: type, see reactions, click one, use /emojify."""
+Debian's chromium driven by Playwright, through every state of the playground."""
 
 import asyncio
 import os
@@ -51,41 +51,161 @@ def server(tmp_path):
     proc.wait(timeout=30)
 
 
-def test_playground_in_a_real_browser(server):
-    from playwright.sync_api import sync_playwright
+SHOTS = os.environ.get("EMOJIBOT_SCREENSHOTS")  # also keep the screenshots there (docs/)
 
-    url, db = server
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        page = browser.new_page()
-        page.goto(url)
-        page.fill("#text", "merry christmas everyone")
-        page.click("#send")
-        chip = page.locator(".chip").first
-        chip.wait_for(timeout=30_000)
-        assert chip.inner_text() == "🎄"
-        chip.click()
-        page.wait_for_selector(".chip.mine", timeout=10_000)
-        page.fill("#text", "/emojify pizza night with friends")
-        page.click("#send")
-        page.wait_for_selector("text=Only you can see this.", timeout=30_000)
-        # the admin bar (this browser is on loopback: an admin): retrain status, and a retrain
-        # that says why it cannot run here (no training data configured)
-        page.click("text=Retrain status")
-        page.wait_for_selector("text=No retrain has run yet.", timeout=10_000)
-        page.click("text=Retrain from reactions")
-        page.wait_for_selector("text=EMOJIBOT_DATA_DIR", timeout=10_000)
-        browser.close()
 
+def _shot(page, tmp_path, name: str) -> None:
+    png = page.screenshot(full_page=False)
+    assert len(png) > 1000
+    (tmp_path / f"{name}.png").write_bytes(png)
+    if SHOTS:
+        os.makedirs(SHOTS, exist_ok=True)
+        with open(os.path.join(SHOTS, f"playground-{name}.png"), "wb") as f:
+            f.write(png)
+
+
+_NOT_LOADED = """() => [...document.querySelectorAll("img.emoji")]
+    .filter((i) => i.offsetParent !== null)
+    .filter((i) => !(i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().width > 0))
+    .map((i) => i.alt)"""
+
+
+def _emoji_images_loaded(page) -> int:
+    """Every visible emoji picture on the page loads with a real size (given 10 s); returns
+    how many there are."""
+    try:
+        page.wait_for_function(f"() => ({_NOT_LOADED})().length === 0", timeout=10_000)
+    except Exception:
+        pass
+    bad = page.evaluate(_NOT_LOADED)
+    assert bad == [], f"emoji pictures that did not load: {bad}"
+    return page.evaluate("() => document.querySelectorAll('img.emoji').length")
+
+
+def _rows(db):
     from bot.store.repository import ChannelConfig, Store
 
     async def rows():
         store = Store(f"sqlite+aiosqlite:///{db}", ChannelConfig(False, 0, 3))
         try:
-            return await store.rows("reaction_events"), await store.rows("predictions")
+            return (
+                await store.rows("reaction_events"),
+                await store.rows("predictions"),
+                await store.rows("channel_settings"),
+            )
         finally:
             await store.close()
 
-    reactions, predictions = asyncio.run(rows())
-    assert [(r["emoji"], r["added"]) for r in reactions] == [("🎄", True)]
-    assert {p["kind"] for p in predictions} == {"text", "command"}
+    return asyncio.run(rows())
+
+
+def test_playground_in_a_real_browser(server, tmp_path, data_dir):
+    """Every state a newcomer sees, in Debian's Chromium (no colour-emoji font installed):
+    each emoji is a Twemoji picture that loaded, replies show no raw markup, the picker's
+    reaction reaches the store, the admin view reads the registry, all with the keyboard
+    and at phone width."""
+    import numpy as np
+    from playwright.sync_api import sync_playwright
+
+    url, db = server
+    z = np.load(data_dir / "tinyimagenet_emoji" / "train.npz")
+    photo = tmp_path / "frog.jpg"
+    photo.write_bytes(z["jpeg"][z["offsets"][0] : z["offsets"][1]].tobytes())
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1000, "height": 760})
+        with page.expect_response("**/api/catalog"):
+            page.goto(url)
+        # a message, typed and sent with the keyboard alone (the page puts the cursor in the box)
+        page.wait_for_function("() => document.activeElement && document.activeElement.id === 'text'")
+        page.keyboard.type("merry christmas everyone :tada:")
+        page.keyboard.press("Enter")
+        page.locator(".chip:not(.add)").first.wait_for(timeout=30_000)
+        chip = page.locator(".chip[data-emoji='🎄']")
+        assert chip.locator("img.emoji").get_attribute("alt") == "🎄"
+        assert "fit 0." in chip.get_attribute("title")  # the score, on hover
+        mine = page.locator(".msg.mine .body").first
+        assert mine.locator("img.emoji").get_attribute("alt") == "🎉" and ":tada:" not in mine.inner_text()
+        assert _emoji_images_loaded(page) >= 3  # the message's :tada: and the reactions
+        _shot(page, tmp_path, "message")
+        chip.click()
+        page.wait_for_selector(".chip.mine", timeout=10_000)
+
+        # the picker, from the keyboard: Shift+Tab from the message box reaches the "+" of
+        # the last message (past the picture button)
+        page.focus("#text")
+        page.keyboard.press("Shift+Tab")
+        page.keyboard.press("Shift+Tab")
+        assert page.evaluate("() => document.activeElement.classList.contains('add')")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#picker:not([hidden])")
+        page.keyboard.type("pizza")
+        page.wait_for_selector("#picker .grid img[alt='🍕']")
+        _emoji_images_loaded(page)
+        _shot(page, tmp_path, "picker")
+        page.keyboard.press("Enter")
+        page.wait_for_selector(".chip.mine[data-emoji='🍕']", timeout=10_000)
+
+        # /emojify: the bot's formatting rendered, never shown as markup
+        page.fill("#text", "/emojify pizza night with friends")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("text=Only you can see this.", timeout=30_000)
+        reply = page.locator(".msg.bot .body").last
+        text = reply.inner_text()
+        assert "`" not in text and "*" not in text and ":pizza:" not in text, text
+        assert reply.locator("code").count() == 5 and reply.locator("img.emoji").count() >= 10
+        _emoji_images_loaded(page)
+        _shot(page, tmp_path, "emojify")
+
+        # a picture: a preview before sending, then the emojis with their probabilities
+        # and the novel emoji drawn for it
+        page.set_input_files("#picture", str(photo))
+        page.wait_for_selector("#preview:not([hidden])")
+        assert page.evaluate("() => document.querySelector('#preview img').naturalWidth") > 0
+        _shot(page, tmp_path, "picture-preview")
+        page.click("#send")
+        page.wait_for_selector("img.novel", timeout=60_000)
+        page.wait_for_function("() => document.querySelector('img.novel').naturalWidth > 0")
+        assert page.locator(".probs li").count() >= 1
+        assert page.evaluate("() => document.querySelector('img.sent').naturalWidth") > 0
+        _emoji_images_loaded(page)
+        _shot(page, tmp_path, "picture")
+
+        # the admin view (this browser is on loopback: the machine's own user)
+        page.click("#tab-admin")
+        page.wait_for_selector("#versions tbody tr")
+        assert "shipped" in page.locator("#versions tbody tr").first.inner_text()
+        assert "current" in page.locator("#versions tbody tr").first.inner_text()
+        page.wait_for_function("() => /\\d+ messages/.test(document.querySelector('#stored').textContent)")
+        assert page.locator("#retrain").is_disabled()  # no training data configured: said why
+        assert "EMOJIBOT_DATA_DIR" in page.locator("#retrain-note").inner_text()
+        page.fill("#s-count", "2")
+        page.click("#settings button[type=submit]")
+        page.wait_for_selector("#admin-log >> text=Done.", timeout=10_000)
+        _shot(page, tmp_path, "admin")
+
+        # what people type is never markup: HTML stays text, *stars* stay stars
+        page.click("#tab-chat")
+        page.fill("#text", "<img src=x onerror=alert(1)> *not bold* <b>hi</b>")
+        page.keyboard.press("Enter")
+        page.wait_for_selector(".msg.mine >> text=*not bold*", timeout=30_000)
+        last = page.locator(".msg.mine .body").last
+        assert last.inner_text() == "<img src=x onerror=alert(1)> *not bold* <b>hi</b>"
+        assert last.locator("img, b, strong").count() == 0
+
+        # a phone-width window: nothing wider than the screen
+        phone = browser.new_page(viewport={"width": 390, "height": 800})
+        with phone.expect_response("**/api/catalog"):
+            phone.goto(url)
+        phone.fill("#text", "just landed in Barcelona, the beach is unreal")
+        phone.keyboard.press("Enter")
+        phone.locator(".msg.mine .chips").first.wait_for(timeout=30_000)
+        assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390
+        _emoji_images_loaded(phone)
+        _shot(phone, tmp_path, "phone")
+        browser.close()
+
+    reactions, predictions, channels = _rows(db)
+    assert sorted((r["emoji"], r["added"]) for r in reactions) == [("🍕", True), ("🎄", True)]
+    assert {p["kind"] for p in predictions} == {"text", "picture", "command"}
+    assert [c["count"] for c in channels if c["platform"] == "web"] == [2]

@@ -75,3 +75,36 @@ async def test_picture_upload_gets_reactions_and_a_novel_emoji(client, data_dir)
 async def test_bad_requests_get_clear_errors(client, kwargs, status, fragment):
     res = await client.post("/api/messages", **kwargs)
     assert res.status == status and fragment in (await res.json())["error"]
+
+
+async def test_emoji_pictures_are_served_with_caching_and_nothing_else_is(client):
+    res = await client.get("/emoji/1f355.png")
+    assert res.status == 200 and res.content_type == "image/png"
+    assert (await res.read())[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "max-age=604800" in res.headers["Cache-Control"] and res.headers["ETag"]
+    again = await client.get("/emoji/1f355.png", headers={"If-None-Match": res.headers["ETag"]})
+    assert again.status == 304
+    for bad in ("/emoji/..%2F..%2Fetc%2Fpasswd", "/emoji/ffffff.png", "/emoji/1f355.svg", "/emoji/1F355.PNG"):
+        assert (await client.get(bad)).status == 404, bad
+
+
+async def test_the_catalog_names_a_served_picture_for_every_emoji(client, catalog):
+    res = await client.get("/api/catalog")
+    rows = await res.json()
+    assert res.status == 200 and "max-age" in res.headers["Cache-Control"]
+    assert len(rows) == len(catalog) and {"c", "n", "a", "d", "f"} <= set(rows[0])
+    pizza = next(r for r in rows if r["c"] == "🍕")
+    assert pizza["n"] == "pizza" and (await client.get("/emoji/" + pizza["f"])).status == 200
+    assert (await client.get("/api/catalog", headers={"If-None-Match": res.headers["ETag"]})).status == 304
+
+
+async def test_the_admin_view_reads_settings_versions_runs_and_counts_for_admins_only(client):
+    await client.post("/api/messages", json={"text": "merry christmas everyone"})
+    body = await (await client.get("/api/admin")).json()  # loopback, no proxy: the machine's own user
+    assert body["channel"] == {"auto_react": True, "threshold": 0.0, "count": 3, "learning": True}
+    (shipped,) = body["versions"]
+    assert shipped["status"] == "shipped" and shipped["current"] and shipped["serving"]
+    assert body["stored"]["predictions"] == 1 and body["retention_days"] == 30.0
+    assert body["runs"] == [] and body["retrain_running"] is False and body["retrain_available"] is False
+    proxied = await client.get("/api/admin", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert proxied.status == 403 and "admin view" in (await proxied.json())["error"]

