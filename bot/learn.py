@@ -116,9 +116,10 @@ async def run_retrain(
             if staging is not None:
                 shutil.rmtree(staging, ignore_errors=True)
             message = str(exc) or type(exc).__name__
-            await store.update_run(run_id, status="failed", progress=f"failed: {message}"[:500])
             if isinstance(exc, NothingToLearn):
+                await store.update_run(run_id, status="skipped", progress=f"nothing to learn: {message}")
                 return {"verdict": "nothing to learn", "reasons": [message]}
+            await store.update_run(run_id, status="failed", progress=f"failed: {message}")
             raise
 
 

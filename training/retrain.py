@@ -210,8 +210,8 @@ def retrain(
     fb = feedback or build_feedback(export, lambda e: e in positions, s.feedback)
     if not any(e.positives for e in fb.train):
         raise NothingToLearn(
-            "no stored message has a reaction to learn from yet (learning must be on in a channel, "
-            "and people must react to its messages)"
+            f"no reaction to learn from yet: an emoji is learned once {s.feedback.min_people} different people "
+            "(not the message's author) added it to messages in channels where learning is on"
         )
     t_triplets = time.time() - t0
     catalog = EmojiCatalog.load(data_dir)

@@ -77,6 +77,12 @@ class ModelManager:
         log.info("model switched: %s → %s", old, wanted)
         return wanted
 
+    @property
+    def process_running(self) -> bool:
+        """Whether the retrain this worker started is still running (its run row may not
+        exist yet: the process is still starting)."""
+        return self._proc is not None and self._proc.returncode is None
+
     async def running_run(self) -> dict | None:
         runs = await self.store.runs(1)
         if runs and runs[0]["status"] == "running":
@@ -92,7 +98,7 @@ class ModelManager:
             raise RetrainUnavailable(
                 "retraining needs the training data: the operator sets EMOJIBOT_DATA_DIR (see README)"
             )
-        if (self._proc is not None and self._proc.returncode is None) or await self.running_run():
+        if self.process_running or await self.running_run():
             raise RetrainUnavailable("a retrain is already running; `/emojify-admin retrain status` shows it")
         log_path = Path(self.registry.root) / "retrain.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)

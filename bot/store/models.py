@@ -111,7 +111,7 @@ class RetrainRun(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     trigger: Mapped[str] = mapped_column(String(32), nullable=False)  # cli | admin | schedule
-    status: Mapped[str] = mapped_column(String(16), nullable=False)  # running|promoted|rejected|trained|failed
+    status: Mapped[str] = mapped_column(String(16), nullable=False)  # running|promoted|rejected|trained|skipped|failed
     progress: Mapped[str] = mapped_column(Text, nullable=False, default="", server_default="")
     base_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
     candidate_version: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -22,14 +22,15 @@ def _free_port() -> int:
 
 
 @pytest.fixture()
-def server(tmp_path):
+def server(tmp_path, data_dir):
     if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
         pytest.fail("chromium is not installed: run the README's install command (apt-get install -y chromium)")
     port = _free_port()
     db = tmp_path / "play.sqlite"
     env = {**os.environ, "EMOJIBOT_DATABASE_URL": f"sqlite+aiosqlite:///{db}", "EMOJIBOT_PORT": str(port)}
     env.pop("EMOJIBOT_SLACK_BOT_TOKEN", None)
-    env.pop("EMOJIBOT_DATA_DIR", None)
+    env["EMOJIBOT_DATA_DIR"] = str(data_dir)  # the admin view can start a retrain
+    env["EMOJIBOT_MODELS_DIR"] = str(tmp_path / "models")
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
@@ -177,8 +178,17 @@ def test_playground_in_a_real_browser(server, tmp_path, data_dir):
         assert "shipped" in page.locator("#versions tbody tr").first.inner_text()
         assert "current" in page.locator("#versions tbody tr").first.inner_text()
         page.wait_for_function("() => /\\d+ messages/.test(document.querySelector('#stored').textContent)")
-        assert page.locator("#retrain").is_disabled()  # no training data configured: said why
-        assert "EMOJIBOT_DATA_DIR" in page.locator("#retrain-note").inner_text()
+        # a retrain from the button, followed live: two people's reactions are not enough
+        # to learn an emoji (three must agree), and the admin is told so
+        page.click("#retrain")
+        page.wait_for_selector("#admin-log >> text=Retraining started", timeout=10_000)
+        assert page.locator("#retrain").is_disabled()  # one at a time
+        page.wait_for_selector("#progress:not([hidden])", timeout=10_000)
+        _shot(page, tmp_path, "admin-retraining")
+        page.wait_for_selector("#runs .badge.skipped", timeout=120_000)
+        assert "nothing to learn" in page.locator("#runs li").first.inner_text()
+        page.wait_for_selector("#progress", state="hidden", timeout=30_000)  # the process has ended
+        assert page.locator("#retrain").is_enabled()
         page.fill("#s-count", "2")
         page.click("#settings button[type=submit]")
         page.wait_for_selector("#admin-log >> text=Done.", timeout=10_000)

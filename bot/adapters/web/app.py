@@ -605,7 +605,7 @@ async def get_admin(request: web.Request, pg: Playground, who: Visitor) -> web.R
                 "finished_at": r["finished_at"].isoformat() if r["finished_at"] else None,
             }
         )
-    running = await core.models.running_run()
+    running = core.models.process_running or await core.models.running_run() is not None
     return web.json_response(
         {
             "channel": {
@@ -617,7 +617,7 @@ async def get_admin(request: web.Request, pg: Playground, who: Visitor) -> web.R
             "model": core.model_version,
             "versions": versions,
             "runs": runs,
-            "retrain_running": running is not None,
+            "retrain_running": running,
             "retrain_available": bool(core.models.data_dir),
             "stored": await core.store.counts(),
             "retention_days": core.retention_days,
