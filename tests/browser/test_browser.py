@@ -146,6 +146,8 @@ def test_playground_in_a_real_browser(server, tmp_path, data_dir):
         _shot(page, tmp_path, "picker")
         page.keyboard.press("Enter")
         page.wait_for_selector(".chip.mine[data-emoji='🍕']", timeout=10_000)
+        page.click(".chip[data-emoji='🎄']")  # a second click takes the reaction back
+        page.wait_for_selector(".chip[data-emoji='🎄']:not(.mine)", timeout=10_000)
 
         # /emojify: the bot's formatting rendered, never shown as markup
         page.fill("#text", "/emojify pizza night with friends")
@@ -182,8 +184,8 @@ def test_playground_in_a_real_browser(server, tmp_path, data_dir):
         # to learn an emoji (three must agree), and the admin is told so
         page.click("#retrain")
         page.wait_for_selector("#admin-log >> text=Retraining started", timeout=10_000)
-        assert page.locator("#retrain").is_disabled()  # one at a time
         page.wait_for_selector("#progress:not([hidden])", timeout=10_000)
+        page.wait_for_selector("#retrain:disabled", timeout=10_000)  # one at a time
         _shot(page, tmp_path, "admin-retraining")
         page.wait_for_selector("#runs .badge.skipped", timeout=120_000)
         assert "nothing to learn" in page.locator("#runs li").first.inner_text()
@@ -216,6 +218,6 @@ def test_playground_in_a_real_browser(server, tmp_path, data_dir):
         browser.close()
 
     reactions, predictions, channels = _rows(db)
-    assert sorted((r["emoji"], r["added"]) for r in reactions) == [("🍕", True), ("🎄", True)]
+    assert sorted((r["emoji"], r["added"]) for r in reactions) == [("🍕", True), ("🎄", False), ("🎄", True)]
     assert {p["kind"] for p in predictions} == {"text", "picture", "command"}
     assert [c["count"] for c in channels if c["platform"] == "web"] == [2]
