@@ -34,6 +34,7 @@ ANSWERS_FILE = "sqam_answers.npy"  # the SQAM answer vectors of the catalog
 BIAS_FILE = "sqam_bias.npy"  # the SQAM per-emoji bias
 VOCAB_FILE = "vocab.txt"
 HEADS_FILE = "text_heads.npz"
+NAMES_FILE = "name_match.npz"  # emoji names in the message (models.names)
 PICTURE_ENCODER_FILE = "picture_encoder.weights.h5"
 GENERATOR_FILE = "wgan_generator.weights.h5"
 CLASSIFIER_FILE = "picture_classifier.npz"

@@ -22,6 +22,7 @@ from models.artifacts import (
     BIAS_FILE,
     CHARS_FILE,
     HEADS_FILE,
+    NAMES_FILE,
     QUESTION_FILE,
     VOCAB_FILE,
     artifacts_dir,
@@ -97,7 +98,8 @@ def _check_texts(texts: Sequence[str], allow_empty: bool) -> None:
 @dataclass
 class Ranked:
     """One emoji of a ranking: ``score`` orders it (the fit scaled, plus how often people
-    use the emoji, plus the heads among candidates); ``fit`` is the cosine of text and
+    use the emoji, plus its name when the text says it, or the heads among candidates);
+    ``fit`` is the cosine of text and
     emoji alone, in [-1, 1]: how well the emoji fits this message, whatever its popularity
     (what the bot's auto-react threshold reads)."""
 
@@ -131,6 +133,13 @@ class TextRanker:
         self._heads: TextHeads | None = None
         self._heads_note: str | None = None  # None: not loaded yet
         self.featurizer = TextFeaturizer(Vocabulary.load(self.folder / VOCAB_FILE))
+        self.names = None  # emoji names in the message (models.names), on whole-catalog scores
+        if (self.folder / NAMES_FILE).exists():
+            from models.names import NameMatch, vocab_digest
+
+            names = NameMatch.load(self.folder / NAMES_FILE)
+            # built for another vocabulary (`train sqam` ran since): its rows mean other words
+            self.names = names if names.vocab_digest == vocab_digest(self.featurizer.vocab.words) else None
 
     @property
     def heads(self) -> TextHeads | None:
@@ -183,26 +192,36 @@ class TextRanker:
         candidates: Sequence[str] | None = None,
         allow_empty: bool = False,
         heads_on_catalog: bool = False,
+        names: bool = True,
     ) -> np.ndarray:
-        """(len(texts), n_candidates) scores, ``scale · cosine + bias``; raises EmptyTextError
-        on blank texts unless ``allow_empty`` (then a blank text is scored as an unknown
-        word). ``heads_on_catalog`` adds the heads to whole-catalog scores too (an
-        ablation that `evaluate emojis --heads-on-catalog` measures; the bot never does)."""
+        """(len(texts), n_candidates) scores, ``scale · cosine + bias`` (+ the emoji names
+        the text says, over the whole catalog); raises EmptyTextError on blank texts unless
+        ``allow_empty`` (then a blank text is scored as an unknown word).
+        ``heads_on_catalog`` adds the heads to whole-catalog scores too (an ablation that
+        `evaluate emojis --heads-on-catalog` measures; the bot never does); ``names=False``
+        leaves the name match out (the SQAM alone: what a retrain imitates)."""
         _check_texts(texts, allow_empty)
-        return self._scores(texts, candidates, heads_on_catalog)[0]
+        return self._scores(texts, candidates, heads_on_catalog, names)[0]
 
     def _scores(
-        self, texts: Sequence[str], candidates: Sequence[str] | None, heads_on_catalog: bool = False
+        self,
+        texts: Sequence[str],
+        candidates: Sequence[str] | None,
+        heads_on_catalog: bool = False,
+        names: bool = True,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(scores, cosines), both (len(texts), n_candidates)."""
         batch = self.featurizer.featurize(texts)
         q = self.encoder.encode(batch)
         if candidates is None:
-            # The whole catalog: the SQAM alone. The heads know 20 and 3 emojis and were
-            # measured to cost whole-catalog ranking (README), so they only choose among
-            # given candidates.
+            # The whole catalog: the SQAM and the emoji names the text says. The heads know
+            # 20 and 3 emojis and were measured to cost whole-catalog ranking (README), so
+            # they only choose among given candidates (and the names stay out of those
+            # choices, which the heads were tuned without).
             cos = q @ self.answers.T
             s = self.scale * cos + self.bias
+            if names and self.names is not None and self.names.weight:
+                self.names.add_to(s, batch.word_ids, self.names.weight)
             if heads_on_catalog and self.heads is not None:
                 self._add_heads(s, texts, batch, None)
             return s, cos

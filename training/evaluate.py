@@ -46,6 +46,7 @@ def evaluate_emojis(
     split: str | None = None,
     baseline: str | None = None,
     heads_on_catalog: bool = False,
+    names: bool = True,
 ) -> dict[str, Any]:
     """Rank the whole catalog for every text of a ``text,emojis`` CSV (no candidate list),
     or of one side of the whole-catalog tweets' split (``data_dir`` + ``split``).
@@ -68,14 +69,16 @@ def evaluate_emojis(
     skipped = data.skipped + len(data.gold) - len(keep)  # in the catalog, not in the model
     texts = [data.texts[i] for i in keep]
     gold = [np.asarray([positions[c] for c in data.gold[i] if c in positions]) for i in keep]
-    scorer = ranker.scores
-    name = ranker.version
+    def scorer(chunk, allow_empty=True):
+        return ranker.scores(chunk, allow_empty=allow_empty, names=names)
+
+    name = ranker.version if names else f"{ranker.version}-names"
     if heads_on_catalog:
         if ranker.heads is None:
             raise ValueError(f"--heads-on-catalog: {ranker.heads_note}")
 
         def scorer(chunk, allow_empty=True):
-            return ranker.scores(chunk, allow_empty=allow_empty, heads_on_catalog=True)
+            return ranker.scores(chunk, allow_empty=allow_empty, heads_on_catalog=True, names=names)
 
         name = f"{ranker.version}+heads"
     if baseline is not None:

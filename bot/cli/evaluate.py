@@ -43,6 +43,7 @@ def cmd_evaluate_emojis(args: argparse.Namespace) -> int:
         split=None if args.csv else args.split,
         baseline=args.baseline,
         heads_on_catalog=args.heads_on_catalog,
+        names=not args.no_names,
     )
     report(result, args.json)
     return 0
@@ -107,6 +108,10 @@ def register(sub) -> None:
         action="store_true",
         help="add the TweetEval and airline heads to the whole-catalog scores too (an ablation: the bot does not)",
     )
+    ee.add_argument(
+        "--no-names", dest="no_names", action="store_true",
+        help="leave the emoji-name match out (an ablation: the SQAM alone; the bot never does)",
+    )  # fmt: skip
     ee.add_argument("--json", action="store_true")
     ee.set_defaults(func=cmd_evaluate_emojis)
 

@@ -75,6 +75,15 @@ def cmd_train_heads(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_names(args: argparse.Namespace) -> int:
+    from training.names import train_names
+
+    require_data_dir(args.data_dir)
+    info = train_names(args.data_dir, args.out)
+    print_json({k: v for k, v in info.items() if k != "tune_grid"})
+    return 0
+
+
 def cmd_train_wgan(args: argparse.Namespace) -> int:
     quiet_tensorflow()
     from training.wgan import WGANSettings, train_wgan
@@ -164,6 +173,15 @@ def register(sub) -> None:
     )
     th.add_argument("--out", help="artifact folder to read the SQAM from and write to (default: the shipped one)")
     th.set_defaults(func=cmd_train_heads)
+    tn = tsub.add_parser(
+        "names",
+        help="the emoji-name match of whole-catalog ranking (after `train sqam`; seconds)",
+        description="Match the words of each emoji's names in messages, and choose the match's weight on the "
+        "SQAM's tune rows (never on the validation side).",
+    )
+    tn.add_argument("--data-dir", required=True, help="the training data folder (e.g. ../shared/data)")
+    tn.add_argument("--out", help="artifact folder to read the SQAM from and write to (default: the shipped one)")
+    tn.set_defaults(func=cmd_train_names)
 
     tw = tsub.add_parser(
         "wgan",

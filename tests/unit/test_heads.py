@@ -52,10 +52,13 @@ def shipped(ranker):
 TEXTS = ["merry christmas everyone", "my flight got cancelled again", "sunset at the beach", "lol"]
 
 
-def test_whole_catalog_is_the_sqam_alone(shipped):
-    q = shipped.encoder.encode(shipped.featurizer.featurize(TEXTS))
+def test_whole_catalog_is_the_sqam_and_the_names_without_the_heads(shipped):
+    batch = shipped.featurizer.featurize(TEXTS)
+    q = shipped.encoder.encode(batch)
     plain = shipped.scale * (q @ shipped.answers.T) + shipped.bias
-    np.testing.assert_allclose(shipped.scores(TEXTS), plain, atol=1e-5)
+    np.testing.assert_allclose(shipped.scores(TEXTS, names=False), plain, atol=1e-5)
+    named = plain + shipped.names.weight * shipped.names.scores(batch.word_ids)
+    np.testing.assert_allclose(shipped.scores(TEXTS), named, atol=1e-5)
 
 
 def test_heads_on_catalog_touch_only_their_own_emojis(shipped):

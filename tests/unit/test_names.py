@@ -1,0 +1,67 @@
+"""The emoji-name match (models.names) and how the ranker uses it."""
+
+import numpy as np
+import pytest
+
+from models.names import NameMatch, stem
+
+
+@pytest.fixture(scope="module")
+def names(catalog):
+    words = ["<pad>", "<oov>", "pizza", "tacos", "face", "coffee", "the", "birthday", "<hashtag>", "hearts"]
+    return NameMatch.build(list(catalog), words, weight=2.0), words, catalog
+
+
+def test_a_specific_name_points_at_its_emoji_and_a_generic_word_at_nothing_much(names):
+    m, words, catalog = names
+    ids = np.array([[2, 3, 0, 0], [4, 6, 0, 0], [9, 0, 0, 0]], np.int32)  # "pizza tacos", "face the", "hearts"
+    s = m.scores(ids)
+    col = {c: i for i, c in enumerate(catalog.chars)}
+    assert s[0, col["🍕"]] == pytest.approx(1.0) and s[0, col["🌮"]] == pytest.approx(1.0)  # plural folded
+    assert s[1].max() == 0  # "face" and "the" name no emoji in particular
+    assert 0 < s[2].max() < 0.3 and (s[2] > 0).sum() > 10  # "heart" names many, each a little
+
+
+def test_a_word_said_twice_counts_once_and_unknown_words_not_at_all(names):
+    m, _, _ = names
+    once = m.scores(np.array([[5, 0, 0]], np.int32))
+    twice = m.scores(np.array([[5, 5, 1]], np.int32))
+    np.testing.assert_array_equal(once, twice)
+    dense = np.asarray(m.matrix.todense())
+    np.testing.assert_allclose(once[0], dense[5])  # the same as the sparse product
+
+
+def test_save_and_load_keep_matrix_and_weight(names, tmp_path):
+    m, _, _ = names
+    m.save(tmp_path / "n.npz")
+    back = NameMatch.load(tmp_path / "n.npz")
+    assert back.weight == 2.0 and (back.matrix != m.matrix).nnz == 0
+
+
+def test_stem_folds_plural_s_only():
+    assert [stem(w) for w in ("tacos", "glass", "bus", "cats", "is")] == ["taco", "glass", "bus", "cat", "is"]
+
+
+def test_the_shipped_ranker_adds_names_to_whole_catalog_scores_only(ranker):
+    assert ranker.names is not None and ranker.names.weight > 0  # chosen on the tune rows
+    text = ["coffee first, then the standup"]
+    with_names, without = ranker.scores(text), ranker.scores(text, names=False)
+    col = ranker.index.positions["☕"]
+    assert with_names[0, col] - without[0, col] == pytest.approx(ranker.names.weight, rel=1e-5)
+    assert ranker.rank(text, k=1)[0][0].emoji == "☕"
+    cands = ["☕", "😂", "❤️"]  # among given candidates (TweetEval, airline) the names stay out
+    np.testing.assert_allclose(ranker.scores(text, cands), ranker.scores(text, cands, names=False))
+
+
+def test_names_built_for_another_vocabulary_are_ignored(tmp_path):
+    import shutil
+
+    from models.artifacts import DEFAULT_DIR, VOCAB_FILE
+    from models.ranker import TextRanker
+
+    folder = tmp_path / "artifacts"
+    shutil.copytree(DEFAULT_DIR, folder)
+    words = (folder / VOCAB_FILE).read_text(encoding="utf-8").split("\n")[:-1]
+    words[2], words[3] = words[3], words[2]  # `train sqam` ran again: the word ids moved
+    (folder / VOCAB_FILE).write_text("\n".join(words) + "\n", encoding="utf-8")
+    assert TextRanker(folder).names is None
