@@ -69,6 +69,7 @@ def evaluate_emojis(
     skipped = data.skipped + len(data.gold) - len(keep)  # in the catalog, not in the model
     texts = [data.texts[i] for i in keep]
     gold = [np.asarray([positions[c] for c in data.gold[i] if c in positions]) for i in keep]
+
     def scorer(chunk, allow_empty=True):
         return ranker.scores(chunk, allow_empty=allow_empty, names=names)
 
