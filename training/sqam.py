@@ -384,7 +384,7 @@ def train_sqam(
 def _catalog_report(ranker: TextRanker, rows: EmojiRows) -> dict[str, float]:
     pos = {c: i for i, c in enumerate(ranker.chars)}
     scores = np.concatenate(
-        [ranker.scores(rows.texts[i : i + 512], allow_empty=True) for i in range(0, len(rows.texts), 512)]
+        [ranker.scores(rows.texts[i : i + 512], allow_empty=True, names=False) for i in range(0, len(rows.texts), 512)]
     )
     return catalog_metrics(scores, [np.asarray([pos[c] for c in g]) for g in rows.gold])
 

@@ -127,7 +127,7 @@ def test_playground_in_a_real_browser(server, tmp_path, data_dir):
         assert "fit 0." in chip.get_attribute("title")  # the score, on hover
         mine = page.locator(".msg.mine .body").first
         assert mine.locator("img.emoji").get_attribute("alt") == "🎉" and ":tada:" not in mine.inner_text()
-        assert _emoji_images_loaded(page) >= 3  # the message's :tada: and the reactions
+        assert _emoji_images_loaded(page) >= 2  # the message's :tada: and the reactions
         _shot(page, tmp_path, "message")
         chip.click()
         page.wait_for_selector(".chip.mine", timeout=10_000)

@@ -269,3 +269,20 @@ def test_wgan_stage_can_retrain_on_the_shipped_encoder(tiny_artifacts, data_dir,
     assert info["wgan"]["shipped"] == "vae-none" and info["settings"]["learning_rate"] == 5e-4
     after = encoder_weights()  # only the WGAN stage trained: the encoder is the shipped one
     assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+
+
+def test_train_names_reproduces_the_shipped_weight_and_figures(tmp_path, data_dir):
+    """`train names` on a copy of the shipped folder chooses the shipped weight on the tune
+    rows and measures the shipped val figures (it reads no randomness but the tune draw)."""
+    import shutil
+
+    from models.artifacts import artifacts_dir, read_manifest
+    from training.names import train_names
+
+    out = tmp_path / "artifacts"
+    shutil.copytree(artifacts_dir(None), out)
+    info = train_names(data_dir, out)
+    shipped = read_manifest()["names"]
+    assert info["weight"] == shipped["weight"] > 0
+    assert info["twemoji_val_with"] == shipped["twemoji_val_with"]
+    assert info["twemoji_val_with"]["mrr"] > info["twemoji_val_without"]["mrr"]
