@@ -15,6 +15,8 @@ import shutil
 import time
 from collections.abc import Callable
 
+from bot.store.repository import StoreUnavailable
+
 GATE_TOLERANCE = 0.005
 
 
@@ -57,8 +59,11 @@ async def run_retrain(
             last, beat = None, 0.0
             while True:  # the progress when it changes, and a heartbeat at least every 30 s
                 if state["progress"] != last or time.time() - beat > 30.0:
-                    last, beat = state["progress"], time.time()
-                    await store.update_run(run_id, progress=last)
+                    try:
+                        await store.update_run(run_id, progress=state["progress"])
+                        last, beat = state["progress"], time.time()
+                    except StoreUnavailable:  # the training goes on; the row catches up later
+                        pass
                 await asyncio.sleep(1.0)
 
         ticker = asyncio.create_task(report_progress())

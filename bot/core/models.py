@@ -4,7 +4,8 @@
 (called by the pipeline every ``poll_s`` seconds) loads a newly promoted version off the
 event loop and hands it to the text engine, which switches between two batches: no
 message waits, none is dropped or answered twice. A version this worker cannot load (its
-folder missing on this host) is logged and the worker keeps the one it has.
+folder missing on this host) is logged once and tried again every minute; meanwhile the
+worker keeps the one it has.
 
 :meth:`start_retrain` starts `emojibot retrain` as a separate process (the bot keeps
 answering while it trains); the store's lock makes sure only one runs per database, and
@@ -19,10 +20,12 @@ import datetime as dt
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 log = logging.getLogger("emojibot.models")
 STALE_RUN_S = 120.0  # a "running" retrain that has not reported for this long died
+RETRY_LOAD_S = 60.0  # a version this worker could not load is tried again after this long
 
 
 class RetrainUnavailable(RuntimeError):
@@ -48,7 +51,7 @@ class ModelManager:
         self.data_dir, self.every_hours, self.poll_s = data_dir, every_hours, poll_s
         self.database_url = database_url or store.url
         self.start_version = text_engine.version  # answered with while no version is promoted
-        self._failed: set[str] = set()  # versions this worker could not load (logged once)
+        self._failed: dict[str, float] = {}  # version → when this worker last failed to load it
         self._proc: asyncio.subprocess.Process | None = None
         self._reaper: asyncio.Task | None = None
 
@@ -63,15 +66,19 @@ class ModelManager:
         from models.ranker import TextRanker
 
         wanted = await self.store.current_model() or self.start_version
-        if wanted == self.text.version or wanted in self._failed:
+        if wanted == self.text.version:
             return None
-        folder = self.registry.shipped if wanted == self.start_version else self.registry.folder(wanted)
+        if time.monotonic() - self._failed.get(wanted, -RETRY_LOAD_S) < RETRY_LOAD_S:
+            return None  # tried lately: its folder may reach this host later
         try:
+            folder = self.registry.shipped if wanted == self.start_version else self.registry.folder(wanted)
             ranker = await asyncio.to_thread(TextRanker, folder)
         except (ArtifactError, OSError, ValueError) as exc:
-            self._failed.add(wanted)
-            log.error("cannot load model %s (%s): still answering with %s", wanted, exc, self.text.version)
+            if wanted not in self._failed:
+                log.error("cannot load model %s (%s): still answering with %s", wanted, exc, self.text.version)
+            self._failed[wanted] = time.monotonic()
             return None
+        self._failed.pop(wanted, None)
         old = self.text.version
         self.text.reload(ranker)
         log.info("model switched: %s → %s", old, wanted)
@@ -86,8 +93,6 @@ class ModelManager:
     async def running_run(self) -> dict | None:
         runs = await self.store.runs(1)
         if runs and runs[0]["status"] == "running":
-            import time
-
             if time.time() - float(runs[0]["heartbeat"]) < STALE_RUN_S:
                 return runs[0]
         return None

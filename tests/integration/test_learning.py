@@ -306,3 +306,25 @@ async def _refusal(m: ModelManager):
     except RetrainUnavailable as exc:
         return exc
     raise AssertionError("a second retrain was started")
+
+
+async def test_a_version_missing_on_this_host_keeps_the_old_model_until_its_folder_arrives(
+    make_core, tmp_path, monkeypatch
+):
+    import bot.core.models as models_module
+
+    registry = Registry(tmp_path / "models")
+    new = _version_with_bias(registry, "🎉", "late")
+    folder = registry.folder(new)
+    away = tmp_path / "elsewhere"
+    folder.rename(away)  # promoted on another host; the shared folder has not arrived here
+    engine = EmojiEngine(TextRanker())
+    core = await make_core(text=engine)
+    core.models = ModelManager(core.store, engine, models_dir=registry.root)
+    shipped = core.model_version
+    await core.store.set_current_model(new)
+    assert await core.models.sync() is None and core.model_version == shipped  # still answering
+    away.rename(folder)
+    assert await core.models.sync() is None  # not retried within the minute
+    monkeypatch.setattr(models_module, "RETRY_LOAD_S", 0.0)
+    assert await core.models.sync() == new and core.model_version == new
