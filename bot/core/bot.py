@@ -178,7 +178,7 @@ class BotCore:
         # does not fit a lost game and is not added to it.
         chosen = tuple(self._choice(r.emoji, r.fit) for r in ranked if r.fit >= cfg.threshold)
         if chosen or cfg.learning:
-            await self._log(m, "text", text, self.model_version, chosen, cfg)
+            await self._log(m, "text", text, _version_of(ranked, self.model_version), chosen, cfg)
         return [AddReactions(m.channel_id, m.message_id, chosen)] if chosen else []
 
     async def _log(self, m: MessageCreated, kind: str, text: str, version: str, chosen, cfg) -> None:
@@ -271,7 +271,7 @@ class BotCore:
                 c.event_id,
                 "command",
                 text,
-                self.model_version,
+                _version_of(ranked, self.model_version),
                 [x.char for x in chosen],
                 [x.score for x in chosen],
                 author_id=c.user_id,
@@ -374,6 +374,12 @@ class BotCore:
             f"Auto-react is {state} in this channel: up to {cfg.count} emojis "
             f"that fit the message at least {cfg.threshold:g}. Message texts are {learning}."
         )
+
+
+def _version_of(ranked, default: str) -> str:
+    """The version of the model that produced a ranking (the engine says; a reload may have
+    happened since), else the bot's current one."""
+    return str(getattr(ranked, "version", default))
 
 
 def _readable(text: str) -> str:

@@ -24,6 +24,15 @@ from dataclasses import dataclass, field
 from models.ranker import EmptyTextError, Ranked, TextRanker
 
 
+class Ranking(list):
+    """The top emojis of one text, and the version of the model that ranked them (after a
+    hot reload the engine's current version may already be another one)."""
+
+    def __init__(self, items, version: str):
+        super().__init__(items)
+        self.version = version
+
+
 @dataclass
 class _Request:
     payload: object  # a text, or picture bytes
@@ -165,25 +174,25 @@ class EmojiEngine:
                     _fail(r, exc)
                 else:
                     self._count_batch(1)
-                    self._answer(r, res[0])
+                    self._answer(r, res[0], model)
             return
         self._count_batch(len(reqs))
         for r, res in zip(reqs, ranked, strict=True):
-            self._answer(r, res)
+            self._answer(r, res, model)
 
     def _count_batch(self, size: int) -> None:
         self.batches += 1
         if self.on_batch is not None:
             self.on_batch(size)
 
-    def _answer(self, r: _Request, result) -> None:
+    def _answer(self, r: _Request, result, model) -> None:
         self.requests += 1
         if not r.future.done():
-            r.future.set_result(self._trim(result, r.k))
+            r.future.set_result(self._trim(result, r.k, model))
 
     @staticmethod
-    def _trim(result, k: int):
-        return result[:k]
+    def _trim(result, k: int, model):
+        return Ranking(result[:k], model.version)
 
 
 class PictureEngine(EmojiEngine):
@@ -238,7 +247,7 @@ class PictureEngine(EmojiEngine):
         return model.answer(pics, k, candidates)
 
     @staticmethod
-    def _trim(result, k: int):
+    def _trim(result, k: int, model):
         result.top = result.top[:k]
         return result
 
@@ -267,4 +276,4 @@ def _fail(r: _Request, exc: BaseException) -> None:
         r.future.set_exception(exc)
 
 
-__all__ = ["EmojiEngine", "EmptyTextError", "PictureEngine", "Ranked"]
+__all__ = ["EmojiEngine", "EmptyTextError", "PictureEngine", "Ranked", "Ranking"]

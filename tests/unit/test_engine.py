@@ -139,6 +139,7 @@ async def test_reload_swaps_the_model_between_batches_without_losing_a_request(r
     other = TextRanker(ranker.folder)
     other.answers = np.ascontiguousarray(other.answers[::-1])
     other.bias = np.ascontiguousarray(other.bias[::-1])
+    other.version = "reversed"
     text = "merry christmas everyone"
     want_old = [r.emoji for r in ranker.rank([text], 5)[0]]
     want_new = [r.emoji for r in other.rank([text], 5)[0]]
@@ -148,9 +149,13 @@ async def test_reload_swaps_the_model_between_batches_without_losing_a_request(r
         await before[0]  # the first batch is answered; later ones may be on their way
         engine.reload(other)
         after = [asyncio.ensure_future(engine.rank_async(text)) for _ in range(50)]
-        got_before = [[r.emoji for r in x] for x in await asyncio.gather(*before)]
-        got_after = [[r.emoji for r in x] for x in await asyncio.gather(*after)]
+        answers_before, answers_after = await asyncio.gather(*before), await asyncio.gather(*after)
+        got_before = [[r.emoji for r in x] for x in answers_before]
+        got_after = [[r.emoji for r in x] for x in answers_after]
         assert engine.requests == 250 and engine.version == other.version
     assert all(g in (want_old, want_new) for g in got_before)
+    # each answer names the version that ranked it, whatever the engine holds by then
+    for x, g in zip(answers_before + answers_after, got_before + got_after, strict=True):
+        assert x.version == (ranker.version if g == want_old else "reversed")
     assert got_before[0] == want_old  # answered before the reload, by the old model
     assert all(g == want_new for g in got_after)
