@@ -41,7 +41,7 @@ def name_words(emoji) -> set[str]:
     out = set()
     for n in (*emoji.short_names, emoji.cldr_name):
         for w in re.split(r"[^a-z0-9]+", n.lower()):
-            if w and w not in STOP_WORDS and not w.isdigit():
+            if len(w) > 2 and w not in STOP_WORDS and not w.isdigit():  # "flag-is": no "is"
                 out.add(stem(w))
     return out
 
@@ -55,8 +55,13 @@ class NameMatch:
         self._names_something = np.diff(self.matrix.indptr) > 0  # per word id
 
     @classmethod
-    def build(cls, emojis, words: list[str], weight: float = 0.0) -> NameMatch:
-        """From the catalog's emojis (in row order) and the vocabulary's words."""
+    def build(
+        cls, emojis, words: list[str], weight: float = 0.0, doc_freq: np.ndarray | None = None
+    ) -> NameMatch:
+        """From the catalog's emojis (in row order) and the vocabulary's words.
+        ``doc_freq``: the share of chat messages each word occurs in; a word is worth its
+        ``log(1/doc_freq) / log(messages)`` (1 for a word never seen, 0.1 for *you*), so
+        that everyday words (*see* → 🙈, *you* → 🤟) hardly count."""
         from scipy.sparse import csr_matrix
 
         owners: dict[str, list[int]] = defaultdict(list)
@@ -70,7 +75,8 @@ class NameMatch:
             for col in owners.get(stem(word), ()):
                 rows.append(row)
                 cols.append(col)
-                vals.append(np.sqrt(1.0 / len(owners[stem(word)])))
+                rarity = 1.0 if doc_freq is None else float(doc_freq[row])
+                vals.append(np.sqrt(1.0 / len(owners[stem(word)])) * rarity)
         m = csr_matrix((vals, (rows, cols)), shape=(len(words), len(emojis)), dtype=np.float32)
         return cls(m, weight, vocab_digest(words))
 

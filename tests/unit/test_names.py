@@ -47,7 +47,8 @@ def test_the_shipped_ranker_adds_names_to_whole_catalog_scores_only(ranker):
     text = ["coffee first, then the standup"]
     with_names, without = ranker.scores(text), ranker.scores(text, names=False)
     col = ranker.index.positions["☕"]
-    assert with_names[0, col] - without[0, col] == pytest.approx(ranker.names.weight, rel=1e-5)
+    match = ranker.names.scores(ranker.featurizer.featurize(text).word_ids)[0, col]
+    assert match > 0 and with_names[0, col] - without[0, col] == pytest.approx(ranker.names.weight * match, rel=1e-5)
     assert ranker.rank(text, k=1)[0][0].emoji == "☕"
     cands = ["☕", "😂", "❤️"]  # among given candidates (TweetEval, airline) the names stay out
     np.testing.assert_allclose(ranker.scores(text, cands), ranker.scores(text, cands, names=False))
@@ -65,3 +66,13 @@ def test_names_built_for_another_vocabulary_are_ignored(tmp_path):
     words[2], words[3] = words[3], words[2]  # `train sqam` ran again: the word ids moved
     (folder / VOCAB_FILE).write_text("\n".join(words) + "\n", encoding="utf-8")
     assert TextRanker(folder).names is None
+
+
+def test_everyday_words_and_two_letter_codes_hardly_count(catalog):
+    words = ["<pad>", "<oov>", "is", "you", "pager"]
+    col = {c: i for i, c in enumerate(catalog.chars)}
+    plain = NameMatch.build(list(catalog), words)
+    assert plain.scores(np.array([[2]], np.int32))[0, col["🇮🇸"]] == 0  # flag-is: "is" is no name word
+    rare = NameMatch.build(list(catalog), words, doc_freq=np.array([0, 0, 0.0, 0.12, 0.9]))
+    s = rare.scores(np.array([[3, 4]], np.int32))[0]
+    assert s[col["📟"]] > 5 * s.max(where=np.arange(len(s)) != col["📟"], initial=0)  # "pager" beats "you"
