@@ -55,9 +55,7 @@ class NameMatch:
         self._names_something = np.diff(self.matrix.indptr) > 0  # per word id
 
     @classmethod
-    def build(
-        cls, emojis, words: list[str], weight: float = 0.0, doc_freq: np.ndarray | None = None
-    ) -> NameMatch:
+    def build(cls, emojis, words: list[str], weight: float = 0.0, doc_freq: np.ndarray | None = None) -> NameMatch:
         """From the catalog's emojis (in row order) and the vocabulary's words.
         ``doc_freq``: the share of chat messages each word occurs in; a word is worth its
         ``log(1/doc_freq) / log(messages)`` (1 for a word never seen, 0.1 for *you*), so
