@@ -157,13 +157,6 @@ class Registry:
                     shutil.copy2(f, staging / f.name)
         return staging
 
-    def replace_file(self, staging: Path, name: str) -> Path:
-        """A staged file about to be rewritten: unlinked first, so that the base version's
-        hard-linked copy is never written through."""
-        path = staging / name
-        path.unlink(missing_ok=True)
-        return path
-
     def commit(self, staging: Path) -> str:
         """Move a finished staging folder into ``versions/``; returns its version."""
         version = str(read_manifest(staging)["version"])
@@ -173,6 +166,31 @@ class Registry:
             raise ArtifactError(f"version {version} exists already (the same model was trained twice)")
         os.replace(staging, target)
         return version
+
+    def summaries(self, current: str | None = None) -> list[dict[str, Any]]:
+        """Every version as `model list` and the playground's admin view show it: status,
+        parent, whether it is ``current``, and the figures its gate measured (for the
+        shipped version, those a gate measured of it as a base, once one has run)."""
+        current = current or self.shipped_version
+        rows = []
+        for v in self.versions():
+            fig = (v.get("figures") or {}).get("candidate") or {}
+            cache = self.figures_cache(v["version"])
+            if not fig and cache.exists():
+                fig = json.loads(cache.read_text(encoding="utf-8"))
+            rows.append(
+                {
+                    "version": v["version"],
+                    "status": v["status"],
+                    "current": v["version"] == current,
+                    "parent": v.get("parent"),
+                    "catalog_val_mrr": (fig.get("catalog_val") or {}).get("mrr"),
+                    "tweeteval_val_macro_f1": fig.get("tweeteval_val_macro_f1"),
+                    "feedback_mrr": (fig.get("feedback") or {}).get("mrr"),
+                    "reasons": v.get("reasons", []),
+                }
+            )
+        return rows
 
     def figures_cache(self, version: str) -> Path:
         """Where the gate keeps a version's validation figures (read-only versions included)."""

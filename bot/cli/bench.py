@@ -8,6 +8,7 @@ import os
 from bot.cli.common import (
     CLIError,
     positive,
+    progress_printer,
     quiet_tensorflow,
     report,
     require_data_dir,
@@ -52,18 +53,10 @@ def cmd_bench_picture(args: argparse.Namespace) -> int:
 
 def cmd_bench_retrain(args: argparse.Namespace) -> int:
     quiet_tensorflow()
-    import sys
-    import time
-
     from bot.bench.retrain import bench_retrain
 
     require_data_dir(args.data_dir)
-    t0 = time.time()
-
-    def progress(message: str) -> None:
-        if not args.json:
-            print(f"[{time.time() - t0:6.1f}s] {message}", file=sys.stderr, flush=True)
-
+    progress = progress_printer(not args.json)
     result = bench_retrain(args.data_dir, artifacts=args.artifacts, events=args.events, progress=progress)
     report(result, args.json)
     return 0

@@ -87,3 +87,17 @@ def open_store(settings):
     salt = settings.user_hash_salt.get_secret_value() if settings.user_hash_salt else None
     default = ChannelConfig(settings.auto_react, settings.threshold, settings.reaction_count)
     return Store(settings.database_url, default, user_salt=salt, salt_file=settings.user_hash_salt_file)
+
+
+def progress_printer(enabled: bool = True):
+    """A ``progress(message)`` for long commands: each message on stderr with the seconds
+    since the start."""
+    import time
+
+    t0 = time.time()
+
+    def progress(message: str) -> None:
+        if enabled:
+            print(f"[{time.time() - t0:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    return progress

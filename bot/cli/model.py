@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 
 from bot.cli.common import CLIError, load_cli_settings, open_store, print_json
 
@@ -31,25 +30,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     settings = load_cli_settings(args)
     registry = _registry(args, settings)
     current, _ = asyncio.run(_current(open_store(settings)))
-    current = current or registry.shipped_version
-    rows = []
-    for v in registry.versions():
-        cand = (v.get("figures") or {}).get("candidate") or {}
-        cache = registry.figures_cache(v["version"])
-        if not cand and cache.exists():  # the shipped version, once a gate has measured it
-            cand = json.loads(cache.read_text(encoding="utf-8"))
-        rows.append(
-            {
-                "version": v["version"],
-                "status": v["status"],
-                "current": v["version"] == current,
-                "parent": v.get("parent"),
-                "catalog_val_mrr": (cand.get("catalog_val") or {}).get("mrr"),
-                "tweeteval_val_macro_f1": cand.get("tweeteval_val_macro_f1"),
-                "feedback_mrr": (cand.get("feedback") or {}).get("mrr"),
-                "reasons": v.get("reasons", []),
-            }
-        )
+    rows = registry.summaries(current)
     if args.json:
         print_json(rows)
         return 0

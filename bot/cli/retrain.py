@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
-import time
 
-from bot.cli.common import CLIError, load_cli_settings, open_store, print_json, quiet_tensorflow, require_data_dir
+from bot.cli.common import (
+    CLIError,
+    load_cli_settings,
+    open_store,
+    print_json,
+    progress_printer,
+    quiet_tensorflow,
+    require_data_dir,
+)
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
@@ -32,12 +38,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     for name in ("person_cap", "negative_window_hours"):
         if getattr(args, name, None) is not None:
             setattr(s.feedback, name, getattr(args, name))
-    t0 = time.time()
-
-    def progress(message: str) -> None:
-        if not args.quiet:
-            print(f"[{time.time() - t0:6.1f}s] {message}", file=sys.stderr, flush=True)
-
+    progress = progress_printer(not args.quiet)
     store = open_store(settings)  # migrated here: outside the event loop
     registry = Registry(settings.models_dir, args.artifacts)
 

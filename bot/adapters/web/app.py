@@ -571,27 +571,9 @@ async def get_admin(request: web.Request, pg: Playground, who: Visitor) -> web.R
         raise Refused(403, "the admin view is for the machine's own user or holders of the playground's password")
     core = pg.core
     cfg = await core.store.channel(PLATFORM, PLAYGROUND_CHANNEL)
-    current = await core.store.current_model() or core.models.start_version
-    versions = []
-    for v in core.models.registry.versions():
-        figures = (v.get("figures") or {}).get("candidate")
-        cache = core.models.registry.figures_cache(v["version"])
-        if figures is None and cache.exists():
-            figures = json.loads(cache.read_text(encoding="utf-8"))
-        f = figures or {}
-        versions.append(
-            {
-                "version": v["version"],
-                "status": v["status"],
-                "current": v["version"] == current,
-                "serving": v["version"] == core.model_version,
-                "parent": v.get("parent"),
-                "catalog_val_mrr": (f.get("catalog_val") or {}).get("mrr"),
-                "tweeteval_val_macro_f1": f.get("tweeteval_val_macro_f1"),
-                "feedback_mrr": (f.get("feedback") or {}).get("mrr"),
-                "reasons": v.get("reasons", []),
-            }
-        )
+    versions = core.models.registry.summaries(await core.store.current_model() or core.models.start_version)
+    for v in versions:
+        v["serving"] = v["version"] == core.model_version
     runs = []
     for r in await core.store.runs(5):
         runs.append(
