@@ -812,13 +812,6 @@ class Store:
                 row = await s.get(BotMeta, key)
                 return row.value if row is not None else None
 
-    async def set_meta(self, key: str, value: str) -> None:
-        with _db_errors("writing bot_meta"):
-            async with self.session() as s:
-                stmt = self._dialect_insert(BotMeta).values(key=key, value=value)
-                await s.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value}))
-                await s.commit()
-
     async def current_model(self) -> str | None:
         """The version every worker answers with (None: the one shipped in the package)."""
         return await self.meta(CURRENT_MODEL_KEY)
