@@ -59,6 +59,12 @@ _LONE_VS_RE = re.compile(r"(?<!\S)\ufe0f+")
 # Every emoji contains at least one code point from these ranges (or a keycap / © ®).
 _MAYBE_EMOJI_RE = re.compile("[\u00a9\u00ae\u203c-\u3299\U0001f000-\U0001faff\u20e3]")
 _ELONG_RE = re.compile(r"(.)\1{2,}")
+
+
+def _two_of(m: re.Match) -> str:  # "soooo" → "soo" (a function: a template costs a parse per call)
+    return m.group(1) * 2
+
+
 _CONTROL = {c: " " for c in range(32)} | {0x7F: " "}
 
 
@@ -96,7 +102,7 @@ class TweetTokenizer:
                 if len(tok) > 2 and tok.isupper():
                     tokens.append("<allcaps>")
                 low = tok.lower().replace("’", "'")
-                short = _ELONG_RE.sub(r"\1\1", low)
+                short = _ELONG_RE.sub(_two_of, low)
                 if short != low:
                     tokens.append(short)
                     tokens.append("<elong>")
@@ -109,7 +115,7 @@ class TweetTokenizer:
                     tokens.append(low)
             elif kind == "hashtag":
                 tokens.append("<hashtag>")
-                tokens.append(_ELONG_RE.sub(r"\1\1", tok[1:].lower()))
+                tokens.append(_ELONG_RE.sub(_two_of, tok[1:].lower()))
             elif kind == "punct":
                 tokens.append(tok[:3] if tok[0] in "!?." else tok)
             elif kind.startswith("emoticon"):

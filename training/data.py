@@ -190,6 +190,22 @@ def split_emoji_rows(
     return parts[0], parts[1]
 
 
+def tune_split(n_rows: int, seed: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """(tune rows, the rest) of the whole-catalog train side: the draw `train sqam` makes
+    from its seed. The tune rows choose epochs and weights; the rest is what trains."""
+    order = np.random.default_rng(seed).permutation(n_rows)
+    n_tune = int(round(n_rows * fraction))
+    return np.sort(order[:n_tune]), np.sort(order[n_tune:])
+
+
+def shipped_tune_split(n_rows: int, folder) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`tune_split` with the seed and fraction the SQAM of ``folder`` was trained with."""
+    from models.artifacts import read_manifest
+
+    settings = read_manifest(folder).get("sqam", {}).get("settings", {})
+    return tune_split(n_rows, int(settings.get("seed", 13)), float(settings.get("tune_fraction", 0.1)))
+
+
 def load_twemoji_tweets(data_dir: str | os.PathLike, split: str | None = None, catalog=None) -> EmojiRows:
     """`twemoji_tweets/tweets.csv`, whole or one side of :func:`split_emoji_rows`."""
     rows = read_emoji_csv(Path(data_dir) / "twemoji_tweets" / "tweets.csv", catalog)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from models.artifacts import CHARS_FILE, NAMES_FILE, VOCAB_FILE, artifacts_dir, read_manifest, require, update_manifest
+from models.artifacts import CHARS_FILE, NAMES_FILE, VOCAB_FILE, artifacts_dir, require, update_manifest
 from models.names import NameMatch
 from models.ranker import TextRanker
 from training.metrics import catalog_metrics
@@ -38,7 +38,7 @@ def word_rarity(ranker: TextRanker, texts: list[str]) -> np.ndarray:
 
 def train_names(data_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     from models.catalog import EmojiCatalog
-    from training.data import load_twemoji_tweets, split_emoji_rows
+    from training.data import load_twemoji_tweets, shipped_tune_split, split_emoji_rows
 
     out = artifacts_dir(out_dir)
     require(out, VOCAB_FILE, CHARS_FILE)
@@ -46,12 +46,8 @@ def train_names(data_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
     catalog = EmojiCatalog.load(data_dir)
     if catalog.chars != ranker.chars:
         raise ValueError("the data directory's catalog is not the one the shipped model ranks")
-    settings = read_manifest(out).get("sqam", {}).get("settings", {})
-    seed, fraction = int(settings.get("seed", 13)), float(settings.get("tune_fraction", 0.1))
     whole, val = split_emoji_rows(load_twemoji_tweets(data_dir, catalog=catalog))
-    order = np.random.default_rng(seed).permutation(len(whole.texts))  # the draw `train sqam` made
-    tune_idx = np.sort(order[: int(round(len(order) * fraction))])
-    rest = np.sort(order[int(round(len(order) * fraction)) :])
+    tune_idx, rest = shipped_tune_split(len(whole.texts), out)  # the draw `train sqam` made
     rarity = word_rarity(ranker, [whole.texts[i] for i in rest])
     names = NameMatch.build(list(catalog), ranker.featurizer.vocab.words, doc_freq=rarity)
     pos = ranker.index.positions
@@ -60,7 +56,7 @@ def train_names(data_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
         base, match = [], []
         for i in range(0, len(texts), 1024):
             chunk = texts[i : i + 1024]
-            base.append(ranker.scores(chunk, allow_empty=True, names=False))
+            base.append(ranker.scores(chunk, allow_empty=True, names=False, catalog_head=False))
             match.append(names.scores(ranker.featurizer.featurize(chunk).word_ids))
         return np.concatenate(base), np.concatenate(match)
 

@@ -47,7 +47,7 @@ from models.heads import quantize_columns
 from models.ranker import TextRanker, dequantize_rows
 from models.sqam import SQAM, SQAMConfig
 from models.text import MAX_NGRAMS, MAX_TOKENS, NGRAM_BUCKETS, TextFeaturizer, TweetTokenizer, Vocabulary
-from training.data import EmojiRows, load_tweeteval, load_twemoji_tweets, split_emoji_rows
+from training.data import EmojiRows, load_tweeteval, load_twemoji_tweets, split_emoji_rows, tune_split
 from training.metrics import catalog_metrics, ranking_metrics
 
 SAMPLE_MESSAGES = (
@@ -287,9 +287,7 @@ def train_sqam(
     tok = TweetTokenizer()
 
     whole, val = split_emoji_rows(load_twemoji_tweets(data_dir, catalog=catalog))
-    order = rng.permutation(len(whole.texts))
-    n_tune = int(round(len(order) * s.tune_fraction))
-    tune_idx, train_idx = np.sort(order[:n_tune]), np.sort(order[n_tune:])
+    tune_idx, train_idx = tune_split(len(whole.texts), s.seed, s.tune_fraction)
     if s.max_tweets:
         train_idx, tune_idx = train_idx[: s.max_tweets], tune_idx[: max(50, s.max_tweets // 8)]
     tw_texts = [whole.texts[i] for i in train_idx]
@@ -384,7 +382,10 @@ def train_sqam(
 def _catalog_report(ranker: TextRanker, rows: EmojiRows) -> dict[str, float]:
     pos = {c: i for i, c in enumerate(ranker.chars)}
     scores = np.concatenate(
-        [ranker.scores(rows.texts[i : i + 512], allow_empty=True, names=False) for i in range(0, len(rows.texts), 512)]
+        [
+            ranker.scores(rows.texts[i : i + 512], allow_empty=True, names=False, catalog_head=False)
+            for i in range(0, len(rows.texts), 512)
+        ]
     )
     return catalog_metrics(scores, [np.asarray([pos[c] for c in g]) for g in rows.gold])
 

@@ -44,6 +44,7 @@ def cmd_evaluate_emojis(args: argparse.Namespace) -> int:
         baseline=args.baseline,
         heads_on_catalog=args.heads_on_catalog,
         names=not args.no_names,
+        catalog_head=not args.no_catalog_head,
     )
     report(result, args.json)
     return 0
@@ -110,7 +111,11 @@ def register(sub) -> None:
     )
     ee.add_argument(
         "--no-names", dest="no_names", action="store_true",
-        help="leave the emoji-name match out (an ablation: the SQAM alone; the bot never does)",
+        help="leave the emoji-name match out (an ablation; the bot never does)",
+    )  # fmt: skip
+    ee.add_argument(
+        "--no-catalog-head", dest="no_catalog_head", action="store_true",
+        help="leave the catalog head (linear n-gram model) out (an ablation; with --no-names: the SQAM alone)",
     )  # fmt: skip
     ee.add_argument("--json", action="store_true")
     ee.set_defaults(func=cmd_evaluate_emojis)

@@ -287,3 +287,49 @@ def test_train_names_reproduces_the_shipped_weight_and_figures(tmp_path, data_di
     assert info["twemoji_val_with"] == shipped["twemoji_val_with"]
     with_, without = info["twemoji_val_with"], info["twemoji_val_without"]  # the tune rows' criterion, on val
     assert with_["mrr"] + with_["macro_recall_at_5"] > without["mrr"] + without["macro_recall_at_5"]
+
+
+def test_catalog_head_trains_after_the_sqam_and_ranks(tiny_artifacts, tmp_path):
+    """On the tiny data each emoji has its own words: the head learns them, its weight is
+    chosen on the tune rows, and the ranker adds it to whole-catalog scores."""
+    import shutil
+
+    from models.artifacts import CATALOG_HEAD_FILE, read_manifest
+    from models.ranker import TextRanker
+    from training.catalog_head import CatalogHeadSettings, train_catalog_head
+
+    data, out, _, _ = tiny_artifacts
+    folder = tmp_path / "artifacts"
+    shutil.copytree(out, folder)  # the module's other tests keep the folder without a head
+    info = train_catalog_head(data, folder, CatalogHeadSettings(keep=5_000), verbose=False)
+    assert (folder / CATALOG_HEAD_FILE).exists() and info["entries"] <= 5_000
+    assert info["emojis"] == len(SIGNALS) and info["weight"] in CatalogHeadSettings().weights
+    assert read_manifest(folder)["catalog_head"]["weight"] == info["weight"]
+    ranker = TextRanker(folder)
+    assert ranker.catalog_head is not None, ranker.catalog_head_note
+    head = ranker.catalog_head
+    rows = ranker.encoder.ngram_rows(ranker.featurizer.featurize([SIGNALS[17], SIGNALS[10]]).ngram_ids)
+    best = [head.emojis[i] for i in head.raw(rows).argmax(axis=1)]
+    assert best == [TWEETEVAL_EMOJIS[17], TWEETEVAL_EMOJIS[10]]  # the head alone knows the signal
+    with_head, without = info["twemoji_val_with"], info["twemoji_val_without"]
+    assert with_head["top5_accuracy"] >= without["top5_accuracy"] - 0.05
+
+
+def test_train_catalog_head_reproduces_the_shipped_weight_and_figures(tmp_path, data_dir):
+    """`train catalog-head` on a copy of the shipped folder trains the same head (liblinear
+    with a fixed seed), chooses the shipped weight on the tune rows and measures the
+    shipped val figures."""
+    import shutil
+
+    from models.artifacts import artifacts_dir, read_manifest
+    from training.catalog_head import train_catalog_head
+
+    out = tmp_path / "artifacts"
+    shutil.copytree(artifacts_dir(None), out)
+    info = train_catalog_head(data_dir, out, verbose=False)
+    shipped = read_manifest()["catalog_head"]
+    assert info["weight"] == shipped["weight"] > 0
+    assert info["tune_grid"] == shipped["tune_grid"]
+    assert info["twemoji_val_with"] == shipped["twemoji_val_with"]
+    with_, without = info["twemoji_val_with"], info["twemoji_val_without"]
+    assert with_["mrr"] > without["mrr"] and with_["top5_accuracy"] > without["top5_accuracy"]

@@ -1,0 +1,149 @@
+"""The catalog head: a linear model over the SQAM's own hashed n-grams, one column per emoji
+people used in the whole-catalog tweets, as one term of the whole-catalog score.
+
+The SQAM reads a message's n-grams through a 96-d table under dense layers: a low-rank
+view, which is what lets it rank every catalog emoji through one shared space. A plain
+linear model over the same n-grams (a TF-IDF + LinearSVC: the issue's yardstick) catches
+surface cues per emoji (a word, a hashtag, a spelling) that the low-rank view blurs, and on
+the tune rows it is as good as the SQAM alone; the two make different mistakes, so their
+sum is better than either (README). It reads the very idf-weighted, L2-normalised n-gram
+rows the question tower pools (``NumpyQuestionEncoder.ngram_rows``): no second
+featurisation, no scikit-learn at inference.
+
+Shipped small and fast: the LinearSVC's weights are pruned to the 300,000 (of 131,072 ×
+618) with the largest ``|w| · idf``, what a weight typically adds to a score (on the tune
+rows as good as all of them, and a sixth of the work per message of keeping the 500,000
+largest ``|w|``, which spent it on the everyday n-grams), and stored as a sparse matrix
+with int8 values and one scale per emoji. An emoji the head has no column
+for (never used in a training tweet) gets ``unseen``, the one-vs-rest margin of "not this
+emoji" (−1): its rank then comes from the SQAM, its name and its popularity, as before.
+
+The whole-catalog score adds ``weight · head``; ``weight`` is chosen on the SQAM's tune
+rows by `emojibot train catalog-head` (never on the validation side). The file records a
+digest of the n-gram idf it was trained on; a ranker with another n-gram weighting ignores it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+UNSEEN = -1.0  # a LinearSVC's margin for "not this emoji"
+
+
+def idf_digest(idf: np.ndarray) -> str:
+    """Identifies the n-gram weighting whose rows the head reads."""
+    return hashlib.sha256(np.ascontiguousarray(idf, dtype=np.float32).tobytes()).hexdigest()[:16]
+
+
+class CatalogHead:
+    def __init__(
+        self,
+        emojis: Sequence[str],
+        weights,
+        bias: np.ndarray,
+        weight: float,
+        idf_digest: str,
+        unseen: float = UNSEEN,
+    ):
+        from scipy.sparse import csr_matrix
+
+        self.emojis = list(emojis)  # the head's columns
+        self.weights = csr_matrix(weights, dtype=np.float32)  # (n-gram buckets, len(emojis))
+        self.weights.sort_indices()
+        self.bias = np.asarray(bias, np.float32)
+        self.weight = float(weight)
+        self.idf_digest = idf_digest
+        self.unseen = float(unseen)
+        self.columns: np.ndarray | None = None  # the head's emojis' catalog rows (bind)
+        self.n_catalog = 0
+        self._scaled = None  # (weight, weights · weight, (bias − unseen) · weight) for add_to
+
+    @classmethod
+    def from_dense(cls, emojis, w: np.ndarray, bias, weight: float, idf: np.ndarray, keep: int) -> CatalogHead:
+        """From a dense (buckets, K) weight matrix over n-gram rows weighted by ``idf``,
+        keeping the ``keep`` weights with the largest ``|w| · idf``: what a weight typically
+        adds to a text's score (an n-gram's value in a row is proportional to its idf), so
+        the everyday n-grams' many small weights go first."""
+        from scipy.sparse import csr_matrix
+
+        importance = np.abs(w) * np.asarray(idf, np.float32)[:, None]
+        flat = importance.ravel()
+        if keep < flat.size:
+            cut = np.partition(flat, flat.size - keep)[flat.size - keep]
+            w = np.where(importance >= cut, w, 0.0)
+        return cls(emojis, csr_matrix(w.astype(np.float32)), bias, weight, idf_digest(idf))
+
+    def bind(self, positions: dict[str, int], n_catalog: int) -> CatalogHead:
+        """Map the head's emojis to the catalog's rows (an emoji outside it is dropped)."""
+        keep = [j for j, e in enumerate(self.emojis) if e in positions]
+        if len(keep) < len(self.emojis):
+            self.weights = self.weights[:, keep].tocsr()
+            self.bias = self.bias[keep]
+            self.emojis = [self.emojis[j] for j in keep]
+        self.columns = np.asarray([positions[e] for e in self.emojis], np.int64)
+        self.n_catalog = n_catalog
+        return self
+
+    def raw(self, rows) -> np.ndarray:
+        """(B, len(emojis)) head scores for n-gram rows (B × buckets, sparse)."""
+        return (rows @ self.weights).toarray() + self.bias
+
+    def scores(self, rows) -> np.ndarray:
+        """(B, catalog): the head's scores, ``unseen`` for emojis it has no column for."""
+        assert self.columns is not None, "bind the head to a catalog first"
+        out = np.full((rows.shape[0], self.n_catalog), self.unseen, np.float32)
+        out[:, self.columns] = self.raw(rows)
+        return out
+
+    def add_to(self, s: np.ndarray, rows, weight: float) -> None:
+        """``s += weight · (scores(rows) − unseen)``, in place: the ranking of
+        ``weight · scores`` (the same shift for every emoji), without a pass over the
+        emojis the head does not know."""
+        assert self.columns is not None, "bind the head to a catalog first"
+        if self._scaled is None or self._scaled[0] != weight:
+            self._scaled = (weight, (self.weights * weight).tocsr(), (self.bias - self.unseen) * weight)
+        _, w, b = self._scaled
+        s[:, self.columns] += (rows @ w).toarray() + b
+
+    def save(self, path: Path) -> None:
+        w = self.weights.tocsc()  # one int8 scale per emoji (column)
+        scale = np.zeros(w.shape[1], np.float32)
+        for j in range(w.shape[1]):
+            col = w.data[w.indptr[j] : w.indptr[j + 1]]
+            scale[j] = max(float(np.abs(col).max()) if col.size else 0.0, 1e-12) / 127.0
+        col_of = np.repeat(np.arange(w.shape[1]), np.diff(w.indptr))
+        np.savez_compressed(
+            path,
+            emojis=np.array(self.emojis),
+            data_q=np.round(w.data / scale[col_of]).astype(np.int8),
+            scale=scale,
+            indices=w.indices.astype(np.int32),
+            indptr=w.indptr.astype(np.int32),
+            shape=np.array(w.shape),
+            bias=self.bias,
+            weight=np.array(self.weight),
+            unseen=np.array(self.unseen),
+            idf_digest=np.array(self.idf_digest),
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> CatalogHead:
+        from scipy.sparse import csc_matrix
+
+        with np.load(path) as z:
+            indptr = z["indptr"]
+            col_of = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+            data = z["data_q"].astype(np.float32) * z["scale"][col_of]
+            w = csc_matrix((data, z["indices"], indptr), shape=tuple(int(x) for x in z["shape"]))
+            return cls(
+                [str(e) for e in z["emojis"]],
+                w.tocsr(),
+                z["bias"],
+                float(z["weight"]),
+                str(z["idf_digest"]),
+                float(z["unseen"]),
+            )
