@@ -245,7 +245,10 @@ class ShippedSQAM(keras.Model):
     trainable variables (the answer tower ran at training time; its outputs are what ships).
     The word vectors stay frozen, as in training.
 
-    A batch is ((word ids, n-gram ids), (target, negatives), weight): ``target`` a
+    A batch is ((word ids, n-gram ids[, offsets]), (target, negatives), weight): ``offsets``
+    (B, catalog) are the fixed terms the ranker adds to the SQAM's score for a text (the
+    emoji names and the catalog head), so that feedback trains the SQAM on what the whole
+    ranking answers, not on the SQAM alone; ``target`` a
     distribution over the catalog (the emojis people added; all zero when nobody added
     one), ``negatives`` a 0/1 mask of emojis the bot suggested and nobody endorsed. The loss
     is the softmax cross-entropy of the target (every other catalog emoji a sampled-free
@@ -311,7 +314,7 @@ class ShippedSQAM(keras.Model):
         return [self.loss_tracker]
 
     def encode_questions(self, inputs, training=False):
-        words, ngrams = inputs
+        words, ngrams = inputs[0], inputs[1]
         parts = []
         if self.has_ngrams:
             parts.append(self.ngram_pool([self.ngram_embedding(ngrams), ngrams]))
@@ -325,7 +328,8 @@ class ShippedSQAM(keras.Model):
 
     def call(self, inputs, training=False):
         q = self.encode_questions(inputs, training=training)
-        return self.scale * ops.matmul(q, ops.transpose(l2_normalize(self.answers))) + self.bias
+        logits = self.scale * ops.matmul(q, ops.transpose(l2_normalize(self.answers))) + self.bias
+        return logits + inputs[2] if len(inputs) > 2 else logits
 
     def _loss(self, logits, target, negatives, weight):
         has_target = ops.cast(ops.sum(target, axis=-1) > 0, logits.dtype)

@@ -74,11 +74,16 @@ class _Rows:
         positions: dict[str, int],
         examples: list[FeedbackExample],
         teacher: np.ndarray | None = None,
+        offsets: np.ndarray | None = None,
     ):
-        """``teacher``: dense targets of the last ``len(teacher)`` examples."""
+        """``teacher``: dense targets of the last ``len(teacher)`` examples; ``offsets``: the
+        ranker's fixed terms (names, catalog head) of the others, the feedback examples
+        (the teacher's targets are the SQAM's own answers: no offsets there)."""
         b = feat.featurize([e.text for e in examples], pad_to=(MAX_TOKENS, MAX_NGRAMS))
         self.teacher = teacher if teacher is not None else np.zeros((0, len(positions)), np.float16)
         self.first_teacher = len(examples) - len(self.teacher)
+        self.offsets = offsets if offsets is not None else np.zeros((self.first_teacher, len(positions)), np.float32)
+        assert len(self.offsets) == self.first_teacher
         self.W, self.N = b.word_ids, b.ngram_ids
         self.targets = [{positions[k]: v for k, v in e.positives.items()} for e in examples]
         self.negatives = [[positions[k] for k in e.negatives] for e in examples]
@@ -91,17 +96,19 @@ class _Rows:
     def batch(self, idx: np.ndarray):
         y = np.zeros((len(idx), self.n), np.float32)
         neg = np.zeros((len(idx), self.n), np.float32)
+        off = np.zeros((len(idx), self.n), np.float32)
         for r, i in enumerate(idx):
             if i >= self.first_teacher:
                 y[r] = self.teacher[i - self.first_teacher]
                 continue
+            off[r] = self.offsets[i]
             t = self.targets[i]
             if t:
                 total = sum(t.values())
                 for c, v in t.items():
                     y[r, c] = v / total
             neg[r, self.negatives[i]] = 1.0
-        return (self.W[idx], self.N[idx]), (y, neg), self.weight[idx]
+        return (self.W[idx], self.N[idx], off), (y, neg), self.weight[idx]
 
 
 def _py_dataset_base():
@@ -184,6 +191,19 @@ def _original_examples(data_dir, catalog, ranker: TextRanker, s: RetrainSettings
     return [FeedbackExample(t, {}, [], 0.0, 1.0) for t in texts], teacher
 
 
+def _fixed_terms(ranker: TextRanker, examples: list[FeedbackExample]) -> np.ndarray:
+    """(N, catalog): what the ranker adds to the SQAM's score for each text (the emoji names
+    and the catalog head), which a retrain does not change. Feedback is learned on the whole
+    ranking: without them the SQAM learned 🍕 for food plans, and the catalog head's pull
+    towards the tweets' emojis kept it out of the top 3 for some of them."""
+    out = np.zeros((len(examples), len(ranker.chars)), np.float32)
+    for i in range(0, len(examples), 1024):
+        texts = [e.text for e in examples[i : i + 1024]]
+        full = ranker.scores(texts, allow_empty=True)
+        out[i : i + len(texts)] = full - ranker.scores(texts, allow_empty=True, names=False, catalog_head=False)
+    return out
+
+
 def retrain(
     base: Path,
     staging: Path,
@@ -225,7 +245,7 @@ def retrain(
     original, teacher = _original_examples(data_dir, catalog, ranker, s, rng)
     progress(f"featurising {len(feedback_rows):,} feedback and {len(original):,} original examples")
     feat = TextFeaturizer(Vocabulary.load(base / VOCAB_FILE))
-    rows = _Rows(feat, positions, feedback_rows + original, teacher)
+    rows = _Rows(feat, positions, feedback_rows + original, teacher, _fixed_terms(ranker, feedback_rows))
 
     with np.load(base / QUESTION_FILE) as z:
         weights = {k: z[k] for k in z.files}
