@@ -18,8 +18,9 @@ with int8 values and one scale per emoji. An emoji the head has no column
 for (never used in a training tweet) gets ``unseen``, the one-vs-rest margin of "not this
 emoji" (−1): its rank then comes from the SQAM, its name and its popularity, as before.
 
-The whole-catalog score adds ``weight · head``; ``weight`` is chosen on the SQAM's tune
-rows by `emojibot train catalog-head` (never on the validation side). The file records a
+The whole-catalog score adds ``weight · (head − unseen)``: nothing for an emoji the head
+has no column for. ``weight`` is chosen on the SQAM's tune rows by `emojibot train
+catalog-head` (never on the validation side). The file records a
 digest of the n-gram idf it was trained on; a ranker with another n-gram weighting ignores it.
 """
 
@@ -40,6 +41,9 @@ def idf_digest(idf: np.ndarray) -> str:
 
 
 class CatalogHead:
+    """The head's sparse weights, biases and weight; :meth:`bind` maps its emojis to a
+    catalog's rows before it scores."""
+
     def __init__(
         self,
         emojis: Sequence[str],
