@@ -217,6 +217,22 @@ def load_twemoji_tweets(data_dir: str | os.PathLike, split: str | None = None, c
     return train if split == "train" else val
 
 
+def twemoji_rows_among(data_dir: str | os.PathLike, split: str, emojis: list[str], catalog) -> LabelledTexts:
+    """The tweets of one side of the whole-catalog split whose one emoji is among ``emojis``
+    (folded by the catalog), labelled by its position there: tweets of another collection
+    for a fixed-set evaluation such as TweetEval's."""
+    rows = load_twemoji_tweets(data_dir, split, catalog)
+    row_of = {int(catalog.index_of(e)): i for i, e in enumerate(emojis)}
+    texts, labels = [], []
+    for t, g in zip(rows.texts, rows.gold, strict=True):
+        if len(g) == 1 and int(catalog.index_of(g[0])) in row_of:
+            texts.append(t)
+            labels.append(row_of[int(catalog.index_of(g[0]))])
+    if not texts:
+        raise DataError(f"no {split} tweet of twemoji_tweets has one of these emojis")
+    return LabelledTexts(texts, np.asarray(labels, np.int64), list(emojis))
+
+
 def load_airline(data_dir: str | os.PathLike) -> LabelledTexts:
     return read_airline(Path(data_dir) / "airline_sentiment" / "tweets_train.csv")
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from models.ranker import TextRanker
-from training.data import read_airline, read_emoji_csv, read_tweeteval
+from training.data import TWEETEVAL_EMOJIS, read_airline, read_emoji_csv, read_mapping, read_tweeteval
 from training.metrics import catalog_metrics, ranking_metrics
 
 
@@ -23,11 +23,57 @@ def _scores(ranker: TextRanker, texts: list[str], candidates: list[str], batch: 
     return np.concatenate(parts) if parts else np.zeros((0, len(candidates)))
 
 
-def evaluate_tweeteval(text, labels, mapping=None, artifacts: str | os.PathLike | None = None) -> dict[str, Any]:
-    data = read_tweeteval(text, labels, mapping)
+def evaluate_tweeteval(
+    text=None,
+    labels=None,
+    mapping=None,
+    artifacts: str | os.PathLike | None = None,
+    offsets: bool = True,
+    baseline: str | None = None,
+    data_dir: str | os.PathLike | None = None,
+    split: str | None = None,
+) -> dict[str, Any]:
+    """Rank the TweetEval emojis (or a mapping's) for each tweet of a text/labels pair of
+    files, or (``data_dir`` + ``split``) for the tweets of that side of the whole-catalog
+    split whose one emoji is one of them: tweets of another collection, never trained on.
+    ``offsets=False`` zeroes the per-emoji offsets tuned on TweetEval val; ``baseline="svm"``
+    scores with the TF-IDF + LinearSVC trained on TweetEval train (``data_dir``) instead."""
     ranker = TextRanker(artifacts)
-    m = ranking_metrics(_scores(ranker, data.texts, data.label_emojis), data.labels, k=5)
-    return {**m, "n": len(data.texts), "model_version": ranker.version}
+    if text is not None:
+        data = read_tweeteval(text, labels, mapping)
+    elif data_dir is not None and split is not None:
+        from training.data import twemoji_rows_among
+
+        emojis = read_mapping(mapping) if mapping else list(TWEETEVAL_EMOJIS)
+        data = twemoji_rows_among(data_dir, split, emojis, ranker.catalog)
+    else:
+        raise ValueError("give --text and --labels, or a data directory and a split")
+    name = ranker.version
+    if baseline is not None:
+        from training.baseline import train_baseline
+
+        if baseline != "svm":
+            raise ValueError(f"unknown baseline {baseline!r}: svm")
+        if data_dir is None:
+            raise ValueError("the baseline trains on TweetEval train: give a data directory")
+        model, known = train_baseline(data_dir)
+        missing = [e for e in data.label_emojis if e not in known]
+        if missing:
+            raise ValueError(f"the baseline knows TweetEval's 20 emojis, not {' '.join(missing)}")
+        decision = model.decision_function(data.texts)
+        scores = decision[:, [list(model.classes_).index(known.index(e)) for e in data.label_emojis]]
+        name = "baseline:svm"
+    elif not offsets:
+        if ranker.heads is None:
+            raise ValueError(f"--no-offsets: {ranker.heads_note}")
+        for g in ranker.heads.groups:
+            g.offsets = np.zeros_like(g.offsets)
+        scores = _scores(ranker, data.texts, data.label_emojis)
+        name = f"{ranker.version}-offsets"
+    else:
+        scores = _scores(ranker, data.texts, data.label_emojis)
+    m = ranking_metrics(scores, data.labels, k=5)
+    return {**m, "n": len(data.texts), "model_version": name}
 
 
 def evaluate_airline(csv_path, artifacts: str | os.PathLike | None = None) -> dict[str, Any]:

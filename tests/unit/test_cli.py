@@ -118,6 +118,36 @@ def test_evaluate_tweeteval_on_a_file(capsys, data_dir, tmp_path):
     assert res["top5_accuracy"] > 0.25  # better than chance (5 of 20)
 
 
+def test_evaluate_tweeteval_on_tweets_of_another_collection(capsys, data_dir):
+    """The twemoji val side's tweets with one of TweetEval's emojis: the shipped system, the
+    same without its val-tuned offsets, and the baseline SVM score the same rows."""
+    base = ["evaluate", "tweeteval", "--data-dir", str(data_dir), "--split", "val", "--json"]
+    results = {}
+    for extra in ([], ["--no-offsets"], ["--baseline", "svm"]):
+        code, out, _ = run(capsys, *base, *extra)
+        assert code == 0
+        results[" ".join(extra)] = json.loads(out)
+    assert len({r["n"] for r in results.values()}) == 1 and results[""]["n"] > 1000
+    assert results["--no-offsets"]["model_version"].endswith("-offsets")
+    assert results["--baseline svm"]["model_version"] == "baseline:svm"
+    assert results[""]["macro_f1"] != results["--no-offsets"]["macro_f1"]  # the offsets act
+    for r in results.values():
+        assert r["top5_accuracy"] > 0.4  # far above chance (5 of 20)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--text", "t.txt"], "--text and --labels go together"),
+        (["--split", "val"], "or --data-dir D with --split"),
+        (["--text", "t.txt", "--labels", "l.txt", "--baseline", "svm"], "give --data-dir"),
+    ],
+)
+def test_evaluate_tweeteval_refuses_incomplete_options(capsys, args, message):
+    code, _, err = run(capsys, "evaluate", "tweeteval", *args)
+    assert code == 2 and message in err
+
+
 def test_evaluate_airline_on_a_file(capsys, data_dir, tmp_path):
     import csv as csvmod
 
