@@ -68,6 +68,24 @@ def _two_of(m: re.Match) -> str:  # "soooo" → "soo" (a function: a template co
 _CONTROL = {c: " " for c in range(32)} | {0x7F: " "}
 
 
+@functools.lru_cache(maxsize=100_000)
+def _word_tokens(tok: str) -> tuple[str, ...]:
+    """The tokens one word of a message becomes (cached: chat repeats its words)."""
+    out = ["<allcaps>"] if len(tok) > 2 and tok.isupper() else []
+    low = tok.lower().replace("’", "'")
+    short = _ELONG_RE.sub(_two_of, low)
+    if short != low:
+        out += (short, "<elong>")
+    elif low.endswith("n't") and len(low) > 3:
+        out += (low[:-3], "n't")
+    elif "'" in low:
+        head, _, tail = low.partition("'")
+        out += (head, "'" + tail)
+    else:
+        out.append(low)
+    return tuple(out)
+
+
 class TweetTokenizer:
     """Lower-case tokens for chat text; stateless apart from the emoji-name table."""
 
@@ -99,20 +117,7 @@ class TweetTokenizer:
             kind = m.lastgroup or ""
             tok = m.group()
             if kind == "word":
-                if len(tok) > 2 and tok.isupper():
-                    tokens.append("<allcaps>")
-                low = tok.lower().replace("’", "'")
-                short = _ELONG_RE.sub(_two_of, low)
-                if short != low:
-                    tokens.append(short)
-                    tokens.append("<elong>")
-                elif low.endswith("n't") and len(low) > 3:
-                    tokens.extend((low[:-3], "n't"))
-                elif "'" in low:
-                    head, _, tail = low.partition("'")
-                    tokens.extend((head, "'" + tail))
-                else:
-                    tokens.append(low)
+                tokens.extend(_word_tokens(tok))
             elif kind == "hashtag":
                 tokens.append("<hashtag>")
                 tokens.append(_ELONG_RE.sub(_two_of, tok[1:].lower()))
@@ -144,10 +149,15 @@ def _word_id(token: str) -> int:
     return _hash("w:" + token)
 
 
+@functools.lru_cache(maxsize=100_000)
+def _bigram_id(a: str, b: str) -> int:
+    return _hash("b:" + a + " " + b)
+
+
 def ngram_ids(tokens: Sequence[str]) -> list[int]:
     """Hashed word unigrams, bigrams and character 3–5-grams of words (0 is padding)."""
     ids = [_word_id(t) for t in tokens]
-    ids.extend(_hash("b:" + a + " " + b) for a, b in zip(tokens, tokens[1:], strict=False))
+    ids += [_bigram_id(a, b) for a, b in zip(tokens, tokens[1:], strict=False)]
     for t in tokens:
         ids.extend(_char_ngram_ids(t))
         if len(ids) >= MAX_NGRAMS:
