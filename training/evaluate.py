@@ -131,7 +131,7 @@ def evaluate_emojis(
                 chunk, allow_empty=allow_empty, heads_on_catalog=True, names=names, catalog_head=catalog_head
             )
 
-        name = f"{ranker.version}+heads"
+        name += "+heads"
     if baseline is not None:
         from training.baseline import CatalogBaseline
 

@@ -53,6 +53,27 @@ def positive(value: str) -> int:
     return n
 
 
+def _number(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from exc
+
+
+def positive_number(value: str) -> float:
+    x = _number(value)
+    if not x > 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return x
+
+
+def unit_interval(value: str) -> float:
+    x = _number(value)
+    if not 0 <= x <= 1:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return x
+
+
 def abc_triple(value: str) -> tuple[str, str, str]:
     parts = value.replace(",", " ").split()
     if len(parts) != 3:

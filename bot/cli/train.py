@@ -6,9 +6,12 @@ import argparse
 
 from bot.cli.common import (
     CLIError,
+    positive,
+    positive_number,
     print_json,
     quiet_tensorflow,
     require_data_dir,
+    unit_interval,
 )
 
 
@@ -89,22 +92,9 @@ def cmd_train_catalog_head(args: argparse.Namespace) -> int:
 
     require_data_dir(args.data_dir)
     s = CatalogHeadSettings()
-    if args.c is not None:
-        if args.c <= 0:
-            raise CLIError("--c must be positive")
-        s.c = args.c
-    if args.balance is not None:
-        if not 0 <= args.balance <= 1:
-            raise CLIError("--balance must be between 0 and 1")
-        s.balance = args.balance
-    if args.keep is not None:
-        if args.keep < 1:
-            raise CLIError("--keep must be at least 1")
-        s.keep = args.keep
-    if args.max_tweets is not None:
-        if args.max_tweets < 1:
-            raise CLIError("--max-tweets must be at least 1")
-        s.max_tweets = args.max_tweets
+    for name in ("c", "balance", "keep", "max_tweets"):  # each checked by its argparse type
+        if getattr(args, name) is not None:
+            setattr(s, name, getattr(args, name))
     info = train_catalog_head(args.data_dir, args.out, s)
     print_json({k: v for k, v in info.items() if k != "tune_grid"})
     return 0
@@ -210,19 +200,19 @@ def register(sub) -> None:
     tn.set_defaults(func=cmd_train_names)
     tc = tsub.add_parser(
         "catalog-head",
-        help="the linear n-gram model of whole-catalog ranking (after `train names`; about 2 minutes)",
+        help="the linear n-gram model of whole-catalog ranking (after `train names`; about a minute)",
         description="Train a LinearSVC over the SQAM's n-grams on the whole-catalog train tweets, prune it, and "
         "choose its weight next to the SQAM and the names on the SQAM's tune rows (never on the validation side).",
     )
     tc.add_argument("--data-dir", required=True, help="the training data folder (e.g. ../shared/data)")
-    tc.add_argument("--c", type=float, help="the LinearSVC's C (0.1)")
+    tc.add_argument("--c", type=positive_number, help="the LinearSVC's C (0.1)")
     tc.add_argument(
         "--balance",
-        type=float,
+        type=unit_interval,
         help="an emoji's tweets weigh (count / mean count)^-balance: 0 plain, 1 balanced (0.25)",
     )
-    tc.add_argument("--keep", type=int, help="weights kept, those with the largest |w| · idf (300000)")
-    tc.add_argument("--max-tweets", dest="max_tweets", type=int, help="train on at most this many tweets (tests)")
+    tc.add_argument("--keep", type=positive, help="weights kept, those with the largest |w| · idf (300000)")
+    tc.add_argument("--max-tweets", dest="max_tweets", type=positive, help="train on at most this many tweets (tests)")
     tc.add_argument("--out", help="artifact folder to read the SQAM from and write to (default: the shipped one)")
     tc.set_defaults(func=cmd_train_catalog_head)
 

@@ -148,6 +148,16 @@ def test_evaluate_tweeteval_refuses_incomplete_options(capsys, args, message):
     assert code == 2 and message in err
 
 
+@pytest.mark.parametrize(
+    "option, message",
+    [(["--c", "0"], "must be positive"), (["--balance", "2"], "between 0 and 1"), (["--keep", "x"], "whole number")],
+)
+def test_train_catalog_head_checks_its_options(capsys, data_dir, option, message):
+    with pytest.raises(SystemExit) as ex:  # argparse refuses it, before anything loads
+        main(["train", "catalog-head", "--data-dir", str(data_dir), *option])
+    assert ex.value.code == 2 and message in capsys.readouterr().err
+
+
 def test_evaluate_airline_on_a_file(capsys, data_dir, tmp_path):
     import csv as csvmod
 
