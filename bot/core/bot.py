@@ -264,7 +264,8 @@ class BotCore:
             ]
         ranked = await self.text.rank_async(text, k=5)
         chosen = tuple(self._choice(r.emoji, r.fit) for r in ranked)
-        if (await self.store.channel(c.platform, c.channel_id)).learning:  # the channel keeps texts to learn
+        cfg = await self.store.channel(c.platform, c.channel_id)
+        if cfg.learning:  # the channel keeps texts to learn
             await self.store.log_prediction(
                 c.platform,
                 c.channel_id,
@@ -278,6 +279,12 @@ class BotCore:
             )
         # the name as words, not a :short_name: that a chat client would draw as the emoji again
         lines = "\n".join(f"{x.char}  {x.short_name.replace('_', ' ')}  fit `{x.score:+.3f}`" for x in chosen)
+        if max(x.score for x in chosen) < cfg.threshold:
+            # the ranking still has a top 5 (popularity fills it); say that none of it fits
+            lines += (
+                f"\n_None of these fits the message well (every fit is below {cfg.threshold:g}): they are the "
+                "emojis people use most, and auto-react adds none of them._"
+            )
         return [Reply(c.channel_id, f"{' '.join(x.char for x in chosen)}\n{lines}", ephemeral=True, emojis=chosen)]
 
     async def _admin(self, c: CommandInvoked) -> list[Action]:

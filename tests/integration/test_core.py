@@ -122,6 +122,18 @@ def test_emojify_answers_only_the_caller(core, ranker, run):
     assert all(-1.0 <= e.score <= 1.0 for e in ans[0].emojis)
 
 
+def test_emojify_says_so_when_nothing_fits(core, ranker, run):
+    """A top 5 in which no emoji fits the message (popularity filled it) says so."""
+    texts = ["pizza party in the kitchen at noon", "our server is down again and the pager won't stop"]
+    flagged = []
+    for text in texts:
+        reply = run(core.handle(cmd("emojify", text)))[0]
+        best_fit = max(r.fit for r in ranker.rank([text], 5)[0])
+        flagged.append("None of these fits" in reply.text)
+        assert flagged[-1] == (best_fit < 0.2)  # the channel's threshold (the default, 0.2)
+    assert flagged == [False, True]  # the shipped model: 🍕 fits the party, nothing the outage
+
+
 def test_message_texts_are_stored_only_where_the_channel_learns(core, run):
     # auto-react alone: the bot answers and logs what it answered, but keeps no text
     run(core.handle(cmd("emojify-admin", "on", user="UADMIN", channel="CLOUD")))
