@@ -21,7 +21,7 @@ import numpy as np
 from models.artifacts import CATALOG_HEAD_FILE, CHARS_FILE, QUESTION_FILE, artifacts_dir, require, update_manifest
 from models.catalog_head import CatalogHead
 from models.ranker import TextRanker
-from training.metrics import catalog_metrics
+from training.metrics import catalog_metrics, rounded
 
 
 @dataclass
@@ -46,10 +46,6 @@ def _ranker_rows(ranker: TextRanker, texts: list[str], batch: int = 2048):
         base.append(ranker.scores(chunk, allow_empty=True, catalog_head=False))
         rows.append(ranker.encoder.ngram_rows(ranker.featurizer.featurize(chunk).ngram_ids))
     return np.concatenate(base), vstack(rows, format="csr")
-
-
-def _figures(m: dict[str, float]) -> dict[str, float]:
-    return {k: round(float(v), 4) for k, v in m.items()}
 
 
 def train_catalog_head(
@@ -109,7 +105,7 @@ def train_catalog_head(
     tune_base, tune_rows = _ranker_rows(ranker, [whole.texts[i] for i in tune_idx])
     tune_head = head.scores(tune_rows)
     tune_gold = [np.asarray([pos[c] for c in whole.gold[i]]) for i in tune_idx]
-    grid = [{"weight": w, **_figures(catalog_metrics(tune_base + w * tune_head, tune_gold))} for w in s.weights]
+    grid = [{"weight": w, **rounded(catalog_metrics(tune_base + w * tune_head, tune_gold))} for w in s.weights]
     best = max(grid, key=lambda g: (g["mrr"], -g["weight"]))  # MRR: the ranking's headline, as for the names
     head.weight = best["weight"]
     (out / CATALOG_HEAD_FILE).unlink(missing_ok=True)
@@ -126,8 +122,8 @@ def train_catalog_head(
         "train_tweets": len(rest),
         "tune_rows": len(tune_idx),
         "tune_grid": grid,
-        "twemoji_val_without": _figures(catalog_metrics(val_base, val_gold)),
-        "twemoji_val_with": _figures(catalog_metrics(val_base + head.weight * head.scores(val_rows), val_gold)),
+        "twemoji_val_without": rounded(catalog_metrics(val_base, val_gold)),
+        "twemoji_val_with": rounded(catalog_metrics(val_base + head.weight * head.scores(val_rows), val_gold)),
         "fit_seconds": round(fit_seconds, 1),
         "train_seconds": round(time.time() - t_start, 1),
     }

@@ -63,3 +63,8 @@ def catalog_metrics(scores: np.ndarray, gold: list[np.ndarray]) -> dict[str, flo
         "macro_recall_at_5": float(np.mean([np.mean(v) for v in hits.values()])),
         "distinct_top1": int(len(np.unique(scores.argmax(axis=1)))),
     }
+
+
+def rounded(figures) -> dict[str, float]:
+    """Figures as the manifests and reports keep them: floats to 4 places."""
+    return {k: round(float(v), 4) for k, v in figures.items()}

@@ -19,7 +19,7 @@ import numpy as np
 from models.artifacts import CHARS_FILE, NAMES_FILE, VOCAB_FILE, artifacts_dir, require, update_manifest
 from models.names import NameMatch
 from models.ranker import TextRanker
-from training.metrics import catalog_metrics
+from training.metrics import catalog_metrics, rounded
 
 WEIGHTS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0)
 
@@ -66,7 +66,7 @@ def train_names(data_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
     grid = []
     for w in WEIGHTS:
         m = catalog_metrics(base + w * match, tune_gold)
-        grid.append({"weight": w, **{k: round(float(v), 4) for k, v in m.items()}})
+        grid.append({"weight": w, **rounded(m)})
     # MRR, the ranking's headline: MRR + macro-recall@5 (the SQAM's epoch score) chose
     # 8.0, where names of another sense crowd out the message's own emojis (README)
     best = max(grid, key=lambda g: (g["mrr"], -g["weight"]))
@@ -82,8 +82,8 @@ def train_names(data_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
         "entries": int(names.matrix.nnz),
         "tune_rows": len(tune_idx),
         "tune_grid": grid,
-        "twemoji_val_without": {k: round(float(v), 4) for k, v in catalog_metrics(vb, vgold).items()},
-        "twemoji_val_with": {k: round(float(v), 4) for k, v in catalog_metrics(vb + names.weight * vm, vgold).items()},
+        "twemoji_val_without": rounded(catalog_metrics(vb, vgold)),
+        "twemoji_val_with": rounded(catalog_metrics(vb + names.weight * vm, vgold)),
     }
     update_manifest(out, "names", info)
     return info

@@ -39,7 +39,7 @@ from models.artifacts import (
 from models.ranker import TextRanker
 from models.text import MAX_NGRAMS, MAX_TOKENS, TextFeaturizer, Vocabulary
 from training.feedback import Feedback, FeedbackExample, FeedbackSettings, build_feedback
-from training.metrics import catalog_metrics, ranking_metrics
+from training.metrics import catalog_metrics, ranking_metrics, rounded
 
 Progress = Callable[[str], None]
 
@@ -314,7 +314,7 @@ def validation_figures(folder: Path, data_dir, cache: Path | None = None) -> dic
     te = ranking_metrics(tv_scores, tv.labels)
     out = {
         "version": ranker.version,
-        "catalog_val": {k: round(float(v), 4) for k, v in whole.items()},
+        "catalog_val": rounded(whole),
         "tweeteval_val_macro_f1": round(float(te["macro_f1"]), 4),
         "heads": ranker.heads_note,
     }

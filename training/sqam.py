@@ -48,7 +48,7 @@ from models.ranker import TextRanker, dequantize_rows
 from models.sqam import SQAM, SQAMConfig
 from models.text import MAX_NGRAMS, MAX_TOKENS, NGRAM_BUCKETS, TextFeaturizer, TweetTokenizer, Vocabulary
 from training.data import EmojiRows, load_tweeteval, load_twemoji_tweets, split_emoji_rows, tune_split
-from training.metrics import catalog_metrics, ranking_metrics
+from training.metrics import catalog_metrics, ranking_metrics, rounded
 
 SAMPLE_MESSAGES = (
     "pizza party in the kitchen at noon",
@@ -220,7 +220,7 @@ class KeepBestEpoch(_callback_base()):  # type: ignore[misc]
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         raw = self._with_average()
         m = catalog_metrics(model_scores(self.model, self.tune), [np.asarray(g) for g in self.tune.gold])
-        m = {k: round(float(v), 4) for k, v in m.items()}
+        m = rounded(m)
         m.update(epoch=epoch + 1, loss=round(float((logs or {}).get("loss", float("nan"))), 4))
         self.history.append(m)
         if self.best is None or epoch_score(m) > self.best[0]:

@@ -39,6 +39,7 @@ from models.picture import (
     build_image_encoder,
     decode_picture,
 )
+from training.metrics import rounded
 
 
 @dataclass
@@ -256,7 +257,7 @@ def _train_classifier(x_tr, y_tr, x_va, y_va, n_out: int, s: WGANSettings, verbo
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
-            self.history.append({"epoch": epoch + 1, **{k: round(float(v), 4) for k, v in logs.items()}})
+            self.history.append({"epoch": epoch + 1, **rounded(logs)})
             if logs.get("val_acc", 0.0) > self.best:
                 self.best, self.weights = logs["val_acc"], self.model.get_weights()
             spent = time.time() - self.start
