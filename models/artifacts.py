@@ -36,6 +36,7 @@ VOCAB_FILE = "vocab.txt"
 HEADS_FILE = "text_heads.npz"
 NAMES_FILE = "name_match.npz"  # emoji names in the message (models.names)
 CATALOG_HEAD_FILE = "catalog_head.npz"  # the n-gram model of whole-catalog ranking (models.catalog_head)
+PRIOR_FILE = "catalog_prior.npz"  # the popularity mix of whole-catalog ranking (models.prior)
 PICTURE_ENCODER_FILE = "picture_encoder.weights.h5"
 GENERATOR_FILE = "wgan_generator.weights.h5"
 CLASSIFIER_FILE = "picture_classifier.npz"

@@ -24,6 +24,7 @@ from models.artifacts import (
     CHARS_FILE,
     HEADS_FILE,
     NAMES_FILE,
+    PRIOR_FILE,
     QUESTION_FILE,
     VOCAB_FILE,
     artifacts_dir,
@@ -175,6 +176,11 @@ class TextRanker:
             else:
                 self.catalog_head = head.bind(self._positions, len(self.chars))
                 self.catalog_head_note = f"catalog head: {len(head.emojis)} emojis, weight {head.weight:g}"
+        self.prior = None  # the popularity mix (models.prior), last on whole-catalog scores
+        if (self.folder / PRIOR_FILE).exists():
+            from models.prior import PopularityMix
+
+            self.prior = PopularityMix.load(self.folder / PRIOR_FILE).bind(self._positions, len(self.chars))
 
     @property
     def heads(self) -> TextHeads | None:
@@ -229,16 +235,18 @@ class TextRanker:
         heads_on_catalog: bool = False,
         names: bool = True,
         catalog_head: bool = True,
+        prior: bool = True,
     ) -> np.ndarray:
         """(len(texts), n_candidates) scores, ``scale · cosine + bias`` (+ over the whole
-        catalog, the emoji names the text says and the catalog head); raises
-        EmptyTextError on blank texts unless ``allow_empty`` (then a blank text is scored
-        as an unknown word). ``heads_on_catalog`` adds the heads to whole-catalog scores
-        too (an ablation that `evaluate emojis --heads-on-catalog` measures; the bot never
-        does); ``names=False`` and ``catalog_head=False`` leave those terms out (both off:
-        the SQAM alone, what a retrain imitates)."""
+        catalog, the emoji names the text says and the catalog head, then mixed with the
+        emojis' popularity: ``log p``, models.prior); raises EmptyTextError on blank texts
+        unless ``allow_empty`` (then a blank text is scored as an unknown word).
+        ``heads_on_catalog`` adds the heads to whole-catalog scores too (an ablation that
+        `evaluate emojis --heads-on-catalog` measures; the bot never does); ``names=False``,
+        ``catalog_head=False`` and ``prior=False`` leave those out (the first two off: the
+        SQAM alone, what a retrain imitates; the sum before the mix: ``prior=False``)."""
         _check_texts(texts, allow_empty)
-        return self._scores(texts, candidates, heads_on_catalog, names, catalog_head)[0]
+        return self._scores(texts, candidates, heads_on_catalog, names, catalog_head, prior)[0]
 
     def _scores(
         self,
@@ -247,6 +255,7 @@ class TextRanker:
         heads_on_catalog: bool = False,
         names: bool = True,
         catalog_head: bool = True,
+        prior: bool = True,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(scores, cosines), both (len(texts), n_candidates)."""
         batch = self.featurizer.featurize(texts)
@@ -267,6 +276,8 @@ class TextRanker:
                 head.add_to(s, rows, head.weight)
             if heads_on_catalog and self.heads is not None:
                 self._add_heads(s, texts, batch, None)
+            if prior and self.prior is not None and self.prior.weight:
+                s = self.prior.apply(s)
             return s, cos
         q = self.encoder.encode(batch)
         rows = self.candidate_indices(candidates)

@@ -94,11 +94,13 @@ def evaluate_emojis(
     heads_on_catalog: bool = False,
     names: bool = True,
     catalog_head: bool = True,
+    prior: bool = True,
 ) -> dict[str, Any]:
     """Rank the whole catalog for every text of a ``text,emojis`` CSV (no candidate list),
     or of one side of the whole-catalog tweets' split (``data_dir`` + ``split``).
 
-    ``names=False`` / ``catalog_head=False`` leave those terms of the ranking out (ablations).
+    ``names=False`` / ``catalog_head=False`` / ``prior=False`` leave those parts of the
+    ranking out (ablations).
     ``baseline`` ``popularity`` or ``svm`` scores the same rows with that yardstick
     (trained on the split's train side) instead of the shipped model."""
     from tqdm import tqdm
@@ -119,16 +121,23 @@ def evaluate_emojis(
     gold = [np.asarray([positions[c] for c in data.gold[i] if c in positions]) for i in keep]
 
     def scorer(chunk, allow_empty=True):
-        return ranker.scores(chunk, allow_empty=allow_empty, names=names, catalog_head=catalog_head)
+        return ranker.scores(chunk, allow_empty=allow_empty, names=names, catalog_head=catalog_head, prior=prior)
 
-    name = ranker.version + ("" if names else "-names") + ("" if catalog_head else "-catalog-head")
+    name = ranker.version + "".join(
+        f"-{part}" for part, on in (("names", names), ("catalog-head", catalog_head), ("prior", prior)) if not on
+    )
     if heads_on_catalog:
         if ranker.heads is None:
             raise ValueError(f"--heads-on-catalog: {ranker.heads_note}")
 
         def scorer(chunk, allow_empty=True):
             return ranker.scores(
-                chunk, allow_empty=allow_empty, heads_on_catalog=True, names=names, catalog_head=catalog_head
+                chunk,
+                allow_empty=allow_empty,
+                heads_on_catalog=True,
+                names=names,
+                catalog_head=catalog_head,
+                prior=prior,
             )
 
         name += "+heads"

@@ -56,7 +56,7 @@ def train_names(data_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
         base, match = [], []
         for i in range(0, len(texts), 1024):
             chunk = texts[i : i + 1024]
-            base.append(ranker.scores(chunk, allow_empty=True, names=False, catalog_head=False))
+            base.append(ranker.scores(chunk, allow_empty=True, names=False, catalog_head=False, prior=False))
             match.append(names.scores(ranker.featurizer.featurize(chunk).word_ids))
         return np.concatenate(base), np.concatenate(match)
 

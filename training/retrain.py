@@ -180,7 +180,7 @@ def _original_examples(data_dir, catalog, ranker: TextRanker, s: RetrainSettings
     pos = ranker.index.positions
     for j in range(0, len(texts), 1024):
         logits = ranker.scores(
-            texts[j : j + 1024], allow_empty=True, names=False, catalog_head=False
+            texts[j : j + 1024], allow_empty=True, names=False, catalog_head=False, prior=False
         )  # the SQAM's own answer
         p = np.exp(logits - logits.max(axis=1, keepdims=True))
         p *= (1.0 - s.gold_share) / p.sum(axis=1, keepdims=True)
@@ -199,8 +199,10 @@ def _fixed_terms(ranker: TextRanker, examples: list[FeedbackExample]) -> np.ndar
     out = np.zeros((len(examples), len(ranker.chars)), np.float32)
     for i in range(0, len(examples), 1024):
         texts = [e.text for e in examples[i : i + 1024]]
-        full = ranker.scores(texts, allow_empty=True)
-        out[i : i + len(texts)] = full - ranker.scores(texts, allow_empty=True, names=False, catalog_head=False)
+        full = ranker.scores(texts, allow_empty=True, prior=False)  # the sum of terms, before the mix
+        out[i : i + len(texts)] = full - ranker.scores(
+            texts, allow_empty=True, names=False, catalog_head=False, prior=False
+        )
     return out
 
 

@@ -383,7 +383,7 @@ def _catalog_report(ranker: TextRanker, rows: EmojiRows) -> dict[str, float]:
     pos = {c: i for i, c in enumerate(ranker.chars)}
     scores = np.concatenate(
         [
-            ranker.scores(rows.texts[i : i + 512], allow_empty=True, names=False, catalog_head=False)
+            ranker.scores(rows.texts[i : i + 512], allow_empty=True, names=False, catalog_head=False, prior=False)
             for i in range(0, len(rows.texts), 512)
         ]
     )

@@ -60,6 +60,7 @@ def cmd_evaluate_emojis(args: argparse.Namespace) -> int:
         heads_on_catalog=args.heads_on_catalog,
         names=not args.no_names,
         catalog_head=not args.no_catalog_head,
+        prior=not args.no_prior,
     )
     report(result, args.json)
     return 0
@@ -148,6 +149,10 @@ def register(sub) -> None:
     ee.add_argument(
         "--no-catalog-head", dest="no_catalog_head", action="store_true",
         help="leave the catalog head (linear n-gram model) out (an ablation; with --no-names: the SQAM alone)",
+    )  # fmt: skip
+    ee.add_argument(
+        "--no-prior", dest="no_prior", action="store_true",
+        help="leave the popularity mix out: rank by the sum of the terms alone (an ablation)",
     )  # fmt: skip
     ee.add_argument("--json", action="store_true")
     ee.set_defaults(func=cmd_evaluate_emojis)

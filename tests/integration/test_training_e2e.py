@@ -313,6 +313,12 @@ def test_catalog_head_trains_after_the_sqam_and_ranks(tiny_artifacts, tmp_path):
     assert best == [TWEETEVAL_EMOJIS[17], TWEETEVAL_EMOJIS[10]]  # the head alone knows the signal
     with_head, without = info["twemoji_val_with"], info["twemoji_val_without"]
     assert with_head["top5_accuracy"] >= without["top5_accuracy"] - 0.05
+    # the popularity mix: a temperature fitted on the tune rows, a weight from the grid
+    prior = info["prior"]
+    assert ranker.prior is not None and ranker.prior.weight == prior["weight"] in CatalogHeadSettings().prior_weights
+    assert ranker.prior.temperature == prior["temperature"] > 0
+    assert [g["weight"] for g in prior["grid"]] == sorted(CatalogHeadSettings().prior_weights)
+    assert prior["tweeteval_train_texts"] > 0 and all("tweeteval_train" in g for g in prior["grid"])
 
 
 def test_train_catalog_head_reproduces_the_shipped_weight_and_figures(tmp_path, data_dir):
@@ -333,3 +339,5 @@ def test_train_catalog_head_reproduces_the_shipped_weight_and_figures(tmp_path, 
     assert info["twemoji_val_with"] == shipped["twemoji_val_with"]
     with_, without = info["twemoji_val_with"], info["twemoji_val_without"]
     assert with_["mrr"] > without["mrr"] and with_["top5_accuracy"] > without["top5_accuracy"]
+    assert info["prior"] == shipped["prior"]  # the same temperature, weight and figures
+    assert shipped["prior"]["weight"] > 0

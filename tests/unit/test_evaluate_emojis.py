@@ -80,6 +80,30 @@ def test_heads_on_catalog_is_an_ablation_of_the_same_rows(tmp_path, capsys):
     assert heads["model_version"] == plain["model_version"] + "+heads"
 
 
+@pytest.mark.parametrize(
+    "flags, suffix",
+    [(["--no-prior"], "-prior"), (["--no-names", "--no-catalog-head"], "-names-catalog-head")],
+)
+def test_ablations_rank_the_same_rows_and_say_what_they_left_out(tmp_path, capsys, flags, suffix):
+    from models.ranker import TextRanker
+    from training.metrics import catalog_metrics
+
+    f = tmp_path / "e.csv"
+    f.write_text("text,emojis\nmerry christmas everyone,🎄\nok see you,😂\nmy flight got cancelled,✈️\n")
+    assert main(["evaluate", "emojis", "--csv", str(f), "--json"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main(["evaluate", "emojis", "--csv", str(f), *flags, "--json"]) == 0
+    ablated = json.loads(capsys.readouterr().out)
+    assert ablated["rows"] == plain["rows"] == 3
+    assert ablated["model_version"] == plain["model_version"] + suffix
+    r = TextRanker()  # the figures are those of the ranking with that part left out
+    left_out = {"prior": "--no-prior" not in flags, "names": "--no-names" not in flags}
+    left_out["catalog_head"] = "--no-catalog-head" not in flags
+    s = r.scores(["merry christmas everyone", "ok see you", "my flight got cancelled"], **left_out)
+    expected = catalog_metrics(s, [np.asarray([r.index.positions[e]]) for e in ("🎄", "😂", "✈️")])
+    assert ablated["mrr"] == pytest.approx(expected["mrr"])
+
+
 def test_the_whole_catalog_split_is_fixed_and_a_fifth(data_dir):
     from training.data import load_twemoji_tweets
 

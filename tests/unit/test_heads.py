@@ -52,21 +52,26 @@ def shipped(ranker):
 TEXTS = ["merry christmas everyone", "my flight got cancelled again", "sunset at the beach", "lol"]
 
 
-def test_whole_catalog_is_the_sqam_the_names_and_the_catalog_head_without_the_heads(shipped):
+def test_whole_catalog_is_the_sqam_the_names_and_the_catalog_head_mixed_with_popularity(shipped):
     batch = shipped.featurizer.featurize(TEXTS)
     q = shipped.encoder.encode(batch)
     plain = shipped.scale * (q @ shipped.answers.T) + shipped.bias
-    np.testing.assert_allclose(shipped.scores(TEXTS, names=False, catalog_head=False), plain, atol=1e-5)
+    np.testing.assert_allclose(shipped.scores(TEXTS, names=False, catalog_head=False, prior=False), plain, atol=1e-5)
     named = plain + shipped.names.weight * shipped.names.scores(batch.word_ids)
-    np.testing.assert_allclose(shipped.scores(TEXTS, catalog_head=False), named, atol=1e-5)
+    np.testing.assert_allclose(shipped.scores(TEXTS, catalog_head=False, prior=False), named, atol=1e-5)
     head = shipped.catalog_head
     # weight · (head − unseen): an emoji the head does not know gets nothing
     full = named + head.weight * (head.scores(shipped.encoder.ngram_rows(batch.ngram_ids)) - head.unseen)
-    np.testing.assert_allclose(shipped.scores(TEXTS), full, atol=1e-4)
+    np.testing.assert_allclose(shipped.scores(TEXTS, prior=False), full, atol=1e-4)
+    # last, the popularity mix: log((1 − w) · softmax(full / T) + w · popularity)
+    mix = shipped.prior
+    z = np.exp(full / mix.temperature - (full / mix.temperature).max(axis=1, keepdims=True))
+    p = (1 - mix.weight) * z / z.sum(axis=1, keepdims=True) + mix.weight * mix.popularity
+    np.testing.assert_allclose(shipped.scores(TEXTS), np.log(p), atol=1e-4)
 
 
 def test_heads_on_catalog_touch_only_their_own_emojis(shipped):
-    diff = shipped.scores(TEXTS, heads_on_catalog=True) - shipped.scores(TEXTS)
+    diff = shipped.scores(TEXTS, heads_on_catalog=True, prior=False) - shipped.scores(TEXTS, prior=False)
     in_group = np.zeros(len(shipped.chars), bool)
     for pos in shipped._head_positions:
         in_group[pos] = True
@@ -92,7 +97,7 @@ def test_heads_only_push_their_own_emojis_down_among_candidates(shipped):
 def test_candidate_scores_without_heads_match_full_catalog_scores(shipped):
     cands = ["🐶", "🍕", "🚀", "🌧️"]  # no head knows these
     rows = shipped.candidate_indices(cands)
-    whole = shipped.scores(TEXTS, catalog_head=False)  # the names say none of these: they add nothing
+    whole = shipped.scores(TEXTS, catalog_head=False, prior=False)  # the names say none of these: they add nothing
     np.testing.assert_allclose(shipped.scores(TEXTS, cands), whole[:, rows], atol=1e-5)
 
 

@@ -45,7 +45,7 @@ def test_stem_folds_plural_s_only():
 def test_the_shipped_ranker_adds_names_to_whole_catalog_scores_only(ranker):
     assert ranker.names is not None and ranker.names.weight > 0  # chosen on the tune rows
     text = ["coffee first, then the standup"]
-    with_names, without = ranker.scores(text), ranker.scores(text, names=False)
+    with_names, without = ranker.scores(text, prior=False), ranker.scores(text, names=False, prior=False)
     col = ranker.index.positions["☕"]
     match = ranker.names.scores(ranker.featurizer.featurize(text).word_ids)[0, col]
     assert match > 0 and with_names[0, col] - without[0, col] == pytest.approx(ranker.names.weight * match, rel=1e-5)

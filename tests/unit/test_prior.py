@@ -1,0 +1,79 @@
+"""The popularity mix (models.prior), how `train catalog-head` chooses it, and how the ranker uses it."""
+
+import numpy as np
+import pytest
+
+from models.prior import SMOOTHING, PopularityMix
+from training.catalog_head import choose_prior_weight, fit_temperature
+
+POSITIONS = {"😂": 0, "❤️": 1, "🍕": 2, "🌮": 3, "🐶": 4}
+
+
+def _mix(weight=0.2, temperature=1.0):
+    # ☕ is not in this catalog: its count goes
+    return PopularityMix(["😂", "❤️", "🍕", "☕"], [60, 30, 2, 500], temperature, weight).bind(POSITIONS, 5)
+
+
+def test_popularity_is_smoothed_over_the_catalog():
+    mix = _mix()
+    expected = np.array([60, 30, 2, 0, 0]) + SMOOTHING
+    np.testing.assert_allclose(mix.popularity, expected / expected.sum(), rtol=1e-6)
+
+
+def test_a_sure_score_keeps_its_ranking_and_a_flat_one_turns_to_the_popular_emojis():
+    mix = _mix(weight=0.2)
+    sure = [0.0, 0.0, 12.0, 0.0, 0.0]  # 🍕 far ahead
+    flat = [0.0, 0.0, 0.3, 0.2, 0.0]  # 🍕 and 🌮 barely ahead of the rest
+    p = mix.probabilities(np.array([sure, flat], np.float32))
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
+    assert p[0].argmax() == POSITIONS["🍕"]
+    assert list(np.argsort(-p[1])[:2]) == [POSITIONS["😂"], POSITIONS["❤️"]]
+    logs = mix.apply(np.array([sure, flat], np.float32))
+    np.testing.assert_allclose(logs, np.log(p), rtol=1e-5)
+
+
+def test_weight_zero_is_the_scores_own_order_and_weight_one_is_popularity():
+    rng = np.random.default_rng(0)
+    s = rng.normal(size=(6, 5)).astype(np.float32)
+    mix = _mix(temperature=1.7)
+    assert (np.argsort(-mix.apply(s, 0.0), axis=1) == np.argsort(-s, axis=1)).all()
+    assert (np.argsort(-mix.apply(s, 1.0), axis=1)[:, :3] == [0, 1, 2]).all()
+
+
+def test_save_and_load_round_trip(tmp_path):
+    mix = _mix(weight=0.05, temperature=1.677)
+    mix.save(tmp_path / "prior.npz")
+    back = PopularityMix.load(tmp_path / "prior.npz").bind(POSITIONS, 5)
+    assert (back.weight, back.temperature, back.emojis) == (0.05, 1.677, mix.emojis)
+    np.testing.assert_allclose(back.popularity, mix.popularity)
+
+
+def test_fit_temperature_recovers_the_temperature_the_answers_were_drawn_with():
+    rng = np.random.default_rng(1)
+    scores = rng.normal(scale=3.0, size=(4000, 30))
+    z = np.exp(scores / 2.5 - (scores / 2.5).max(axis=1, keepdims=True))
+    p = z / z.sum(axis=1, keepdims=True)
+    gold = [np.array([rng.choice(30, p=row)]) for row in p]
+    mix = PopularityMix([], [], 1.0, 0.0).bind({}, 30)
+    assert fit_temperature(scores, gold, mix) == pytest.approx(2.5, rel=0.1)
+
+
+def test_the_weight_is_the_largest_that_costs_the_tune_rows_at_most_the_tolerance():
+    def row(w, top5, mrr, mr5):
+        return {"weight": w, "tune": {"top5_accuracy": top5, "mrr": mrr, "macro_recall_at_5": mr5}}
+
+    grid = [row(0.0, 0.30, 0.22, 0.13), row(0.05, 0.31, 0.219, 0.129), row(0.1, 0.31, 0.22, 0.12)]
+    assert choose_prior_weight(grid, 0.002) == 0.05  # 0.1 loses 0.01 macro-recall@5
+    assert choose_prior_weight(grid, 0.02) == 0.1
+    assert choose_prior_weight(grid[:1], 0.002) == 0.0
+
+
+def test_the_shipped_ranker_mixes_whole_catalog_scores_only(ranker):
+    mix = ranker.prior
+    assert mix is not None and 0 < mix.weight < 1 and mix.temperature > 0
+    texts = ["my flight got cancelled, stuck at the airport", "ok"]
+    raw = ranker.scores(texts, prior=False)
+    np.testing.assert_allclose(ranker.scores(texts), mix.apply(raw), rtol=1e-5)
+    cands = ["✈️", "😂", "❤️"]  # among given candidates (TweetEval, airline) it stays out
+    np.testing.assert_allclose(ranker.scores(texts, cands), ranker.scores(texts, cands, prior=False))
+    assert ranker.rank(texts[:1], k=1)[0][0].emoji == "✈️"  # a sure answer stays first
