@@ -21,6 +21,7 @@ import numpy as np
 
 PICTURE_SIZE = 36
 VARIATION_SELECTOR = "\ufe0f"
+ZWJ = "\u200d"  # joins the parts of an emoji sequence (👨‍👩‍👧, ❤️‍🔥)
 SKIN_TONES = frozenset(chr(c) for c in range(0x1F3FB, 0x1F400))
 SKIN_TONE_NAMES = {f"skin-tone-{i}" for i in range(2, 7)}
 
@@ -179,6 +180,35 @@ class EmojiCatalog:
 
     def lookup(self, query: str) -> Emoji:
         return self._emojis[self.index_of(query)]
+
+    def split(self, token: str) -> list[Emoji]:
+        """The emojis of a token as people write them in a list: one emoji or short name
+        (as :meth:`index_of` folds it), or several emojis with no space between them
+        ("😂😂", "🔥💯", "👍🏽🙏"), found by longest match. An emoji sequence the catalog
+        lacks ("❤️‍🔥", newer than the catalog) counts as its first part, as a skin-toned
+        emoji counts as its base; anything else that is not an emoji is skipped."""
+        if token in self:
+            return [self.lookup(token)]
+        out: list[Emoji] = []
+        i, n = 0, len(token)
+        while i < n:
+            for j in range(min(n, i + 12), i, -1):  # the longest sequences in the catalog are shorter
+                piece = token[i:j]
+                k = self._index.get(piece, self._by_key.get(_strip_key(piece)) if _strip_key(piece) else None)
+                if k is not None:
+                    break
+            else:
+                i += 1  # not the start of an emoji
+                continue
+            out.append(self._emojis[k])
+            i = j
+            while i < n and (token[i] in SKIN_TONES or token[i] == VARIATION_SELECTOR):
+                i += 1
+            while i < n and token[i] == ZWJ:  # the rest of a sequence the catalog lacks
+                i += 2
+                while i < n and (token[i] in SKIN_TONES or token[i] == VARIATION_SELECTOR):
+                    i += 1
+        return out
 
     def __contains__(self, query: object) -> bool:
         try:

@@ -146,22 +146,23 @@ class EmojiRows:
 
 def read_emoji_csv(csv_path: str | os.PathLike, catalog=None) -> EmojiRows:
     """A CSV with columns ``text,emojis``: ``emojis`` is a space-separated list in any form
-    (with or without U+FE0F, skin-toned, ``:short_name:``); each is folded to its catalog
-    emoji, unknown ones are dropped, and a row left with none is counted as skipped."""
+    (with or without U+FE0F, skin-toned, ``:short_name:``, several emojis run together);
+    each is folded to its catalog emoji (``EmojiCatalog.split``), unknown ones are dropped,
+    and a row left with none is counted as skipped."""
     from models.catalog import EmojiCatalog
 
     catalog = catalog or EmojiCatalog.load()
     texts: list[str] = []
     gold: list[list[str]] = []
     skipped = 0
-    cache: dict[str, str | None] = {}
+    cache: dict[str, list[str]] = {}
     for _, (text, emojis) in _csv_rows(csv_path, ("text", "emojis"), " (expected a header text,emojis)"):
         found: dict[str, None] = {}
         for token in emojis.split():
             if token not in cache:
-                cache[token] = catalog.lookup(token).char if token in catalog else None
-            if cache[token] is not None:
-                found.setdefault(cache[token], None)
+                cache[token] = [e.char for e in catalog.split(token)]
+            for char in cache[token]:
+                found.setdefault(char, None)
         if not found:
             skipped += 1
             continue

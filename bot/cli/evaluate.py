@@ -124,7 +124,11 @@ def register(sub) -> None:
         "used with the text, in any form (with or without U+FE0F, skin-toned, :short_name:). Rows with no "
         "emoji of the catalog are counted in rows_skipped.",
     )
-    ee.add_argument("--csv", help="CSV with a text,emojis header")
+    ee.add_argument(
+        "--csv",
+        help="CSV with a text,emojis header; emojis: the emojis a person used with the text, space-separated, "
+        "in any form (with or without U+FE0F, skin-toned, :short_name:, several run together)",
+    )
     ee.add_argument("--data-dir", dest="data_dir", help="the training data (for --split and --baseline)")
     ee.add_argument(
         "--split",

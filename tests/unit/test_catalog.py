@@ -23,6 +23,21 @@ def test_lookups(catalog, query, expected):
     assert catalog.lookup(query).char == expected
 
 
+@pytest.mark.parametrize(
+    "token, expected",
+    [
+        ("😂", ["😂"]), (":joy:", ["😂"]), ("😂😂😂", ["😂"] * 3), ("🔥💯", ["🔥", "💯"]),
+        ("👍🏽🙏", ["👍", "🙏"]), ("✌🏻✌", ["✌️", "✌️"]), ("🇺🇸🇬🇧", ["🇺🇸", "🇬🇧"]),
+        ("👨\u200d👩\u200d👧", ["👨\u200d👩\u200d👧"]),  # a sequence the catalog has: whole
+        ("🤷🏽\u200d♀️😂", ["🤷\u200d♀️", "😂"]),  # skin-toned inside a sequence
+        ("👍\u200d🦀\u200d🦀🎉", ["👍", "🎉"]),  # a sequence it lacks: its first part
+        ("😂,", ["😂"]), ("qqq", []),
+    ],
+)  # fmt: skip
+def test_split_finds_the_emojis_people_run_together(catalog, token, expected):
+    assert [e.char for e in catalog.split(token)] == [catalog.lookup(x).char for x in expected]
+
+
 def test_entry_fields(catalog):
     e = catalog.lookup("🎉")
     assert e.short_names == ("tada",)

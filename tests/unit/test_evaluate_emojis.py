@@ -31,13 +31,14 @@ def test_catalog_metrics_by_hand():
 def test_emoji_forms_are_folded_and_rows_without_a_catalog_emoji_skipped(tmp_path, catalog):
     f = tmp_path / "e.csv"
     f.write_text(
-        'text,emojis\nlove it,❤️\n"great, thanks",👍🏽 :tada:\nnothing known,notanemoji\nsame twice,❤ ❤️\n',
+        'text,emojis\nlove it,❤️\n"great, thanks",👍🏽 :tada:\nnothing known,notanemoji\nsame twice,❤ ❤️\n'
+        "run together,❤️❤️👍🏿\n",
         encoding="utf-8",
     )
     rows = read_emoji_csv(f, catalog)
     heart, thumbs, tada = (catalog.lookup(x).char for x in ("❤", "👍", "🎉"))
-    assert rows.texts == ["love it", "great, thanks", "same twice"]
-    assert rows.gold == [[heart], [thumbs, tada], [heart]]
+    assert rows.texts == ["love it", "great, thanks", "same twice", "run together"]
+    assert rows.gold == [[heart], [thumbs, tada], [heart], [heart, thumbs]]
     assert rows.skipped == 1
 
 
