@@ -53,4 +53,4 @@ def test_bench_retrain_times_each_step_and_reports_figures_before_and_after(caps
         assert 0 < out[step] <= out["total_seconds"]
     for side in ("before", "after"):
         assert 0 < out[side]["catalog_val_mrr"] < 1 and 0 < out[side]["tweeteval_val_macro_f1"] < 1
-    assert out["verdict"] in ("promoted", "rejected") and len(out["reasons"]) == 3
+    assert out["verdict"] in ("promoted", "rejected") and len(out["reasons"]) == 4  # MRR, macro-recall@5, F1, feedback
