@@ -10,6 +10,7 @@ checks it against the Keras model.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from models.artifacts import (
     CATALOG_HEAD_FILE,
     CHARS_FILE,
     HEADS_FILE,
+    NAME_SLOT_FILE,
     NAMES_FILE,
     PRIOR_FILE,
     QUESTION_FILE,
@@ -176,6 +178,11 @@ class TextRanker:
             else:
                 self.catalog_head = head.bind(self._positions, len(self.chars))
                 self.catalog_head_note = f"catalog head: {len(head.emojis)} emojis, weight {head.weight:g}"
+        # the name slot (models.names.give_slot): the match from which a named emoji gets
+        # the fifth place, chosen by `train catalog-head` (0: off)
+        self.name_slot = 0.0
+        if self.names is not None and (self.folder / NAME_SLOT_FILE).exists():
+            self.name_slot = float(json.loads((self.folder / NAME_SLOT_FILE).read_text())["threshold"])
         self.prior = None  # the popularity mix (models.prior), last on whole-catalog scores
         if (self.folder / PRIOR_FILE).exists():
             from models.prior import PopularityMix
@@ -236,6 +243,7 @@ class TextRanker:
         names: bool = True,
         catalog_head: bool = True,
         prior: bool = True,
+        name_slot: bool = True,
     ) -> np.ndarray:
         """(len(texts), n_candidates) scores, ``scale · cosine + bias`` (+ over the whole
         catalog, the emoji names the text says and the catalog head, then mixed with the
@@ -243,10 +251,11 @@ class TextRanker:
         unless ``allow_empty`` (then a blank text is scored as an unknown word).
         ``heads_on_catalog`` adds the heads to whole-catalog scores too (an ablation that
         `evaluate emojis --heads-on-catalog` measures; the bot never does); ``names=False``,
-        ``catalog_head=False`` and ``prior=False`` leave those out (the first two off: the
-        SQAM alone, what a retrain imitates; the sum before the mix: ``prior=False``)."""
+        ``catalog_head=False``, ``prior=False`` and ``name_slot=False`` leave those out (the
+        first two off: the SQAM alone, what a retrain imitates; the sum of the terms:
+        ``prior=False, name_slot=False``; ``names=False`` leaves the name slot out too)."""
         _check_texts(texts, allow_empty)
-        return self._scores(texts, candidates, heads_on_catalog, names, catalog_head, prior)[0]
+        return self._scores(texts, candidates, heads_on_catalog, names, catalog_head, prior, name_slot)[0]
 
     def _scores(
         self,
@@ -256,6 +265,7 @@ class TextRanker:
         names: bool = True,
         catalog_head: bool = True,
         prior: bool = True,
+        name_slot: bool = True,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(scores, cosines), both (len(texts), n_candidates)."""
         batch = self.featurizer.featurize(texts)
@@ -278,6 +288,10 @@ class TextRanker:
                 self._add_heads(s, texts, batch, None)
             if prior and self.prior is not None and self.prior.weight:
                 s = self.prior.apply(s)
+            if names and name_slot and self.name_slot:
+                from models.names import give_slot
+
+                give_slot(s, *self.names.strongest(batch.word_ids), self.name_slot)
             return s, cos
         q = self.encoder.encode(batch)
         rows = self.candidate_indices(candidates)

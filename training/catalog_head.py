@@ -22,13 +22,16 @@ import numpy as np
 from models.artifacts import (
     CATALOG_HEAD_FILE,
     CHARS_FILE,
+    NAME_SLOT_FILE,
     PRIOR_FILE,
     QUESTION_FILE,
     artifacts_dir,
     require,
     update_manifest,
+    write_json_atomically,
 )
 from models.catalog_head import CatalogHead
+from models.names import SLOT_POSITION, give_slot
 from models.prior import PopularityMix
 from models.ranker import TextRanker
 from training.metrics import catalog_metrics, rounded
@@ -50,6 +53,10 @@ class CatalogHeadSettings:
     prior_weights: tuple[float, ...] = (0.0, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
     prior_tolerance: float = 0.002
     prior_texts: int = 8000
+    # The name slot (models.names.give_slot): of these match thresholds (0: off), the one
+    # with the best tune macro-recall@5 among those that cost top-5 and MRR at most the
+    # prior's tolerance.
+    slot_thresholds: tuple[float, ...] = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
 def _ranker_rows(ranker: TextRanker, texts: list[str], batch: int = 2048):
@@ -59,7 +66,7 @@ def _ranker_rows(ranker: TextRanker, texts: list[str], batch: int = 2048):
     base, rows = [], []
     for i in range(0, len(texts), batch):
         chunk = texts[i : i + batch]
-        base.append(ranker.scores(chunk, allow_empty=True, catalog_head=False, prior=False))
+        base.append(ranker.scores(chunk, allow_empty=True, catalog_head=False, prior=False, name_slot=False))
         rows.append(ranker.encoder.ngram_rows(ranker.featurizer.featurize(chunk).ngram_ids))
     return np.concatenate(base), vstack(rows, format="csr")
 
@@ -144,10 +151,30 @@ def train_catalog_head(
     (out / PRIOR_FILE).unlink(missing_ok=True)
     mix.save(out / PRIOR_FILE)
 
+    slot_grid: list[dict[str, Any]] = []
+    slot = 0.0
+    if ranker.names is not None and ranker.names.weight:
+        say("catalog head: the name slot")
+        tune_mixed = mix.apply(tune_scores)
+        tune_named = ranker.names.strongest(ranker.featurizer.featurize([whole.texts[i] for i in tune_idx]).word_ids)
+        for t in sorted({0.0, *s.slot_thresholds}):
+            slotted = tune_mixed.copy()
+            if t:
+                give_slot(slotted, *tune_named, t)
+            slot_grid.append({"threshold": t, "tune": rounded(catalog_metrics(slotted, tune_gold))})
+        slot = choose_slot_threshold(slot_grid, s.prior_tolerance)
+    (out / NAME_SLOT_FILE).unlink(missing_ok=True)
+    if slot:
+        write_json_atomically(out / NAME_SLOT_FILE, {"threshold": slot, "position": SLOT_POSITION})
+
     keep = [i for i, g in enumerate(val.gold) if any(c in pos for c in g)]
-    val_base, val_rows = _ranker_rows(ranker, [val.texts[i] for i in keep])
+    val_texts = [val.texts[i] for i in keep]
+    val_base, val_rows = _ranker_rows(ranker, val_texts)
     val_gold = [np.asarray([pos[c] for c in val.gold[i] if c in pos]) for i in keep]
     val_scores = val_base + head.weight * head.scores(val_rows)
+    val_shipped = mix.apply(val_scores)
+    if slot:
+        give_slot(val_shipped, *ranker.names.strongest(ranker.featurizer.featurize(val_texts).word_ids), slot)
     info = {
         "settings": {"c": s.c, "balance": s.balance, "keep": s.keep, "max_tweets": s.max_tweets},
         "weight": head.weight,
@@ -166,6 +193,12 @@ def train_catalog_head(
             "tweeteval_train_texts": len(other_texts),
             "grid": prior_grid,
             "twemoji_val_with": rounded(catalog_metrics(mix.apply(val_scores), val_gold)),
+        },
+        "name_slot": {
+            "threshold": slot,
+            "position": SLOT_POSITION,
+            "grid": slot_grid,
+            "twemoji_val_with": rounded(catalog_metrics(val_shipped, val_gold)),
         },
         "train_seconds": round(time.time() - t_start, 1),
     }
@@ -195,6 +228,16 @@ def choose_prior_weight(grid: list[dict[str, Any]], tolerance: float) -> float:
     keys = ("top5_accuracy", "mrr", "macro_recall_at_5")
     ok = [g["weight"] for g in grid if all(g["tune"][k] >= base[k] - tolerance for k in keys)]
     return max(ok)
+
+
+def choose_slot_threshold(grid: list[dict[str, Any]], tolerance: float) -> float:
+    """The threshold with the best tune macro-recall@5 among those whose top-5 and MRR are
+    each at most ``tolerance`` below no slot (the grid's first, threshold 0); on a tie the
+    higher (the slot given less often); 0 (off) unless one beats no slot."""
+    base = grid[0]["tune"]
+    ok = [g for g in grid if all(g["tune"][k] >= base[k] - tolerance for k in ("top5_accuracy", "mrr"))]
+    best = max(ok, key=lambda g: (g["tune"]["macro_recall_at_5"], g["threshold"]))
+    return best["threshold"] if best["tune"]["macro_recall_at_5"] > base["macro_recall_at_5"] else 0.0
 
 
 def fit_temperature(scores: np.ndarray, gold: list[np.ndarray], mix: PopularityMix) -> float:

@@ -95,12 +95,13 @@ def evaluate_emojis(
     names: bool = True,
     catalog_head: bool = True,
     prior: bool = True,
+    name_slot: bool = True,
 ) -> dict[str, Any]:
     """Rank the whole catalog for every text of a ``text,emojis`` CSV (no candidate list),
     or of one side of the whole-catalog tweets' split (``data_dir`` + ``split``).
 
-    ``names=False`` / ``catalog_head=False`` / ``prior=False`` leave those parts of the
-    ranking out (ablations).
+    ``names=False`` / ``catalog_head=False`` / ``prior=False`` / ``name_slot=False`` leave
+    those parts of the ranking out (ablations).
     ``baseline`` ``popularity`` or ``svm`` scores the same rows with that yardstick
     (trained on the split's train side) instead of the shipped model."""
     from tqdm import tqdm
@@ -120,25 +121,18 @@ def evaluate_emojis(
     texts = [data.texts[i] for i in keep]
     gold = [np.asarray([positions[c] for c in data.gold[i] if c in positions]) for i in keep]
 
-    def scorer(chunk, allow_empty=True):
-        return ranker.scores(chunk, allow_empty=allow_empty, names=names, catalog_head=catalog_head, prior=prior)
+    terms = {"names": names, "catalog_head": catalog_head, "prior": prior, "name_slot": name_slot}
 
-    name = ranker.version + "".join(
-        f"-{part}" for part, on in (("names", names), ("catalog-head", catalog_head), ("prior", prior)) if not on
-    )
+    def scorer(chunk, allow_empty=True):
+        return ranker.scores(chunk, allow_empty=allow_empty, **terms)
+
+    name = ranker.version + "".join(f"-{part.replace('_', '-')}" for part, on in terms.items() if not on)
     if heads_on_catalog:
         if ranker.heads is None:
             raise ValueError(f"--heads-on-catalog: {ranker.heads_note}")
 
         def scorer(chunk, allow_empty=True):
-            return ranker.scores(
-                chunk,
-                allow_empty=allow_empty,
-                heads_on_catalog=True,
-                names=names,
-                catalog_head=catalog_head,
-                prior=prior,
-            )
+            return ranker.scores(chunk, allow_empty=allow_empty, heads_on_catalog=True, **terms)
 
         name += "+heads"
     if baseline is not None:

@@ -207,7 +207,7 @@ def _fixed_terms(ranker: TextRanker, examples: list[FeedbackExample]) -> np.ndar
     out = np.zeros((len(examples), len(ranker.chars)), np.float32)
     for i in range(0, len(examples), 1024):
         texts = [e.text for e in examples[i : i + 1024]]
-        full = ranker.scores(texts, allow_empty=True, prior=False)  # the sum of terms, before the mix
+        full = ranker.scores(texts, allow_empty=True, prior=False, name_slot=False)  # the sum of the terms
         out[i : i + len(texts)] = full - ranker.scores(
             texts, allow_empty=True, names=False, catalog_head=False, prior=False
         )

@@ -61,6 +61,7 @@ def cmd_evaluate_emojis(args: argparse.Namespace) -> int:
         names=not args.no_names,
         catalog_head=not args.no_catalog_head,
         prior=not args.no_prior,
+        name_slot=not args.no_name_slot,
     )
     report(result, args.json)
     return 0
@@ -157,6 +158,10 @@ def register(sub) -> None:
     ee.add_argument(
         "--no-prior", dest="no_prior", action="store_true",
         help="leave the popularity mix out: rank by the sum of the terms alone (an ablation)",
+    )  # fmt: skip
+    ee.add_argument(
+        "--no-name-slot", dest="no_name_slot", action="store_true",
+        help="leave the name slot out: no fifth place for an emoji the text names (an ablation)",
     )  # fmt: skip
     ee.add_argument("--json", action="store_true")
     ee.set_defaults(func=cmd_evaluate_emojis)

@@ -124,13 +124,14 @@ def test_emojify_answers_only_the_caller(core, ranker, run):
 
 def test_emojify_says_so_when_nothing_fits(core, ranker, run):
     """A top 5 in which no emoji fits the message (popularity filled it) says so."""
-    texts = ["pizza party in the kitchen at noon", "our server is down again and the pager won't stop"]
+    run(core.handle(cmd("emojify-admin", "threshold 0.2", user="UADMIN")))  # the product's default
+    texts = ["pizza party in the kitchen at noon", "our server is down again and nobody knows why"]
     flagged = []
     for text in texts:
         reply = run(core.handle(cmd("emojify", text)))[0]
         best_fit = max(r.fit for r in ranker.rank([text], 5)[0])
         flagged.append("None of these fits" in reply.text)
-        assert flagged[-1] == (best_fit < 0.2)  # the channel's threshold (the default, 0.2)
+        assert flagged[-1] == (best_fit < 0.2)  # the channel's threshold
     assert flagged == [False, True]  # the shipped model: 🍕 fits the party, nothing the outage
 
 

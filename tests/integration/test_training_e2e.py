@@ -319,6 +319,9 @@ def test_catalog_head_trains_after_the_sqam_and_ranks(tiny_artifacts, tmp_path):
     assert ranker.prior.temperature == prior["temperature"] > 0
     assert [g["weight"] for g in prior["grid"]] == sorted(CatalogHeadSettings().prior_weights)
     assert prior["tweeteval_train_texts"] > 0 and all("tweeteval_train" in g for g in prior["grid"])
+    slot = info["name_slot"]  # chosen only where it wins macro-recall@5 on the tune rows
+    assert slot["threshold"] in (0.0, *CatalogHeadSettings().slot_thresholds)
+    assert ranker.name_slot == slot["threshold"] or ranker.names is None
 
 
 def test_train_catalog_head_reproduces_the_shipped_weight_and_figures(tmp_path, data_dir):
@@ -327,7 +330,7 @@ def test_train_catalog_head_reproduces_the_shipped_weight_and_figures(tmp_path, 
     shipped val figures."""
     import shutil
 
-    from models.artifacts import artifacts_dir, read_manifest
+    from models.artifacts import NAME_SLOT_FILE, artifacts_dir, read_manifest
     from training.catalog_head import train_catalog_head
 
     out = tmp_path / "artifacts"
@@ -341,3 +344,7 @@ def test_train_catalog_head_reproduces_the_shipped_weight_and_figures(tmp_path, 
     assert with_["mrr"] > without["mrr"] and with_["top5_accuracy"] > without["top5_accuracy"]
     assert info["prior"] == shipped["prior"]  # the same temperature, weight and figures
     assert shipped["prior"]["weight"] > 0
+    assert info["name_slot"] == shipped["name_slot"] and shipped["name_slot"]["threshold"] > 0
+    assert (out / NAME_SLOT_FILE).read_text() == (artifacts_dir(None) / NAME_SLOT_FILE).read_text()
+    slot, no_slot = info["name_slot"]["twemoji_val_with"], info["prior"]["twemoji_val_with"]
+    assert slot["macro_recall_at_5"] > no_slot["macro_recall_at_5"]

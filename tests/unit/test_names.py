@@ -76,3 +76,39 @@ def test_everyday_words_and_two_letter_codes_hardly_count(catalog):
     rare = NameMatch.build(list(catalog), words, doc_freq=np.array([0, 0, 0.0, 0.12, 0.9]))
     s = rare.scores(np.array([[3, 4]], np.int32))[0]
     assert s[col["📟"]] > 5 * s.max(where=np.arange(len(s)) != col["📟"], initial=0)  # "pager" beats "you"
+
+
+def test_strongest_is_each_texts_best_summed_match(names):
+    m, _, catalog = names
+    ids = np.array([[2, 3, 2, 0], [4, 6, 0, 0], [9, 7, 0, 0]], np.int32)  # "pizza tacos pizza", "face the", ...
+    cols, match = m.strongest(ids)
+    full = m.scores(ids)
+    assert cols[1] == -1 and match[1] == 0  # names nothing
+    for r in (0, 2):
+        assert match[r] == pytest.approx(full[r].max()) and full[r, cols[r]] == pytest.approx(full[r].max())
+
+
+def test_the_name_slot_gives_a_strongly_named_emoji_the_fifth_place_only():
+    from models.names import give_slot
+
+    s = np.array([[9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 1.0]] * 3, np.float32)
+    cols = np.array([6, 1, 6])  # row 0: far down; row 1: already second; row 2: matched too weakly
+    match = np.array([0.9, 0.9, 0.5], np.float32)
+    out = s.copy()
+    give_slot(out, cols, match, 0.8)
+    order = np.argsort(-out, axis=1)
+    assert list(order[0][:5]) == [0, 1, 2, 3, 6]  # fifth, just below the fourth
+    assert out[0, 6] < out[0, 3] and out[0, 6] > out[0, 4]
+    np.testing.assert_array_equal(out[1:], s[1:])  # in the top 4 already, or too weak: untouched
+    np.testing.assert_array_equal(np.delete(out[0], 6), np.delete(s[0], 6))  # nothing else moves
+
+
+def test_the_shipped_ranker_gives_the_name_slot_after_the_mix(ranker):
+    assert ranker.name_slot > 0  # chosen on the tune rows by `train catalog-head`
+    text = ["we watched a snail race at the fair"]
+    top = [r.emoji for r in ranker.rank(text, k=5)[0]]
+    plain = ranker.scores(text, name_slot=False)
+    assert "🐌" not in [ranker.chars[i] for i in np.argsort(-plain[0])[:5]]  # the ranking alone misses it
+    assert top[4] == "🐌"
+    cands = ["🐌", "😂", "❤️"]  # among given candidates it stays out
+    np.testing.assert_allclose(ranker.scores(text, cands), ranker.scores(text, cands, name_slot=False))

@@ -77,3 +77,19 @@ def test_the_shipped_ranker_mixes_whole_catalog_scores_only(ranker):
     cands = ["✈️", "😂", "❤️"]  # among given candidates (TweetEval, airline) it stays out
     np.testing.assert_allclose(ranker.scores(texts, cands), ranker.scores(texts, cands, prior=False))
     assert ranker.rank(texts[:1], k=1)[0][0].emoji == "✈️"  # a sure answer stays first
+
+
+def test_the_name_slot_threshold_wins_macro_recall_without_costing_top5_or_mrr():
+    from training.catalog_head import choose_slot_threshold
+
+    def row(t, top5, mrr, mr5):
+        return {"threshold": t, "tune": {"top5_accuracy": top5, "mrr": mrr, "macro_recall_at_5": mr5}}
+
+    grid = [
+        row(0.0, 0.31, 0.228, 0.13),
+        row(0.5, 0.30, 0.227, 0.14),
+        row(0.7, 0.309, 0.228, 0.14),
+        row(0.8, 0.31, 0.228, 0.14),
+    ]
+    assert choose_slot_threshold(grid, 0.002) == 0.8  # 0.5 costs top-5; 0.7 and 0.8 tie: the rarer slot
+    assert choose_slot_threshold([grid[0], row(0.9, 0.31, 0.228, 0.13)], 0.002) == 0.0  # no gain: off
