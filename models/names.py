@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,38 @@ def name_words(emoji) -> set[str]:
             if len(w) > 2 and w not in STOP_WORDS and not w.isdigit():  # "flag-is": no "is"
                 out.add(stem(w))
     return out
+
+
+@dataclass
+class NameHits:
+    """The nonzero cells of a batch's name match: text rows, emoji columns, summed weights
+    (each cell once)."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    weights: np.ndarray
+    n_texts: int
+    n_emojis: int
+
+    def dense(self) -> np.ndarray:
+        out = np.zeros((self.n_texts, self.n_emojis), np.float32)
+        out[self.rows, self.cols] = self.weights
+        return out
+
+    def add_to(self, s: np.ndarray, weight: float) -> None:
+        """``s += weight · dense()``, in place (each cell once, so a fancy-index add is exact)."""
+        s[self.rows, self.cols] += weight * self.weights
+
+    def strongest(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per text, the emoji its names match most (the first such column) and that match;
+        −1 and 0 for a text that names none."""
+        cols = np.full(self.n_texts, -1, np.int64)
+        best = np.zeros(self.n_texts, np.float32)
+        order = np.lexsort((self.cols, -self.weights, self.rows))  # by text, strongest first
+        texts, first = np.unique(self.rows[order], return_index=True)
+        cols[texts] = self.cols[order[first]]
+        best[texts] = self.weights[order[first]]
+        return cols, best
 
 
 class NameMatch:
@@ -78,44 +111,34 @@ class NameMatch:
         m = csr_matrix((vals, (rows, cols)), shape=(len(words), len(emojis)), dtype=np.float32)
         return cls(m, weight, vocab_digest(words))
 
+    def match(self, word_ids: np.ndarray) -> NameHits:
+        """The summed weights of the distinct name words of each text, as the few nonzero
+        (text, emoji) cells. Most words name no emoji: one vectorised lookup finds the few
+        that do and their rows of the matrix are gathered and summed in NumPy (a sparse
+        product over every word cost 0.4 ms per message, a Python loop over the hits
+        1.4 ms per 256 messages, and SciPy's own overhead 0.3 ms for a single message)."""
+        m = self.matrix
+        n_words, n_emojis = m.shape
+        rows, pos = np.nonzero(self._names_something[word_ids])
+        pairs = np.unique(rows.astype(np.int64) * n_words + word_ids[rows, pos])  # a word said twice counts once
+        text, word = pairs // n_words, pairs % n_words
+        start = m.indptr[word]
+        lengths = m.indptr[word + 1] - start
+        cell = (
+            np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths) + np.repeat(start, lengths)
+        )
+        key = np.repeat(text, lengths) * n_emojis + m.indices[cell]
+        keys, which = np.unique(key, return_inverse=True)
+        weights = np.bincount(which, weights=m.data[cell], minlength=len(keys)).astype(np.float32)
+        return NameHits(keys // n_emojis, keys % n_emojis, weights, word_ids.shape[0], n_emojis)
+
     def scores(self, word_ids: np.ndarray) -> np.ndarray:
         """(B, catalog): the summed weights of the distinct name words in each text."""
-        out = np.zeros((word_ids.shape[0], self.matrix.shape[1]), np.float32)
-        self.add_to(out, word_ids, 1.0)
-        return out
-
-    def _matches(self, word_ids: np.ndarray):
-        """(row, emoji columns, weights) for each distinct name word of each text. Most
-        words name no emoji: one vectorised lookup finds the few that do, and only those
-        are visited (a sparse product cost 0.4 ms per message, this a few µs)."""
-        m = self.matrix
-        hits = np.nonzero(self._names_something[word_ids])
-        seen = set()
-        for r, t in zip(*hits, strict=True):
-            wid = int(word_ids[r, t])
-            if (r, wid) in seen:  # a word said twice names the emoji once
-                continue
-            seen.add((r, wid))
-            a, z = m.indptr[wid], m.indptr[wid + 1]
-            yield int(r), m.indices[a:z], m.data[a:z]
+        return self.match(word_ids).dense()
 
     def add_to(self, s: np.ndarray, word_ids: np.ndarray, weight: float) -> None:
         """``s += weight · scores(word_ids)``, in place."""
-        for r, cols, vals in self._matches(word_ids):
-            s[r, cols] += weight * vals
-
-    def strongest(self, word_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per text, the emoji its names match most and that match (−1 and 0 for none)."""
-        best_col = np.full(word_ids.shape[0], -1, np.int64)
-        best = np.zeros(word_ids.shape[0], np.float32)
-        sums: dict[tuple[int, int], float] = defaultdict(float)
-        for r, cols, vals in self._matches(word_ids):
-            for c, v in zip(cols.tolist(), vals.tolist(), strict=True):
-                sums[r, c] += v
-        for (r, c), v in sums.items():
-            if v > best[r]:
-                best_col[r], best[r] = c, v
-        return best_col, best
+        self.match(word_ids).add_to(s, weight)
 
     def save(self, path: Path) -> None:
         m = self.matrix

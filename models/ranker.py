@@ -280,18 +280,19 @@ class TextRanker:
             q = self.encoder.encode(batch, rows)
             cos = q @ self.answers.T
             s = self.scale * cos + self.bias
-            if names and self.names is not None and self.names.weight:
-                self.names.add_to(s, batch.word_ids, self.names.weight)
+            named = self.names.match(batch.word_ids) if names and self.names is not None else None
+            if named is not None and self.names.weight:
+                named.add_to(s, self.names.weight)
             if head is not None and head.weight:
                 head.add_to(s, rows, head.weight)
             if heads_on_catalog and self.heads is not None:
                 self._add_heads(s, texts, batch, None)
             if prior and self.prior is not None and self.prior.weight:
                 s = self.prior.apply(s)
-            if names and name_slot and self.name_slot:
+            if named is not None and name_slot and self.name_slot:
                 from models.names import give_slot
 
-                give_slot(s, *self.names.strongest(batch.word_ids), self.name_slot)
+                give_slot(s, *named.strongest(), self.name_slot)
             return s, cos
         q = self.encoder.encode(batch)
         rows = self.candidate_indices(candidates)

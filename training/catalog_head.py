@@ -156,7 +156,8 @@ def train_catalog_head(
     if ranker.names is not None and ranker.names.weight:
         say("catalog head: the name slot")
         tune_mixed = mix.apply(tune_scores)
-        tune_named = ranker.names.strongest(ranker.featurizer.featurize([whole.texts[i] for i in tune_idx]).word_ids)
+        tune_named = ranker.names.match(ranker.featurizer.featurize([whole.texts[i] for i in tune_idx]).word_ids)
+        tune_named = tune_named.strongest()
         for t in sorted({0.0, *s.slot_thresholds}):
             slotted = tune_mixed.copy()
             if t:
@@ -174,7 +175,7 @@ def train_catalog_head(
     val_scores = val_base + head.weight * head.scores(val_rows)
     val_shipped = mix.apply(val_scores)
     if slot:
-        give_slot(val_shipped, *ranker.names.strongest(ranker.featurizer.featurize(val_texts).word_ids), slot)
+        give_slot(val_shipped, *ranker.names.match(ranker.featurizer.featurize(val_texts).word_ids).strongest(), slot)
     info = {
         "settings": {"c": s.c, "balance": s.balance, "keep": s.keep, "max_tweets": s.max_tweets},
         "weight": head.weight,

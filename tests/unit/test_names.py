@@ -81,7 +81,7 @@ def test_everyday_words_and_two_letter_codes_hardly_count(catalog):
 def test_strongest_is_each_texts_best_summed_match(names):
     m, _, catalog = names
     ids = np.array([[2, 3, 2, 0], [4, 6, 0, 0], [9, 7, 0, 0]], np.int32)  # "pizza tacos pizza", "face the", ...
-    cols, match = m.strongest(ids)
+    cols, match = m.match(ids).strongest()
     full = m.scores(ids)
     assert cols[1] == -1 and match[1] == 0  # names nothing
     for r in (0, 2):
