@@ -247,7 +247,7 @@ class TextRanker:
     ) -> np.ndarray:
         """(len(texts), n_candidates) scores, ``scale · cosine + bias`` (+ over the whole
         catalog, the emoji names the text says and the catalog head, then mixed with the
-        emojis' popularity: ``log p``, models.prior); raises EmptyTextError on blank texts
+        emojis' popularity: the mixture's probability, models.prior); raises EmptyTextError on blank texts
         unless ``allow_empty`` (then a blank text is scored as an unknown word).
         ``heads_on_catalog`` adds the heads to whole-catalog scores too (an ablation that
         `evaluate emojis --heads-on-catalog` measures; the bot never does); ``names=False``,

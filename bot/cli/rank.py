@@ -40,14 +40,18 @@ def cmd_emojify(args: argparse.Namespace) -> int:
             {
                 "text": text[:200],
                 "model_version": ranker.version,
-                "emojis": [{"emoji": r.emoji, "score": round(r.score, 4), "fit": round(r.fit, 4)} for r in result],
+                "emojis": [
+                    {"emoji": r.emoji, "score": float(f"{r.score:.4g}"), "fit": round(r.fit, 4)} for r in result
+                ],
             }
         )
     else:
         print(" ".join(r.emoji for r in result))
         if args.scores:
             for r in result:
-                print(f"  {r.emoji}  score {r.score:+.3f}  fit {r.fit:+.3f}")
+                # over the whole catalog the score is a probability (models.prior), among
+                # candidates the SQAM's and the heads' sum: four significant digits for both
+                print(f"  {r.emoji}  score {r.score:.4g}  fit {r.fit:+.3f}")
     return 0
 
 
@@ -141,7 +145,10 @@ def register(sub) -> None:
     e.add_argument("--top", type=positive, default=5, help="how many emojis (default 5)")
     e.add_argument("--candidates", nargs="+", metavar="EMOJI", help="rank only these emojis (Unicode or short names)")
     e.add_argument(
-        "--scores", action="store_true", help="also print each emoji's score and fit (the cosine, before popularity)"
+        "--scores",
+        action="store_true",
+        help="also print each emoji's score (over the whole catalog: its probability) and fit (the cosine, "
+        "before popularity)",
     )
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=cmd_emojify)
