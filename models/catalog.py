@@ -194,7 +194,7 @@ class EmojiCatalog:
         while i < n:
             for j in range(min(n, i + 12), i, -1):  # the longest sequences in the catalog are shorter
                 piece = token[i:j]
-                k = self._index.get(piece, self._by_key.get(_strip_key(piece)) if _strip_key(piece) else None)
+                k = self._index[piece] if piece in self._index else self._by_key.get(_strip_key(piece))
                 if k is not None:
                     break
             else:

@@ -136,10 +136,6 @@ class NameMatch:
         """(B, catalog): the summed weights of the distinct name words in each text."""
         return self.match(word_ids).dense()
 
-    def add_to(self, s: np.ndarray, word_ids: np.ndarray, weight: float) -> None:
-        """``s += weight · scores(word_ids)``, in place."""
-        self.match(word_ids).add_to(s, weight)
-
     def save(self, path: Path) -> None:
         m = self.matrix
         np.savez_compressed(

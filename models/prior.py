@@ -58,7 +58,8 @@ class PopularityMix:
         return self
 
     def probabilities(self, s: np.ndarray, weight: float | None = None) -> np.ndarray:
-        """(B, catalog) mixture probabilities for whole-catalog scores ``s``."""
+        """(B, catalog) mixture probabilities for whole-catalog scores ``s``: the mixed
+        score (a ``log`` would rank the same and cost a fifth more)."""
         assert self.popularity is not None, "bind the mix to a catalog first"
         w = self.weight if weight is None else weight
         z = np.asarray(s, np.float32) / np.float32(self.temperature)
@@ -67,11 +68,6 @@ class PopularityMix:
         z *= (1.0 - w) / z.sum(axis=1, keepdims=True)
         z += np.float32(w) * self.popularity
         return z
-
-    def apply(self, s: np.ndarray, weight: float | None = None) -> np.ndarray:
-        """The mixed whole-catalog score: :meth:`probabilities` (a ``log`` would rank the
-        same and cost a fifth more)."""
-        return self.probabilities(s, weight)
 
     def save(self, path: Path) -> None:
         np.savez(

@@ -288,7 +288,7 @@ class TextRanker:
             if heads_on_catalog and self.heads is not None:
                 self._add_heads(s, texts, batch, None)
             if prior and self.prior is not None and self.prior.weight:
-                s = self.prior.apply(s)
+                s = self.prior.probabilities(s)
             if named is not None and name_slot and self.name_slot:
                 from models.names import give_slot
 

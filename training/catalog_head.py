@@ -144,8 +144,8 @@ def train_catalog_head(
     mix.temperature = fit_temperature(tune_scores, tune_gold, mix)
     prior_grid = []
     for w in sorted({0.0, *s.prior_weights}):  # weight 0 first: what the tolerance is measured from
-        on_tune = rounded(catalog_metrics(mix.apply(tune_scores, w), tune_gold))
-        on_other = rounded(catalog_metrics(mix.apply(other_scores, w), other_gold))
+        on_tune = rounded(catalog_metrics(mix.probabilities(tune_scores, w), tune_gold))
+        on_other = rounded(catalog_metrics(mix.probabilities(other_scores, w), other_gold))
         prior_grid.append({"weight": w, "tune": on_tune, "tweeteval_train": on_other})
     mix.weight = choose_prior_weight(prior_grid, s.prior_tolerance)
     (out / PRIOR_FILE).unlink(missing_ok=True)
@@ -155,7 +155,7 @@ def train_catalog_head(
     slot = 0.0
     if ranker.names is not None and ranker.names.weight:
         say("catalog head: the name slot")
-        tune_mixed = mix.apply(tune_scores)
+        tune_mixed = mix.probabilities(tune_scores)
         tune_named = ranker.names.match(ranker.featurizer.featurize([whole.texts[i] for i in tune_idx]).word_ids)
         tune_named = tune_named.strongest()
         for t in sorted({0.0, *s.slot_thresholds}):
@@ -173,7 +173,7 @@ def train_catalog_head(
     val_base, val_rows = _ranker_rows(ranker, val_texts)
     val_gold = [np.asarray([pos[c] for c in val.gold[i] if c in pos]) for i in keep]
     val_scores = val_base + head.weight * head.scores(val_rows)
-    val_shipped = mix.apply(val_scores)
+    val_shipped = mix.probabilities(val_scores)
     if slot:
         give_slot(val_shipped, *ranker.names.match(ranker.featurizer.featurize(val_texts).word_ids).strongest(), slot)
     info = {
@@ -193,7 +193,7 @@ def train_catalog_head(
             "tolerance": s.prior_tolerance,
             "tweeteval_train_texts": len(other_texts),
             "grid": prior_grid,
-            "twemoji_val_with": rounded(catalog_metrics(mix.apply(val_scores), val_gold)),
+            "twemoji_val_with": rounded(catalog_metrics(mix.probabilities(val_scores), val_gold)),
         },
         "name_slot": {
             "threshold": slot,

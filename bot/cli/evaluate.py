@@ -43,6 +43,16 @@ def cmd_evaluate_airline(args: argparse.Namespace) -> int:
     return 0
 
 
+# The parts of whole-catalog ranking `evaluate emojis` can leave out (`--no-…`), as
+# TextRanker.scores names them.
+ABLATIONS = {
+    "names": "leave the emoji-name match out (and with it the name slot)",
+    "catalog_head": "leave the catalog head (linear n-gram model) out (with --no-names: the SQAM alone)",
+    "prior": "leave the popularity mix out: rank by the sum of the terms alone",
+    "name_slot": "leave the name slot out: no fifth place for an emoji the text names",
+}
+
+
 def cmd_evaluate_emojis(args: argparse.Namespace) -> int:
     from training.evaluate import evaluate_emojis
 
@@ -58,10 +68,7 @@ def cmd_evaluate_emojis(args: argparse.Namespace) -> int:
         split=None if args.csv else args.split,
         baseline=args.baseline,
         heads_on_catalog=args.heads_on_catalog,
-        names=not args.no_names,
-        catalog_head=not args.no_catalog_head,
-        prior=not args.no_prior,
-        name_slot=not args.no_name_slot,
+        **{part: not getattr(args, f"no_{part}") for part in ABLATIONS},
     )
     report(result, args.json)
     return 0
@@ -147,22 +154,8 @@ def register(sub) -> None:
         action="store_true",
         help="add the TweetEval and airline heads to the whole-catalog scores too (an ablation: the bot does not)",
     )
-    ee.add_argument(
-        "--no-names", dest="no_names", action="store_true",
-        help="leave the emoji-name match out (an ablation; the bot never does)",
-    )  # fmt: skip
-    ee.add_argument(
-        "--no-catalog-head", dest="no_catalog_head", action="store_true",
-        help="leave the catalog head (linear n-gram model) out (an ablation; with --no-names: the SQAM alone)",
-    )  # fmt: skip
-    ee.add_argument(
-        "--no-prior", dest="no_prior", action="store_true",
-        help="leave the popularity mix out: rank by the sum of the terms alone (an ablation)",
-    )  # fmt: skip
-    ee.add_argument(
-        "--no-name-slot", dest="no_name_slot", action="store_true",
-        help="leave the name slot out: no fifth place for an emoji the text names (an ablation)",
-    )  # fmt: skip
+    for part, what in ABLATIONS.items():  # each leaves one part of the ranking out; the bot never does
+        ee.add_argument(f"--no-{part.replace('_', '-')}", dest=f"no_{part}", action="store_true", help=what)
     ee.add_argument("--json", action="store_true")
     ee.set_defaults(func=cmd_evaluate_emojis)
 

@@ -28,15 +28,15 @@ def test_a_sure_score_keeps_its_ranking_and_a_flat_one_turns_to_the_popular_emoj
     np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
     assert p[0].argmax() == POSITIONS["🍕"]
     assert list(np.argsort(-p[1])[:2]) == [POSITIONS["😂"], POSITIONS["❤️"]]
-    np.testing.assert_allclose(mix.apply(np.array([sure, flat], np.float32)), p, rtol=1e-6)
+    np.testing.assert_allclose(mix.probabilities(np.array([sure, flat], np.float32)), p, rtol=1e-6)
 
 
 def test_weight_zero_is_the_scores_own_order_and_weight_one_is_popularity():
     rng = np.random.default_rng(0)
     s = rng.normal(size=(6, 5)).astype(np.float32)
     mix = _mix(temperature=1.7)
-    assert (np.argsort(-mix.apply(s, 0.0), axis=1) == np.argsort(-s, axis=1)).all()
-    assert (np.argsort(-mix.apply(s, 1.0), axis=1)[:, :3] == [0, 1, 2]).all()
+    assert (np.argsort(-mix.probabilities(s, 0.0), axis=1) == np.argsort(-s, axis=1)).all()
+    assert (np.argsort(-mix.probabilities(s, 1.0), axis=1)[:, :3] == [0, 1, 2]).all()
 
 
 def test_save_and_load_round_trip(tmp_path):
@@ -72,7 +72,7 @@ def test_the_shipped_ranker_mixes_whole_catalog_scores_only(ranker):
     assert mix is not None and 0 < mix.weight < 1 and mix.temperature > 0
     texts = ["my flight got cancelled, stuck at the airport", "ok"]
     raw = ranker.scores(texts, prior=False)
-    np.testing.assert_allclose(ranker.scores(texts), mix.apply(raw), rtol=1e-5)
+    np.testing.assert_allclose(ranker.scores(texts), mix.probabilities(raw), rtol=1e-5)
     cands = ["✈️", "😂", "❤️"]  # among given candidates (TweetEval, airline) it stays out
     np.testing.assert_allclose(ranker.scores(texts, cands), ranker.scores(texts, cands, prior=False))
     assert ranker.rank(texts[:1], k=1)[0][0].emoji == "✈️"  # a sure answer stays first
