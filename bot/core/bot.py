@@ -279,11 +279,18 @@ class BotCore:
             )
         # the name as words, not a :short_name: that a chat client would draw as the emoji again
         lines = "\n".join(f"{x.char}  {x.short_name.replace('_', ' ')}  fit `{x.score:+.3f}`" for x in chosen)
-        if max(x.score for x in chosen) < cfg.threshold:
+        fitting = [x.char for x in chosen if x.score >= cfg.threshold]
+        if not fitting:
             # the ranking still has a top 5 (popularity fills it); say that none of it fits
             lines += (
                 f"\n_None of these fits the message well (every fit is below {cfg.threshold:g}): they are the "
                 "emojis people use most, and auto-react adds none of them._"
+            )
+        elif len(fitting) < len(chosen):
+            # say which fit: "our server is down and the pager won't stop" had 😂 first and 📟 fifth
+            lines += (
+                f"\n_Fits the message (at least {cfg.threshold:g}): {' '.join(fitting)}; the others are weaker "
+                "guesses, mostly the emojis people use most._"
             )
         return [Reply(c.channel_id, f"{' '.join(x.char for x in chosen)}\n{lines}", ephemeral=True, emojis=chosen)]
 

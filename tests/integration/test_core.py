@@ -135,6 +135,17 @@ def test_emojify_says_so_when_nothing_fits(core, ranker, run):
     assert flagged == [False, True]  # the shipped model: 🍕 fits the party, nothing the outage
 
 
+def test_emojify_says_which_emojis_fit_when_only_some_do(core, ranker, run):
+    run(core.handle(cmd("emojify-admin", "threshold 0.2", user="UADMIN")))
+    text = "our server is down again and the pager won't stop"
+    ranked = ranker.rank([text], 5)[0]
+    fitting = [r.emoji for r in ranked if r.fit >= 0.2]
+    assert 0 < len(fitting) < 5  # the shipped model: 📟 (the name slot) fits, 😂 first does not
+    reply = run(core.handle(cmd("emojify", text)))[0].text
+    assert f"Fits the message (at least 0.2): {' '.join(fitting)};" in reply
+    assert "None of these fits" not in reply
+
+
 def test_message_texts_are_stored_only_where_the_channel_learns(core, run):
     # auto-react alone: the bot answers and logs what it answered, but keeps no text
     run(core.handle(cmd("emojify-admin", "on", user="UADMIN", channel="CLOUD")))
