@@ -80,7 +80,7 @@ def train_catalog_head(
     from sklearn.svm import LinearSVC
 
     from models.catalog import EmojiCatalog
-    from training.data import load_twemoji_tweets, shipped_tune_split, split_emoji_rows
+    from training.data import shipped_pool
 
     s = settings or CatalogHeadSettings()
     out = artifacts_dir(out_dir)
@@ -94,8 +94,8 @@ def train_catalog_head(
     if catalog.chars != ranker.chars:
         raise ValueError("the data directory's catalog is not the one the shipped model ranks")
     pos = ranker.index.positions
-    whole, val = split_emoji_rows(load_twemoji_tweets(data_dir, catalog=catalog))
-    tune_idx, rest = shipped_tune_split(len(whole.texts), out)  # the rows `train sqam` trained on / tuned with
+    draw = shipped_pool(data_dir, out, catalog)  # the rows `train sqam` trained on / tuned with
+    whole, val, tune_idx, rest = draw.pool, draw.reported, draw.tune, draw.rest
     if s.max_tweets:
         rest, tune_idx = rest[: s.max_tweets], tune_idx[: max(50, s.max_tweets // 8)]
 
@@ -168,15 +168,7 @@ def train_catalog_head(
     if slot:
         write_json_atomically(out / NAME_SLOT_FILE, {"threshold": slot, "position": SLOT_POSITION})
 
-    keep = [i for i, g in enumerate(val.gold) if any(c in pos for c in g)]
-    val_texts = [val.texts[i] for i in keep]
-    val_base, val_rows = _ranker_rows(ranker, val_texts)
-    val_gold = [np.asarray([pos[c] for c in val.gold[i] if c in pos]) for i in keep]
-    val_scores = val_base + head.weight * head.scores(val_rows)
-    val_shipped = mix.probabilities(val_scores)
-    if slot:
-        give_slot(val_shipped, *ranker.names.match(ranker.featurizer.featurize(val_texts).word_ids).strongest(), slot)
-    info = {
+    info: dict[str, Any] = {
         "settings": {"c": s.c, "balance": s.balance, "keep": s.keep, "max_tweets": s.max_tweets},
         "weight": head.weight,
         "emojis": len(head.emojis),
@@ -184,8 +176,6 @@ def train_catalog_head(
         "train_tweets": len(rest),
         "tune_rows": len(tune_idx),
         "tune_grid": grid,
-        "twemoji_val_without": rounded(catalog_metrics(val_base, val_gold)),
-        "twemoji_val_with": rounded(catalog_metrics(val_scores, val_gold)),
         "fit_seconds": round(fit_seconds, 1),
         "prior": {
             "temperature": round(mix.temperature, 4),
@@ -193,16 +183,29 @@ def train_catalog_head(
             "tolerance": s.prior_tolerance,
             "tweeteval_train_texts": len(other_texts),
             "grid": prior_grid,
-            "twemoji_val_with": rounded(catalog_metrics(mix.probabilities(val_scores), val_gold)),
         },
         "name_slot": {
             "threshold": slot,
             "position": SLOT_POSITION,
             "grid": slot_grid,
-            "twemoji_val_with": rounded(catalog_metrics(val_shipped, val_gold)),
         },
-        "train_seconds": round(time.time() - t_start, 1),
     }
+    if val is not None:  # a model trained on every tweet has no val side to report on
+        keep = [i for i, g in enumerate(val.gold) if any(c in pos for c in g)]
+        val_texts = [val.texts[i] for i in keep]
+        val_base, val_rows = _ranker_rows(ranker, val_texts)
+        val_gold = [np.asarray([pos[c] for c in val.gold[i] if c in pos]) for i in keep]
+        val_scores = val_base + head.weight * head.scores(val_rows)
+        val_shipped = mix.probabilities(val_scores)
+        if slot:
+            give_slot(
+                val_shipped, *ranker.names.match(ranker.featurizer.featurize(val_texts).word_ids).strongest(), slot
+            )
+        info["twemoji_val_without"] = rounded(catalog_metrics(val_base, val_gold))
+        info["twemoji_val_with"] = rounded(catalog_metrics(val_scores, val_gold))
+        info["prior"]["twemoji_val_with"] = rounded(catalog_metrics(mix.probabilities(val_scores), val_gold))
+        info["name_slot"]["twemoji_val_with"] = rounded(catalog_metrics(val_shipped, val_gold))
+    info["train_seconds"] = round(time.time() - t_start, 1)
     update_manifest(out, "catalog_head", info)
     return info
 

@@ -191,20 +191,98 @@ def split_emoji_rows(
     return parts[0], parts[1]
 
 
-def tune_split(n_rows: int, seed: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """(tune rows, the rest) of the whole-catalog train side: the draw `train sqam` makes
-    from its seed. The tune rows choose epochs and weights; the rest is what trains."""
+TRAIN_SHARE_SEED = 99  # the draw that keeps a share of the training rows (learning curves)
+
+
+def tune_split(n_rows: int, seed: int, fraction: float, share: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """(tune rows, the rest) of the whole-catalog pool (:func:`twemoji_pool`): the draw
+    `train sqam` makes from its seed. The tune rows choose epochs and weights; the rest is
+    what trains, or a seeded ``share`` of it (the same tune rows: what more tweets are worth)."""
     order = np.random.default_rng(seed).permutation(n_rows)
     n_tune = int(round(n_rows * fraction))
-    return np.sort(order[:n_tune]), np.sort(order[n_tune:])
+    rest = order[n_tune:]
+    if share < 1.0:
+        rest = np.random.default_rng(TRAIN_SHARE_SEED).permutation(rest)[: int(round(len(rest) * share))]
+    return np.sort(order[:n_tune]), np.sort(rest)
 
 
-def shipped_tune_split(n_rows: int, folder) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`tune_split` with the seed and fraction the SQAM of ``folder`` was trained with."""
+# Which whole-catalog tweets a model trains and tunes on: the train side (its recipe is then
+# measured on the val side), or every tweet, the val side too: the recipe refit on a quarter
+# more tweets once the val side has measured it (the model that ships). Such a model has no
+# val side left; its held-out rows are its tune rows, which it never trains on.
+TWEMOJI_ROWS = ("train", "all")
+
+
+def twemoji_pool(data_dir: str | os.PathLike, rows: str = "train", catalog=None) -> tuple[EmojiRows, EmojiRows | None]:
+    """(pool, reported): the whole-catalog rows training may read (its tune rows drawn from
+    them by :func:`tune_split`) and the rows only reported on (``None`` when ``rows`` is all)."""
+    if rows not in TWEMOJI_ROWS:
+        raise DataError(f"rows must be one of {', '.join(TWEMOJI_ROWS)}, not {rows!r}")
+    train, val = split_emoji_rows(load_twemoji_tweets(data_dir, catalog=catalog))
+    if rows == "train":
+        return train, val
+    return EmojiRows(train.texts + val.texts, train.gold + val.gold, 0), None
+
+
+def trained_rows(folder) -> str:
+    """The ``rows`` the SQAM of ``folder`` was trained on: train or all."""
+    from models.artifacts import read_manifest
+
+    return str(read_manifest(folder).get("sqam", {}).get("settings", {}).get("rows") or "train")
+
+
+@dataclass
+class PoolDraw:
+    """The whole-catalog rows of a trained SQAM: its pool, the rows only reported on (or
+    ``None``), and the pool's tune rows and the rest (what trained), as :func:`tune_split` drew them."""
+
+    rows: str
+    pool: EmojiRows
+    reported: EmojiRows | None
+    tune: np.ndarray
+    rest: np.ndarray
+
+    def take(self, idx: np.ndarray) -> EmojiRows:
+        return EmojiRows([self.pool.texts[i] for i in idx], [self.pool.gold[i] for i in idx], 0)
+
+    def held_out(self) -> tuple[str, EmojiRows]:
+        """(name, rows) the model never trained on: the val side, or for a model trained on
+        all tweets, its tune rows (which chose its epoch and weights)."""
+        if self.reported is not None:
+            return "val side", self.reported
+        return "tune rows", self.take(self.tune)
+
+    def trained(self) -> EmojiRows:
+        """The rows outside :meth:`held_out`: the whole train side, or all but the tune rows."""
+        return self.pool if self.reported is not None else self.take(self.rest)
+
+
+def shipped_pool(data_dir: str | os.PathLike, folder, catalog=None) -> PoolDraw:
+    """The rows and the tune draw the SQAM of ``folder`` was trained with (its seed,
+    tune fraction and ``rows``)."""
     from models.artifacts import read_manifest
 
     settings = read_manifest(folder).get("sqam", {}).get("settings", {})
-    return tune_split(n_rows, int(settings.get("seed", 13)), float(settings.get("tune_fraction", 0.1)))
+    rows = trained_rows(folder)
+    pool, reported = twemoji_pool(data_dir, rows, catalog)
+    tune, rest = tune_split(
+        len(pool.texts),
+        int(settings.get("seed", 13)),
+        float(settings.get("tune_fraction", 0.1)),
+        float(settings.get("train_share") or 1.0),
+    )
+    return PoolDraw(rows, pool, reported, tune, rest)
+
+
+def require_unseen(folder, split: str | None) -> None:
+    """A model trained on every whole-catalog tweet has no val side: its figures there
+    would be in-sample. Raises a DataError that says so."""
+    if split == "val" and trained_rows(folder) == "all":
+        raise DataError(
+            f"the model in {folder} was trained on every twemoji tweet, the val side too (train sqam --rows all): "
+            "its val figures would be in-sample. The val figures of its recipe come from the same training "
+            "with --rows train (README); evaluate this model on a CSV of other messages (--csv)"
+        )
 
 
 def load_twemoji_tweets(data_dir: str | os.PathLike, split: str | None = None, catalog=None) -> EmojiRows:

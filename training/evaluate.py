@@ -42,8 +42,10 @@ def evaluate_tweeteval(
     if text is not None:
         data = read_tweeteval(text, labels, mapping)
     elif data_dir is not None and split is not None:
-        from training.data import twemoji_rows_among
+        from training.data import require_unseen, twemoji_rows_among
 
+        if baseline is None:
+            require_unseen(ranker.folder, split)
         emojis = read_mapping(mapping) if mapping else list(TWEETEVAL_EMOJIS)
         data = twemoji_rows_among(data_dir, split, emojis, ranker.catalog)
     else:
@@ -106,12 +108,14 @@ def evaluate_emojis(
     (trained on the split's train side) instead of the shipped model."""
     from tqdm import tqdm
 
-    from training.data import load_twemoji_tweets
+    from training.data import load_twemoji_tweets, require_unseen
 
     ranker = TextRanker(artifacts)
     if csv_path is not None:
         data = read_emoji_csv(csv_path, ranker.catalog)
     elif data_dir is not None and split is not None:
+        if baseline is None:
+            require_unseen(ranker.folder, split)
         data = load_twemoji_tweets(data_dir, split, ranker.catalog)
     else:
         raise ValueError("give a CSV, or a data directory and a split")

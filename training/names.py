@@ -38,7 +38,7 @@ def word_rarity(ranker: TextRanker, texts: list[str]) -> np.ndarray:
 
 def train_names(data_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     from models.catalog import EmojiCatalog
-    from training.data import load_twemoji_tweets, shipped_tune_split, split_emoji_rows
+    from training.data import shipped_pool
 
     out = artifacts_dir(out_dir)
     require(out, VOCAB_FILE, CHARS_FILE)
@@ -46,8 +46,8 @@ def train_names(data_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
     catalog = EmojiCatalog.load(data_dir)
     if catalog.chars != ranker.chars:
         raise ValueError("the data directory's catalog is not the one the shipped model ranks")
-    whole, val = split_emoji_rows(load_twemoji_tweets(data_dir, catalog=catalog))
-    tune_idx, rest = shipped_tune_split(len(whole.texts), out)  # the draw `train sqam` made
+    draw = shipped_pool(data_dir, out, catalog)  # the rows and tune draw `train sqam` used
+    whole, val, tune_idx, rest = draw.pool, draw.reported, draw.tune, draw.rest
     rarity = word_rarity(ranker, [whole.texts[i] for i in rest])
     names = NameMatch.build(list(catalog), ranker.featurizer.vocab.words, doc_freq=rarity)
     pos = ranker.index.positions
@@ -73,17 +73,18 @@ def train_names(data_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
     names.weight = best["weight"]
     (out / NAMES_FILE).unlink(missing_ok=True)
     names.save(out / NAMES_FILE)
-    keep = [i for i, g in enumerate(val.gold) if any(c in pos for c in g)]
-    vb, vm = parts([val.texts[i] for i in keep])
-    vgold = [np.asarray([pos[c] for c in val.gold[i] if c in pos]) for i in keep]
-    info = {
+    info: dict[str, Any] = {
         "weight": names.weight,
         "words": int(names.matrix.shape[0]),
         "entries": int(names.matrix.nnz),
         "tune_rows": len(tune_idx),
         "tune_grid": grid,
-        "twemoji_val_without": rounded(catalog_metrics(vb, vgold)),
-        "twemoji_val_with": rounded(catalog_metrics(vb + names.weight * vm, vgold)),
     }
+    if val is not None:  # a model trained on every tweet has no val side to report on
+        keep = [i for i, g in enumerate(val.gold) if any(c in pos for c in g)]
+        vb, vm = parts([val.texts[i] for i in keep])
+        vgold = [np.asarray([pos[c] for c in val.gold[i] if c in pos]) for i in keep]
+        info["twemoji_val_without"] = rounded(catalog_metrics(vb, vgold))
+        info["twemoji_val_with"] = rounded(catalog_metrics(vb + names.weight * vm, vgold))
     update_manifest(out, "names", info)
     return info

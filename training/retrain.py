@@ -177,9 +177,9 @@ def _original_examples(data_dir, catalog, ranker: TextRanker, s: RetrainSettings
     model drifted from the epoch training had picked (whole-catalog val MRR −0.009 at a
     rate of 1e-4, measured); the current model's answers keep it where it was, except
     where feedback moves it. Returns (examples, (N, catalog) float16 targets)."""
-    from training.data import load_twemoji_tweets, split_emoji_rows
+    from training.data import shipped_pool
 
-    train, _ = split_emoji_rows(load_twemoji_tweets(data_dir, catalog=catalog))
+    train = shipped_pool(data_dir, ranker.folder, catalog).trained()  # never the rows the gate reads
     idx = np.arange(len(train.texts))
     if s.original_rows is not None and s.original_rows < len(idx):
         idx = np.sort(rng.choice(idx, s.original_rows, replace=False))
@@ -302,15 +302,16 @@ def feedback_metrics(ranker: TextRanker, examples: list[FeedbackExample]) -> dic
 
 def validation_figures(folder: Path, data_dir, cache: Path | None = None) -> dict[str, Any]:
     """The gate's validation figures of a version: whole-catalog ranking of the
-    `twemoji_tweets` val side and TweetEval val macro-F1 (with the heads, as the bot ranks
-    the 20 emojis). Cached per version in ``cache`` (a version's files never change)."""
+    `twemoji_tweets` rows its SQAM never trained on (the val side, or the tune rows of a
+    model trained on every tweet) and TweetEval val macro-F1 (with the heads, as the bot
+    ranks the 20 emojis). Cached per version in ``cache`` (a version's files never change)."""
     from models.catalog import EmojiCatalog
-    from training.data import load_tweeteval, load_twemoji_tweets
+    from training.data import load_tweeteval, shipped_pool
 
     if cache is not None and cache.exists():
         return json.loads(cache.read_text(encoding="utf-8"))
     ranker = TextRanker(folder)
-    val = load_twemoji_tweets(data_dir, "val", EmojiCatalog.load(data_dir))
+    held_out, val = shipped_pool(data_dir, folder, EmojiCatalog.load(data_dir)).held_out()
     pos = ranker.index.positions
     keep = [i for i, g in enumerate(val.gold) if any(c in pos for c in g)]
     scores = np.concatenate(
@@ -325,6 +326,7 @@ def validation_figures(folder: Path, data_dir, cache: Path | None = None) -> dic
     out = {
         "version": ranker.version,
         "catalog_val": rounded(whole),
+        "catalog_val_rows": held_out,
         "tweeteval_val_macro_f1": round(float(te["macro_f1"]), 4),
         "heads": ranker.heads_note,
     }
@@ -344,9 +346,10 @@ def gate(
     ``tolerance``, macro-recall@5 within ``recall_tolerance``) and ranks the held-out
     feedback better. Returns (promote, the reasons, each a sentence)."""
     reasons, ok = [], True
+    rows = current.get("catalog_val_rows", "val side")
     for name, get, tol in (
-        ("whole-catalog val MRR", lambda f: f["catalog_val"]["mrr"], tolerance),
-        ("whole-catalog val macro-recall@5", lambda f: f["catalog_val"]["macro_recall_at_5"], recall_tolerance),
+        (f"whole-catalog MRR ({rows})", lambda f: f["catalog_val"]["mrr"], tolerance),
+        (f"whole-catalog macro-recall@5 ({rows})", lambda f: f["catalog_val"]["macro_recall_at_5"], recall_tolerance),
         ("TweetEval val macro-F1", lambda f: f["tweeteval_val_macro_f1"], tolerance),
     ):
         a, b = get(current), get(candidate)

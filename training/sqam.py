@@ -3,7 +3,9 @@
 Training examples, all read through ``data_dir``:
 - the train side of the whole-catalog tweets (``twemoji_tweets``, split by
   :func:`training.data.split_emoji_rows`), minus a tenth kept aside as the *tune* rows that
-  pick the epoch: the val side is only ever reported;
+  pick the epoch: the val side is only ever reported. With ``rows="all"`` (the model that
+  ships, once the same recipe has been measured on the val side) every tweet, minus the
+  tune rows;
 - TweetEval emoji train tweets (20 popular emojis), down-weighted (``tweeteval_weight``);
 - every catalog emoji's names and descriptions (catalog, emoji2vec), so that each emoji is
   trained as an answer at least through its words.
@@ -47,7 +49,7 @@ from models.heads import quantize_columns
 from models.ranker import TextRanker, dequantize_rows
 from models.sqam import SQAM, SQAMConfig
 from models.text import MAX_NGRAMS, MAX_TOKENS, NGRAM_BUCKETS, TextFeaturizer, TweetTokenizer, Vocabulary
-from training.data import EmojiRows, load_tweeteval, load_twemoji_tweets, split_emoji_rows, tune_split
+from training.data import EmojiRows, load_tweeteval, tune_split, twemoji_pool
 from training.metrics import catalog_metrics, ranking_metrics, rounded
 
 SAMPLE_MESSAGES = (
@@ -70,7 +72,11 @@ class TrainSettings:
     # whole-catalog figures (docs/MODELS.md); the TweetEval head serves that benchmark.
     tweeteval_weight: float = 0.0
     description_weight: float = 1.0  # an emoji description's weight next to a tweet's
-    tune_fraction: float = 0.1  # of the whole-catalog train side: picks the epoch
+    tune_fraction: float = 0.1  # of the whole-catalog pool: picks the epoch
+    # The whole-catalog pool (training.data.TWEMOJI_ROWS): "train", the train side, its
+    # recipe reported on the val side; "all", every tweet, for the model that ships.
+    rows: str = "train"
+    train_share: float = 1.0  # a seeded share of the pool's training rows (learning curves)
     top_words: int = 40_000  # GloVe's most frequent words, plus every training word it knows
     word_dim: int = 128  # principal axes kept of the distilled MiniLM word vectors
     seed: int = 13
@@ -286,8 +292,8 @@ def train_sqam(
     codes = _load_codes(artifacts_dir(codes_dir) if codes_dir else out, catalog)
     tok = TweetTokenizer()
 
-    whole, val = split_emoji_rows(load_twemoji_tweets(data_dir, catalog=catalog))
-    tune_idx, train_idx = tune_split(len(whole.texts), s.seed, s.tune_fraction)
+    whole, val = twemoji_pool(data_dir, s.rows, catalog)
+    tune_idx, train_idx = tune_split(len(whole.texts), s.seed, s.tune_fraction, s.train_share)
     if s.max_tweets:
         train_idx, tune_idx = train_idx[: s.max_tweets], tune_idx[: max(50, s.max_tweets // 8)]
     tw_texts = [whole.texts[i] for i in train_idx]
@@ -369,7 +375,11 @@ def train_sqam(
     # Report with the exported NumPy ranker: the figures are those of what ships.
     ranker = TextRanker(out)
     ranker.heads = None
-    info["twemoji_val"] = _catalog_report(ranker, val)
+    info["twemoji_tune"] = _catalog_report(
+        ranker, EmojiRows([whole.texts[i] for i in tune_idx], [whole.gold[i] for i in tune_idx], 0)
+    )
+    if val is not None:  # trained on every tweet: no val side left to report
+        info["twemoji_val"] = _catalog_report(ranker, val)
     tv = load_tweeteval(data_dir, "val")
     tv_scores = np.concatenate(
         [ranker.scores(tv.texts[i : i + 512], tv.label_emojis, allow_empty=True) for i in range(0, len(tv.texts), 512)]

@@ -29,13 +29,16 @@ def cmd_train_sqam(args: argparse.Namespace) -> int:
     from training.sqam import TrainSettings, train_sqam
 
     require_data_dir(args.data_dir)
-    s = TrainSettings(seed=args.seed)
+    s = TrainSettings(seed=args.seed, rows=args.rows)
+    if args.train_share is not None and args.train_share <= 0:
+        raise CLIError("--train-share must be above 0")
     if args.epochs is not None:
         if args.epochs < 1:
             raise CLIError("--epochs must be at least 1")
         s.epochs = args.epochs
     for name in (
         "learning_rate", "weight_decay", "ema", "ngram_dropout", "tweeteval_weight", "description_weight", "top_words",
+        "train_share",
     ):  # fmt: skip
         if getattr(args, name) is not None:
             setattr(s, name, getattr(args, name))
@@ -146,6 +149,19 @@ def register(sub) -> None:
     ts.add_argument("--data-dir", required=True, help="the training data folder (e.g. ../shared/data)")
     ts.add_argument("--epochs", type=int, help="epochs (default 3; the best on the tune rows is kept)")
     ts.add_argument("--seed", type=int, default=13)
+    ts.add_argument(
+        "--rows",
+        choices=("train", "all"),  # training.data.TWEMOJI_ROWS (not imported: the CLI starts light)
+        default="all",
+        help="whole-catalog tweets to train on: train = the train side, its figures measured on the val side "
+        "(evaluate emojis --split val); all = every tweet, the val side too (default: what ships)",
+    )
+    ts.add_argument(
+        "--train-share",
+        dest="train_share",
+        type=unit_interval,
+        help="train on a seeded share of the tweets outside the tune rows (1; what more tweets are worth)",
+    )
     ts.add_argument("--max-tweets", type=int, help="train on at most this many tweets (quick runs)")
     ts.add_argument("--codes", help="folder with the VAE codes (default: --out)")
     hp = ts.add_argument_group("hyper-parameters (defaults: the shipped model's)")

@@ -167,7 +167,7 @@ async def test_socket_mode_connects_with_the_app_token_acks_every_envelope_and_r
         opened = fake.calls_of("apps.connections.open")
         assert len(opened) == 1  # with the app-level token: the fake refuses the bot token there
 
-        ev = message("we won the championship!!!", ts="1700000001.000100")
+        ev = message("happy birthday Sam, have a great one!", ts="1700000001.000100")
         # auto-react adds those of the top 3 whose fit reaches the channel's threshold (0.0)
         expected = sum(r.fit >= 0.0 for r in ranker.rank([ev["text"]], k=3)[0])
         assert expected >= 2

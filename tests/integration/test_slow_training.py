@@ -12,12 +12,13 @@ def test_full_training_reaches_the_shipped_quality(tmp_path, data_dir):
 
     vae = train_vae(tmp_path, verbose=0)
     assert vae["nonfinite_codes"] == 0
-    info = train_sqam(data_dir, tmp_path, TrainSettings(), verbose=False)
     shipped = read_manifest()["sqam"]
-    # A retrain with the default settings reproduces the shipped model's whole-catalog
-    # figures within 0.01 (the tolerance allows for float rounding and thread scheduling).
+    info = train_sqam(data_dir, tmp_path, TrainSettings(rows=shipped["settings"]["rows"]), verbose=False)
+    # A retrain with the shipped settings reproduces the shipped model's whole-catalog
+    # figures on its tune rows (the only ones it never trained on) within 0.01 (the
+    # tolerance allows for float rounding and thread scheduling).
     for key in ("top5_accuracy", "mrr", "macro_recall_at_5"):
-        assert abs(info["twemoji_val"][key] - shipped["twemoji_val"][key]) < 0.01, key
+        assert abs(info["twemoji_tune"][key] - shipped["twemoji_tune"][key]) < 0.01, key
     # Among TweetEval's 20 the SQAM alone is not what ships (the heads decide there) and
     # moves more between runs: a rerun on 2026-11-26 gave 0.1044 against the shipped 0.1160.
     assert abs(info["tweeteval_val_sqam"]["macro_f1"] - shipped["tweeteval_val_sqam"]["macro_f1"]) < 0.03

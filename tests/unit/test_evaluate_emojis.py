@@ -116,6 +116,67 @@ def test_the_whole_catalog_split_is_fixed_and_a_fifth(data_dir):
     assert abs(len(val.texts) / len(whole.texts) - 0.2) < 0.001
 
 
+def test_a_model_trained_on_every_tweet_holds_out_its_tune_rows(data_dir, tmp_path):
+    """``rows="all"``: the pool is both sides; what such a model never trained on is its
+    tune rows, and its val figures are refused as in-sample."""
+    from training.data import require_unseen, shipped_pool, trained_rows, twemoji_pool
+
+    train, val = twemoji_pool(data_dir, "train")
+    everything, none = twemoji_pool(data_dir, "all")
+    assert none is None and everything.texts == train.texts + val.texts
+    with pytest.raises(DataError, match="rows must be one of train, all"):
+        twemoji_pool(data_dir, "val")
+    for rows in ("train", "all"):
+        folder = tmp_path / rows
+        folder.mkdir()
+        folder.joinpath("manifest.json").write_text(json.dumps({"sqam": {"settings": {"rows": rows, "seed": 13}}}))
+        assert trained_rows(folder) == rows
+        draw = shipped_pool(data_dir, folder)
+        assert len(draw.tune) + len(draw.rest) == len(draw.pool.texts)
+        name, held = draw.held_out()
+        trained = draw.trained()
+        if rows == "train":
+            assert (name, held.texts, trained.texts) == ("val side", val.texts, train.texts)
+            require_unseen(folder, "val")  # its val side is unseen: allowed
+        else:
+            assert name == "tune rows" and held.texts == [everything.texts[i] for i in draw.tune]
+            assert len(trained.texts) == len(draw.rest) and not set(draw.tune) & set(draw.rest)
+            with pytest.raises(DataError, match="in-sample"):
+                require_unseen(folder, "val")
+        require_unseen(folder, "train")  # the train side was never promised unseen
+    assert trained_rows(tmp_path) == "train"  # no manifest: what every model before this option did
+
+
+def test_a_share_of_the_training_rows_keeps_the_tune_rows():
+    from training.data import tune_split
+
+    tune, rest = tune_split(1000, 13, 0.1)
+    tune_part, part = tune_split(1000, 13, 0.1, share=0.8)
+    assert np.array_equal(tune, tune_part) and len(part) == 720 and set(part) < set(rest)
+    assert np.array_equal(part, tune_split(1000, 13, 0.1, share=0.8)[1])  # seeded
+
+
+def test_evaluate_refuses_val_for_a_model_trained_on_it(capsys, data_dir, tmp_path, monkeypatch):
+    import shutil
+
+    from models.artifacts import artifacts_dir, read_manifest, update_manifest
+
+    folder = tmp_path / "artifacts"
+    shutil.copytree(artifacts_dir(None), folder)
+    settings = read_manifest(folder)["sqam"]["settings"]
+    update_manifest(folder, "sqam", {**read_manifest(folder)["sqam"], "settings": {**settings, "rows": "all"}})
+    monkeypatch.setenv("EMOJIBOT_ARTIFACTS", str(folder))
+    for command in ("emojis", "tweeteval"):
+        code = main(["evaluate", command, "--data-dir", str(data_dir), "--split", "val", "--json"])
+        err = capsys.readouterr().err
+        assert code != 0 and "in-sample" in err and "--rows train" in err, err
+    # the yardsticks never trained on the val side: they still score it
+    code = main(
+        ["evaluate", "emojis", "--data-dir", str(data_dir), "--split", "val", "--baseline", "popularity", "--json"]
+    )
+    assert code == 0 and json.loads(capsys.readouterr().out)["rows"] > 4000
+
+
 @pytest.mark.parametrize("baseline", ["popularity", "svm"])
 def test_baselines_train_on_the_train_side_and_score_any_file(tmp_path, capsys, baseline):
     folder = tmp_path / "data" / "twemoji_tweets"

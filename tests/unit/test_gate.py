@@ -20,7 +20,7 @@ def test_a_candidate_that_keeps_the_figures_and_learns_the_feedback_is_promoted(
 def test_losing_macro_recall_at_5_beyond_its_tolerance_is_rejected():
     ok, reasons = gate(_figures(), _figures(recall=0.111 - 2 * RECALL_TOLERANCE, feedback=0.40))
     assert not ok
-    assert any(r.startswith("whole-catalog val macro-recall@5 fell from 0.1110 to 0.0910") for r in reasons)
+    assert any(r.startswith("whole-catalog macro-recall@5 (val side) fell from 0.1110 to 0.0910") for r in reasons)
 
 
 def test_losing_mrr_or_f1_or_not_learning_is_rejected():
