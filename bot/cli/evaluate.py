@@ -112,7 +112,8 @@ def register(sub) -> None:
     et.add_argument(
         "--split",
         choices=["train", "val"],
-        help="with --data-dir: that side of twemoji_tweets, its rows with one of the emojis",
+        help="with --data-dir: that side of twemoji_tweets, its rows with one of the emojis "
+        "(val: refused for a model trained on every tweet, train sqam --rows all)",
     )
     et.add_argument(
         "--no-offsets", dest="no_offsets", action="store_true",
@@ -141,7 +142,8 @@ def register(sub) -> None:
     ee.add_argument(
         "--split",
         choices=["train", "val"],
-        help="score one side of twemoji_tweets/tweets.csv, split once with a fixed seed (80/20)",
+        help="score one side of twemoji_tweets/tweets.csv, split once with a fixed seed (80/20); "
+        "val is refused for a model trained on every tweet (train sqam --rows all): in-sample",
     )
     ee.add_argument(
         "--baseline",
