@@ -48,10 +48,15 @@ class CatalogHeadSettings:
     weights: tuple[float, ...] = (0.0, 4.0, 6.0, 8.0, 10.0, 14.0, 18.0, 24.0, 32.0, 48.0, 64.0, 96.0)
     max_tweets: int | None = None  # for quick runs and tests
     # The popularity mix (models.prior): the largest weight of this grid that costs the tune
-    # rows at most `prior_tolerance` on each of top-5, MRR and macro-recall@5; the grid also
+    # rows at most `prior_tolerance` on each of top-5 and MRR and `prior_recall_tolerance`
+    # on macro-recall@5, which moves more (a bootstrap standard error of 0.007 on the val
+    # side; the retrain gate allows it 0.01). At 0.002 for all three the shipped refit kept
+    # 0.1, where its top-5 on TweetEval train (0.486) stayed under the popularity answer's
+    # (0.508); 0.2 passes it (0.517) for tune macro-recall@5 −0.005 (README). The grid also
     # records the figures on this many TweetEval train tweets (what the mix is for).
     prior_weights: tuple[float, ...] = (0.0, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
     prior_tolerance: float = 0.002
+    prior_recall_tolerance: float = 0.007
     prior_texts: int = 8000
     # The name slot (models.names.give_slot): of these match thresholds (0: off), the one
     # with the best tune macro-recall@5 among those that cost top-5 and MRR at most the
@@ -147,7 +152,7 @@ def train_catalog_head(
         on_tune = rounded(catalog_metrics(mix.probabilities(tune_scores, w), tune_gold))
         on_other = rounded(catalog_metrics(mix.probabilities(other_scores, w), other_gold))
         prior_grid.append({"weight": w, "tune": on_tune, "tweeteval_train": on_other})
-    mix.weight = choose_prior_weight(prior_grid, s.prior_tolerance)
+    mix.weight = choose_prior_weight(prior_grid, s.prior_tolerance, s.prior_recall_tolerance)
     (out / PRIOR_FILE).unlink(missing_ok=True)
     mix.save(out / PRIOR_FILE)
 
@@ -181,6 +186,7 @@ def train_catalog_head(
             "temperature": round(mix.temperature, 4),
             "weight": mix.weight,
             "tolerance": s.prior_tolerance,
+            "recall_tolerance": s.prior_recall_tolerance,
             "tweeteval_train_texts": len(other_texts),
             "grid": prior_grid,
         },
@@ -223,14 +229,19 @@ def _tweeteval_rows(data_dir, catalog, positions: dict[str, int], limit: int) ->
     return [te.texts[i] for i in idx], [np.asarray([rows[te.labels[i]]]) for i in idx]
 
 
-def choose_prior_weight(grid: list[dict[str, Any]], tolerance: float) -> float:
-    """The largest weight whose tune figures are each at most ``tolerance`` below those of
-    no mix (the grid's first, weight 0). Chosen this way and not by the best sum over both
-    collections: that sum chose 0.25, which put 😂 first for sad news and pushed 🌮 out of
-    auto-react's top 3 for a taco lunch (README)."""
+def choose_prior_weight(grid: list[dict[str, Any]], tolerance: float, recall_tolerance: float) -> float:
+    """The largest weight whose tune top-5 and MRR are each at most ``tolerance`` and whose
+    macro-recall@5 is at most ``recall_tolerance`` below those of no mix (the grid's
+    first, weight 0). Not the best sum over both collections: that sum chose 0.25 to 0.3,
+    which put 😂 first for sad news and pushed 🌮 out of auto-react's top 3 for a taco
+    lunch (README)."""
     base = grid[0]["tune"]
-    keys = ("top5_accuracy", "mrr", "macro_recall_at_5")
-    ok = [g["weight"] for g in grid if all(g["tune"][k] >= base[k] - tolerance for k in keys)]
+    ok = [
+        g["weight"]
+        for g in grid
+        if all(g["tune"][k] >= base[k] - tolerance for k in ("top5_accuracy", "mrr"))
+        and g["tune"]["macro_recall_at_5"] >= base["macro_recall_at_5"] - recall_tolerance
+    ]
     return max(ok)
 
 

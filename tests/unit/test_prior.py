@@ -61,10 +61,17 @@ def test_the_weight_is_the_largest_that_costs_the_tune_rows_at_most_the_toleranc
     def row(w, top5, mrr, mr5):
         return {"weight": w, "tune": {"top5_accuracy": top5, "mrr": mrr, "macro_recall_at_5": mr5}}
 
-    grid = [row(0.0, 0.30, 0.22, 0.13), row(0.05, 0.31, 0.219, 0.129), row(0.1, 0.31, 0.22, 0.12)]
-    assert choose_prior_weight(grid, 0.002) == 0.05  # 0.1 loses 0.01 macro-recall@5
-    assert choose_prior_weight(grid, 0.02) == 0.1
-    assert choose_prior_weight(grid[:1], 0.002) == 0.0
+    grid = [
+        row(0.0, 0.30, 0.22, 0.13),
+        row(0.05, 0.31, 0.219, 0.129),
+        row(0.1, 0.31, 0.22, 0.121),
+        row(0.2, 0.2975, 0.22, 0.125),
+    ]
+    assert choose_prior_weight(grid, 0.002, 0.002) == 0.05  # 0.1 loses 0.009 macro-recall@5
+    assert choose_prior_weight(grid, 0.002, 0.01) == 0.1  # 0.2 loses 0.0025 top-5
+    assert choose_prior_weight(grid, 0.003, 0.007) == 0.2  # 0.1 is out (0.009), 0.2 in (0.005)
+    assert choose_prior_weight(grid, 0.02, 0.02) == 0.2
+    assert choose_prior_weight(grid[:1], 0.002, 0.002) == 0.0
 
 
 def test_the_shipped_ranker_mixes_whole_catalog_scores_only(ranker):
