@@ -9,7 +9,7 @@
 - Messages in channels with auto-react on get the top emojis above the channel's score
   threshold; pictures get their generated emoji distribution and a threaded reply with
   a novel emoji. Bots (itself included) are never answered.
-- ``/emojify TEXT`` answers the caller alone with the top 5 and their scores; the text is
+- ``/emojify TEXT`` answers the caller alone with the top 5, best fit first, and their fits; the text is
   stored only in channels with auto-react on.
 - ``/emojify-admin on|off|threshold X|count N|status`` changes a channel; only admins
   (configuration) may, and every attempt is audit-logged.
@@ -263,7 +263,11 @@ class BotCore:
                 )
             ]
         ranked = await self.text.rank_async(text, k=5)
-        chosen = tuple(self._choice(r.emoji, r.fit) for r in ranked)
+        # The ranking picks the five (it weighs in how often people use each emoji, which
+        # wins top-5 on real messages); the reply shows them best fit first, so the emoji
+        # that answers the message leads: "feeling really sad about the news today" ranks
+        # 😂 😥 😭 😢 💔 and is shown 😢 💔 😥 😭 😂 (sorted is stable: ties keep the ranking).
+        chosen = tuple(sorted((self._choice(r.emoji, r.fit) for r in ranked), key=lambda x: -x.score))
         cfg = await self.store.channel(c.platform, c.channel_id)
         if cfg.learning:  # the channel keeps texts to learn
             await self.store.log_prediction(
@@ -287,7 +291,7 @@ class BotCore:
                 "emojis people use most, and auto-react adds none of them._"
             )
         elif len(fitting) < len(chosen):
-            # say which fit: "our server is down and the pager won't stop" had 😂 first and 📟 fifth
+            # say which fit, the rest being the ranking's popular guesses
             lines += (
                 f"\n_Fits the message (at least {cfg.threshold:g}): {' '.join(fitting)}; the others are weaker "
                 "guesses, mostly the emojis people use most._"

@@ -115,11 +115,25 @@ def test_emojify_answers_only_the_caller(core, ranker, run):
     assert help_[0].ephemeral and "/emojify TEXT" in help_[0].text
     ans = run(core.handle(cmd("emojify", "so tired of this rain")))
     assert ans[0].ephemeral and len(ans[0].emojis) == 5
-    # the ranker's order, each emoji shown with its fit (the cosine, -1..1)
+    # the ranker's five, shown best fit first, each with its fit (the cosine, -1..1)
     ranked = ranker.rank(["so tired of this rain"], 5)[0]
-    assert [e.char for e in ans[0].emojis] == [r.emoji for r in ranked]
-    assert [e.score for e in ans[0].emojis] == pytest.approx([r.fit for r in ranked], abs=1e-6)
+    by_fit = sorted(ranked, key=lambda r: -r.fit)
+    assert [e.char for e in ans[0].emojis] == [r.emoji for r in by_fit]
+    assert [e.score for e in ans[0].emojis] == pytest.approx([r.fit for r in by_fit], abs=1e-6)
     assert all(-1.0 <= e.score <= 1.0 for e in ans[0].emojis)
+    assert ans[0].text.split("\n")[0] == " ".join(r.emoji for r in by_fit)
+
+
+def test_emojify_leads_with_the_emoji_that_fits(core, ranker, run):
+    """The ranking puts 😂, which people use everywhere, first for sad news; the reply
+    shows the same five with the fitting ones first."""
+    text = "feeling really sad about the news today"
+    ranked = ranker.rank([text], 5)[0]
+    reply = run(core.handle(cmd("emojify", text)))[0]
+    assert sorted(e.char for e in reply.emojis) == sorted(r.emoji for r in ranked)
+    fits = [e.score for e in reply.emojis]
+    assert fits == sorted(fits, reverse=True)
+    assert reply.emojis[0].char in {"😢", "😥", "😭", "💔", "😞", "😔"} and reply.emojis[-1].char == "😂"
 
 
 def test_emojify_says_so_when_nothing_fits(core, ranker, run):
@@ -138,9 +152,9 @@ def test_emojify_says_so_when_nothing_fits(core, ranker, run):
 def test_emojify_says_which_emojis_fit_when_only_some_do(core, ranker, run):
     run(core.handle(cmd("emojify-admin", "threshold 0.2", user="UADMIN")))
     text = "our server is down again and the pager won't stop"
-    ranked = ranker.rank([text], 5)[0]
+    ranked = sorted(ranker.rank([text], 5)[0], key=lambda r: -r.fit)  # as the reply shows them
     fitting = [r.emoji for r in ranked if r.fit >= 0.2]
-    assert 0 < len(fitting) < 5  # the shipped model: 📟 (the name slot) fits, 😂 first does not
+    assert 0 < len(fitting) < 5  # the shipped model: one of the five fits, 😂 ranked first does not
     reply = run(core.handle(cmd("emojify", text)))[0].text
     assert f"Fits the message (at least 0.2): {' '.join(fitting)};" in reply
     assert "None of these fits" not in reply
