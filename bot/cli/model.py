@@ -34,7 +34,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
         return 0
-    print(f"{'':2}{'version':<20} {'status':<10} {'val MRR':>8} {'TE F1':>7} {'fb MRR':>7}  parent")
+    print(f"{'':2}{'version':<20} {'status':<10} {'cat. MRR':>8} {'TE F1':>7} {'fb MRR':>7}  parent")
     for r in rows:
         fmt = lambda x: f"{x:.4f}" if isinstance(x, float) else "-"  # noqa: E731
         print(

@@ -161,7 +161,8 @@ class ModelManager:
         if res.get("candidate_figures"):
             c, n = res["current_figures"], res["candidate_figures"]
             body += (
-                f"\nval MRR {c['catalog_val_mrr']:.4f} → {n['catalog_val_mrr']:.4f}; TweetEval macro-F1 "
+                f"\nwhole-catalog MRR (held-out tweets) {c['catalog_val_mrr']:.4f} → {n['catalog_val_mrr']:.4f}; "
+                "TweetEval macro-F1 "
                 f"{c['tweeteval_val_macro_f1']:.4f} → {n['tweeteval_val_macro_f1']:.4f}; held-out feedback MRR "
                 f"{_fmt(c['feedback_mrr'])} → {_fmt(n['feedback_mrr'])}"
             )
