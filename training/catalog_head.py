@@ -229,30 +229,31 @@ def _tweeteval_rows(data_dir, catalog, positions: dict[str, int], limit: int) ->
     return [te.texts[i] for i in idx], [np.asarray([rows[te.labels[i]]]) for i in idx]
 
 
+def _within(grid: list[dict[str, Any]], tolerance: float, recall_tolerance: float | None = None):
+    """The grid's rows whose tune top-5 and MRR are each at most ``tolerance`` (and, given
+    ``recall_tolerance``, macro-recall@5 at most that) below the grid's first row (off)."""
+    base = grid[0]["tune"]
+    floors = {"top5_accuracy": tolerance, "mrr": tolerance}
+    if recall_tolerance is not None:
+        floors["macro_recall_at_5"] = recall_tolerance
+    return [g for g in grid if all(g["tune"][k] >= base[k] - t for k, t in floors.items())]
+
+
 def choose_prior_weight(grid: list[dict[str, Any]], tolerance: float, recall_tolerance: float) -> float:
     """The largest weight whose tune top-5 and MRR are each at most ``tolerance`` and whose
     macro-recall@5 is at most ``recall_tolerance`` below those of no mix (the grid's
     first, weight 0). Not the best sum over both collections: that sum chose 0.25 to 0.3,
     which put 😂 first for sad news and pushed 🌮 out of auto-react's top 3 for a taco
     lunch (README)."""
-    base = grid[0]["tune"]
-    ok = [
-        g["weight"]
-        for g in grid
-        if all(g["tune"][k] >= base[k] - tolerance for k in ("top5_accuracy", "mrr"))
-        and g["tune"]["macro_recall_at_5"] >= base["macro_recall_at_5"] - recall_tolerance
-    ]
-    return max(ok)
+    return max(g["weight"] for g in _within(grid, tolerance, recall_tolerance))
 
 
 def choose_slot_threshold(grid: list[dict[str, Any]], tolerance: float) -> float:
     """The threshold with the best tune macro-recall@5 among those whose top-5 and MRR are
     each at most ``tolerance`` below no slot (the grid's first, threshold 0); on a tie the
     higher (the slot given less often); 0 (off) unless one beats no slot."""
-    base = grid[0]["tune"]
-    ok = [g for g in grid if all(g["tune"][k] >= base[k] - tolerance for k in ("top5_accuracy", "mrr"))]
-    best = max(ok, key=lambda g: (g["tune"]["macro_recall_at_5"], g["threshold"]))
-    return best["threshold"] if best["tune"]["macro_recall_at_5"] > base["macro_recall_at_5"] else 0.0
+    best = max(_within(grid, tolerance), key=lambda g: (g["tune"]["macro_recall_at_5"], g["threshold"]))
+    return best["threshold"] if best["tune"]["macro_recall_at_5"] > grid[0]["tune"]["macro_recall_at_5"] else 0.0
 
 
 def fit_temperature(scores: np.ndarray, gold: list[np.ndarray], mix: PopularityMix) -> float:

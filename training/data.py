@@ -224,19 +224,26 @@ def twemoji_pool(data_dir: str | os.PathLike, rows: str = "train", catalog=None)
     return EmojiRows(train.texts + val.texts, train.gold + val.gold, 0), None
 
 
-def trained_rows(folder) -> str:
-    """The ``rows`` the SQAM of ``folder`` was trained on: train or all."""
+def _sqam_settings(folder) -> dict:
     from models.artifacts import read_manifest
 
-    return str(read_manifest(folder).get("sqam", {}).get("settings", {}).get("rows") or "train")
+    return read_manifest(folder).get("sqam", {}).get("settings", {})
+
+
+def trained_rows(folder) -> str:
+    """The ``rows`` the SQAM of ``folder`` was trained on: train or all."""
+    return _rows_of(_sqam_settings(folder))
+
+
+def _rows_of(settings: dict) -> str:
+    return str(settings.get("rows") or "train")  # a SQAM from before the option: the train side
 
 
 @dataclass
 class PoolDraw:
-    """The whole-catalog rows of a trained SQAM: its pool, the rows only reported on (or
-    ``None``), and the pool's tune rows and the rest (what trained), as :func:`tune_split` drew them."""
+    """The whole-catalog rows of a SQAM: its pool, the rows only reported on (``None``
+    when it trains on all), and the pool's tune rows and the rest (what trains)."""
 
-    rows: str
     pool: EmojiRows
     reported: EmojiRows | None
     tune: np.ndarray
@@ -257,21 +264,27 @@ class PoolDraw:
         return self.pool if self.reported is not None else self.take(self.rest)
 
 
-def shipped_pool(data_dir: str | os.PathLike, folder, catalog=None) -> PoolDraw:
-    """The rows and the tune draw the SQAM of ``folder`` was trained with (its seed,
-    tune fraction and ``rows``)."""
-    from models.artifacts import read_manifest
-
-    settings = read_manifest(folder).get("sqam", {}).get("settings", {})
-    rows = trained_rows(folder)
+def draw_pool(
+    data_dir: str | os.PathLike, rows: str, seed: int, fraction: float, share: float = 1.0, catalog=None
+) -> PoolDraw:
+    """The pool of ``rows`` (:func:`twemoji_pool`) and its tune draw (:func:`tune_split`):
+    what `train sqam` trains and tunes on."""
     pool, reported = twemoji_pool(data_dir, rows, catalog)
-    tune, rest = tune_split(
-        len(pool.texts),
-        int(settings.get("seed", 13)),
-        float(settings.get("tune_fraction", 0.1)),
-        float(settings.get("train_share") or 1.0),
+    return PoolDraw(pool, reported, *tune_split(len(pool.texts), seed, fraction, share))
+
+
+def shipped_pool(data_dir: str | os.PathLike, folder, catalog=None) -> PoolDraw:
+    """The rows and the tune draw the SQAM of ``folder`` was trained with (its ``rows``,
+    seed, tune fraction and training share)."""
+    s = _sqam_settings(folder)
+    return draw_pool(
+        data_dir,
+        _rows_of(s),
+        int(s.get("seed", 13)),
+        float(s.get("tune_fraction", 0.1)),
+        float(s.get("train_share") or 1.0),
+        catalog,
     )
-    return PoolDraw(rows, pool, reported, tune, rest)
 
 
 def require_unseen(folder, split: str | None) -> None:

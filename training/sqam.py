@@ -49,7 +49,7 @@ from models.heads import quantize_columns
 from models.ranker import TextRanker, dequantize_rows
 from models.sqam import SQAM, SQAMConfig
 from models.text import MAX_NGRAMS, MAX_TOKENS, NGRAM_BUCKETS, TextFeaturizer, TweetTokenizer, Vocabulary
-from training.data import EmojiRows, load_tweeteval, tune_split, twemoji_pool
+from training.data import EmojiRows, draw_pool, load_tweeteval
 from training.metrics import catalog_metrics, ranking_metrics, rounded
 
 SAMPLE_MESSAGES = (
@@ -292,8 +292,8 @@ def train_sqam(
     codes = _load_codes(artifacts_dir(codes_dir) if codes_dir else out, catalog)
     tok = TweetTokenizer()
 
-    whole, val = twemoji_pool(data_dir, s.rows, catalog)
-    tune_idx, train_idx = tune_split(len(whole.texts), s.seed, s.tune_fraction, s.train_share)
+    draw = draw_pool(data_dir, s.rows, s.seed, s.tune_fraction, s.train_share, catalog)
+    whole, val, tune_idx, train_idx = draw.pool, draw.reported, draw.tune, draw.rest
     if s.max_tweets:
         train_idx, tune_idx = train_idx[: s.max_tweets], tune_idx[: max(50, s.max_tweets // 8)]
     tw_texts = [whole.texts[i] for i in train_idx]
@@ -375,9 +375,7 @@ def train_sqam(
     # Report with the exported NumPy ranker: the figures are those of what ships.
     ranker = TextRanker(out)
     ranker.heads = None
-    info["twemoji_tune"] = _catalog_report(
-        ranker, EmojiRows([whole.texts[i] for i in tune_idx], [whole.gold[i] for i in tune_idx], 0)
-    )
+    info["twemoji_tune"] = _catalog_report(ranker, draw.take(tune_idx))
     if val is not None:  # trained on every tweet: no val side left to report
         info["twemoji_val"] = _catalog_report(ranker, val)
     tv = load_tweeteval(data_dir, "val")

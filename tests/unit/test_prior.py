@@ -57,9 +57,14 @@ def test_fit_temperature_recovers_the_temperature_the_answers_were_drawn_with():
     assert fit_temperature(scores, gold, mix) == pytest.approx(2.5, rel=0.1)
 
 
+def _row(key: str, value: float, top5: float, mrr: float, mr5: float) -> dict:
+    """One row of a choice grid: its setting and its tune figures."""
+    return {key: value, "tune": {"top5_accuracy": top5, "mrr": mrr, "macro_recall_at_5": mr5}}
+
+
 def test_the_weight_is_the_largest_that_costs_the_tune_rows_at_most_the_tolerance():
     def row(w, top5, mrr, mr5):
-        return {"weight": w, "tune": {"top5_accuracy": top5, "mrr": mrr, "macro_recall_at_5": mr5}}
+        return _row("weight", w, top5, mrr, mr5)
 
     grid = [
         row(0.0, 0.30, 0.22, 0.13),
@@ -89,7 +94,7 @@ def test_the_name_slot_threshold_wins_macro_recall_without_costing_top5_or_mrr()
     from training.catalog_head import choose_slot_threshold
 
     def row(t, top5, mrr, mr5):
-        return {"threshold": t, "tune": {"top5_accuracy": top5, "mrr": mrr, "macro_recall_at_5": mr5}}
+        return _row("threshold", t, top5, mrr, mr5)
 
     grid = [
         row(0.0, 0.31, 0.228, 0.13),
