@@ -97,18 +97,22 @@ class NumpyQuestionEncoder:
 
 def top_k(s: np.ndarray, k: int, block: int = 16) -> np.ndarray:
     """(B, k) column indices of each row's k largest values, unordered. Over the whole
-    catalog it first picks the k blocks of ``block`` columns with the largest maxima (they
-    hold the k largest values), then the k best of those few columns: half the time of one
-    argpartition over every column."""
+    catalog it cuts the columns into ``block`` strided slices, takes the elementwise
+    maximum of the slices (column j of it is the best of columns j, j + n/block, …), picks
+    the k best of those maxima (their columns hold the k largest values) and then the k
+    best of those k · block columns: a quarter of the time of one argpartition over every
+    column (the maximum over strided slices is one vectorised pass; over runs of 16
+    adjacent columns it cost four times as much)."""
     b, n = s.shape
     if n <= 8 * k * block:
         return np.argpartition(s, n - k, axis=1)[:, n - k :]
     pad = (-n) % block
     if pad:
         s = np.concatenate([s, np.full((b, pad), -np.inf, s.dtype)], axis=1)
-    maxima = s.reshape(b, -1, block).max(axis=2)
-    blocks = np.argpartition(maxima, maxima.shape[1] - k, axis=1)[:, -k:]
-    cand = (blocks[:, :, None] * block + np.arange(block)).reshape(b, -1)
+    width = s.shape[1] // block
+    maxima = s.reshape(b, block, width).max(axis=1)
+    best_of = np.argpartition(maxima, width - k, axis=1)[:, -k:]
+    cand = (best_of[:, :, None] + np.arange(block) * width).reshape(b, -1)
     best = np.argpartition(np.take_along_axis(s, cand, axis=1), cand.shape[1] - k, axis=1)[:, -k:]
     return np.take_along_axis(cand, best, axis=1)
 

@@ -66,6 +66,11 @@ def test_top_k_finds_the_k_largest_of_each_row():
     s[0, [5, 700, 1902]] = 1.0
     top = top_k(s, 5)
     assert {5, 700, 1902} <= set(top[0].tolist()) and len(set(top[0].tolist())) == 5
+    width = -(-1903 // 16)  # the five largest in one strided slice, and the last column
+    for cols in ([3 + i * width for i in range(5)], [1902, 1901, 1900, 1899, 0]):
+        s = rng.normal(size=(1, 1903)).astype(np.float32)
+        s[0, cols] = 10.0 + np.arange(5)
+        assert sorted(top_k(s, 5)[0].tolist()) == sorted(cols)
 
 
 def test_the_shipped_ranker_adds_the_head_to_whole_catalog_scores_only(ranker):

@@ -51,11 +51,31 @@ def test_control_characters_and_huge_texts(tok):
     assert len(tok.tokenize("word " * 100_000)) == MAX_TOKENS
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x\u2028y\u00a0z\u3000w\u0085v\tu",  # Unicode whitespace between chunks
+        "wait:)really :-(no xD!! ;) :P:P <3<3",  # emoticons glued to words
+        "@ Venice #sooo @bob www.x.com/y https://t.co/a?b=c 3pm 1st 10,000.5 2nite",
+        "didn't!!!...?? she’s WOW—really (yes) [no] «ok» I'M",
+    ],
+)
+def test_chunked_tokens_are_those_of_one_pass_over_the_text(tok, text):
+    # The tokenizer tokenises whitespace-separated chunks (cached); no token may span
+    # whitespace, so that must equal one pass of the pattern over the whole text.
+    from models.text import _chunk_tokens
+
+    assert tok.tokenize(text) == list(_chunk_tokens.__wrapped__(text))
+
+
 def test_ngrams_are_stable_and_bounded():
     ids = ngram_ids(["hello", "world"])
     assert ids == ngram_ids(["hello", "world"])  # crc32, not Python's salted hash
     assert all(0 < i < NGRAM_BUCKETS for i in ids)
     assert len(ngram_ids(["abcdefghijk"] * 500)) == MAX_NGRAMS
+    two = ngram_ids(["hi", "you"])  # unigrams, then the bigram, then each word's char n-grams
+    assert two[:3] == [ngram_ids(["hi"])[0], ngram_ids(["you"])[0], ngram_ids(["hi", "you"])[2]]
+    assert two[3:] == ngram_ids(["hi"])[1:] + ngram_ids(["you"])[1:]
 
 
 def test_featurizer_pads_and_maps_unknown_words():
