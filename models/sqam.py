@@ -245,14 +245,21 @@ class ShippedSQAM(keras.Model):
     trainable variables (the answer tower ran at training time; its outputs are what ships).
     The word vectors stay frozen, as in training.
 
-    A batch is ((word ids, n-gram ids[, offsets]), (target, negatives), weight): ``offsets``
-    (B, catalog) are the fixed terms the ranker adds to the SQAM's score for a text (the
-    emoji names and the catalog head), so that feedback trains the SQAM on what the whole
-    ranking answers, not on the SQAM alone; ``target`` a
+    A batch is ((word ids, n-gram ids[, offsets]), (target, negatives[, ranked]), weight):
+    ``offsets`` (B, catalog) are the fixed terms the ranker adds to the SQAM's score for a
+    text (the emoji names and the catalog head), so that feedback trains the SQAM on what
+    the whole ranking answers, not on the SQAM alone; ``target`` a
     distribution over the catalog (the emojis people added; all zero when nobody added
     one), ``negatives`` a 0/1 mask of emojis the bot suggested and nobody endorsed. The loss
     is the softmax cross-entropy of the target (every other catalog emoji a sampled-free
     negative) plus the unlikelihood ``−log(1 − p(e))`` of each explicit negative.
+
+    ``mix`` (the ranker's popularity mix, ``models.prior``: popularity over the catalog,
+    temperature, weight): ``p`` of the rows flagged in ``ranked`` (B,) is then the
+    mixture the bot ranks by, ``(1 − weight) · softmax(logits / temperature) + weight ·
+    popularity``, so feedback on an emoji the mix already lifts (😂 ❤️) moves the SQAM
+    less than feedback on one it does not (🍕); the other rows (the original tweets,
+    whose targets are the SQAM's own softmax) keep the plain softmax.
     """
 
     def __init__(
@@ -264,12 +271,18 @@ class ShippedSQAM(keras.Model):
         dropout: float = 0.1,
         unlikelihood: float = 1.0,
         train_ngrams: bool = False,
+        mix: tuple[np.ndarray, float, float] | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         from models.ranker import dequantize_rows
 
         self.scale, self.unlikelihood = float(scale), float(unlikelihood)
+        self.mix = None
+        if mix is not None and mix[2] > 0:
+            popularity, temperature, weight = mix
+            self.mix = (np.log(np.float32(weight) * np.asarray(popularity, np.float32)),
+                        float(temperature), float(np.log1p(-weight)))  # fmt: skip
         self.word_table = weights.get("word_table_q"), weights.get("word_table_scale")
         self.has_ngrams = "ngram_table_q" in weights
         self.has_words = "word_table_q" in weights
@@ -331,10 +344,21 @@ class ShippedSQAM(keras.Model):
         logits = self.scale * ops.matmul(q, ops.transpose(l2_normalize(self.answers))) + self.bias
         return logits + inputs[2] if len(inputs) > 2 else logits
 
-    def _loss(self, logits, target, negatives, weight):
+    def _log_p(self, logits, ranked):
+        """Per row, the log-probabilities the loss reads: the mixture for ``ranked`` rows
+        (when there is a mix), the softmax for the others."""
+        log_p = ops.log_softmax(logits, axis=-1)
+        if self.mix is None or ranked is None:
+            return log_p
+        log_pop, temperature, log_keep = self.mix
+        mixed = ops.logaddexp(log_keep + ops.log_softmax(logits / temperature, axis=-1), log_pop)
+        return ops.where(ops.expand_dims(ranked, -1) > 0, mixed, log_p)
+
+    def _loss(self, logits, target, negatives, ranked=None, *, weight):
         has_target = ops.cast(ops.sum(target, axis=-1) > 0, logits.dtype)
-        ce = keras.losses.categorical_crossentropy(target, logits, from_logits=True) * has_target
-        p = ops.softmax(logits, axis=-1)
+        log_p = self._log_p(logits, ranked)
+        ce = -ops.sum(target * log_p, axis=-1) * has_target
+        p = ops.exp(log_p)
         ul = -ops.sum(negatives * ops.log(ops.maximum(1.0 - p, 1e-6)), axis=-1)
         per = ce + self.unlikelihood * ul
         return ops.sum(per * weight) / ops.maximum(ops.sum(weight), 1e-6)
@@ -342,17 +366,17 @@ class ShippedSQAM(keras.Model):
     def train_step(self, data):
         import tensorflow as tf
 
-        inputs, (target, negatives), weight = data
+        inputs, targets, weight = data
         with tf.GradientTape() as tape:
-            loss = self._loss(self(inputs, training=True), target, negatives, weight)
+            loss = self._loss(self(inputs, training=True), *targets, weight=weight)
         grads = tape.gradient(loss, self.trainable_weights)
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights, strict=True))
         self.loss_tracker.update_state(loss)
         return {"loss": self.loss_tracker.result()}
 
     def test_step(self, data):
-        inputs, (target, negatives), weight = data
-        self.loss_tracker.update_state(self._loss(self(inputs), target, negatives, weight))
+        inputs, targets, weight = data
+        self.loss_tracker.update_state(self._loss(self(inputs), *targets, weight=weight))
         return {"loss": self.loss_tracker.result()}
 
     def export(self) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:

@@ -60,6 +60,7 @@ class RetrainSettings:
     unlikelihood: float = 1.0  # weight of pushing down unendorsed suggestions
     train_ngrams: bool = False  # fine-tune the n-gram table too (12.6M weights)
     gold_share: float = 0.0  # of an original tweet's target given to its own emojis
+    through_mix: bool = True  # feedback learned through the popularity mix, as the bot ranks
     seed: int = 13
     feedback: FeedbackSettings = field(default_factory=FeedbackSettings)
 
@@ -99,6 +100,7 @@ class _Rows:
         y = np.zeros((len(idx), self.n), np.float32)
         neg = np.zeros((len(idx), self.n), np.float32)
         off = np.zeros((len(idx), self.n), np.float32)
+        ranked = (idx < self.first_teacher).astype(np.float32)  # feedback: learned as the bot ranks
         for r, i in enumerate(idx):
             if i >= self.first_teacher:
                 y[r] = self.teacher[i - self.first_teacher]
@@ -110,7 +112,7 @@ class _Rows:
                 for c, v in t.items():
                     y[r, c] = v / total
             neg[r, self.negatives[i]] = 1.0
-        return (self.W[idx], self.N[idx], off), (y, neg), self.weight[idx]
+        return (self.W[idx], self.N[idx], off), (y, neg, ranked), self.weight[idx]
 
 
 # Macro-recall@5 averages over the 400-odd emojis of the val side, many with one or two
@@ -259,8 +261,17 @@ def retrain(
 
     with np.load(base / QUESTION_FILE) as z:
         weights = {k: z[k] for k in z.files}
+    mix = None
+    if s.through_mix and ranker.prior is not None and ranker.prior.weight:
+        mix = (ranker.prior.popularity, ranker.prior.temperature, ranker.prior.weight)
     model = ShippedSQAM(
-        weights, ranker.answers, ranker.bias, ranker.scale, unlikelihood=s.unlikelihood, train_ngrams=s.train_ngrams
+        weights,
+        ranker.answers,
+        ranker.bias,
+        ranker.scale,
+        unlikelihood=s.unlikelihood,
+        train_ngrams=s.train_ngrams,
+        mix=mix,
     )
     batches = FeedbackBatches(rows, s.batch_size, s.seed)
     model.compile(optimizer=keras.optimizers.Adam(s.learning_rate))

@@ -84,3 +84,39 @@ def test_train_step_learns_a_tiny_mapping(loss):
     top = np.asarray(sqam((b.word_ids[:2], b.ngram_ids[:2]))).argmax(axis=1)
     assert top.tolist() == [3, 7]
     assert hist.history["top5"][-1] == 1.0
+
+
+def test_retrain_loss_reads_the_popularity_mix_on_feedback_rows_only():
+    """A feedback row's loss is −log of the mixture the bot ranks by; a teacher row's (not
+    flagged) is the plain softmax cross-entropy; without a mix both are the plain one."""
+    from models.sqam import ShippedSQAM
+    from training.sqam import export_question_weights
+
+    sqam, feat, word_q, word_scale = _tiny_sqam(seed=7)
+    weights = export_question_weights(sqam, word_q, word_scale)
+    answers, bias = np.asarray(sqam.encode_answers()), np.asarray(sqam.bias.numpy())
+    pop = np.linspace(1.0, 12.0, 12).astype(np.float32)
+    pop /= pop.sum()
+    t, w = 1.5, 0.25
+    mixed = ShippedSQAM(weights, answers, bias, sqam.cfg.scale, dropout=0.0, mix=(pop, t, w))
+    plain = ShippedSQAM(weights, answers, bias, sqam.cfg.scale, dropout=0.0)
+    b = feat.featurize(["wab wac", "wfa wfb"])
+    inputs = (b.word_ids, b.ngram_ids, np.zeros((2, 12), np.float32))
+    logits = np.asarray(plain(inputs), np.float64)
+    y = np.zeros((2, 12), np.float32)
+    y[0, 11], y[1, 0] = 1.0, 1.0
+    none, one = np.zeros((2, 12), np.float32), np.ones(1, np.float32)
+
+    def softmax(z):
+        e = np.exp(z - z.max())
+        return e / e.sum()
+
+    for r, gold in ((0, 11), (1, 0)):
+        row = lambda a: a[r : r + 1]  # noqa: E731
+        want_plain = -np.log(softmax(logits[r])[gold])
+        want_mixed = -np.log((1 - w) * softmax(logits[r] / t)[gold] + w * pop[gold])
+        for model, flag, want in ((mixed, 1.0, want_mixed), (mixed, 0.0, want_plain), (plain, 1.0, want_plain)):
+            got = model._loss(
+                row(logits).astype(np.float32), row(y), row(none), np.full(1, flag, np.float32), weight=one
+            )
+            np.testing.assert_allclose(float(got), want, rtol=1e-4)
