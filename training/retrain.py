@@ -3,14 +3,16 @@
 :func:`retrain` reads the current version's folder, builds triplets from the store's
 feedback export (``training.feedback``), mixes them with the whole-catalog tweets it was
 first trained on (so that it does not forget what it knew), fine-tunes
-:class:`models.sqam.ShippedSQAM` (the feedback through the popularity mix the bot ranks by) and writes a complete new version into a staging folder
-(the files it does not change are the base version's; the text heads are carried over and
-bound to the new SQAM). :func:`gate_figures` and :func:`gate` decide whether it may
-replace the current version: it must not lose more than ``tolerance`` of the whole-catalog
-MRR on the `twemoji_tweets` rows its SQAM never trained on (the val side, or the tune
-rows of a model trained on every tweet) or of TweetEval val macro-F1, nor more than ``RECALL_TOLERANCE`` of its macro-recall@5 (feedback on a few
-popular emojis can narrow the ranking to them), and it must do better than the current
-version on the held-out newest feedback.
+:class:`models.sqam.ShippedSQAM` (the feedback through the popularity mix the bot ranks
+by) and writes a complete new version into a staging folder (the files it does not
+change are the base version's; the text heads are carried over and bound to the new
+SQAM). :func:`gate_figures` and :func:`gate` decide whether it may replace the current
+version: it must not lose more than ``tolerance`` of the whole-catalog MRR on the
+`twemoji_tweets` rows its SQAM never trained on (the val side, or the tune rows of a
+model trained on every tweet) or of TweetEval val macro-F1, nor more than
+``RECALL_TOLERANCE`` of its macro-recall@5 (feedback on a few popular emojis can narrow
+the ranking to them), and it must do better than the current version on the held-out
+newest feedback.
 
 Nothing here knows the bot: the caller passes the export and decides what to do with the
 verdict (``bot/cli/retrain.py``).

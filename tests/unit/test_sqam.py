@@ -112,7 +112,7 @@ def test_retrain_loss_reads_the_popularity_mix_on_feedback_rows_only():
         return e / e.sum()
 
     for r, gold in ((0, 11), (1, 0)):
-        row = lambda a: a[r : r + 1]  # noqa: E731
+        row = lambda a, r=r: a[r : r + 1]  # noqa: E731
         want_plain = -np.log(softmax(logits[r])[gold])
         want_mixed = -np.log((1 - w) * softmax(logits[r] / t)[gold] + w * pop[gold])
         for model, flag, want in ((mixed, 1.0, want_mixed), (mixed, 0.0, want_plain), (plain, 1.0, want_plain)):
