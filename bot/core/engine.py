@@ -103,6 +103,10 @@ class EmojiEngine:
         an unknown candidate (found by the batch, which then isolates the culprit)."""
         if not isinstance(text, str) or not text.strip():
             raise EmptyTextError("text is empty: give a message to find emojis for")
+        return await self._submit(text, k, candidates)
+
+    async def _submit(self, payload, k, candidates: Sequence[str] | None):
+        """Check ``k`` and ``candidates``, queue one request and wait for its own result."""
         try:
             k = operator.index(k)
         except TypeError as exc:
@@ -115,7 +119,7 @@ class EmojiEngine:
         await self.start()
         assert self._queue is not None
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Request(text, k, cands, fut))
+        await self._queue.put(_Request(payload, k, cands, fut))
         return await fut
 
     def reload(self, model) -> None:
@@ -255,20 +259,7 @@ class PictureEngine(EmojiEngine):
         """The emojis of one picture (bytes of a file), batched with concurrent callers."""
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"picture must be bytes, not {type(data).__name__}")
-        try:
-            k = operator.index(k)
-        except TypeError as exc:
-            raise ValueError(f"k must be a whole number, not {k!r}") from exc
-        if k < 1:
-            raise ValueError("k must be at least 1")
-        cands = tuple(candidates) if candidates is not None else None
-        if cands is not None and not cands:
-            raise ValueError("the candidate list is empty")
-        await self.start()
-        assert self._queue is not None
-        fut: asyncio.Future = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Request(bytes(data), k, cands, fut))
-        return await fut
+        return await self._submit(bytes(data), k, candidates)
 
 
 def _fail(r: _Request, exc: BaseException) -> None:
