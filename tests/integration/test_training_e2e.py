@@ -320,7 +320,7 @@ def test_catalog_head_trains_after_the_sqam_and_ranks(tiny_artifacts, tmp_path):
     assert ranker.prior.temperature == prior["temperature"] > 0
     assert [g["weight"] for g in prior["grid"]] == sorted(CatalogHeadSettings().prior_weights)
     assert prior["tweeteval_train_texts"] > 0 and all("tweeteval_train" in g for g in prior["grid"])
-    slot = info["name_slot"]  # chosen only where it wins macro-recall@5 on the tune rows
+    slot = info["name_slot"]  # chosen where it costs the tune rows nothing that matters
     assert slot["threshold"] in (0.0, *CatalogHeadSettings().slot_thresholds)
     assert ranker.name_slot == slot["threshold"] or ranker.names is None
 
@@ -332,7 +332,7 @@ def test_train_catalog_head_reproduces_the_shipped_weight_and_figures(tmp_path, 
     import shutil
 
     from models.artifacts import NAME_SLOT_FILE, artifacts_dir, read_manifest
-    from training.catalog_head import train_catalog_head
+    from training.catalog_head import CatalogHeadSettings, train_catalog_head
 
     out = tmp_path / "artifacts"
     shutil.copytree(artifacts_dir(None), out)
@@ -346,9 +346,12 @@ def test_train_catalog_head_reproduces_the_shipped_weight_and_figures(tmp_path, 
     assert on_tune[info["weight"]]["top5_accuracy"] > on_tune[0.0]["top5_accuracy"]
     assert info["prior"] == shipped["prior"]  # the same temperature, weight and figures
     assert shipped["prior"]["weight"] > 0
-    assert info["name_slot"] == shipped["name_slot"]  # the refit's tune rows chose none (threshold 0)
+    assert info["name_slot"] == shipped["name_slot"]  # the refit's tune rows: 1.0, a named emoji
     for folder in (out, artifacts_dir(None)):  # no file where no slot was chosen
         assert (folder / NAME_SLOT_FILE).exists() == (shipped["name_slot"]["threshold"] > 0)
     slots = {g["threshold"]: g["tune"] for g in info["name_slot"]["grid"]}
-    chosen = slots[info["name_slot"]["threshold"]]["macro_recall_at_5"]
-    assert chosen >= slots[0.0]["macro_recall_at_5"]  # a slot is chosen only where it gains
+    chosen, off = slots[info["name_slot"]["threshold"]], slots[0.0]
+    s = CatalogHeadSettings()  # it costs the tune rows at most the mix's tolerances
+    assert chosen["top5_accuracy"] >= off["top5_accuracy"] - s.prior_tolerance
+    assert chosen["mrr"] >= off["mrr"] - s.prior_tolerance
+    assert chosen["macro_recall_at_5"] >= off["macro_recall_at_5"] - s.prior_recall_tolerance

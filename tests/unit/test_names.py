@@ -105,8 +105,9 @@ def test_the_name_slot_gives_a_strongly_named_emoji_the_fifth_place_only():
 
 
 def test_a_ranker_with_a_slot_threshold_gives_the_name_slot_after_the_mix():
-    """The shipped refit's tune rows chose no slot (`name_slot.json` absent: 0); with the
-    threshold the recipe measured on val chose (0.8) the ranker gives the fifth place."""
+    """The shipped refit's tune rows chose 1.0 (a word that names the emoji alone); with
+    the threshold the recipe measured on val chose (0.8) the ranker gives the fifth place
+    to an emoji that weaker name words point to too."""
     from models.ranker import TextRanker
 
     ranker = TextRanker()
@@ -119,3 +120,15 @@ def test_a_ranker_with_a_slot_threshold_gives_the_name_slot_after_the_mix():
     assert top[4] == "🪴" and top[:4] == [ranker.chars[i] for i in np.argsort(-plain[0])[:4]]
     cands = ["🪴", "😂", "❤️"]  # among given candidates it stays out
     np.testing.assert_allclose(ranker.scores(text, cands), ranker.scores(text, cands, name_slot=False))
+
+
+def test_the_shipped_ranking_shows_an_emoji_the_message_names():
+    """A message that names an emoji the tweets seldom use gets it in its top 5 (the name
+    slot), where the popular emojis would fill every place."""
+    from models.ranker import TextRanker
+
+    ranker = TextRanker()
+    for text, named in (("our server is down again and the pager won't stop", "📟"),
+                        ("who wants to play chess at lunch", "♟️")):  # fmt: skip
+        assert named in [r.emoji for r in ranker.rank([text], k=5)[0]], text
+        assert named not in [ranker.chars[i] for i in np.argsort(-ranker.scores([text], name_slot=False)[0])[:5]]

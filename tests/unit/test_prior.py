@@ -90,7 +90,7 @@ def test_the_shipped_ranker_mixes_whole_catalog_scores_only(ranker):
     assert ranker.rank(texts[:1], k=1)[0][0].emoji == "✈️"  # a sure answer stays first
 
 
-def test_the_name_slot_threshold_wins_macro_recall_without_costing_top5_or_mrr():
+def test_the_name_slot_threshold_is_the_best_macro_recall_that_costs_nothing_that_matters():
     from training.catalog_head import choose_slot_threshold
 
     def row(t, top5, mrr, mr5):
@@ -102,5 +102,9 @@ def test_the_name_slot_threshold_wins_macro_recall_without_costing_top5_or_mrr()
         row(0.7, 0.309, 0.228, 0.14),
         row(0.8, 0.31, 0.228, 0.14),
     ]
-    assert choose_slot_threshold(grid, 0.002) == 0.8  # 0.5 costs top-5; 0.7 and 0.8 tie: the rarer slot
-    assert choose_slot_threshold([grid[0], row(0.9, 0.31, 0.228, 0.13)], 0.002) == 0.0  # no gain: off
+    assert choose_slot_threshold(grid, 0.002, 0.007) == 0.8  # 0.5 costs top-5; 0.7 and 0.8 tie: the rarer slot
+    # no gain, no cost that matters (the shipped refit's grid): on, at the higher of a tie
+    flat = [grid[0], row(0.8, 0.307, 0.2279, 0.1295), row(0.9, 0.3091, 0.228, 0.1298), row(1.0, 0.3091, 0.228, 0.1298)]
+    assert choose_slot_threshold(flat, 0.002, 0.007) == 1.0
+    costly = [grid[0], row(0.9, 0.307, 0.228, 0.13), row(1.0, 0.31, 0.228, 0.12)]  # top-5, then macro-recall
+    assert choose_slot_threshold(costly, 0.002, 0.007) == 0.0  # off
