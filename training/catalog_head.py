@@ -229,13 +229,11 @@ def _tweeteval_rows(data_dir, catalog, positions: dict[str, int], limit: int) ->
     return [te.texts[i] for i in idx], [np.asarray([rows[te.labels[i]]]) for i in idx]
 
 
-def _within(grid: list[dict[str, Any]], tolerance: float, recall_tolerance: float | None = None):
-    """The grid's rows whose tune top-5 and MRR are each at most ``tolerance`` (and, given
-    ``recall_tolerance``, macro-recall@5 at most that) below the grid's first row (off)."""
+def _within(grid: list[dict[str, Any]], tolerance: float, recall_tolerance: float):
+    """The grid's rows whose tune top-5 and MRR are each at most ``tolerance`` and whose
+    macro-recall@5 is at most ``recall_tolerance`` below the grid's first row (off)."""
     base = grid[0]["tune"]
-    floors = {"top5_accuracy": tolerance, "mrr": tolerance}
-    if recall_tolerance is not None:
-        floors["macro_recall_at_5"] = recall_tolerance
+    floors = {"top5_accuracy": tolerance, "mrr": tolerance, "macro_recall_at_5": recall_tolerance}
     return [g for g in grid if all(g["tune"][k] >= base[k] - t for k, t in floors.items())]
 
 

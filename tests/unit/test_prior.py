@@ -1,5 +1,7 @@
 """The popularity mix (models.prior), how `train catalog-head` chooses it, and how the ranker uses it."""
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -63,9 +65,7 @@ def _row(key: str, value: float, top5: float, mrr: float, mr5: float) -> dict:
 
 
 def test_the_weight_is_the_largest_that_costs_the_tune_rows_at_most_the_tolerance():
-    def row(w, top5, mrr, mr5):
-        return _row("weight", w, top5, mrr, mr5)
-
+    row = functools.partial(_row, "weight")
     grid = [
         row(0.0, 0.30, 0.22, 0.13),
         row(0.05, 0.31, 0.219, 0.129),
@@ -93,9 +93,7 @@ def test_the_shipped_ranker_mixes_whole_catalog_scores_only(ranker):
 def test_the_name_slot_threshold_is_the_best_macro_recall_that_costs_nothing_that_matters():
     from training.catalog_head import choose_slot_threshold
 
-    def row(t, top5, mrr, mr5):
-        return _row("threshold", t, top5, mrr, mr5)
-
+    row = functools.partial(_row, "threshold")
     grid = [
         row(0.0, 0.31, 0.228, 0.13),
         row(0.5, 0.30, 0.227, 0.14),
