@@ -3,9 +3,9 @@
 A ranker trained with class balancing still over-predicts some emojis and under-predicts
 others on real tweets; macro-F1 rewards getting the rare ones right. Adding one offset per
 emoji to the scores moves the decision boundaries without touching the ranking model.
-The offsets are found by coordinate ascent on the tuning split (TweetEval val), with a
-small grid per emoji and a few sweeps; ``cross_fitted_gain`` reports what the offsets are
-worth on data they were not tuned on.
+The offsets are found by coordinate ascent on the tuning scores (out-of-fold scores of
+TweetEval train, `train heads`), with a small grid per emoji and a few sweeps;
+``cross_fitted_gain`` reports what the offsets are worth on data they were not tuned on.
 """
 
 from __future__ import annotations

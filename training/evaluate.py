@@ -36,7 +36,7 @@ def evaluate_tweeteval(
     """Rank the TweetEval emojis (or a mapping's) for each tweet of a text/labels pair of
     files, or (``data_dir`` + ``split``) for the tweets of that side of the whole-catalog
     split whose one emoji is one of them: tweets of another collection, never trained on.
-    ``offsets=False`` zeroes the per-emoji offsets tuned on TweetEval val; ``baseline="svm"``
+    ``offsets=False`` zeroes the per-emoji offsets (tuned on TweetEval train out of fold); ``baseline="svm"``
     scores with the TF-IDF + LinearSVC trained on TweetEval train (``data_dir``) instead."""
     ranker = TextRanker(artifacts)
     if text is not None:

@@ -117,7 +117,7 @@ def register(sub) -> None:
     )
     et.add_argument(
         "--no-offsets", dest="no_offsets", action="store_true",
-        help="zero the per-emoji offsets tuned on TweetEval val (an ablation: the bot keeps them)",
+        help="zero the per-emoji offsets tuned on TweetEval train (an ablation: the bot keeps them)",
     )  # fmt: skip
     et.add_argument("--baseline", choices=["svm"], help="score with the TF-IDF + LinearSVC trained on TweetEval train")
     et.add_argument("--json", action="store_true")

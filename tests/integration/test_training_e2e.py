@@ -156,6 +156,39 @@ def test_heads_train_after_the_sqam_and_ship(tiny_artifacts, tiny_heads):
     assert air.emoji == "😡"
 
 
+def test_tweeteval_val_is_only_reported(tiny_artifacts, tiny_heads, tmp_path):
+    """The TweetEval head's C, share and offsets come from out-of-fold scores of the train
+    tweets: the same training with val's labels scrambled ships the same TweetEval head
+    (and reports a different val figure)."""
+    import shutil
+
+    from models.heads import TextHeads
+    from training.heads import HeadSettings, train_heads
+    from training.sequence import SequenceSettings
+
+    data, out, _, _ = tiny_artifacts
+    scrambled = tmp_path / "data"
+    shutil.copytree(data, scrambled)
+    labels = scrambled / "tweeteval_emoji" / "val_labels.txt"
+    ids = labels.read_text(encoding="utf-8").split()
+    labels.write_text("\n".join(ids[1:] + ids[:1]) + "\n", encoding="utf-8")  # every label moved
+    copy = tmp_path / "artifacts"
+    shutil.copytree(out, copy)
+    settings = HeadSettings(
+        tweet_cs=(0.1, 1.0), airline_cs=(0.3, 1.0), airline_sequence=SequenceSettings(lstm_units=8, epochs=4)
+    )
+    info = train_heads(scrambled, copy, settings, verbose=False)
+    for key in ("tweeteval_c", "tweeteval_nb_share", "mix", "offsets_cross_fitted", "tweeteval_train_oof"):
+        assert info[key] == tiny_heads[key], key
+    assert info["offsets_cross_fitted"]["macro_f1_with"] > 0.9  # the signal words, out of fold
+    got, want = (
+        next(g for g in TextHeads.load(folder / "text_heads.npz").groups if g.name == "tweeteval")
+        for folder in (copy, out)
+    )
+    assert got.beta == pytest.approx(want.beta) and np.array_equal(got.offsets, want.offsets)
+    assert info["tweeteval_val"]["shipped"]["accuracy"] < 0.5 < tiny_heads["tweeteval_val"]["shipped"]["accuracy"]
+
+
 def test_heads_tuned_with_another_sqam_are_ignored(tiny_artifacts, tiny_heads, tmp_path):
     import shutil
 

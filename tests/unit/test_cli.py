@@ -119,7 +119,7 @@ def test_evaluate_tweeteval_on_a_file(capsys, data_dir, tmp_path):
 
 
 def test_evaluate_tweeteval_offsets_and_tweets_of_another_collection(capsys, data_dir, tmp_path):
-    """The per-emoji offsets tuned on TweetEval val act (``--no-offsets`` scores without
+    """The per-emoji offsets (tuned on TweetEval train out of fold) act (``--no-offsets`` scores without
     them); the baseline SVM ranks TweetEval's 20 for the twemoji val side's tweets with one
     of them (the shipped SQAM trained on those tweets: it is refused there, see
     test_evaluate_emojis)."""
