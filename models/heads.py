@@ -16,7 +16,8 @@ among themselves (the per-text shift is the same for all of them, so a ranking o
 group alone is that of ``cos + a``) and can only push the less likely members down, never
 lift the group above the rest of the catalog — the full-catalog ranking stays diverse.
 β and the per-emoji offsets (which raise macro-F1) are tuned on out-of-fold scores of
-TweetEval train by ``emojibot train heads`` (val is only reported). Emojis outside every group are ranked by the SQAM alone.
+TweetEval train by ``emojibot train heads`` (val is only reported). Emojis outside every
+group are ranked by the SQAM alone.
 
 Features: hashed word 1–2-grams and char 2–5-grams (within word boundaries), each block
 with sublinear tf, idf and L2 normalisation; scikit-learn's ``HashingVectorizer`` does
