@@ -238,3 +238,29 @@ def test_airline_stack_refuses_too_few_tweets_with_a_clear_error():
     x = csr_matrix(np.eye(7, dtype=np.float32))
     with pytest.raises(DataError, match="at least 2 training tweets of each sentiment"):
         _airline_stack(HeadSettings(), x, 0, np.ones((7, 3), np.int32), np.zeros((2, 4), np.float32), y, 3, Bar())
+
+
+def test_out_of_fold_scores_come_from_models_that_never_saw_the_row():
+    """Each row is scored once, by the model of the folds that left it out: a model that
+    memorises its training rows scores every row as unseen. Too few tweets of an emoji is a
+    clear error."""
+    from training.data import DataError
+    from training.heads import _folds, _out_of_fold
+
+    class Bar:
+        def set_postfix_str(self, _):
+            pass
+
+    y = np.repeat(np.arange(4), 10)
+    folds = _folds(y, 5, seed=13, what="TweetEval head", label="emoji")
+    assert len(folds) == 5
+    assert sorted(np.concatenate([te for _, te in folds]).tolist()) == list(range(40))
+    assert all(np.bincount(y[te], minlength=4).tolist() == [2, 2, 2, 2] for _, te in folds)  # stratified
+
+    def memorise(tr, te):  # 1 where the row was trained on, 0 where it is new
+        return np.isin(te, tr)[:, None].astype(np.float32) * np.ones((1, 4), np.float32)
+
+    assert not _out_of_fold(folds, 4, memorise, "test", Bar()).any()
+    with pytest.raises(DataError, match="at least 2 training tweets of each emoji"):
+        _folds(np.array([0, 0, 0, 1]), 5, seed=13, what="TweetEval head", label="emoji")
+    assert len(_folds(np.array([0, 0, 0, 1, 1]), 5, seed=13, what="TweetEval head", label="emoji")) == 2
