@@ -121,17 +121,21 @@ def test_exported_artifacts_rank_and_evaluate(tiny_artifacts):
     assert heads_free.rank(["santa christmas tree"], k=1)[0][0].emoji == "🎄"  # the whole catalog
 
 
-@pytest.fixture(scope="module")
-def tiny_heads(tiny_artifacts):
-    from training.heads import HeadSettings, train_heads
-
-    data, out, _, _ = tiny_artifacts
+def _tiny_head_settings():
+    from training.heads import HeadSettings
     from training.sequence import SequenceSettings
 
-    settings = HeadSettings(
+    return HeadSettings(
         tweet_cs=(0.1, 1.0), airline_cs=(0.3, 1.0), airline_sequence=SequenceSettings(lstm_units=8, epochs=4)
     )
-    return train_heads(data, out, settings, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_heads(tiny_artifacts):
+    from training.heads import train_heads
+
+    data, out, _, _ = tiny_artifacts
+    return train_heads(data, out, _tiny_head_settings(), verbose=False)
 
 
 def test_heads_train_after_the_sqam_and_ship(tiny_artifacts, tiny_heads):
@@ -163,8 +167,7 @@ def test_tweeteval_val_is_only_reported(tiny_artifacts, tiny_heads, tmp_path):
     import shutil
 
     from models.heads import TextHeads
-    from training.heads import HeadSettings, train_heads
-    from training.sequence import SequenceSettings
+    from training.heads import train_heads
 
     data, out, _, _ = tiny_artifacts
     scrambled = tmp_path / "data"
@@ -174,10 +177,7 @@ def test_tweeteval_val_is_only_reported(tiny_artifacts, tiny_heads, tmp_path):
     labels.write_text("\n".join(ids[1:] + ids[:1]) + "\n", encoding="utf-8")  # every label moved
     copy = tmp_path / "artifacts"
     shutil.copytree(out, copy)
-    settings = HeadSettings(
-        tweet_cs=(0.1, 1.0), airline_cs=(0.3, 1.0), airline_sequence=SequenceSettings(lstm_units=8, epochs=4)
-    )
-    info = train_heads(scrambled, copy, settings, verbose=False)
+    info = train_heads(scrambled, copy, _tiny_head_settings(), verbose=False)
     for key in ("tweeteval_c", "tweeteval_nb_share", "mix", "offsets_cross_fitted", "tweeteval_train_oof"):
         assert info[key] == tiny_heads[key], key
     assert info["offsets_cross_fitted"]["macro_f1_with"] > 0.9  # the signal words, out of fold
