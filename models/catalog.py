@@ -24,6 +24,8 @@ VARIATION_SELECTOR = "\ufe0f"
 ZWJ = "\u200d"  # joins the parts of an emoji sequence (👨‍👩‍👧, ❤️‍🔥)
 SKIN_TONES = frozenset(chr(c) for c in range(0x1F3FB, 0x1F400))
 SKIN_TONE_NAMES = {f"skin-tone-{i}" for i in range(2, 7)}
+# a Slack short code in running text, its skin tone left out: ":thumbsup::skin-tone-3:"
+_SHORT_CODE = re.compile(r":([a-z0-9_+\-]+):(?::skin-tone-[2-6]:)?", re.IGNORECASE)
 
 
 class UnknownEmojiError(LookupError):
@@ -183,31 +185,43 @@ class EmojiCatalog:
 
     def split(self, token: str) -> list[Emoji]:
         """The emojis of a token as people write them in a list: one emoji or short name
-        (as :meth:`index_of` folds it), or several emojis with no space between them
-        ("😂😂", "🔥💯", "👍🏽🙏"), found by longest match. An emoji sequence the catalog
-        lacks ("❤️‍🔥", newer than the catalog) counts as its first part, as a skin-toned
-        emoji counts as its base; anything else that is not an emoji is skipped."""
+        (as :meth:`index_of` folds it), or several run together ("😂😂", "🔥💯", "👍🏽🙏",
+        ":fire::100:"), as :meth:`find` reads them; anything else is skipped."""
         if token in self:
             return [self.lookup(token)]
-        out: list[Emoji] = []
-        i, n = 0, len(token)
+        return [e for _, _, e in self.find(token)]
+
+    def find(self, text: str) -> list[tuple[int, int, Emoji]]:
+        """Every emoji in a running text, as (start, end, emoji), in order: Unicode emojis by
+        longest match, their skin tones and U+FE0F inside the span (an emoji sequence the
+        catalog lacks, "❤️‍🔥" newer than the catalog, counts as its first part, its span the
+        whole sequence), and Slack's ``:short_name:`` codes (``:thumbsup::skin-tone-3:``).
+        A lone variation selector or skin tone is no emoji."""
+        out: list[tuple[int, int, Emoji]] = []
+        i, n = 0, len(text)
         while i < n:
-            for j in range(min(n, i + 12), i, -1):  # the longest sequences in the catalog are shorter
-                piece = token[i:j]
-                k = self._index[piece] if piece in self._index else self._by_key.get(_strip_key(piece))
-                if k is not None:
-                    break
-            else:
+            if text[i] == ":" and (m := _SHORT_CODE.match(text, i)) and m.group(1).lower() in self._by_short:
+                out.append((i, m.end(), self._emojis[self._by_short[m.group(1).lower()]]))
+                i = m.end()
+                continue
+            k = None
+            if text[i] not in SKIN_TONES and text[i] != VARIATION_SELECTOR:
+                for j in range(min(n, i + 12), i, -1):  # the longest sequences in the catalog are shorter
+                    piece = text[i:j]
+                    k = self._index[piece] if piece in self._index else self._by_key.get(_strip_key(piece))
+                    if k is not None:
+                        break
+            if k is None:
                 i += 1  # not the start of an emoji
                 continue
-            out.append(self._emojis[k])
-            i = j
-            while i < n and (token[i] in SKIN_TONES or token[i] == VARIATION_SELECTOR):
+            start, i = i, j
+            while i < n and (text[i] in SKIN_TONES or text[i] == VARIATION_SELECTOR):
                 i += 1
-            while i < n and token[i] == ZWJ:  # the rest of a sequence the catalog lacks
+            while i + 1 < n and text[i] == ZWJ:  # the rest of a sequence the catalog lacks
                 i += 2
-                while i < n and (token[i] in SKIN_TONES or token[i] == VARIATION_SELECTOR):
+                while i < n and (text[i] in SKIN_TONES or text[i] == VARIATION_SELECTOR):
                     i += 1
+            out.append((start, i, self._emojis[k]))
         return out
 
     def __contains__(self, query: object) -> bool:

@@ -173,6 +173,36 @@ def read_emoji_csv(csv_path: str | os.PathLike, catalog=None) -> EmojiRows:
     return EmojiRows(texts, gold, skipped)
 
 
+def read_emojis_in_text(csv_path: str | os.PathLike, catalog=None) -> EmojiRows:
+    """Any CSV with a ``text`` column (a chat export, tweets of another collection) as
+    whole-catalog test rows: the gold emojis of a row are the ones its text holds, Unicode
+    or Slack ``:short_name:`` codes (``EmojiCatalog.find``), and the text is ranked with
+    them taken out. A row whose text holds no catalog emoji, or nothing but emojis, is
+    counted as skipped."""
+    from models.catalog import EmojiCatalog
+
+    catalog = catalog or EmojiCatalog.load()
+    texts: list[str] = []
+    gold: list[list[str]] = []
+    skipped = 0
+    for _, (text,) in _csv_rows(csv_path, ("text",), " (--emojis-in-text reads the emojis of a text column)"):
+        found = catalog.find(text)
+        parts, at = [], 0
+        for start, end, _ in found:
+            parts.append(text[at:start])
+            at = end
+        parts.append(text[at:])
+        rest = " ".join(" ".join(parts).split())
+        if not found or not rest:
+            skipped += 1
+            continue
+        texts.append(rest)
+        gold.append(list(dict.fromkeys(e.char for _, _, e in found)))
+    if not texts:
+        raise DataError(f"{csv_path}: no row has text and an emoji of the catalog in it ({skipped} rows skipped)")
+    return EmojiRows(texts, gold, skipped)
+
+
 # The whole-catalog tweets are split once, by this seed, into the rows training and tuning
 # may read (train) and the rows only reported on (val): never tune on what is reported.
 TWEMOJI_SPLIT_SEED = 20261125

@@ -13,7 +13,14 @@ from typing import Any
 import numpy as np
 
 from models.ranker import TextRanker
-from training.data import TWEETEVAL_EMOJIS, read_airline, read_emoji_csv, read_mapping, read_tweeteval
+from training.data import (
+    TWEETEVAL_EMOJIS,
+    read_airline,
+    read_emoji_csv,
+    read_emojis_in_text,
+    read_mapping,
+    read_tweeteval,
+)
 from training.metrics import catalog_metrics, ranking_metrics
 
 
@@ -94,6 +101,7 @@ def evaluate_emojis(
     split: str | None = None,
     baseline: str | None = None,
     heads_on_catalog: bool = False,
+    emojis_in_text: bool = False,
     names: bool = True,
     catalog_head: bool = True,
     prior: bool = True,
@@ -101,6 +109,8 @@ def evaluate_emojis(
 ) -> dict[str, Any]:
     """Rank the whole catalog for every text of a ``text,emojis`` CSV (no candidate list),
     or of one side of the whole-catalog tweets' split (``data_dir`` + ``split``).
+    ``emojis_in_text``: the CSV needs only a ``text`` column, its gold emojis are the ones
+    in each text, taken out before ranking (:func:`training.data.read_emojis_in_text`).
 
     ``names=False`` / ``catalog_head=False`` / ``prior=False`` / ``name_slot=False`` leave
     those parts of the ranking out (ablations).
@@ -112,7 +122,8 @@ def evaluate_emojis(
 
     ranker = TextRanker(artifacts)
     if csv_path is not None:
-        data = read_emoji_csv(csv_path, ranker.catalog)
+        read = read_emojis_in_text if emojis_in_text else read_emoji_csv
+        data = read(csv_path, ranker.catalog)
     elif data_dir is not None and split is not None:
         if baseline is None:
             require_unseen(ranker.folder, split)

@@ -58,6 +58,8 @@ def cmd_evaluate_emojis(args: argparse.Namespace) -> int:
 
     if args.csv is None and (args.data_dir is None or args.split is None):
         raise CLIError("evaluate emojis: give --csv F, or --data-dir D with --split train|val")
+    if args.emojis_in_text and args.csv is None:
+        raise CLIError("evaluate emojis: --emojis-in-text reads the texts of a CSV: give --csv F")
     if args.baseline and args.data_dir is None:
         raise CLIError("evaluate emojis: --baseline trains on the whole-catalog tweets: give --data-dir")
     result = evaluate_emojis(
@@ -68,6 +70,7 @@ def cmd_evaluate_emojis(args: argparse.Namespace) -> int:
         split=None if args.csv else args.split,
         baseline=args.baseline,
         heads_on_catalog=args.heads_on_catalog,
+        emojis_in_text=args.emojis_in_text,
         **{part: not getattr(args, f"no_{part}") for part in ABLATIONS},
     )
     report(result, args.json)
@@ -131,12 +134,20 @@ def register(sub) -> None:
         help="rank the whole catalog for each text: top-1/top-5, MRR, macro-recall@5, distinct top-1",
         description="F has the columns text,emojis; emojis is a space-separated list of the emojis a person "
         "used with the text, in any form (with or without U+FE0F, skin-toned, :short_name:). Rows with no "
-        "emoji of the catalog are counted in rows_skipped.",
+        "emoji of the catalog are counted in rows_skipped. With --emojis-in-text any CSV with a text column "
+        "will do (a chat export, tweets of another collection): each text's own emojis are its gold.",
     )
     ee.add_argument(
         "--csv",
         help="CSV with a text,emojis header; emojis: the emojis a person used with the text, space-separated, "
         "in any form (with or without U+FE0F, skin-toned, :short_name:, several run together)",
+    )
+    ee.add_argument(
+        "--emojis-in-text",
+        dest="emojis_in_text",
+        action="store_true",
+        help="F needs only a text column: the gold emojis of a row are the ones in its text (Unicode or "
+        ":short_name:), taken out of the text before ranking; rows with none, or nothing else, are skipped",
     )
     ee.add_argument("--data-dir", dest="data_dir", help="the training data (for --split and --baseline)")
     ee.add_argument(

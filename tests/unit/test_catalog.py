@@ -31,11 +31,26 @@ def test_lookups(catalog, query, expected):
         ("👨\u200d👩\u200d👧", ["👨\u200d👩\u200d👧"]),  # a sequence the catalog has: whole
         ("🤷🏽\u200d♀️😂", ["🤷\u200d♀️", "😂"]),  # skin-toned inside a sequence
         ("👍\u200d🦀\u200d🦀🎉", ["👍", "🎉"]),  # a sequence it lacks: its first part
-        ("😂,", ["😂"]), ("qqq", []),
+        ("😂,", ["😂"]), ("qqq", []), (":fire::100:", ["🔥", "💯"]),
+        ("\ufe0f", []), ("\ufe0f\U0001F3FD😂", ["😂"]),  # a stray selector or skin tone is no emoji
     ],
 )  # fmt: skip
 def test_split_finds_the_emojis_people_run_together(catalog, token, expected):
     assert [e.char for e in catalog.split(token)] == [catalog.lookup(x).char for x in expected]
+
+
+def test_find_gives_each_emoji_of_a_running_text_with_its_span(catalog):
+    text = "I ❤️ flying ☺️👍🏽 at 10:30:45 :tada: :thumbsup::skin-tone-3: ❤️\u200d🔥!"
+    found = [(text[a:b], e.char) for a, b, e in catalog.find(text)]
+    heart, smile, thumbs, tada = (catalog.lookup(x).char for x in ("❤", "☺", "👍", "🎉"))
+    assert found == [
+        ("❤️", heart),
+        ("☺️", smile),
+        ("👍🏽", thumbs),  # the skin tone is inside the span
+        (":tada:", tada),  # a Slack code; "10:30:45" is no code
+        (":thumbsup::skin-tone-3:", thumbs),
+        ("❤️\u200d🔥", catalog.lookup("❤️\u200d🔥").char),  # a sequence the catalog has: whole
+    ]
 
 
 def test_entry_fields(catalog):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bot.cli import main
-from training.data import DataError, read_emoji_csv
+from training.data import DataError, read_emoji_csv, read_emojis_in_text
 from training.metrics import catalog_metrics
 
 
@@ -40,6 +40,38 @@ def test_emoji_forms_are_folded_and_rows_without_a_catalog_emoji_skipped(tmp_pat
     assert rows.texts == ["love it", "great, thanks", "same twice", "run together"]
     assert rows.gold == [[heart], [thumbs, tada], [heart], [heart, thumbs]]
     assert rows.skipped == 1
+
+
+def test_emojis_in_text_are_the_gold_and_leave_the_text(tmp_path, catalog, capsys):
+    f = tmp_path / "export.csv"
+    f.write_text(
+        "user,text,ts\n"
+        "a,I ❤️ flying ☺️👍,1\n"
+        "b,pizza party :pizza::pizza: at noon,2\n"
+        "c,no emoji here,3\n"
+        "d,😂😂,4\n"  # nothing but emojis: nothing to rank
+        "e,good ❤️ and ❤ again 🎂,5\n",
+        encoding="utf-8",
+    )
+    rows = read_emojis_in_text(f, catalog)
+    heart, smile, thumbs, pizza, cake = (catalog.lookup(x).char for x in ("❤", "☺", "👍", "🍕", "🎂"))
+    assert rows.texts == ["I flying", "pizza party at noon", "good and again"]
+    assert rows.gold == [[heart, smile, thumbs], [pizza], [heart, cake]]
+    assert rows.skipped == 2
+    # the command: the same rows, ranked against the whole catalog
+    assert main(["evaluate", "emojis", "--csv", str(f), "--emojis-in-text", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rows"] == 3 and out["rows_skipped"] == 2
+    # a file read as text,emojis would find no emojis column
+    assert main(["evaluate", "emojis", "--csv", str(f), "--json"]) == 2
+    assert "missing column(s) emojis" in capsys.readouterr().err
+    # --emojis-in-text without a file, and a file with no text column, are one-line errors
+    assert main(["evaluate", "emojis", "--emojis-in-text", "--data-dir", str(tmp_path), "--split", "val"]) == 2
+    assert "--emojis-in-text reads the texts of a CSV" in capsys.readouterr().err
+    g = tmp_path / "no_text.csv"
+    g.write_text("body\nhi 🎉\n", encoding="utf-8")
+    assert main(["evaluate", "emojis", "--csv", str(g), "--emojis-in-text"]) == 2
+    assert "missing column(s) text" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
