@@ -98,6 +98,8 @@ class EmojiCatalog:
             self._by_key.setdefault(_strip_key(e.char), i)
             for sn in e.short_names:
                 self._by_short.setdefault(sn.lower(), i)
+        # the characters an emoji can start with: find() tries a match only there
+        self._starts = frozenset(k[0] for k in (*self._index, *self._by_key) if k) - SKIN_TONES - {VARIATION_SELECTOR}
         self._pictures: np.ndarray | None = None
 
     # -- construction -------------------------------------------------------------------
@@ -205,7 +207,7 @@ class EmojiCatalog:
                 i = m.end()
                 continue
             k = None
-            if text[i] not in SKIN_TONES and text[i] != VARIATION_SELECTOR:
+            if text[i] in self._starts:  # a stray U+FE0F or skin tone is none
                 for j in range(min(n, i + 12), i, -1):  # the longest sequences in the catalog are shorter
                     piece = text[i:j]
                     k = self._index[piece] if piece in self._index else self._by_key.get(_strip_key(piece))
