@@ -1,4 +1,4 @@
-"""`serve`, `db upgrade` and `discord invite`: running the bot."""
+"""`serve`, `db upgrade`, `discord invite` and `slack export-csv`: running the bot."""
 
 from __future__ import annotations
 
@@ -36,6 +36,54 @@ def cmd_discord_invite(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_slack_export_csv(args: argparse.Namespace) -> int:
+    import csv
+    import os
+    import sys
+    from pathlib import Path
+
+    from bot.adapters.slack.export import SlackExportError, read_slack_export
+    from models.catalog import EmojiCatalog
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise CLIError(f"{out} exists (it may hold your messages: --force overwrites it)")
+    try:
+        rows = read_slack_export(args.export, EmojiCatalog.load(), progress=not args.quiet)
+    except SlackExportError as exc:
+        raise CLIError(str(exc)) from exc
+    c = rows.counts
+    if not rows.texts:
+        raise CLIError(
+            f"{args.export}: none of its {c['messages']:,} messages is a person's text with a reaction of the "
+            f"catalog ({_left_out(c)})"
+        )
+    tmp = out.with_name(out.name + ".part")
+    tmp.unlink(missing_ok=True)
+    # message texts: readable by the owner alone, as the export should be
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "emojis"])
+        w.writerows((t, " ".join(g)) for t, g in zip(rows.texts, rows.gold, strict=True))
+    tmp.replace(out)
+    print(
+        f"wrote {len(rows.texts):,} rows to {out} from {c['messages']:,} messages ({_left_out(c)}); "
+        f"measure the ranking on them: emojibot evaluate emojis --csv {out}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _left_out(c) -> str:
+    reasons = {
+        "not_a_person": "by bots or of other kinds",
+        "no_text": "without text",
+        "no_reactions": "without reactions",
+        "no_catalog_reaction": "with only custom-emoji or bot reactions",
+    }
+    return "left out: " + ", ".join(f"{c[k]:,} {what}" for k, what in reasons.items())
+
+
 def register(sub) -> None:
     sv = sub.add_parser(
         "serve",
@@ -59,3 +107,20 @@ def register(sub) -> None:
     di = dcsub.add_parser("invite", help="print the URL that adds the bot to a server with the permissions it needs")
     di.add_argument("--client-id", dest="client_id", required=True, help="the application's id")
     di.set_defaults(func=cmd_discord_invite)
+
+    sl = sub.add_parser("slack", help="Slack helpers")
+    slsub = sl.add_subparsers(dest="slack_command", metavar="COMMAND", required=True)
+    se = slsub.add_parser(
+        "export-csv",
+        help="turn a workspace export into a text,emojis CSV of the reactions people added, for evaluate emojis",
+        description="Read a Slack workspace export (its ZIP file or unpacked folder: Workspace settings → "
+        "Import/Export data) and write every message a person wrote that people reacted to with a catalog "
+        "emoji as a row text,emojis (the reactions; skin tones folded; bots' reactions and custom emojis left "
+        "out). Then `emojibot evaluate emojis --csv F` measures the ranking on your own channels. The CSV holds "
+        "message texts: keep it where the export is kept.",
+    )
+    se.add_argument("export", help="the export's ZIP file or its unpacked folder")
+    se.add_argument("--out", required=True, help="the CSV to write")
+    se.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    se.add_argument("--quiet", action="store_true", help="no progress bar")
+    se.set_defaults(func=cmd_slack_export_csv)

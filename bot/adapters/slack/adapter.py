@@ -57,7 +57,7 @@ from bot.store.repository import StoreUnavailable
 PLATFORM = "slack"
 log = logging.getLogger("emojibot.slack")
 # Message subtypes that are people writing; edits, joins, bot posts etc. are not answered.
-_ANSWERED_SUBTYPES = {None, "file_share", "thread_broadcast"}
+ANSWERED_SUBTYPES = {None, "file_share", "thread_broadcast"}
 BODY_SLOTS = 16  # /slack/events bodies read at once
 BODY_READ_S = 10.0  # a body must arrive within this
 # Web API errors worth another try later; any other error Slack would give again.
@@ -284,7 +284,7 @@ class SlackAdapter:
         subtype = event.get("subtype")
         if subtype is not None and not isinstance(subtype, str):
             raise MalformedEvent("event.subtype must be a string")
-        if subtype not in _ANSWERED_SUBTYPES:
+        if subtype not in ANSWERED_SUBTYPES:
             return
         channel, ts = _field(event, "channel"), _field(event, "ts")
         files = event.get("files", [])
