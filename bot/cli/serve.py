@@ -61,11 +61,15 @@ def cmd_slack_export_csv(args: argparse.Namespace) -> int:
     tmp = out.with_name(out.name + ".part")
     tmp.unlink(missing_ok=True)
     # message texts: readable by the owner alone, as the export should be
-    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["text", "emojis"])
-        w.writerows((t, " ".join(g)) for t, g in zip(rows.texts, rows.gold, strict=True))
-    tmp.replace(out)
+    try:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["text", "emojis"])
+            w.writerows((t, " ".join(g)) for t, g in zip(rows.texts, rows.gold, strict=True))
+        tmp.replace(out)
+    except BaseException:  # a full disk or ^C leaves no half file of message texts behind
+        tmp.unlink(missing_ok=True)
+        raise
     print(
         f"wrote {len(rows.texts):,} rows to {out} from {c['messages']:,} messages ({_left_out(c)}); "
         f"measure the ranking on them: emojibot evaluate emojis --csv {out}",

@@ -4,6 +4,7 @@ Slack writes them) becomes the text,emojis rows `evaluate emojis` reads."""
 import csv
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -70,7 +71,7 @@ def test_the_zip_reads_as_its_folder(export, catalog, tmp_path):
     assert read_slack_export(z, catalog).texts == read_slack_export(export, catalog).texts
 
 
-def test_the_command_writes_a_csv_that_evaluate_reads(export, tmp_path, capsys):
+def test_the_command_writes_a_csv_that_evaluate_reads(export, tmp_path, capsys, monkeypatch):
     out = tmp_path / "reactions.csv"
     assert main(["slack", "export-csv", str(export), "--out", str(out), "--quiet"]) == 0
     err = capsys.readouterr().err
@@ -84,6 +85,16 @@ def test_the_command_writes_a_csv_that_evaluate_reads(export, tmp_path, capsys):
     assert main(["slack", "export-csv", str(export), "--out", str(out), "--quiet"]) == 2
     assert "--force overwrites it" in capsys.readouterr().err
     assert main(["slack", "export-csv", str(export), "--out", str(out), "--quiet", "--force"]) == 0
+    # a write that fails at the end leaves no half file of message texts, and the old one as it was
+    before = out.read_bytes()
+
+    def disk_full(self, target):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "replace", disk_full)
+    assert main(["slack", "export-csv", str(export), "--out", str(out), "--quiet", "--force"]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert out.read_bytes() == before and not out.with_name(out.name + ".part").exists()
 
 
 def test_what_is_not_an_export_is_a_one_line_error(tmp_path, capsys, catalog):
