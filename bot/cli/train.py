@@ -14,8 +14,24 @@ from bot.cli.common import (
     unit_interval,
 )
 
+WRITE_HELP = "artifact folder to write (default: --artifacts, else the shipped one)"
+READ_WRITE_HELP = "artifact folder to read the SQAM from and write to (default: --artifacts, else the shipped one)"
+
+
+def out_folder(args: argparse.Namespace) -> str | None:
+    """The artifact folder a train command reads and writes: ``--out``, or else the global
+    ``--artifacts`` (then $EMOJIBOT_ARTIFACTS, then the shipped folder). Without this,
+    `emojibot --artifacts DIR train …` trained into the shipped folder and overwrote it."""
+    from pathlib import Path
+
+    out, chosen = args.out, args.artifacts
+    if out and chosen and Path(out).resolve() != Path(chosen).resolve():
+        raise CLIError(f"--out {out} and --artifacts {chosen} name different folders: give one of them")
+    return out or chosen
+
 
 def cmd_train_vae(args: argparse.Namespace) -> int:
+    args.out = out_folder(args)
     quiet_tensorflow()
     from training.vae import train_vae
 
@@ -25,6 +41,7 @@ def cmd_train_vae(args: argparse.Namespace) -> int:
 
 
 def cmd_train_sqam(args: argparse.Namespace) -> int:
+    args.out = out_folder(args)
     quiet_tensorflow()
     from training.sqam import TrainSettings, train_sqam
 
@@ -66,6 +83,7 @@ def cmd_train_sqam(args: argparse.Namespace) -> int:
 
 
 def cmd_train_heads(args: argparse.Namespace) -> int:
+    args.out = out_folder(args)
     from training.heads import HeadSettings, train_heads
 
     require_data_dir(args.data_dir)
@@ -82,6 +100,7 @@ def cmd_train_heads(args: argparse.Namespace) -> int:
 
 
 def cmd_train_names(args: argparse.Namespace) -> int:
+    args.out = out_folder(args)
     from training.names import train_names
 
     require_data_dir(args.data_dir)
@@ -91,6 +110,7 @@ def cmd_train_names(args: argparse.Namespace) -> int:
 
 
 def cmd_train_catalog_head(args: argparse.Namespace) -> int:
+    args.out = out_folder(args)
     from training.catalog_head import CatalogHeadSettings, train_catalog_head
 
     require_data_dir(args.data_dir)
@@ -104,6 +124,7 @@ def cmd_train_catalog_head(args: argparse.Namespace) -> int:
 
 
 def cmd_train_wgan(args: argparse.Namespace) -> int:
+    args.out = out_folder(args)
     quiet_tensorflow()
     from training.wgan import WGANSettings, train_wgan
 
@@ -143,7 +164,7 @@ def register(sub) -> None:
     tv = tsub.add_parser("vae", help="the convolutional VAE over emoji pictures (needs no data dir)")
     tv.add_argument("--epochs", type=int, default=300, help="most epochs; stops early on held-out loss")
     tv.add_argument("--seed", type=int, default=7)
-    tv.add_argument("--out", help="artifact folder to write (default: the shipped one)")
+    tv.add_argument("--out", help=WRITE_HELP)
     tv.set_defaults(func=cmd_train_vae)
     ts = tsub.add_parser("sqam", help="the Siamese text→emoji model (needs the VAE codes)")
     ts.add_argument("--data-dir", required=True, help="the training data folder (e.g. ../shared/data)")
@@ -189,7 +210,7 @@ def register(sub) -> None:
         action="store_true",
         help="answers from pictures and descriptions alone (no per-emoji offset)",
     )
-    ts.add_argument("--out", help="artifact folder to write (default: the shipped one)")
+    ts.add_argument("--out", help=WRITE_HELP)
     ts.set_defaults(func=cmd_train_sqam)
     th = tsub.add_parser(
         "heads",
@@ -203,7 +224,7 @@ def register(sub) -> None:
     th.add_argument(
         "--no-sequence", action="store_true", help="airline head without its BiLSTM: the linear models alone"
     )
-    th.add_argument("--out", help="artifact folder to read the SQAM from and write to (default: the shipped one)")
+    th.add_argument("--out", help=READ_WRITE_HELP)
     th.set_defaults(func=cmd_train_heads)
     tn = tsub.add_parser(
         "names",
@@ -212,7 +233,7 @@ def register(sub) -> None:
         "SQAM's tune rows (never on the validation side).",
     )
     tn.add_argument("--data-dir", required=True, help="the training data folder (e.g. ../shared/data)")
-    tn.add_argument("--out", help="artifact folder to read the SQAM from and write to (default: the shipped one)")
+    tn.add_argument("--out", help=READ_WRITE_HELP)
     tn.set_defaults(func=cmd_train_names)
     tc = tsub.add_parser(
         "catalog-head",
@@ -231,7 +252,7 @@ def register(sub) -> None:
     )
     tc.add_argument("--keep", type=positive, help="weights kept, those with the largest |w| · idf (300000)")
     tc.add_argument("--max-tweets", dest="max_tweets", type=positive, help="train on at most this many tweets (tests)")
-    tc.add_argument("--out", help="artifact folder to read the SQAM from and write to (default: the shipped one)")
+    tc.add_argument("--out", help=READ_WRITE_HELP)
     tc.set_defaults(func=cmd_train_catalog_head)
 
     tw = tsub.add_parser(
@@ -270,5 +291,5 @@ def register(sub) -> None:
     tw.add_argument("--learning-rate", dest="learning_rate", type=float, help="Adam rate of G and D (4e-4)")
     tw.add_argument("--sheets", default="wgan_samples", help="folder for per-epoch sample sheets (wgan_samples)")
     tw.add_argument("--seed", type=int, default=7)
-    tw.add_argument("--out", help="artifact folder to write (default: the shipped one)")
+    tw.add_argument("--out", help=WRITE_HELP)
     tw.set_defaults(func=cmd_train_wgan)

@@ -304,17 +304,26 @@ def test_wgan_stage_can_retrain_on_the_shipped_encoder(tiny_artifacts, data_dir,
     assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
 
 
-def test_train_names_reproduces_the_shipped_weight_and_figures(tmp_path, data_dir):
-    """`train names` on a copy of the shipped folder chooses the shipped weight on the tune
-    rows with the shipped figures (it reads no randomness but the tune draw)."""
+def test_train_names_reproduces_the_shipped_weight_and_figures(tmp_path, data_dir, capsys):
+    """`emojibot --artifacts COPY train names` on a copy of the shipped folder chooses the
+    shipped weight on the tune rows with the shipped figures (it reads no randomness but
+    the tune draw), and writes the copy, not the shipped folder."""
+    import json
     import shutil
 
-    from models.artifacts import artifacts_dir, read_manifest
-    from training.names import train_names
+    from bot.cli import main
+    from models.artifacts import MANIFEST, NAMES_FILE, artifacts_dir, read_manifest
 
     out = tmp_path / "artifacts"
     shutil.copytree(artifacts_dir(None), out)
-    info = train_names(data_dir, out)
+    (out / NAMES_FILE).unlink()
+    shipped_files = {p.name: p.read_bytes() for p in (artifacts_dir(None) / MANIFEST, artifacts_dir(None) / NAMES_FILE)}
+    assert main(["--artifacts", str(out), "train", "names", "--data-dir", str(data_dir)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (out / NAMES_FILE).exists()  # written into the folder --artifacts named
+    assert {p: (artifacts_dir(None) / p).read_bytes() for p in shipped_files} == shipped_files
+    info = read_manifest(out)["names"]
+    assert printed["weight"] == info["weight"]
     shipped = read_manifest()["names"]
     assert info["weight"] == shipped["weight"] > 0
     assert info["tune_grid"] == shipped["tune_grid"]

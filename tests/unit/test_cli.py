@@ -168,6 +168,22 @@ def test_train_catalog_head_checks_its_options(capsys, data_dir, option, message
     assert ex.value.code == 2 and message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["vae", "sqam", "heads", "names", "catalog-head", "wgan"])
+def test_train_refuses_out_and_artifacts_naming_different_folders(capsys, data_dir, tmp_path, command):
+    """Either flag names the folder a train command writes; two different ones are an
+    error before anything loads or trains, and the shipped folder is not touched."""
+    from models.artifacts import MANIFEST, artifacts_dir
+
+    shipped = (artifacts_dir(None) / MANIFEST).read_bytes()
+    data = [] if command == "vae" else ["--data-dir", str(data_dir)]
+    argv = ["--artifacts", str(tmp_path / "a"), "train", command, *data, "--out", str(tmp_path / "b")]
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert "name different folders" in err and "Traceback" not in err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    assert (artifacts_dir(None) / MANIFEST).read_bytes() == shipped
+
+
 def test_evaluate_airline_on_a_file(capsys, data_dir, tmp_path):
     import csv as csvmod
 
