@@ -137,6 +137,40 @@ def test_lexicon_columns_score_sentiment_and_survive_save_and_load(tmp_path):
     assert not TextHeads.load(tmp_path / "plain.npz").features.lexicon
 
 
+def test_the_character_block_is_recorded_and_an_older_file_reads_with_its_own(tmp_path):
+    """The heads file says which character n-grams its weights were trained on: a file
+    written before the block changed (no record) is read with char_wb 2–5, a new one with
+    what it recorded, so a head never scores features it was not trained on."""
+    from models.heads import (
+        BLOCK_FEATURES,
+        CHAR_NGRAMS,
+        LEGACY_CHAR_NGRAMS,
+        HeadGroup,
+        SurfaceFeatures,
+        TextHeads,
+    )
+
+    idf = [np.ones(BLOCK_FEATURES, np.float32)] * 2
+    texts = ["so hot today", "gate 12"]
+    new, old = SurfaceFeatures(idf), SurfaceFeatures(idf, char=LEGACY_CHAR_NGRAMS)
+    assert new.char == CHAR_NGRAMS != LEGACY_CHAR_NGRAMS
+    assert (new.transform(texts) != old.transform(texts)).nnz  # the blocks differ
+    assert new.blocks[1] == "char 1-6" and old.blocks[1] == "char_wb 2-5"
+
+    group = HeadGroup("g", ["🎉"], np.zeros((new.n_features, 1), np.float32), np.zeros(1), 1.0, np.zeros(1))
+    TextHeads(new, [group], "d").save(tmp_path / "new.npz")
+    loaded = TextHeads.load(tmp_path / "new.npz").features
+    assert loaded.char == CHAR_NGRAMS
+    assert (loaded.transform(texts) != new.transform(texts)).nnz == 0
+
+    with np.load(tmp_path / "new.npz") as z:  # a file from before the record
+        arrays = {k: z[k] for k in z.files if k != "char_ngrams"}
+    np.savez_compressed(tmp_path / "old.npz", **arrays)
+    loaded = TextHeads.load(tmp_path / "old.npz").features
+    assert loaded.char == LEGACY_CHAR_NGRAMS
+    assert (loaded.transform(texts) != old.transform(texts)).nnz == 0
+
+
 def test_sequence_head_in_numpy_matches_keras_and_survives_save_and_load(tmp_path):
     """The BiLSTM part of a head trains in Keras and runs in NumPy: same logits, after a
     round trip through the head file, for texts of different lengths in one batch."""
