@@ -64,9 +64,7 @@ class SurfaceFeatures:
     """Raw text → L2-normalised TF-IDF rows over hashed word and character n-grams, and
     optionally the sentiment-lexicon columns."""
 
-    def __init__(
-        self, idf: Sequence[np.ndarray], lexicon: bool = False, char: tuple[str, int, int] = CHAR_NGRAMS
-    ):
+    def __init__(self, idf: Sequence[np.ndarray], lexicon: bool = False, char: tuple[str, int, int] = CHAR_NGRAMS):
         from sklearn.feature_extraction.text import HashingVectorizer
 
         common = {"n_features": BLOCK_FEATURES, "alternate_sign": False, "norm": None, "dtype": np.float32}
