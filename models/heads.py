@@ -101,9 +101,9 @@ class SurfaceFeatures:
         return ["word 1-2", f"{a} {lo}-{hi}"] + (["VADER neg, neu, pos, compound"] if self.lexicon else [])
 
     @staticmethod
-    def counts(texts: Sequence[str], char: tuple[str, int, int] = CHAR_NGRAMS):
+    def counts(texts: Sequence[str]):
         """Per-block raw count matrices (used by training to compute document frequencies)."""
-        return SurfaceFeatures([np.ones(BLOCK_FEATURES)] * 2, char=char)._counts(texts)
+        return SurfaceFeatures([np.ones(BLOCK_FEATURES)] * 2)._counts(texts)
 
     def _counts(self, texts: Sequence[str]):
         clean = [t[:MAX_CHARS].encode("utf-8", "replace").decode("utf-8") for t in texts]
