@@ -35,6 +35,7 @@ BIAS_FILE = "sqam_bias.npy"  # the SQAM per-emoji bias
 VOCAB_FILE = "vocab.txt"
 HEADS_FILE = "text_heads.npz"
 NAMES_FILE = "name_match.npz"  # emoji names in the message (models.names)
+MEANINGS_FILE = "name_meaning.npz"  # words near an emoji's names in meaning (models.names)
 CATALOG_HEAD_FILE = "catalog_head.npz"  # the n-gram model of whole-catalog ranking (models.catalog_head)
 PRIOR_FILE = "catalog_prior.npz"  # the popularity mix of whole-catalog ranking (models.prior)
 NAME_SLOT_FILE = "name_slot.json"  # the match from which a named emoji gets the fifth place (models.names)

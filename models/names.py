@@ -10,6 +10,12 @@ out), each word weighted by how specific it is: ``sqrt(1 / emojis with that word
 match``; ``weight`` is chosen on the SQAM's tune rows by `emojibot train names` (never on
 the validation side). It is a sparse (vocabulary × catalog) matrix over the word ids the
 ranker already has.
+
+The same class holds the *meaning match* (file ``name_meaning.npz``, built by `emojibot
+train names`): words near an emoji's names in meaning rather than spelling, *married* → 💒,
+*lakers* → 🏀, *snowing* → 🌨️ ⛄. Each cell is ``rarity(word) · (s − 0.5) / 0.5`` where
+``s ≥ 0.5`` is the cosine of the word and the emoji's CLDR name (or its short names), both
+embedded by all-MiniLM-L6-v2 offline; its weight is chosen on the tune rows too.
 """
 
 from __future__ import annotations
@@ -136,10 +142,12 @@ class NameMatch:
         """(B, catalog): the summed weights of the distinct name words in each text."""
         return self.match(word_ids).dense()
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path, **extra: np.ndarray) -> None:
+        """``extra``: more arrays for the same file (what built it), which ``load`` ignores."""
         m = self.matrix
         np.savez_compressed(
             path,
+            **extra,
             data=m.data,
             indices=m.indices,
             indptr=m.indptr,

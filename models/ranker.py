@@ -24,6 +24,7 @@ from models.artifacts import (
     CATALOG_HEAD_FILE,
     CHARS_FILE,
     HEADS_FILE,
+    MEANINGS_FILE,
     NAME_SLOT_FILE,
     NAMES_FILE,
     PRIOR_FILE,
@@ -170,6 +171,12 @@ class TextRanker:
             names = NameMatch.load(self.folder / NAMES_FILE)
             # built for another vocabulary (`train sqam` ran since): its rows mean other words
             self.names = names if names.vocab_digest == vocab_digest(self.featurizer.vocab.words) else None
+        self.meanings = None  # words near an emoji's names in meaning (models.names), next to the names
+        if self.names is not None and (self.folder / MEANINGS_FILE).exists():
+            from models.names import NameMatch
+
+            meanings = NameMatch.load(self.folder / MEANINGS_FILE)
+            self.meanings = meanings if meanings.vocab_digest == self.names.vocab_digest else None
         self.catalog_head = None  # the linear n-gram model of whole-catalog ranking (models.catalog_head)
         self.catalog_head_note = f"no {CATALOG_HEAD_FILE}: the SQAM and the names rank the catalog"
         if (self.folder / CATALOG_HEAD_FILE).exists():
@@ -248,6 +255,7 @@ class TextRanker:
         catalog_head: bool = True,
         prior: bool = True,
         name_slot: bool = True,
+        meanings: bool = True,
     ) -> np.ndarray:
         """(len(texts), n_candidates) scores, ``scale · cosine + bias`` (+ over the whole
         catalog, the emoji names the text says and the catalog head, then mixed with the
@@ -257,9 +265,10 @@ class TextRanker:
         `evaluate emojis --heads-on-catalog` measures; the bot never does); ``names=False``,
         ``catalog_head=False``, ``prior=False`` and ``name_slot=False`` leave those out (the
         first two off: the SQAM alone, what a retrain imitates; the sum of the terms:
-        ``prior=False, name_slot=False``; ``names=False`` leaves the name slot out too)."""
+        ``prior=False, name_slot=False``; ``names=False`` leaves the name slot and the meaning
+        match out too, ``meanings=False`` the meaning match alone)."""
         _check_texts(texts, allow_empty)
-        return self._scores(texts, candidates, heads_on_catalog, names, catalog_head, prior, name_slot)[0]
+        return self._scores(texts, candidates, heads_on_catalog, names, catalog_head, prior, name_slot, meanings)[0]
 
     def _scores(
         self,
@@ -270,6 +279,7 @@ class TextRanker:
         catalog_head: bool = True,
         prior: bool = True,
         name_slot: bool = True,
+        meanings: bool = True,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(scores, cosines), both (len(texts), n_candidates)."""
         batch = self.featurizer.featurize(texts)
@@ -287,6 +297,8 @@ class TextRanker:
             named = self.names.match(batch.word_ids) if names and self.names is not None else None
             if named is not None and self.names.weight:
                 named.add_to(s, self.names.weight)
+            if names and meanings and self.meanings is not None and self.meanings.weight:
+                self.meanings.match(batch.word_ids).add_to(s, self.meanings.weight)
             if head is not None and head.weight:
                 head.add_to(s, rows, head.weight)
             if heads_on_catalog and self.heads is not None:

@@ -106,14 +106,15 @@ def evaluate_emojis(
     catalog_head: bool = True,
     prior: bool = True,
     name_slot: bool = True,
+    meanings: bool = True,
 ) -> dict[str, Any]:
     """Rank the whole catalog for every text of a ``text,emojis`` CSV (no candidate list),
     or of one side of the whole-catalog tweets' split (``data_dir`` + ``split``).
     ``emojis_in_text``: the CSV needs only a ``text`` column, its gold emojis are the ones
     in each text, taken out before ranking (:func:`training.data.read_emojis_in_text`).
 
-    ``names=False`` / ``catalog_head=False`` / ``prior=False`` / ``name_slot=False`` leave
-    those parts of the ranking out (ablations).
+    ``names=False`` / ``catalog_head=False`` / ``prior=False`` / ``name_slot=False`` /
+    ``meanings=False`` leave those parts of the ranking out (ablations).
     ``baseline`` ``popularity`` or ``svm`` scores the same rows with that yardstick
     (trained on the split's train side) instead of the shipped model."""
     from tqdm import tqdm
@@ -136,7 +137,7 @@ def evaluate_emojis(
     texts = [data.texts[i] for i in keep]
     gold = [np.asarray([positions[c] for c in data.gold[i] if c in positions]) for i in keep]
 
-    terms = {"names": names, "catalog_head": catalog_head, "prior": prior, "name_slot": name_slot}
+    terms = {"names": names, "catalog_head": catalog_head, "prior": prior, "name_slot": name_slot, "meanings": meanings}
 
     def scorer(chunk, allow_empty=True):
         return ranker.scores(chunk, allow_empty=allow_empty, **terms)

@@ -50,6 +50,7 @@ ABLATIONS = {
     "catalog_head": "leave the catalog head (linear n-gram model) out (with --no-names: the SQAM alone)",
     "prior": "leave the popularity mix out: rank by the sum of the terms alone",
     "name_slot": "leave the name slot out: no fifth place for an emoji the text names",
+    "meanings": "leave the meaning match out: words near an emoji's names in meaning (married → 💒)",
 }
 
 

@@ -312,14 +312,18 @@ def test_train_names_reproduces_the_shipped_weight_and_figures(tmp_path, data_di
     import shutil
 
     from bot.cli import main
-    from models.artifacts import MANIFEST, NAMES_FILE, artifacts_dir, read_manifest
+    from models.artifacts import MANIFEST, MEANINGS_FILE, NAMES_FILE, artifacts_dir, read_manifest
 
     out = tmp_path / "artifacts"
     shutil.copytree(artifacts_dir(None), out)
     (out / NAMES_FILE).unlink()
-    shipped_files = {p.name: p.read_bytes() for p in (artifacts_dir(None) / MANIFEST, artifacts_dir(None) / NAMES_FILE)}
+    shipped_files = {
+        p.name: p.read_bytes()
+        for p in (artifacts_dir(None) / MANIFEST, artifacts_dir(None) / NAMES_FILE, artifacts_dir(None) / MEANINGS_FILE)
+    }
     assert main(["--artifacts", str(out), "train", "names", "--data-dir", str(data_dir)]) == 0
-    printed = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    printed, printed_err = json.loads(captured.out), captured.err
     assert (out / NAMES_FILE).exists()  # written into the folder --artifacts named
     assert {p: (artifacts_dir(None) / p).read_bytes() for p in shipped_files} == shipped_files
     info = read_manifest(out)["names"]
@@ -330,6 +334,13 @@ def test_train_names_reproduces_the_shipped_weight_and_figures(tmp_path, data_di
     assert info.get("twemoji_val_with") == shipped.get("twemoji_val_with")  # none: trained on every tweet
     on_tune = {g["weight"]: g for g in info["tune_grid"]}
     assert on_tune[info["weight"]]["mrr"] > on_tune[0.0]["mrr"]  # the names help where they were chosen
+    # the meaning match: the cosines of the shipped file are reused (same words, same names;
+    # embedding 44,000 words would take minutes), its weight and grid are the shipped ones
+    assert "embedding" not in printed_err
+    assert info["meanings"]["weight"] == shipped["meanings"]["weight"] > 0
+    assert info["meanings"]["tune_grid"] == shipped["meanings"]["tune_grid"]
+    meaning_tune = {g["weight"]: g for g in info["meanings"]["tune_grid"]}
+    assert meaning_tune[info["meanings"]["weight"]]["macro_recall_at_5"] > meaning_tune[0.0]["macro_recall_at_5"]
 
 
 def test_catalog_head_trains_after_the_sqam_and_ranks(tiny_artifacts, tmp_path):

@@ -52,12 +52,14 @@ def shipped(ranker):
 TEXTS = ["merry christmas everyone", "my flight got cancelled again", "sunset at the beach", "lol"]
 
 
-def test_whole_catalog_is_the_sqam_the_names_and_the_catalog_head_mixed_with_popularity(shipped):
+def test_whole_catalog_is_the_sqam_the_names_their_meanings_and_the_catalog_head_mixed_with_popularity(shipped):
     batch = shipped.featurizer.featurize(TEXTS)
     q = shipped.encoder.encode(batch)
     plain = shipped.scale * (q @ shipped.answers.T) + shipped.bias
     np.testing.assert_allclose(shipped.scores(TEXTS, names=False, catalog_head=False, prior=False), plain, atol=1e-5)
     named = plain + shipped.names.weight * shipped.names.scores(batch.word_ids)
+    np.testing.assert_allclose(shipped.scores(TEXTS, catalog_head=False, prior=False, meanings=False), named, atol=1e-5)
+    named += shipped.meanings.weight * shipped.meanings.scores(batch.word_ids)
     np.testing.assert_allclose(shipped.scores(TEXTS, catalog_head=False, prior=False), named, atol=1e-5)
     head = shipped.catalog_head
     # weight · (head − unseen): an emoji the head does not know gets nothing
@@ -97,7 +99,8 @@ def test_heads_only_push_their_own_emojis_down_among_candidates(shipped):
 def test_candidate_scores_without_heads_match_full_catalog_scores(shipped):
     cands = ["🐶", "🍕", "🚀", "🌧️"]  # no head knows these
     rows = shipped.candidate_indices(cands)
-    whole = shipped.scores(TEXTS, catalog_head=False, prior=False)  # the names say none of these: they add nothing
+    # the names say none of these (they add nothing); words near them in meaning may
+    whole = shipped.scores(TEXTS, catalog_head=False, prior=False, meanings=False)
     np.testing.assert_allclose(shipped.scores(TEXTS, cands), whole[:, rows], atol=1e-5)
 
 

@@ -46,7 +46,8 @@ def test_stem_folds_plural_s_only():
 def test_the_shipped_ranker_adds_names_to_whole_catalog_scores_only(ranker):
     assert ranker.names is not None and ranker.names.weight > 0  # chosen on the tune rows
     text = ["coffee first, then the standup"]
-    with_names, without = ranker.scores(text, prior=False), ranker.scores(text, names=False, prior=False)
+    with_names = ranker.scores(text, prior=False, meanings=False)
+    without = ranker.scores(text, names=False, prior=False)
     col = ranker.index.positions["☕"]
     match = ranker.names.scores(ranker.featurizer.featurize(text).word_ids)[0, col]
     assert match > 0 and with_names[0, col] - without[0, col] == pytest.approx(ranker.names.weight * match, rel=1e-5)
@@ -124,11 +125,59 @@ def test_a_ranker_with_a_slot_threshold_gives_the_name_slot_after_the_mix():
 
 def test_the_shipped_ranking_shows_an_emoji_the_message_names():
     """A message that names an emoji the tweets seldom use gets it in its top 5 (the name
-    slot), where the popular emojis would fill every place."""
+    slot, or the meaning match, where a word that is the emoji's name counts fully), where
+    the popular emojis would fill every place."""
     from models.ranker import TextRanker
 
     ranker = TextRanker()
     for text, named in (("our server is down again and the pager won't stop", "📟"),
                         ("who wants to play chess at lunch", "♟️")):  # fmt: skip
         assert named in [r.emoji for r in ranker.rank([text], k=5)[0]], text
-        assert named not in [ranker.chars[i] for i in np.argsort(-ranker.scores([text], name_slot=False)[0])[:5]]
+        plain = ranker.scores([text], name_slot=False, meanings=False)
+        assert named not in [ranker.chars[i] for i in np.argsort(-plain[0])[:5]]
+
+
+def test_the_meaning_match_finds_the_emoji_a_word_means_not_names(catalog):
+    """all-MiniLM-L6-v2 (run for real) puts *married* near 💒 "wedding" and *snowing* near 🌨️
+    "cloud with snow", which no name spells; an exact name counts fully, padding not at all."""
+    from training.names import MEANING_FLOOR, meaning_similarity
+
+    words = ["<pad>", "<oov>", "married", "snowing", "pizza", "the"]
+    sim = meaning_similarity(words, list(catalog), progress=False).toarray()
+    col = {c: i for i, c in enumerate(catalog.chars)}
+    assert sim.shape == (len(words), len(catalog.chars))
+    assert sim[0].max() == 0 and sim[1].max() == 0
+    assert sim[2, col["💒"]] > 0 and sim[2].argmax() == col["💒"]
+    assert sim[3, col["🌨️"]] > 0
+    assert sim[4, col["🍕"]] == pytest.approx(1.0, abs=1e-3)  # the word is the name: cosine 1
+    assert sim[2, col["🍕"]] == 0 and sim[4, col["💒"]] == 0  # far apart in meaning: no cell
+    assert ((sim == 0) | ((sim > 0) & (sim <= 1.0 + 1e-6))).all() and MEANING_FLOOR == 0.5
+
+
+def test_the_meaning_weight_is_the_best_macro_recall_that_costs_top5_and_mrr_nothing_that_matters():
+    from training.names import choose_meaning_weight
+
+    def row(w, top5, mrr, recall):
+        return {"weight": w, "top5_accuracy": top5, "mrr": mrr, "macro_recall_at_5": recall}
+
+    grid = [
+        row(0.0, 0.30, 0.22, 0.10),
+        row(2.0, 0.30, 0.219, 0.12),
+        row(4.0, 0.29, 0.22, 0.15),
+        row(6.0, 0.30, 0.219, 0.12),
+    ]
+    assert choose_meaning_weight(grid) == 2.0  # 4.0 costs top-5 0.01; 6.0 ties 2.0: the smaller
+    assert choose_meaning_weight([row(0.0, 0.3, 0.22, 0.1), row(1.0, 0.29, 0.2, 0.2)]) == 0.0  # off
+
+
+def test_the_shipped_ranker_adds_the_meaning_match_under_the_names(ranker):
+    """Shipped with a weight; `meanings=False` leaves it out, and so does `names=False`."""
+    assert ranker.meanings is not None and ranker.meanings.weight > 0
+    text = ["we're getting married next spring"]
+    full = ranker.scores(text, prior=False, name_slot=False)
+    without = ranker.scores(text, prior=False, name_slot=False, meanings=False)
+    wedding = ranker.index.positions["💒"]
+    assert full[0, wedding] > without[0, wedding]
+    no_names = ranker.scores(text, prior=False, name_slot=False, names=False)
+    assert np.array_equal(no_names, ranker.scores(text, prior=False, name_slot=False, names=False, meanings=False))
+    assert read_manifest()["names"]["meanings"]["weight"] == ranker.meanings.weight
