@@ -11,8 +11,8 @@ recorded.
 It also builds the *meaning match* (``models.names``): each vocabulary word and each
 emoji's names embedded by all-MiniLM-L6-v2, a cell wherever their cosine reaches
 ``MEANING_FLOOR``. Embedding some 44,000 words takes about 4 minutes; the cosines are kept
-in the file with a digest of the words and names, so a rerun for the same vocabulary
-(after `train sqam --rows` has not changed it) reuses them. Its weight is chosen after the
+in the file with digests of the words and the names, so a rerun for the same vocabulary
+(no `train sqam` since) reuses them and takes seconds. Its weight is chosen after the
 names' weight, on the same tune rows, by the popularity mix's rule (``choose_meaning_weight``).
 """
 
