@@ -181,3 +181,30 @@ def test_the_shipped_ranker_adds_the_meaning_match_under_the_names(ranker):
     no_names = ranker.scores(text, prior=False, name_slot=False, names=False)
     assert np.array_equal(no_names, ranker.scores(text, prior=False, name_slot=False, names=False, meanings=False))
     assert read_manifest()["names"]["meanings"]["weight"] == ranker.meanings.weight
+
+
+def test_meanings_of_another_vocabulary_are_ignored_and_their_cosines_not_reused(tmp_path, catalog):
+    """A meaning match whose rows index other words is left out of the ranking, and `train
+    names` embeds the words again rather than reuse cosines kept for other words or names."""
+    import shutil
+
+    from models.artifacts import DEFAULT_DIR, MEANINGS_FILE
+    from models.names import NameMatch
+    from models.ranker import TextRanker
+    from training.names import MEANING_FLOOR, _cached_similarity
+
+    folder = tmp_path / "artifacts"
+    shutil.copytree(DEFAULT_DIR, folder)
+    ranker = TextRanker(folder)
+    words = ranker.featurizer.vocab.words
+    cached = _cached_similarity(folder / MEANINGS_FILE, words, list(catalog), MEANING_FLOOR)
+    assert cached is not None and cached.shape == (len(words), len(catalog.chars))
+    assert _cached_similarity(folder / MEANINGS_FILE, words[::-1], list(catalog), MEANING_FLOOR) is None
+    assert _cached_similarity(folder / MEANINGS_FILE, words, list(catalog)[:-1], MEANING_FLOOR) is None
+    assert _cached_similarity(folder / MEANINGS_FILE, words, list(catalog), 0.6) is None
+
+    other = NameMatch.load(folder / MEANINGS_FILE)
+    other.vocab_digest = "another vocabulary"
+    (folder / MEANINGS_FILE).unlink()
+    other.save(folder / MEANINGS_FILE)
+    assert TextRanker(folder).meanings is None and TextRanker(folder).names is not None
