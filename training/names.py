@@ -132,17 +132,18 @@ def train_names(data_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
     names = NameMatch.build(list(catalog), ranker.featurizer.vocab.words, doc_freq=rarity)
     pos = ranker.index.positions
 
-    def parts(texts, matcher=names):
-        base, match = [], []
-        for i in range(0, len(texts), 1024):
-            chunk = texts[i : i + 1024]
-            base.append(ranker.scores(chunk, allow_empty=True, names=False, catalog_head=False, prior=False))
-            match.append(matcher.scores(ranker.featurizer.featurize(chunk).word_ids))
-        return np.concatenate(base), np.concatenate(match)
+    def sqam(texts):  # the SQAM alone
+        chunks = [texts[i : i + 1024] for i in range(0, len(texts), 1024)]
+        kw = {"allow_empty": True, "names": False, "catalog_head": False, "prior": False}
+        return np.concatenate([ranker.scores(c, **kw) for c in chunks])
+
+    def matched(texts, matcher):  # a name or meaning match, without its weight
+        chunks = [texts[i : i + 1024] for i in range(0, len(texts), 1024)]
+        return np.concatenate([matcher.scores(ranker.featurizer.featurize(c).word_ids) for c in chunks])
 
     tune_texts = [whole.texts[i] for i in tune_idx]
     tune_gold = [np.asarray([pos[c] for c in whole.gold[i]]) for i in tune_idx]
-    base, match = parts(tune_texts)
+    base, match = sqam(tune_texts), matched(tune_texts, names)
     grid = []
     for w in WEIGHTS:
         m = catalog_metrics(base + w * match, tune_gold)
@@ -163,7 +164,7 @@ def train_names(data_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
 
     meanings = NameMatch(diags(rarity.astype(np.float32)) @ sim, 0.0, vocab_digest(words))
     named = base + names.weight * match
-    _, meant = parts(tune_texts, meanings)
+    meant = matched(tune_texts, meanings)
     meaning_grid = [{"weight": w, **rounded(catalog_metrics(named + w * meant, tune_gold))} for w in MEANING_WEIGHTS]
     meanings.weight = choose_meaning_weight(meaning_grid)
     (out / MEANINGS_FILE).unlink(missing_ok=True)
@@ -194,8 +195,7 @@ def train_names(data_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
     if val is not None:  # a model trained on every tweet has no val side to report on
         keep = [i for i, g in enumerate(val.gold) if any(c in pos for c in g)]
         val_texts = [val.texts[i] for i in keep]
-        vb, vm = parts(val_texts)
-        _, vmeant = parts(val_texts, meanings)
+        vb, vm, vmeant = sqam(val_texts), matched(val_texts, names), matched(val_texts, meanings)
         vgold = [np.asarray([pos[c] for c in val.gold[i] if c in pos]) for i in keep]
         info["twemoji_val_without"] = rounded(catalog_metrics(vb, vgold))
         info["twemoji_val_with"] = rounded(catalog_metrics(vb + names.weight * vm, vgold))
