@@ -14,6 +14,8 @@ knows how to fetch an event's pictures and how to carry out an action.
    action the platform refuses for good (:class:`PermanentFailure`) is logged and skipped.
 3. :meth:`EventPipeline.drain` (SIGTERM): no new events; what is running finishes within
    the grace period, or is handed back to the inbox, to be replayed at the next start.
+   An event whose actions have begun is not cut in half: it finishes them and is marked
+   done (up to ``finish_timeout`` more), so the next start does not post them again.
    Only events that never reached the store (held in memory) can be dropped, and they
    are counted: ``serve`` exits non-zero when any were.
 """
@@ -89,6 +91,7 @@ class EventPipeline:
         self.handed_back = 0
         self._tasks: set[asyncio.Task] = set()
         self._running: set[tuple[str, str]] = set()  # (platform, event id) run by this process now
+        self._acting: set[asyncio.Task] = set()  # tasks between their first action and being marked done
         self._held: list[tuple[Event, float]] = []
         self._replayer: asyncio.Task | None = None
 
@@ -196,16 +199,21 @@ class EventPipeline:
     async def _attempt(self, surface: Surface, event: Event, done: set[tuple]) -> None:
         ready = await surface.hydrate(event)
         actions = await self.core.process(ready)
-        for action in actions:
-            key = _action_key(action)
-            if key in done:
-                continue
-            try:
-                await surface.act(action, ready)
-            except PermanentFailure as exc:
-                log.warning("%s refused %s for good: %s", event.platform, type(action).__name__, _one_line(exc))
-            done.add(key)
-        await self.store.complete_event(event.platform, event.event_id)
+        task = asyncio.current_task()
+        self._acting.add(task)  # from here drain lets it finish: a replay would act twice
+        try:
+            for action in actions:
+                key = _action_key(action)
+                if key in done:
+                    continue
+                try:
+                    await surface.act(action, ready)
+                except PermanentFailure as exc:
+                    log.warning("%s refused %s for good: %s", event.platform, type(action).__name__, _one_line(exc))
+                done.add(key)
+            await self.store.complete_event(event.platform, event.event_id)
+        finally:
+            self._acting.discard(task)
 
     async def _keep_lease(self, event: Event) -> None:
         """Renew the event's lease while it runs (a slow platform or file host must not let
@@ -277,9 +285,11 @@ class EventPipeline:
             await asyncio.sleep(self.replay_interval)
 
     # -- shutdown --------------------------------------------------------------------------
-    async def drain(self, timeout: float = 20.0) -> int:
+    async def drain(self, timeout: float = 20.0, finish_timeout: float = 10.0) -> int:
         """Stop taking events; give running ones ``timeout`` seconds, hand back the rest.
-        Returns how many events were dropped (held in memory, never stored)."""
+        Events already carrying out their actions get up to ``finish_timeout`` seconds more
+        to finish them and be marked done. Returns how many events were dropped (held in
+        memory, never stored)."""
         self.accepting = False
         if self._replayer is not None:
             self._replayer.cancel()
@@ -299,11 +309,21 @@ class EventPipeline:
         while running := [t for t in self._tasks if not t.done()]:  # including ones started meanwhile
             left = deadline - loop.time()
             if left <= 0:
-                for t in running:
+                # Not yet acting: cut now, the next start runs them whole. Acting: let them
+                # finish their actions and be marked done, then cut whatever still hangs.
+                waiting = [t for t in running if t not in self._acting]
+                for t in waiting:
                     t.cancel()
-                self.handed_back += len(running)
-                log.warning("%d events still running at shutdown: handed back for the next start", len(running))
-                await asyncio.gather(*running, return_exceptions=True)
+                await asyncio.gather(*waiting, return_exceptions=True)
+                if acting := [t for t in running if not t.done()]:
+                    await asyncio.wait(acting, timeout=finish_timeout)
+                    for t in (cut := [t for t in acting if not t.done()]):
+                        t.cancel()
+                    await asyncio.gather(*cut, return_exceptions=True)
+                    waiting += cut
+                self.handed_back += len(waiting)
+                if waiting:
+                    log.warning("%d events still running at shutdown: handed back for the next start", len(waiting))
                 break
             await asyncio.wait(running, timeout=left)
         dropped = len(self._held)

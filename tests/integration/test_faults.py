@@ -455,6 +455,56 @@ async def test_an_event_slower_than_its_lease_is_not_started_twice(make_core):
     await core.pipeline.drain(0.5)
 
 
+async def test_a_shutdown_lets_an_event_finish_the_actions_it_began_and_hands_back_the_rest(make_core):
+    """SIGTERM with no grace while one event is half way through its actions and another
+    is still being read: the first finishes and is marked done (the next start must not
+    react or reply again), the second is handed back whole; an action that hangs past
+    ``finish_timeout`` is cut and handed back too."""
+    from bot.core.events import MessageCreated
+
+    class GatedSurface(RecordingSurface):
+        def __init__(self):
+            super().__init__()
+            self.acting, self.reading = asyncio.Event(), asyncio.Event()
+            self.release = asyncio.Event()
+
+        async def hydrate(self, event):
+            if event.text.startswith("slow read"):
+                self.reading.set()
+                await asyncio.sleep(60)
+            return event
+
+        async def act(self, action, event):
+            self.acting.set()
+            await self.release.wait()
+            self.done.append((event.event_id, action))
+
+    core = await make_core(default=DEFAULT)
+    surface = GatedSurface()
+    core.pipeline.register(surface)
+    acts = MessageCreated("gateway", uuid.uuid4().hex, RUN_CHANNEL, "m1", "U1", "pizza party")
+    reads = MessageCreated("gateway", uuid.uuid4().hex, RUN_CHANNEL, "m2", "U1", "slow read of a picture")
+    await core.pipeline.submit(acts)
+    await core.pipeline.submit(reads)
+    await asyncio.wait_for(asyncio.gather(surface.acting.wait(), surface.reading.wait()), 10)
+    asyncio.get_running_loop().call_later(0.3, surface.release.set)  # the platform answers, slowly
+    assert await core.pipeline.drain(0.0) == 0
+    stored = {r["event_id"]: r["status"] for r in await core.store.rows("processed_events")}
+    assert stored[acts.event_id] == "done" and stored[reads.event_id] == "pending"
+    assert [eid for eid, _ in surface.done] == [acts.event_id]
+    assert core.pipeline.handed_back == 1
+
+    core2 = await make_core(default=DEFAULT)
+    hung = GatedSurface()  # never released: the platform does not answer at all
+    core2.pipeline.register(hung)
+    stuck = MessageCreated("gateway", uuid.uuid4().hex, RUN_CHANNEL, "m3", "U1", "coffee")
+    await core2.pipeline.submit(stuck)
+    await asyncio.wait_for(hung.acting.wait(), 10)
+    assert await core2.pipeline.drain(0.0, finish_timeout=0.3) == 0
+    stored = {r["event_id"]: r["status"] for r in await core2.store.rows("processed_events")}
+    assert stored[stuck.event_id] == "pending" and core2.pipeline.handed_back == 1 and hung.done == []
+
+
 async def test_only_the_first_picture_of_a_message_is_downloaded(make_core):
     import io
 
