@@ -344,8 +344,24 @@ class TextRanker:
         """Top-``k`` emojis for each text, best first."""
         if not texts:
             return []
-        _check_texts(texts, allow_empty=False)
-        s, cos = self._scores(texts, candidates)
+        return self.score_and_rank(texts, k, candidates)[1]
+
+    def score_and_rank(
+        self,
+        texts: Sequence[str],
+        k: int = 5,
+        candidates: Sequence[str] | None = None,
+        allow_empty: bool = False,
+        **terms: bool,
+    ) -> tuple[np.ndarray, list[list[Ranked]]]:
+        """:meth:`scores` and :meth:`rank` of the same texts from one scoring (an
+        evaluation's metrics and the reactions the bot would add); ``terms`` as for
+        :meth:`scores`."""
+        _check_texts(texts, allow_empty)
+        s, cos = self._scores(texts, candidates, **terms)
+        return s, self._top(s, cos, k, candidates)
+
+    def _top(self, s: np.ndarray, cos: np.ndarray, k: int, candidates: Sequence[str] | None) -> list[list[Ranked]]:
         names = self.chars if candidates is None else self.index.names(candidates)[1]
         k = max(1, min(k, s.shape[1]))
         # the k best of each row, then those k in order: whole-batch array operations (2.6 ms

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from models.ranker import TextRanker
+from models.reactions import AUTO_REACT_COUNT, AUTO_REACT_THRESHOLD, reactions
 from training.data import (
     TWEETEVAL_EMOJIS,
     read_airline,
@@ -107,6 +108,8 @@ def evaluate_emojis(
     prior: bool = True,
     name_slot: bool = True,
     meanings: bool = True,
+    react_count: int = AUTO_REACT_COUNT,
+    react_threshold: float = AUTO_REACT_THRESHOLD,
 ) -> dict[str, Any]:
     """Rank the whole catalog for every text of a ``text,emojis`` CSV (no candidate list),
     or of one side of the whole-catalog tweets' split (``data_dir`` + ``split``).
@@ -116,7 +119,12 @@ def evaluate_emojis(
     ``names=False`` / ``catalog_head=False`` / ``prior=False`` / ``name_slot=False`` /
     ``meanings=False`` leave those parts of the ranking out (ablations).
     ``baseline`` ``popularity`` or ``svm`` scores the same rows with that yardstick
-    (trained on the split's train side) instead of the shipped model."""
+    (trained on the split's train side) instead of the shipped model.
+
+    ``auto_react`` (the model's rankings only: a yardstick has no fit) is what the bot's
+    auto-react would add to these messages with ``react_count`` and ``react_threshold``
+    (:func:`models.ranker.reactions`): how many messages get a reaction, how many
+    reactions, and how many of them are an emoji the writer used (``precision``)."""
     from tqdm import tqdm
 
     from training.data import load_twemoji_tweets, require_unseen
@@ -139,17 +147,19 @@ def evaluate_emojis(
 
     terms = {"names": names, "catalog_head": catalog_head, "prior": prior, "name_slot": name_slot, "meanings": meanings}
 
+    if heads_on_catalog and ranker.heads is None:
+        raise ValueError(f"--heads-on-catalog: {ranker.heads_note}")
+    reacted: list[list[str]] = []  # what auto-react adds to each row
+
     def scorer(chunk, allow_empty=True):
-        return ranker.scores(chunk, allow_empty=allow_empty, **terms)
+        s, ranked = ranker.score_and_rank(
+            chunk, react_count, allow_empty=allow_empty, heads_on_catalog=heads_on_catalog, **terms
+        )
+        reacted.extend([r.emoji for r in reactions(row, react_threshold)] for row in ranked)
+        return s
 
     name = ranker.version + "".join(f"-{part.replace('_', '-')}" for part, on in terms.items() if not on)
     if heads_on_catalog:
-        if ranker.heads is None:
-            raise ValueError(f"--heads-on-catalog: {ranker.heads_note}")
-
-        def scorer(chunk, allow_empty=True):
-            return ranker.scores(chunk, allow_empty=allow_empty, heads_on_catalog=True, **terms)
-
         name += "+heads"
     if baseline is not None:
         from training.baseline import CatalogBaseline
@@ -169,7 +179,25 @@ def evaluate_emojis(
             parts.append(scorer(chunk, allow_empty=True))
             bar.update(len(chunk))
     m = catalog_metrics(np.concatenate(parts), gold)
-    return {"rows": len(texts), "rows_skipped": skipped, **m, "model_version": name}
+    out = {"rows": len(texts), "rows_skipped": skipped, **m, "model_version": name}
+    if baseline is None:
+        out["auto_react"] = reaction_figures(reacted, [data.gold[i] for i in keep], react_count, react_threshold)
+    return out
+
+
+def reaction_figures(reacted: list[list[str]], gold: list, count: int, threshold: float) -> dict[str, Any]:
+    """Auto-react over labelled messages: ``reacted[i]`` the emojis added to row i,
+    ``gold[i]`` the emojis its writer used (catalog form)."""
+    n = sum(len(r) for r in reacted)
+    right = sum(sum(e in set(g) for e in r) for r, g in zip(reacted, gold, strict=True))
+    return {
+        "count": count,
+        "threshold": threshold,
+        "messages_reacted": sum(bool(r) for r in reacted),
+        "reactions": n,
+        "right": right,
+        "precision": round(right / n, 4) if n else None,
+    }
 
 
 def evaluate_pictures(

@@ -39,8 +39,12 @@ def report(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print_json(result)
     else:
-        for k, v in result.items():
-            print(f"{k:>16}: {v:.4f}" if isinstance(v, float) else f"{k:>16}: {v}")
+        flat = {}
+        for k, v in result.items():  # one level of nesting: `auto_react.precision`
+            flat.update({f"{k}.{sub}": x for sub, x in v.items()} if isinstance(v, dict) else {k: v})
+        width = max(16, *(len(k) for k in flat)) if flat else 16
+        for k, v in flat.items():
+            print(f"{k:>{width}}: {v:.4f}" if isinstance(v, float) else f"{k:>{width}}: {v}")
 
 
 def positive(value: str) -> int:
@@ -71,6 +75,13 @@ def unit_interval(value: str) -> float:
     x = _number(value)
     if not 0 <= x <= 1:
         raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return x
+
+
+def fit_value(value: str) -> float:
+    x = _number(value)
+    if not -1 <= x <= 1:
+        raise argparse.ArgumentTypeError("a fit is a cosine: between -1 and 1")
     return x
 
 

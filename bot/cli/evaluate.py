@@ -7,9 +7,12 @@ import sys
 
 from bot.cli.common import (
     CLIError,
+    fit_value,
+    positive,
     quiet_tensorflow,
     report,
 )
+from models.reactions import AUTO_REACT_COUNT, AUTO_REACT_THRESHOLD
 
 
 def cmd_evaluate_tweeteval(args: argparse.Namespace) -> int:
@@ -72,6 +75,8 @@ def cmd_evaluate_emojis(args: argparse.Namespace) -> int:
         baseline=args.baseline,
         heads_on_catalog=args.heads_on_catalog,
         emojis_in_text=args.emojis_in_text,
+        react_count=args.react_count,
+        react_threshold=args.react_threshold,
         **{part: not getattr(args, f"no_{part}") for part in ABLATIONS},
     )
     report(result, args.json)
@@ -136,7 +141,9 @@ def register(sub) -> None:
         description="F has the columns text,emojis; emojis is a space-separated list of the emojis a person "
         "used with the text, in any form (with or without U+FE0F, skin-toned, :short_name:). Rows with no "
         "emoji of the catalog are counted in rows_skipped. With --emojis-in-text any CSV with a text column "
-        "will do (a chat export, tweets of another collection): each text's own emojis are its gold.",
+        "will do (a chat export, tweets of another collection): each text's own emojis are its gold. "
+        "auto_react: what the bot's auto-react would add to these messages (--react-count, --react-threshold) "
+        "and how many of those reactions are an emoji the writer used.",
     )
     ee.add_argument(
         "--csv",
@@ -167,6 +174,21 @@ def register(sub) -> None:
         "--heads-on-catalog",
         action="store_true",
         help="add the TweetEval and airline heads to the whole-catalog scores too (an ablation: the bot does not)",
+    )
+    ee.add_argument(
+        "--react-count",
+        dest="react_count",
+        type=positive,
+        default=AUTO_REACT_COUNT,
+        help=f"auto_react: at most this many reactions per message, as a channel's count (default {AUTO_REACT_COUNT})",
+    )
+    ee.add_argument(
+        "--react-threshold",
+        dest="react_threshold",
+        type=fit_value,
+        default=AUTO_REACT_THRESHOLD,
+        help="auto_react: the fit an emoji needs, as a channel's threshold "
+        f"(-1 to 1, default {AUTO_REACT_THRESHOLD:g})",
     )
     for part, what in ABLATIONS.items():  # each leaves one part of the ranking out; the bot never does
         ee.add_argument(f"--no-{part.replace('_', '-')}", dest=f"no_{part}", action="store_true", help=what)

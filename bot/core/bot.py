@@ -37,6 +37,7 @@ from bot.core.events import (
 from bot.core.metrics import BotMetrics
 from bot.core.pipeline import EventPipeline
 from bot.store.repository import Store, clean_text
+from models.reactions import reactions
 
 log = logging.getLogger("emojibot.core")
 EXPORT_REPLY_CHARS = 3_000  # a chat reply stays readable; the counts above it are always whole
@@ -176,7 +177,7 @@ class BotCore:
         # The threshold reads how well each emoji fits the message (the cosine), not its rank
         # score: an emoji high in the ranking only because people use it everywhere (😂 ❤️)
         # does not fit a lost game and is not added to it.
-        chosen = tuple(self._choice(r.emoji, r.fit) for r in ranked if r.fit >= cfg.threshold)
+        chosen = tuple(self._choice(r.emoji, r.fit) for r in reactions(ranked, cfg.threshold))
         if chosen or cfg.learning:
             await self._log(m, "text", text, _version_of(ranked, self.model_version), chosen, cfg)
         return [AddReactions(m.channel_id, m.message_id, chosen)] if chosen else []

@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from models.reactions import AUTO_REACT_COUNT, AUTO_REACT_THRESHOLD
+
 
 def _split(v):
     if isinstance(v, str):
@@ -28,8 +30,8 @@ class BotSettings(BaseSettings):
     port: int = Field(8080, ge=1, le=65535)
     # Channel defaults (admins change them per channel)
     auto_react: bool = False
-    threshold: float = Field(0.2, ge=-1.0, le=1.0)
-    reaction_count: int = Field(3, ge=1, le=10)
+    threshold: float = Field(AUTO_REACT_THRESHOLD, ge=-1.0, le=1.0)
+    reaction_count: int = Field(AUTO_REACT_COUNT, ge=1, le=10)
     # Who is an admin: user ids on any platform, Discord role ids, Discord "Manage Server"
     admin_user_ids: Annotated[list[str], NoDecode] = []
     admin_role_ids: Annotated[list[str], NoDecode] = []

@@ -102,6 +102,49 @@ def test_the_command_ranks_the_whole_catalog(tmp_path, capsys):
     assert 0 <= out["top1_accuracy"] <= out["top5_accuracy"] <= 1 and 0 < out["mrr"] <= 1
 
 
+def test_auto_react_figures_are_what_the_bot_would_add(tmp_path, capsys):
+    """`auto_react` counts the reactions the bot's rule gives each row (the same function
+    the core calls) and which of them the writer used; the count and threshold are the
+    channel's settings."""
+    from models.ranker import TextRanker
+    from models.reactions import reactions
+
+    texts = ["we're ordering sushi, want some?", "lunch anyone?", "rest in peace, you will be missed", "zzz"]
+    gold = ["🍣", "🍕", "😢 😭", "😂"]
+    f = tmp_path / "e.csv"
+    f.write_text("text,emojis\n" + "".join(f'"{t}",{g}\n' for t, g in zip(texts, gold)), encoding="utf-8")
+    ranker = TextRanker()
+    for count, threshold in ((3, 0.2), (1, -1.0), (5, 0.3)):
+        added = [[r.emoji for r in reactions(row, threshold)] for row in ranker.rank(texts, k=count)]
+        argv = ["evaluate", "emojis", "--csv", str(f), "--react-count", str(count), "--react-threshold", str(threshold)]
+        assert main([*argv, "--json"]) == 0
+        got = json.loads(capsys.readouterr().out)["auto_react"]
+        right = sum(e in g.split() for a, g in zip(added, gold) for e in a)
+        n = sum(map(len, added))
+        assert got == {
+            "count": count,
+            "threshold": threshold,
+            "messages_reacted": sum(map(bool, added)),
+            "reactions": n,
+            "right": right,
+            "precision": round(right / n, 4) if n else None,
+        }
+        if threshold == -1.0:  # every message gets exactly `count`
+            assert got["reactions"] == len(texts) * count
+    assert got["right"] >= 1  # 🍣 for the sushi order fits well (0.49) and comes first
+    assert main(["evaluate", "emojis", "--csv", str(f)]) == 0
+    assert "auto_react.precision:" in capsys.readouterr().out  # nested figures, one per line
+
+
+@pytest.mark.parametrize("flag, value", [("--react-threshold", "1.5"), ("--react-count", "0")])
+def test_auto_react_settings_out_of_range_are_refused(tmp_path, capsys, flag, value):
+    f = tmp_path / "e.csv"
+    f.write_text("text,emojis\nlove it,❤️\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", "emojis", "--csv", str(f), flag, value])
+    assert exc.value.code == 2 and flag in capsys.readouterr().err
+
+
 def test_heads_on_catalog_is_an_ablation_of_the_same_rows(tmp_path, capsys):
     f = tmp_path / "e.csv"
     f.write_text("text,emojis\nmerry christmas everyone,🎄\nlove you so much,❤️\nmy flight got cancelled,😡\n")
