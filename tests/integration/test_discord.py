@@ -90,6 +90,16 @@ async def test_message_gets_url_encoded_reaction_puts(real_discord_bot):
     assert {r.data["message_id"] for r in fake.of("reaction")} == {msg["id"]}  # bots are not answered
 
 
+async def test_mentions_and_custom_emojis_reach_the_core_as_a_person_reads_them(discord_bot):
+    fake, core = discord_bot
+    await core.store.update_channel("discord", CHANNEL_ID, learning=True)
+    msg = fake.message(CHANNEL_ID, "<@2003> pizza at <t:1618953630:t> <:partyparrot:123456>", author=user("2002", "a"))
+    await fake.dispatch("MESSAGE_CREATE", msg)
+    await fake.wait_for("reaction", 1)
+    preds = await core.store.rows("predictions")
+    assert preds[0]["text"] == "@user pizza at  partyparrot"
+
+
 async def test_emojify_interaction_gets_an_ephemeral_callback(discord_bot):
     fake, _ = discord_bot
     inter = fake.interaction("emojify", [{"name": "text", "type": 3, "value": "pizza night with friends"}])

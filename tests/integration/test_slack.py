@@ -80,6 +80,19 @@ async def test_message_gets_reactions_with_slack_names_and_a_retry_reacts_once(r
     assert len(preds) == 1 and preds[0]["message_id"] == ev["ts"]
 
 
+async def test_the_core_reads_a_message_as_a_person_does_not_in_slack_markup(real_slack):
+    """What Slack sends (entities, mentions, links, emoji codes) reaches the ranker and the
+    store as the text a person sees; the emoji the writer typed is read as that emoji."""
+    fake, sender, store = real_slack
+    await store.update_channel("slack", "C1", learning=True)
+    ev = message("Q&amp;A then :sushi: with <@U024BE7LH>, menu: <https://example.org/menu|the menu>")
+    assert (await sender.event(ev, event_id="EvMARKUP1"))[0] == 200
+    await fake.wait_for("reactions.add", 1)
+    preds = await store.rows("predictions")
+    assert preds[0]["text"] == "Q&A then 🍣 with @U024BE7LH, menu: the menu"
+    assert "sushi" in {c.args["name"] for c in fake.calls_of("reactions.add")}
+
+
 async def test_rate_limited_reaction_is_retried_after_retry_after(slack):
     fake, sender, _ = slack
     fake.rate_limit("reactions.add", times=1, retry_after=1)

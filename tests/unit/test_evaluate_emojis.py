@@ -112,14 +112,14 @@ def test_auto_react_figures_are_what_the_bot_would_add(tmp_path, capsys):
     texts = ["we're ordering sushi, want some?", "lunch anyone?", "rest in peace, you will be missed", "zzz"]
     gold = ["🍣", "🍕", "😢 😭", "😂"]
     f = tmp_path / "e.csv"
-    f.write_text("text,emojis\n" + "".join(f'"{t}",{g}\n' for t, g in zip(texts, gold)), encoding="utf-8")
+    f.write_text("text,emojis\n" + "".join(f'"{t}",{g}\n' for t, g in zip(texts, gold, strict=True)), encoding="utf-8")
     ranker = TextRanker()
     for count, threshold in ((3, 0.2), (1, -1.0), (5, 0.3)):
         added = [[r.emoji for r in reactions(row, threshold)] for row in ranker.rank(texts, k=count)]
         argv = ["evaluate", "emojis", "--csv", str(f), "--react-count", str(count), "--react-threshold", str(threshold)]
         assert main([*argv, "--json"]) == 0
         got = json.loads(capsys.readouterr().out)["auto_react"]
-        right = sum(e in g.split() for a, g in zip(added, gold) for e in a)
+        right = sum(e in g.split() for a, g in zip(added, gold, strict=True) for e in a)
         n = sum(map(len, added))
         assert got == {
             "count": count,

@@ -9,6 +9,9 @@
   downloaded from the attachment URL (streamed, whole, up to the size cap:
   :mod:`bot.adapters.download`) and answered with a reply that carries the novel emoji as
   a file.
+- Message and command texts reach the core as a person reads them (:func:`plain_text`):
+  mentions ``<@123>`` as ``@user``, channels ``<#123>`` as ``#channel``, a custom emoji
+  ``<:partyparrot:123>`` as its name, timestamps ``<t:1618953630:R>`` left out.
 - Sharding: ``shard_count`` / ``shard_ids`` make it an ``AutoShardedClient``.
 - Nothing received is lost: messages and reactions go into the core's durable inbox
   (:class:`bot.core.pipeline.EventPipeline`) and are marked done when their reactions and
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import uuid
 
 import aiohttp
@@ -45,6 +49,30 @@ from bot.store.repository import StoreUnavailable
 
 PLATFORM = "discord"
 log = logging.getLogger("emojibot.discord")
+
+# Discord's markup in message content (https://discord.com/developers/docs/reference#message-formatting)
+_MARKUP = re.compile(r"<(@!?|@&|#|a?:(\w+):|t:-?\d+(?::[tTdDfFR])?|/[\w -]+:)(\d*)>")
+
+
+def _plain(m: re.Match) -> str:
+    kind = m.group(1)
+    if kind in ("@", "@!"):
+        return "@user"
+    if kind == "@&":
+        return "@role"
+    if kind == "#":
+        return "#channel"
+    if m.group(2):  # a custom emoji: its name is all a reader sees of it
+        return m.group(2)
+    if kind.startswith("/"):  # a slash command mention shows as /name
+        return kind[:-1]
+    return ""  # a timestamp (each reader sees it in their own time zone)
+
+
+def plain_text(content: str) -> str:
+    """A message's or command's text as a person reads it (see the module's text)."""
+    return _MARKUP.sub(_plain, content) if "<" in content else content
+
 
 # Exactly what the bot does: read channels and history, react, reply (with a file).
 PERMISSIONS = discord.Permissions(
@@ -166,7 +194,7 @@ class DiscordAdapter:
             str(message.channel.id),
             str(message.id),
             str(message.author.id),
-            message.content or "",
+            plain_text(message.content or ""),
             author_is_bot=message.author.bot,
             attachments=attachments,
         )
@@ -207,7 +235,7 @@ class DiscordAdapter:
             str(interaction.channel_id),
             str(user.id),
             name,
-            text,
+            plain_text(text),
             user_role_ids=roles,
             user_can_manage_server=bool(perms and perms.manage_guild),
         )

@@ -13,6 +13,9 @@ actions become Web API calls.
 - The adapter is the pipeline's Slack *surface*: ``hydrate`` downloads an event's pictures,
   ``act`` makes the Web API calls; an error Slack will repeat (``channel_not_found``,
   ``not_in_channel``…) is :class:`PermanentFailure`, anything else is retried.
+- Message and command texts reach the core as a person reads them: Slack's markup
+  (``&amp;``, ``<@U123>``, ``<https://…|label>``, ``:tada:``) made plain text
+  (:mod:`bot.adapters.slack.markup`), as the tweets the ranker learned from read.
 - Reactions use the catalog's exact Slack short names; ``already_reacted`` is a no-op;
   ``429``s are retried after ``Retry-After`` by slack_sdk's rate-limit retry handler.
 - Pictures: ``url_private`` streamed whole up to the size cap (:mod:`bot.adapters.download`),
@@ -40,6 +43,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.download import fetch_capped, with_first_picture
+from bot.adapters.slack.markup import plain_text
 from bot.core.bot import BUSY_TEXT, BotCore
 from bot.core.events import (
     Action,
@@ -307,7 +311,7 @@ class SlackAdapter:
                 channel,
                 ts,
                 _field(event, "user", ""),
-                _field(event, "text", ""),
+                plain_text(_field(event, "text", ""), self.core.catalog),
                 author_is_bot=bool(event.get("bot_id")),
                 attachments=attachments,
             )
@@ -344,7 +348,7 @@ class SlackAdapter:
             _field(command, "channel_id"),
             _field(command, "user_id"),
             name,
-            _field(command, "text", ""),
+            plain_text(_field(command, "text", ""), self.core.catalog),
         )
         try:
             await self.core.pipeline.submit(event)

@@ -6,9 +6,10 @@ A workspace owner downloads the export (Workspace settings → Import/Export dat
 conversation holding one JSON file per day, each a list of message objects as the Web API
 gives them (``text``, ``subtype``, ``bot_id``, ``reactions: [{name, users, count}]``).
 Each message a person wrote (the subtypes the bot answers) that people reacted to with a
-catalog emoji becomes a row ``(text, emojis)``: the text as the bot would see it live
-(Slack's markup included), the reactions as catalog emojis (skin tones folded). Reactions
-only bots added (this bot's own, for one) are not counted, nor a workspace's custom emojis.
+catalog emoji becomes a row ``(text, emojis)``: the text as the bot reads it live (Slack's
+markup made plain, :func:`bot.adapters.slack.markup.plain_text`), the reactions as
+catalog emojis (skin tones folded). Reactions only bots added (this bot's own, for one)
+are not counted, nor a workspace's custom emojis.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.adapters.slack.adapter import ANSWERED_SUBTYPES
+from bot.adapters.slack.markup import plain_text
 
 _DAY_FILE = re.compile(r"^[^/]+/[^/]+\.json$")  # <conversation>/<day>.json, one folder deep
 _USER_FILES = ("users.json", "org_users.json")
@@ -143,7 +145,7 @@ def read_slack_export(path: str | Path, catalog, progress: bool = False) -> Expo
             if not gold:
                 c["no_catalog_reaction"] += 1
                 continue
-            rows.texts.append(text)
+            rows.texts.append(plain_text(text, catalog))
             rows.gold.append(list(gold))
         c["rows"] = len(rows.texts)
         return rows
