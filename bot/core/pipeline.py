@@ -285,7 +285,7 @@ class EventPipeline:
             await asyncio.sleep(self.replay_interval)
 
     # -- shutdown --------------------------------------------------------------------------
-    async def drain(self, timeout: float = 20.0, finish_timeout: float = 10.0) -> int:
+    async def drain(self, timeout: float = 20.0, finish_timeout: float = 5.0) -> int:
         """Stop taking events; give running ones ``timeout`` seconds, hand back the rest.
         Events already carrying out their actions get up to ``finish_timeout`` seconds more
         to finish them and be marked done. Returns how many events were dropped (held in
