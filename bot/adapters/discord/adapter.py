@@ -51,21 +51,17 @@ PLATFORM = "discord"
 log = logging.getLogger("emojibot.discord")
 
 # Discord's markup in message content (https://discord.com/developers/docs/reference#message-formatting)
-_MARKUP = re.compile(r"<(@!?|@&|#|a?:(\w+):|t:-?\d+(?::[tTdDfFR])?|/[\w -]+:)(\d*)>")
+_MARKUP = re.compile(r"<(?:(@!?|@&|#)\d+|a?:(\w+):\d+|t:-?\d+(?::[tTdDfFR])?|(/[\w -]+):\d+)>")
 
 
 def _plain(m: re.Match) -> str:
-    kind = m.group(1)
-    if kind in ("@", "@!"):
-        return "@user"
-    if kind == "@&":
-        return "@role"
-    if kind == "#":
-        return "#channel"
-    if m.group(2):  # a custom emoji: its name is all a reader sees of it
-        return m.group(2)
-    if kind.startswith("/"):  # a slash command mention shows as /name
-        return kind[:-1]
+    kind, emoji, command = m.groups()
+    if kind is not None:
+        return {"@&": "@role", "#": "#channel"}.get(kind, "@user")
+    if emoji is not None:  # a custom emoji: its name is all a reader sees of it
+        return emoji
+    if command is not None:  # a slash command mention shows as /name
+        return command
     return ""  # a timestamp (each reader sees it in their own time zone)
 
 
