@@ -112,7 +112,9 @@ def evaluate_emojis(
     react_threshold: float = AUTO_REACT_THRESHOLD,
 ) -> dict[str, Any]:
     """Rank the whole catalog for every text of a ``text,emojis`` CSV (no candidate list),
-    or of one side of the whole-catalog tweets' split (``data_dir`` + ``split``).
+    or of one side of the whole-catalog tweets' split (``data_dir`` + ``split``), or of the
+    model's tune rows (``split="tune"``: the rows its SQAM never trained on that chose its
+    epoch and weights, and that the retrain gate reads for a model trained on every tweet).
     ``emojis_in_text``: the CSV needs only a ``text`` column, its gold emojis are the ones
     in each text, taken out before ranking (:func:`training.data.read_emojis_in_text`).
 
@@ -127,12 +129,17 @@ def evaluate_emojis(
     reactions, and how many of them are an emoji the writer used (``precision``)."""
     from tqdm import tqdm
 
-    from training.data import load_twemoji_tweets, require_unseen
+    from training.data import DataError, load_twemoji_tweets, require_unseen, shipped_pool
 
     ranker = TextRanker(artifacts)
     if csv_path is not None:
         read = read_emojis_in_text if emojis_in_text else read_emoji_csv
         data = read(csv_path, ranker.catalog)
+    elif data_dir is not None and split == "tune":
+        if baseline is not None:
+            raise DataError("a yardstick trains on the train side, which holds the tune rows: use --split val or a CSV")
+        draw = shipped_pool(data_dir, ranker.folder, ranker.catalog)
+        data = draw.take(draw.tune)
     elif data_dir is not None and split is not None:
         if baseline is None:
             require_unseen(ranker.folder, split)

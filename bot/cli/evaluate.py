@@ -61,7 +61,7 @@ def cmd_evaluate_emojis(args: argparse.Namespace) -> int:
     from training.evaluate import evaluate_emojis
 
     if args.csv is None and (args.data_dir is None or args.split is None):
-        raise CLIError("evaluate emojis: give --csv F, or --data-dir D with --split train|val")
+        raise CLIError("evaluate emojis: give --csv F, or --data-dir D with --split train|val|tune")
     if args.emojis_in_text and args.csv is None:
         raise CLIError("evaluate emojis: --emojis-in-text reads the texts of a CSV: give --csv F")
     if args.baseline and args.data_dir is None:
@@ -160,9 +160,11 @@ def register(sub) -> None:
     ee.add_argument("--data-dir", dest="data_dir", help="the training data (for --split and --baseline)")
     ee.add_argument(
         "--split",
-        choices=["train", "val"],
+        choices=["train", "val", "tune"],
         help="score one side of twemoji_tweets/tweets.csv, split once with a fixed seed (80/20); "
-        "val is refused for a model trained on every tweet (train sqam --rows all): in-sample",
+        "val is refused for a model trained on every tweet (train sqam --rows all): in-sample. "
+        "tune: the model's own tune rows (never trained on; they chose its epoch and weights, and the retrain "
+        "gate reads them for a model trained on every tweet)",
     )
     ee.add_argument(
         "--baseline",

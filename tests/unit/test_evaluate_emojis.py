@@ -222,6 +222,25 @@ def test_a_model_trained_on_every_tweet_holds_out_its_tune_rows(data_dir, tmp_pa
     assert trained_rows(tmp_path) == "train"  # no manifest: what every model before this option did
 
 
+def test_split_tune_scores_the_rows_the_retrain_gate_reads(data_dir, capsys):
+    """`--split tune` of the shipped model (trained on every tweet) is its tune rows: the
+    figures the retrain gate compares, by the same ranking; a yardstick is refused there
+    (it trains on the train side, which holds most of those rows)."""
+    from models.ranker import TextRanker
+    from training.data import shipped_pool
+    from training.retrain import validation_figures
+
+    assert main(["evaluate", "emojis", "--data-dir", str(data_dir), "--split", "tune", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    folder = TextRanker().folder
+    gate = validation_figures(folder, data_dir)
+    assert gate["catalog_val_rows"] == "tune rows" and out["rows"] == len(shipped_pool(data_dir, folder).tune)
+    for k in ("top1_accuracy", "top5_accuracy", "mrr", "macro_recall_at_5"):
+        assert round(out[k], 4) == gate["catalog_val"][k]
+    argv = ["evaluate", "emojis", "--data-dir", str(data_dir), "--split", "tune", "--baseline", "svm"]
+    assert main(argv) == 2 and "holds the tune rows" in capsys.readouterr().err
+
+
 def test_a_share_of_the_training_rows_keeps_the_tune_rows():
     from training.data import tune_split
 
