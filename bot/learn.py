@@ -135,6 +135,7 @@ def _short(result: dict) -> dict:
     def pick(x):
         return {
             "catalog_val_mrr": x["catalog_val"]["mrr"],
+            "catalog_val_macro_recall_at_5": x["catalog_val"]["macro_recall_at_5"],
             "tweeteval_val_macro_f1": x["tweeteval_val_macro_f1"],
             "feedback_mrr": round(x["feedback"]["mrr"], 4) if x.get("feedback") else None,
         }

@@ -189,6 +189,7 @@ class Registry:
                     "current": v["version"] == current,
                     "parent": v.get("parent"),
                     "catalog_val_mrr": (fig.get("catalog_val") or {}).get("mrr"),
+                    "catalog_val_macro_recall_at_5": (fig.get("catalog_val") or {}).get("macro_recall_at_5"),
                     "tweeteval_val_macro_f1": fig.get("tweeteval_val_macro_f1"),
                     "feedback_mrr": (fig.get("feedback") or {}).get("mrr"),
                     "reasons": v.get("reasons", []),

@@ -34,12 +34,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
         return 0
-    print(f"{'':2}{'version':<20} {'status':<10} {'cat. MRR':>8} {'TE F1':>7} {'fb MRR':>7}  parent")
+    print(f"{'':2}{'version':<20} {'status':<10} {'cat. MRR':>8} {'cat. mR@5':>9} {'TE F1':>7} {'fb MRR':>7}  parent")
     for r in rows:
         fmt = lambda x: f"{x:.4f}" if isinstance(x, float) else "-"  # noqa: E731
         print(
             f"{'*' if r['current'] else ' ':2}{r['version']:<20} {r['status']:<10} {fmt(r['catalog_val_mrr']):>8} "
-            f"{fmt(r['tweeteval_val_macro_f1']):>7} {fmt(r['feedback_mrr']):>7}  {r['parent'] or ''}"
+            f"{fmt(r['catalog_val_macro_recall_at_5']):>9} {fmt(r['tweeteval_val_macro_f1']):>7} "
+            f"{fmt(r['feedback_mrr']):>7}  {r['parent'] or ''}"
         )
     print(
         "(* the version the bot answers with; figures: measured by the gate on the validation sets and on "

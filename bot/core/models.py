@@ -161,7 +161,9 @@ class ModelManager:
         if res.get("candidate_figures"):
             c, n = res["current_figures"], res["candidate_figures"]
             body += (
-                f"\nwhole-catalog MRR (held-out tweets) {c['catalog_val_mrr']:.4f} → {n['catalog_val_mrr']:.4f}; "
+                f"\nwhole-catalog MRR (held-out tweets) {c['catalog_val_mrr']:.4f} → {n['catalog_val_mrr']:.4f}, "
+                f"macro-recall@5 {_fmt(c.get('catalog_val_macro_recall_at_5'))} → "
+                f"{_fmt(n.get('catalog_val_macro_recall_at_5'))}; "
                 "TweetEval macro-F1 "
                 f"{c['tweeteval_val_macro_f1']:.4f} → {n['tweeteval_val_macro_f1']:.4f}; held-out feedback MRR "
                 f"{_fmt(c['feedback_mrr'])} → {_fmt(n['feedback_mrr'])}"

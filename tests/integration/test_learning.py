@@ -71,7 +71,7 @@ async def test_people_teach_it_pizza_and_the_admin_retrain_promotes_it(make_core
     assert "already running" in (await _admin(core, "retrain", 1))[0].text  # one at a time
     assert await asyncio.wait_for(core.models.wait_retrain(), 600) == 0
     status = (await _admin(core, "retrain status"))[0].text
-    assert "*promoted*" in status and "held-out feedback MRR" in status
+    assert "*promoted*" in status and "held-out feedback MRR" in status and "macro-recall@5" in status
 
     before = core.model_version
     assert await core.models.sync() not in (None, before)  # the bot follows the store's pointer
@@ -83,6 +83,9 @@ async def test_people_teach_it_pizza_and_the_admin_retrain_promotes_it(make_core
     # and the rest of what it knew stays: the gate checked the validation figures
     cand, cur = v["figures"]["candidate"], v["figures"]["current"]
     assert cand["catalog_val"]["mrr"] >= cur["catalog_val"]["mrr"] - 0.005
+    # every figure the gate reads is shown to admins (`model list`, the playground's table)
+    row = next(r for r in Registry(tmp_path / "models").summaries(core.model_version) if r["current"])
+    assert row["catalog_val_macro_recall_at_5"] == cand["catalog_val"]["macro_recall_at_5"]
 
 
 async def test_one_person_reacting_500_times_does_not_steer_it(make_core, tmp_path, data_dir, ranker):
