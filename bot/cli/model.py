@@ -44,7 +44,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         )
     print(
         "(* the version the bot answers with; figures: measured by the gate on the validation sets and on "
-        "the held-out feedback of the retrain that made the version)"
+        "the held-out feedback of the retrain that made the version; - : not measured yet, as for the shipped "
+        "version until a retrain compares against it)"
     )
     return 0
 
