@@ -34,7 +34,7 @@ from models.catalog_head import CatalogHead
 from models.names import SLOT_POSITION, give_slot
 from models.prior import PopularityMix
 from models.ranker import TextRanker
-from training.metrics import catalog_metrics, rounded
+from training.metrics import catalog_metrics, rounded, within_tolerance
 
 
 @dataclass
@@ -232,9 +232,8 @@ def _tweeteval_rows(data_dir, catalog, positions: dict[str, int], limit: int) ->
 def _within(grid: list[dict[str, Any]], tolerance: float, recall_tolerance: float):
     """The grid's rows whose tune top-5 and MRR are each at most ``tolerance`` and whose
     macro-recall@5 is at most ``recall_tolerance`` below the grid's first row (off)."""
-    base = grid[0]["tune"]
     floors = {"top5_accuracy": tolerance, "mrr": tolerance, "macro_recall_at_5": recall_tolerance}
-    return [g for g in grid if all(g["tune"][k] >= base[k] - t for k, t in floors.items())]
+    return within_tolerance(grid, floors, lambda g: g["tune"])
 
 
 def choose_prior_weight(grid: list[dict[str, Any]], tolerance: float, recall_tolerance: float) -> float:

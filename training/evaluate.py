@@ -125,7 +125,7 @@ def evaluate_emojis(
 
     ``auto_react`` (the model's rankings only: a yardstick has no fit) is what the bot's
     auto-react would add to these messages with ``react_count`` and ``react_threshold``
-    (:func:`models.ranker.reactions`): how many messages get a reaction, how many
+    (:func:`models.reactions.reactions`): how many messages get a reaction, how many
     reactions, and how many of them are an emoji the writer used (``precision``)."""
     from tqdm import tqdm
 

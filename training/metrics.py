@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
@@ -63,6 +65,14 @@ def catalog_metrics(scores: np.ndarray, gold: list[np.ndarray]) -> dict[str, flo
         "macro_recall_at_5": float(np.mean([np.mean(v) for v in hits.values()])),
         "distinct_top1": int(len(np.unique(scores.argmax(axis=1)))),
     }
+
+
+def within_tolerance(grid: list[dict[str, Any]], floors: dict[str, float], figures=lambda g: g) -> list:
+    """The rows of a tuning grid whose figures (``figures(row)``) are each at most
+    ``floors[name]`` below those of the grid's first row (the setting off): the rule every
+    tuned weight of whole-catalog ranking is chosen under."""
+    base = figures(grid[0])
+    return [g for g in grid if all(figures(g)[k] >= base[k] - t for k, t in floors.items())]
 
 
 def rounded(figures) -> dict[str, float]:

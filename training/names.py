@@ -35,7 +35,7 @@ from models.artifacts import (
 )
 from models.names import NameMatch, vocab_digest
 from models.ranker import TextRanker
-from training.metrics import catalog_metrics, rounded
+from training.metrics import catalog_metrics, rounded, within_tolerance
 
 WEIGHTS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0)
 # The meaning match: the cosine from which a word counts as near an emoji's name (on the
@@ -99,8 +99,7 @@ def choose_meaning_weight(grid: list[dict[str, Any]], tolerance: float = MEANING
     at most ``tolerance`` below no meaning match (the grid's first row); the smaller on a
     tie. The match is for the rare, specific emoji a message means without naming it, which
     macro-recall@5 measures; top-5 and MRR must not pay for it."""
-    base = grid[0]
-    ok = [g for g in grid if all(g[k] >= base[k] - tolerance for k in ("top5_accuracy", "mrr"))]
+    ok = within_tolerance(grid, {"top5_accuracy": tolerance, "mrr": tolerance})
     return max(ok, key=lambda g: (g["macro_recall_at_5"], -g["weight"]))["weight"]
 
 
