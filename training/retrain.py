@@ -43,6 +43,7 @@ from models.artifacts import (
 from models.ranker import TextRanker
 from models.text import MAX_NGRAMS, MAX_TOKENS, TextFeaturizer, Vocabulary
 from training.feedback import Feedback, FeedbackExample, FeedbackSettings, build_feedback
+from training.keras_data import py_dataset_base
 from training.metrics import catalog_metrics, ranking_metrics, rounded
 
 Progress = Callable[[str], None]
@@ -123,13 +124,7 @@ class _Rows:
 RECALL_TOLERANCE = 0.01
 
 
-def _py_dataset_base():
-    import keras
-
-    return keras.utils.PyDataset
-
-
-class FeedbackBatches(_py_dataset_base()):  # type: ignore[misc]
+class FeedbackBatches(py_dataset_base()):  # type: ignore[misc]
     """Shuffled batches of feedback and original tweets, mixed."""
 
     def __init__(self, rows: _Rows, batch_size: int, seed: int):

@@ -50,6 +50,7 @@ from models.ranker import TextRanker, dequantize_rows
 from models.sqam import SQAM, SQAMConfig
 from models.text import MAX_NGRAMS, MAX_TOKENS, NGRAM_BUCKETS, TextFeaturizer, TweetTokenizer, Vocabulary
 from training.data import EmojiRows, draw_pool, load_tweeteval
+from training.keras_data import py_dataset_base
 from training.metrics import catalog_metrics, ranking_metrics, rounded
 
 SAMPLE_MESSAGES = (
@@ -152,13 +153,7 @@ class Examples:
         return y
 
 
-def _py_dataset_base():
-    import keras
-
-    return keras.utils.PyDataset
-
-
-class TrainingBatches(_py_dataset_base()):  # type: ignore[misc]
+class TrainingBatches(py_dataset_base()):  # type: ignore[misc]
     """Shuffled batches ((word ids, n-gram ids), targets, weights), with a share of each
     text's n-grams hidden anew every time (it keeps the n-gram table from memorising)."""
 
