@@ -25,7 +25,7 @@ def test_full_training_reaches_the_shipped_quality(tmp_path, data_dir):
 
 
 def test_heads_retrain_to_the_shipped_figures(tmp_path, data_dir):
-    """`train heads` on the shipped SQAM (15 minutes on a slow 2-core machine) reproduces the shipped heads'
+    """`train heads` on the shipped SQAM (11 minutes on a slow 2-core machine) reproduces the shipped heads'
     figures: the airline stack, its hold-out accuracy and TweetEval's cross-fitted estimate."""
     import shutil
 
@@ -36,11 +36,13 @@ def test_heads_retrain_to_the_shipped_figures(tmp_path, data_dir):
     shutil.copytree(artifacts_dir(None), out)
     info = train_heads(data_dir, out, verbose=False)
     shipped = read_manifest()["heads"]
-    # The blend weights are chosen on a 0.1 grid by out-of-fold accuracy, which the BiLSTM's
-    # thread scheduling moves a little: a rerun on 2026-11-26 chose svm 0.1 / nbsvm 0.6
-    # where the shipped run chose 0.2 / 0.5. The figures below are what must hold.
-    got_w, want_w = info["airline_stack"]["weights"], shipped["airline_stack"]["weights"]
-    assert got_w.keys() == want_w.keys() and all(abs(got_w[k] - want_w[k]) <= 0.1 + 1e-9 for k in want_w), got_w
+    # The blend weights are chosen on a 0.1 grid by out-of-fold accuracy over a flat optimum,
+    # which the BiLSTM's shuffling and thread scheduling move: reruns chose svm 0.1 / nbsvm 0.6,
+    # 0.5 / 0.3, 0.4 / 0.4 and 0.5 / 0.2 where the shipped run chose 0.3 / 0.4, at stacked
+    # accuracies 0.8305 to 0.8333. What must hold is the accuracy they reach.
+    got, want = info["airline_stack"]["stacked_cv_accuracy"], shipped["airline_stack"]["stacked_cv_accuracy"]
+    assert abs(got - want) < 0.006
+    assert info["airline_stack"]["weights"].keys() == shipped["airline_stack"]["weights"].keys()
     got, want = info["airline_holdout"]["shipped"]["accuracy"], shipped["airline_holdout"]["shipped"]["accuracy"]
     assert abs(got - want) < 0.01
     got, want = info["offsets_cross_fitted"]["macro_f1_with"], shipped["offsets_cross_fitted"]["macro_f1_with"]

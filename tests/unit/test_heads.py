@@ -174,6 +174,41 @@ def test_the_character_block_is_recorded_and_an_older_file_reads_with_its_own(tm
     assert (loaded.transform(texts) != old.transform(texts)).nnz == 0
 
 
+def test_sequence_batches_are_cut_to_their_longest_tweet_and_padding_changes_no_logit():
+    """The BiLSTM trains on batches cut after their longest tweet (the LSTM steps through
+    every column, padding too): every tweet once per epoch, whole; and the padding the cut
+    saves changes no logit (it is masked)."""
+    from training.sequence import SequenceSettings, TrimmedBatches, fit_sequence, predict_sequence
+
+    rng = np.random.default_rng(1)
+    lengths = np.array([1, 2, 3, 12, 2, 1, 4, 3, 2, 5])
+    ids = np.zeros((len(lengths), 30), np.int32)  # padded far past the longest tweet
+    for i, n in enumerate(lengths):
+        ids[i, :n] = rng.integers(1, 12, n)
+        ids[i, 0] = i + 1  # each row tells which tweet it is
+    labels = np.arange(len(lengths)) % 3
+    batches = TrimmedBatches(ids, labels, batch_size=4, seed=0)
+    orders = []
+    for _ in range(2):  # two epochs
+        seen = []
+        for x, y in batches:
+            rows = [int(r[0]) - 1 for r in x]
+            assert (ids[rows, x.shape[1] :] == 0).all()  # nothing but padding cut off
+            assert x.shape[1] == lengths[rows].max()  # cut to the batch's longest tweet
+            assert (y == labels[rows]).all()
+            seen += rows
+        assert sorted(seen) == list(range(len(lengths)))  # every tweet once
+        orders.append(seen)
+    assert orders[0] != orders[1]  # each epoch in a new order
+
+    vectors = rng.normal(0, 0.5, (12, 4)).astype(np.float32)
+    vectors[0] = 0.0
+    settings = SequenceSettings(lstm_units=3, epochs=1, batch_size=4)
+    model = fit_sequence(vectors, ids, labels, 3, settings)
+    wide = np.asarray(model(ids, training=False))
+    np.testing.assert_allclose(predict_sequence(model, ids, settings), wide, atol=1e-5)
+
+
 def test_sequence_head_in_numpy_matches_keras_and_survives_save_and_load(tmp_path):
     """The BiLSTM part of a head trains in Keras and runs in NumPy: same logits, after a
     round trip through the head file, for texts of different lengths in one batch."""
@@ -301,3 +336,26 @@ def test_out_of_fold_scores_come_from_models_that_never_saw_the_row():
     with pytest.raises(DataError, match="at least 2 training tweets of each emoji"):
         _folds(np.array([0, 0, 0, 1]), 5, seed=13, what="TweetEval head", label="emoji")
     assert len(_folds(np.array([0, 0, 0, 1, 1]), 5, seed=13, what="TweetEval head", label="emoji")) == 2
+
+
+def test_linear_folds_fitted_side_by_side_give_what_they_give_one_after_another():
+    """Linear folds run in threads, one per core: every row still scored by the model that
+    never saw it, and the same scores as fitting the folds one at a time (the solver's
+    order of rows is fixed)."""
+    from scipy.sparse import random as sparse_random
+
+    from training.heads import _folds, _linear, _out_of_fold, _svm_fitter
+
+    class Bar:
+        def set_postfix_str(self, _):
+            pass
+
+    y = np.repeat(np.arange(3), 40)
+    x = sparse_random(120, 50, density=0.2, format="csr", random_state=3) + 0.0
+    x[np.arange(120), y] += 2.0  # a feature that tells each class
+    folds = _folds(y, 5, seed=13, what="TweetEval head", label="emoji")
+    fit = _linear(x, y, 3, _svm_fitter(0.2, True))
+    one = _out_of_fold(folds, 3, fit, "test", Bar(), workers=1)
+    both = _out_of_fold(folds, 3, fit, "test", Bar(), workers=2)
+    np.testing.assert_array_equal(one, both)
+    assert (one.argmax(axis=1) == y).mean() > 0.9  # it learned the telling feature
