@@ -176,20 +176,20 @@ def _out_of_fold(folds, n_classes: int, fit_predict, what: str, bar, workers: in
     """(N, n_classes) scores of every text by the model fitted on the other folds.
 
     ``workers`` > 1 fits that many folds at once in threads: for the linear models, whose
-    solver (liblinear) runs single-threaded and releases the GIL, so on a 2-core machine two
-    folds take the time of one (the five TweetEval folds: 150 s → about 80). The BiLSTM's
-    folds stay one at a time: TensorFlow already uses every core."""
+    solver (liblinear) runs single-threaded and releases the GIL, so each core fits a fold
+    (one TweetEval fold takes 30 s on a slow 2-core machine). The BiLSTM's folds stay one
+    at a time: TensorFlow already uses every core."""
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
     n = sum(len(te) for _, te in folds)
     out = np.zeros((n, n_classes), np.float32)
     workers = max(1, min(workers, len(folds)))
-    bar.set_postfix_str(f"{what}, {len(folds)} folds" + (f", {workers} at a time" if workers > 1 else ""))
     if workers == 1:
         for i, (tr, te) in enumerate(folds):
             bar.set_postfix_str(f"{what}, fold {i + 1}/{len(folds)}")
             out[te] = fit_predict(tr, te)
         return out
+    bar.set_postfix_str(f"{what}, {len(folds)} folds, {workers} at a time")
     with ThreadPoolExecutor(workers) as pool:
         running = {pool.submit(fit_predict, tr, te): te for tr, te in folds}
         for done, future in enumerate(as_completed(running), 1):
