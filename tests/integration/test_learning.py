@@ -88,6 +88,33 @@ async def test_people_teach_it_pizza_and_the_admin_retrain_promotes_it(make_core
     assert row["catalog_val_macro_recall_at_5"] == cand["catalog_val"]["macro_recall_at_5"]
 
 
+async def test_reactions_teach_it_an_emoji_newer_than_every_training_tweet(make_core, tmp_path, data_dir, ranker):
+    """The tweets date from June 2016: no emoji of a later Unicode release (🤤, 🤣, 🥰, 🥳,
+    🥺, ...) is in them, so the shipped model ranks those near the bottom for everything.
+    Reactions are how the bot learns them."""
+    import csv
+
+    with open(data_dir / "twemoji_tweets" / "tweets.csv", encoding="utf-8") as f:
+        assert not any("🤤" in row["emojis"] for row in csv.DictReader(f))
+    core = await _learning_core(make_core, tmp_path, data_dir)
+    rng = random.Random(5)
+    people = [f"U{i}" for i in range(30)]
+    food = food_messages(300)
+    fresh = food_messages(40, skip=300)
+    assert min(_rank_of(ranker, t, "🤤") for t in fresh) > 100
+    rows = []
+    for t in food:
+        author = rng.choice(people)
+        rows.append((t, author, [(u, "🤤") for u in rng.sample([p for p in people if p != author], 2)]))
+    await feed(core, rows)
+    await _admin(core, "retrain")
+    assert await asyncio.wait_for(core.models.wait_retrain(), 600) == 0
+    assert "*promoted*" in (await _admin(core, "retrain status"))[0].text
+    await core.models.sync()
+    ranks = sorted(_rank_of(core.text.ranker, t, "🤤") for t in fresh)
+    assert ranks[len(ranks) // 2] <= 3 and sum(r <= 5 for r in ranks) >= 0.75 * len(ranks), ranks
+
+
 async def test_one_person_reacting_500_times_does_not_steer_it(make_core, tmp_path, data_dir, ranker):
     core = await _learning_core(make_core, tmp_path, data_dir)
     rng = random.Random(3)
