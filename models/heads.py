@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from models.recurrent import BILSTM_PARTS, bilstm_directions, bilstm_max_pool
-from models.text import TextBatch
+from models.text import TextBatch, mean_word_vectors
 
 BLOCK_FEATURES = 1 << 17  # per block (word, char): 2^18 weights per emoji in all
 MAX_CHARS = 2_000  # as the tokenizer: the rest of a huge message adds nothing
@@ -167,12 +167,21 @@ class SequenceHead:
         return out
 
 
+def word_block(word_vectors: np.ndarray, batch: TextBatch) -> np.ndarray:
+    """(B, D) the heads' word block: the mean of a text's SQAM word vectors (MiniLM-distilled,
+    frozen by a retrain), L2-normalised. Dense meaning next to the sparse n-grams: a word
+    the n-grams never saw with a label still lands near words they did."""
+    m = mean_word_vectors(word_vectors, batch.word_ids)
+    return m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-8)
+
+
 @dataclass
 class HeadGroup:
     """One head: the emojis it scores, its weights and how it joins the SQAM.
 
-    Its score is linear over the surface features, plus the logits of a sequence head
-    where it has one (trained on the same labels; the two are stacked by cross-validation).
+    Its score is linear over the surface features and, where it has them, over the word
+    block (``word_weights``), plus the logits of a sequence head where it has one (trained
+    on the same labels; the two are stacked by cross-validation).
     """
 
     name: str
@@ -182,14 +191,17 @@ class HeadGroup:
     beta: float  # strength of the centred head scores next to the SQAM cosines
     offsets: np.ndarray  # (K,) per-emoji offsets (macro-F1), 0 where not tuned
     sequence: SequenceHead | None = None
+    word_weights: np.ndarray | None = None  # (D, K) float32 over :func:`word_block`
 
     def head_scores(self, x, word_vectors: np.ndarray | None = None, batch: TextBatch | None = None) -> np.ndarray:
         """(B, K) raw head scores for feature rows ``x`` (and the featurised batch, which
-        a group with a sequence head needs)."""
+        a group with a word block or a sequence head needs)."""
         h = np.asarray(x @ self.weights) + self.bias
+        if (self.sequence is not None or self.word_weights is not None) and (word_vectors is None or batch is None):
+            raise ValueError(f"head {self.name!r} reads words: pass the word vectors and the batch")
+        if self.word_weights is not None:
+            h = h + word_block(word_vectors, batch) @ self.word_weights
         if self.sequence is not None:
-            if word_vectors is None or batch is None:
-                raise ValueError(f"head {self.name!r} reads word sequences: pass the word vectors and the batch")
             h = h + self.sequence.logits(word_vectors, batch)
         return h
 
@@ -231,6 +243,8 @@ class TextHeads:
                 f"{g.name}_beta": np.array(g.beta, dtype=np.float32),
                 f"{g.name}_offsets": g.offsets.astype(np.float32),
             }
+            if g.word_weights is not None:  # D × K: float32
+                arrays[f"{g.name}_word_weights"] = g.word_weights.astype(np.float32)
             if g.sequence is not None:  # small (tens of kB): float32
                 arrays |= {f"{g.name}_seq_{k}": g.sequence.weights[k].astype(np.float32) for k in SEQUENCE_PARTS}
         np.savez_compressed(path, **arrays)
@@ -261,6 +275,9 @@ class TextHeads:
                             SequenceHead({k: z[f"{name}_seq_{k}"].astype(np.float32) for k in SEQUENCE_PARTS})
                             if f"{name}_seq_dense_w" in z.files
                             else None
+                        ),
+                        word_weights=(
+                            z[f"{name}_word_weights"].astype(np.float32) if f"{name}_word_weights" in z.files else None
                         ),
                     )
                 )

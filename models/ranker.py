@@ -35,7 +35,7 @@ from models.artifacts import (
     require,
 )
 from models.heads import TextHeads, answers_digest
-from models.text import TextBatch, TextFeaturizer, Vocabulary
+from models.text import TextBatch, TextFeaturizer, Vocabulary, mean_word_vectors
 
 
 class EmptyTextError(ValueError):
@@ -69,10 +69,7 @@ class NumpyQuestionEncoder:
             rows = self.ngram_rows(batch.ngram_ids) if ngram_rows is None else ngram_rows
             parts.append(np.asarray(rows @ self.ngram_table, dtype=np.float32))
         if self.word_vectors is not None:
-            ids = batch.word_ids
-            m = (ids != 0).astype(np.float32)
-            emb = self.word_vectors[ids] * m[..., None]
-            parts.append(emb.sum(axis=1) / np.maximum(m.sum(axis=1, keepdims=True), 1.0))
+            parts.append(mean_word_vectors(self.word_vectors, batch.word_ids))
         x = np.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
         x = np.tanh(x @ self.question_dense[0] + self.question_dense[1])
         for wt, b in self.shared:

@@ -220,6 +220,15 @@ class TextBatch:
     lengths: np.ndarray  # (B,) int32, number of word tokens (≥ 1)
 
 
+def mean_word_vectors(word_vectors: np.ndarray, word_ids: np.ndarray) -> np.ndarray:
+    """(B, D) mean of each text's word vectors over its words (padding left out; a text
+    without words gives zeros): what the SQAM's question tower pools, and the heads'
+    word block reads (L2-normalised there)."""
+    m = (word_ids != PAD).astype(np.float32)
+    emb = word_vectors[word_ids] * m[..., None]
+    return emb.sum(axis=1) / np.maximum(m.sum(axis=1, keepdims=True), 1.0)
+
+
 class TextFeaturizer:
     """Tokenizer + vocabulary → padded arrays, for training and inference alike."""
 

@@ -247,7 +247,7 @@ def test_sequence_head_in_numpy_matches_keras_and_survives_save_and_load(tmp_pat
     np.testing.assert_allclose(loaded.sequence.logits(vectors, fresh), 0.5 * keras_logits[:4], atol=1e-4)
     x = feats.transform(texts[:4])
     np.testing.assert_allclose(loaded.head_scores(x, vectors, fresh), 0.5 * keras_logits[:4], atol=1e-4)
-    with pytest.raises(ValueError, match="reads word sequences"):
+    with pytest.raises(ValueError, match="reads words"):
         loaded.head_scores(x)
 
 
@@ -359,3 +359,45 @@ def test_linear_folds_fitted_side_by_side_give_what_they_give_one_after_another(
     both = _out_of_fold(folds, 3, fit, "test", Bar(), workers=2)
     np.testing.assert_array_equal(one, both)
     assert (one.argmax(axis=1) == y).mean() > 0.9  # it learned the telling feature
+
+
+def test_the_word_block_carries_a_label_to_words_of_the_same_meaning_and_survives_save_and_load(tmp_path):
+    """The heads learn over the n-grams and the mean word vector side by side: a word the
+    n-grams never saw with a label ("superb") is scored like the words near it ("great"),
+    and the head file gives back what the linear model learned over both."""
+    from types import SimpleNamespace
+
+    from models.heads import BLOCK_FEATURES, HeadGroup, SurfaceFeatures, TextHeads
+    from models.text import TextFeaturizer, Vocabulary
+    from training.heads import _split, _svm_fitter, _with_words
+
+    words = ["<pad>", "<unk>", "great", "superb", "awful", "terrible", "flight", "crew"]
+    featurizer = TextFeaturizer(Vocabulary(words))
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(0, 0.05, (len(words), 8)).astype(np.float32)
+    vectors[0] = 0.0
+    vectors[[2, 3], 0] += 1.0  # great ~ superb
+    vectors[[4, 5], 1] += 1.0  # awful ~ terrible
+    ranker = SimpleNamespace(encoder=SimpleNamespace(word_vectors=vectors), featurizer=featurizer)
+    feats = SurfaceFeatures([np.ones(BLOCK_FEATURES, np.float32)] * 2)
+    texts = ["great flight", "great crew", "awful flight", "awful crew"] * 10
+    labels = np.array([0, 0, 1, 1] * 10)
+    x = feats.transform(texts)
+    xw = _with_words(x, texts, ranker, 0.5)
+    assert xw.shape == (len(texts), x.shape[1] + 8)
+    assert _with_words(x, texts, ranker, 0.0) is x  # off: the n-grams alone
+    w, b = _svm_fitter(1.0, True)(xw, labels, 2)
+    sparse, word_weights = _split(w, x.shape[1], 0.5)
+    assert word_weights is not None and _split(w[: x.shape[1]], x.shape[1], 0.5)[1] is None
+    group = HeadGroup("g", ["🎉", "😡"], sparse, b, 1.0, np.zeros(2, np.float32), None, word_weights)
+    TextHeads(feats, [group], "digest").save(tmp_path / "heads.npz")
+    loaded = TextHeads.load(tmp_path / "heads.npz").groups[0]
+
+    fresh = ["superb flight", "terrible crew"]
+    batch = featurizer.featurize(fresh)
+    scores = loaded.head_scores(feats.transform(fresh), vectors, batch)
+    assert list(scores.argmax(1)) == [0, 1]
+    full = _with_words(feats.transform(fresh), fresh, ranker, 0.5) @ w + b  # before the split and the file
+    np.testing.assert_allclose(scores, full, atol=np.abs(w[: x.shape[1]]).max() / 127 * 10)
+    with pytest.raises(ValueError, match="reads words"):
+        loaded.head_scores(feats.transform(fresh))
