@@ -295,8 +295,8 @@ def _airline_stack(
 
 def _with_words(x, texts: list[str], ranker: TextRanker, scale: float):
     """The feature rows ``x`` with the word block (``models.heads.word_block``) at ``scale``
-    appended as dense columns; ``x`` itself when the scale is 0."""
-    if not scale:
+    appended as dense columns; ``x`` itself when the scale is 0 or the SQAM reads no words."""
+    if not scale or ranker.encoder.word_vectors is None:
         return x
     from scipy.sparse import csr_matrix, hstack
 

@@ -25,7 +25,7 @@ def test_full_training_reaches_the_shipped_quality(tmp_path, data_dir):
 
 
 def test_heads_retrain_to_the_shipped_figures(tmp_path, data_dir):
-    """`train heads` on the shipped SQAM (11 minutes on a slow 2-core machine) reproduces the shipped heads'
+    """`train heads` on the shipped SQAM (7 to 11 minutes on a 2-core machine) reproduces the shipped heads'
     figures: the airline stack, its hold-out accuracy and TweetEval's cross-fitted estimate."""
     import shutil
 
