@@ -69,6 +69,9 @@ class LabelledTexts:
     labels: np.ndarray  # int label ids
     label_emojis: list[str]  # emoji of each label id
 
+    def take(self, idx) -> LabelledTexts:
+        return LabelledTexts([self.texts[i] for i in idx], self.labels[np.asarray(idx, np.int64)], self.label_emojis)
+
 
 def read_tweeteval(text_path, labels_path, mapping_path=None) -> LabelledTexts:
     emojis = read_mapping(mapping_path) if mapping_path else list(TWEETEVAL_EMOJIS)
@@ -357,6 +360,17 @@ def twemoji_rows_among(data_dir: str | os.PathLike, split: str, emojis: list[str
 
 def load_airline(data_dir: str | os.PathLike) -> LabelledTexts:
     return read_airline(Path(data_dir) / "airline_sentiment" / "tweets_train.csv")
+
+
+def airline_sides(data_dir: str | os.PathLike, folder) -> tuple[LabelledTexts, LabelledTexts]:
+    """(hold-out, train) of the airline tweets, as the heads of ``folder`` drew them (their
+    hold-out share and seed, `train heads`): the hold-out is what no model trained on."""
+    from models.artifacts import read_manifest
+
+    s = read_manifest(folder).get("heads", {}).get("settings", {})
+    data = load_airline(data_dir)
+    hold, train = airline_split(len(data.texts), float(s.get("airline_holdout", 0.1)), int(s.get("seed", 13)))
+    return data.take(hold), data.take(train)
 
 
 def load_glove() -> tuple[list[str], np.ndarray]:

@@ -198,9 +198,32 @@ def test_evaluate_airline_on_a_file(capsys, data_dir, tmp_path):
     assert res["n"] == 200 and 0.0 <= res["accuracy"] <= 1.0 and 0.0 <= res["macro_f1"] <= 1.0
 
 
+def test_evaluate_airline_on_the_held_out_tweets_gives_the_heads_figure_and_the_baselines(capsys, data_dir):
+    """`--data-dir` alone scores the tweets `train heads` held out (the figure it recorded);
+    `--baseline svm` scores the same tweets with the TF-IDF + LinearSVC trained on the others."""
+    from models.artifacts import read_manifest
+    from models.ranker import TextRanker
+    from training.data import airline_sides, load_airline
+
+    recorded = read_manifest(TextRanker().folder)["heads"]["airline_holdout"]
+    code, out, err = run(capsys, "evaluate", "airline", "--data-dir", str(data_dir), "--json")
+    assert code == 0, err
+    ours = json.loads(out)
+    assert ours["n"] == recorded["n"] and ours["accuracy"] == pytest.approx(recorded["shipped"]["accuracy"])
+    code, out, err = run(capsys, "evaluate", "airline", "--data-dir", str(data_dir), "--baseline", "svm", "--json")
+    assert code == 0, err
+    svm = json.loads(out)
+    assert svm["model_version"] == "baseline:svm" and svm["n"] == ours["n"]
+    assert 0.6 < svm["accuracy"] < 0.95 and svm["accuracy"] != ours["accuracy"]
+    hold, train = airline_sides(data_dir, TextRanker().folder)
+    assert len(hold.texts) + len(train.texts) == len(load_airline(data_dir).texts)
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
+        (["evaluate", "airline"], "give --csv F, or --data-dir D"),
+        (["evaluate", "airline", "--csv", "x.csv", "--baseline", "svm"], "--baseline trains on the airline tweets off"),
         (["evaluate", "tweeteval", "--text", "/nonexistent/t.txt", "--labels", "/nonexistent/l.txt"], "no such file"),
         (["evaluate", "airline", "--csv", "/nonexistent.csv"], "no such file"),
     ],
