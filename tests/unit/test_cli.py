@@ -331,3 +331,52 @@ def test_picture_command_refuses_what_is_not_a_picture(tmp_path):
         assert r.returncode == 2, r.stderr
         assert reason in r.stderr and "Traceback" not in r.stderr
         assert len(r.stderr.strip().splitlines()) == 1
+
+
+def _readme() -> str:
+    from pathlib import Path
+
+    return (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+
+
+def _emojis(cell: str) -> list[str]:
+    return cell.replace("\ufe0f", "").split()
+
+
+def test_the_readmes_console_examples_print_what_the_shipped_model_answers(capsys):
+    """The README opens with `emojibot emojify` examples and their output: they must be
+    what the shipped model prints, not what an earlier one did."""
+    import shlex
+
+    block = _readme().split("```console\n", 1)[1].split("```", 1)[0].splitlines()
+    examples = [(line, block[i + 1]) for i, line in enumerate(block) if line.startswith("$ emojibot emojify ")]
+    assert examples, "the README's first console block shows `emojibot emojify`"
+    for command, shown in examples:
+        code, out, err = run(capsys, *shlex.split(command)[2:])
+        assert code == 0, err
+        assert _emojis(out.strip().splitlines()[-1]) == _emojis(shown), command
+
+
+def test_the_readmes_table_of_everyday_messages_shows_the_shipped_ranking_and_its_reactions(capsys):
+    """README → Measured results: for each of the 20 everyday messages, the "shipped" column
+    is the shipped model's top 5 and the last column what auto-react adds with the defaults."""
+    from models.ranker import TextRanker
+    from models.reactions import AUTO_REACT_COUNT, AUTO_REACT_THRESHOLD, reactions
+
+    lines = _readme().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| message | before (20261125-41cc93ae)"))
+    header = [c.strip() for c in lines[start].strip("|").split("|")]
+    shipped = next(j for j, c in enumerate(header) if c.startswith("shipped"))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("| "):
+            break
+        rows.append([c.strip() for c in line.strip().strip("|").split("|")])
+    assert len(rows) == 20
+    ranker = TextRanker()
+    for cells in rows:
+        _, ranked = ranker.score_and_rank([cells[0]], 5)
+        assert _emojis(" ".join(r.emoji for r in ranked[0])) == _emojis(cells[shipped]), cells[0]
+        _, top = ranker.score_and_rank([cells[0]], AUTO_REACT_COUNT)
+        added = [r.emoji for r in reactions(top[0], AUTO_REACT_THRESHOLD)]
+        assert _emojis(" ".join(added)) == ([] if cells[-1] == "(nothing)" else _emojis(cells[-1])), cells[0]
