@@ -323,6 +323,85 @@ def _spread(a: np.ndarray) -> float:
     return float(np.std(a - a.mean(axis=1, keepdims=True))) or 1.0
 
 
+@dataclass
+class _TweetEvalFit:
+    """The TweetEval head as chosen out of fold, what chose it (``report``, for the manifest)
+    and the parts `train heads` reports: the plain SVM and the out-of-fold scores."""
+
+    w: np.ndarray
+    b: np.ndarray
+    beta: float
+    offsets: np.ndarray
+    svm_w: np.ndarray
+    svm_b: np.ndarray
+    svm_oof: np.ndarray
+    combined_oof: np.ndarray
+    report: dict[str, Any]
+
+
+def _tweeteval_head(
+    s: HeadSettings, x, y: np.ndarray, n_classes: int, n_plain: int, sq: np.ndarray, bar
+) -> _TweetEvalFit:
+    """The TweetEval head over features ``x`` of the train tweets, next to the SQAM's scores
+    ``sq`` of them. Every choice (C, the NB-SVM's share, the mix, the offsets) is made on
+    out-of-fold scores of those tweets; val is only reported (README)."""
+    bar.set_postfix_str("TweetEval head")
+    folds = _folds(y, s.tweet_folds, s.seed, "TweetEval head", "emoji")
+    svm_oof = {}
+    for c in s.tweet_cs:
+        fit = _linear(x, y, n_classes, _svm_fitter(c, True))
+        svm_oof[c] = _out_of_fold(folds, n_classes, fit, f"SVM C={c}", bar, _linear_workers())
+    c_grid = {c: ranking_metrics(m, y)["macro_f1"] for c, m in svm_oof.items()}
+    tweet_c = max(c_grid, key=lambda c: c_grid[c])
+    svm_w, svm_b = _svm_fitter(tweet_c, True)(x, y, n_classes)
+    nb_fitter = _nb_fitter(s.tweet_nb_c, s.tweet_nb_power, n_plain)
+    if any(s.tweet_nb_shares):
+        nb_oof = _out_of_fold(folds, n_classes, _linear(x, y, n_classes, nb_fitter), "NB-SVM", bar, _linear_workers())
+    bar.update()
+
+    bar.set_postfix_str("mix")
+    # ν × NB-SVM + (1 − ν) × SVM at unit spread (of their out-of-fold scores), one linear
+    # map; its share b next to the SQAM, β = b/(1−b) × spread(SQAM)/spread(head).
+    svm_spread = _spread(svm_oof[tweet_c])
+    blends = {}  # ν -> (out-of-fold head scores, scale of the SVM, scale of the NB-SVM)
+    for nu in s.tweet_nb_shares:
+        a = (1 - nu) / svm_spread
+        c = nu / _spread(nb_oof) if nu else 0.0
+        blends[nu] = (a * svm_oof[tweet_c] + (c * nb_oof if nu else 0.0), a, c)
+    mix_grid = {}
+    for nu, (h_oof, _, _) in blends.items():
+        ratio = _spread(sq) / _spread(h_oof)
+        for b in s.mixes:
+            mix_grid[(nu, b)] = ranking_metrics(sq + b / (1 - b) * ratio * h_oof, y)["macro_f1"]
+    nb_share, mix = max(mix_grid, key=lambda k: mix_grid[k])
+    h_oof, a, c = blends[nb_share]
+    w, bias = a * svm_w, a * svm_b
+    if nb_share:
+        nb_w, nb_b = nb_fitter(x, y, n_classes)
+        w, bias = w + c * nb_w, bias + c * nb_b
+    beta = mix / (1 - mix) * _spread(sq) / _spread(h_oof)
+    combined_oof = sq + beta * h_oof  # per-row shifts do not change a ranking
+    bar.update()
+
+    bar.set_postfix_str("offsets")
+    offsets = np.zeros(n_classes, np.float32)
+    cross_fit: dict[str, float] = {}
+    if s.calibrate:
+        cross_fit = cross_fitted_gain(combined_oof, y, seed=s.seed)
+        offsets = fit_offsets(combined_oof, y)
+    bar.update()
+    report = {
+        "tweeteval_c": tweet_c,
+        "tweeteval_folds": len(folds),
+        "tweeteval_c_oof_macro_f1": {str(k): round(v, 4) for k, v in c_grid.items()},
+        "tweeteval_nb_share": nb_share,
+        "mix": mix,
+        "mix_oof_macro_f1": {f"nb {k[0]}, mix {k[1]}": round(v, 4) for k, v in mix_grid.items()},
+        "offsets_cross_fitted": cross_fit,
+    }
+    return _TweetEvalFit(w, bias, float(beta), offsets, svm_w, svm_b, svm_oof[tweet_c], combined_oof, report)
+
+
 def train_heads(
     data_dir: str | os.PathLike,
     out_dir: str | os.PathLike | None = None,
@@ -364,25 +443,11 @@ def train_heads(
                                    ((x_train, t_texts), (x_val, val.texts), (x_air, a_texts)))  # fmt: skip
     bar.update()
 
-    bar.set_postfix_str("TweetEval head")
-    # Every TweetEval choice (C, the NB-SVM's share, the mix, the offsets) is made on
-    # out-of-fold scores of the 45,000 train tweets; val is only reported (README).
     y_t = np.asarray(t_labels)
-    k_t = len(tweet_emojis)
-    t_folds = _folds(y_t, s.tweet_folds, s.seed, "TweetEval head", "emoji")
-    svm_oof = {}
-    for c in s.tweet_cs:
-        fit = _linear(x_train_w, y_t, k_t, _svm_fitter(c, True))
-        svm_oof[c] = _out_of_fold(t_folds, k_t, fit, f"SVM C={c}", bar, _linear_workers())
-    c_grid = {c: ranking_metrics(m, y_t)["macro_f1"] for c, m in svm_oof.items()}
-    tweet_c = max(c_grid, key=lambda c: c_grid[c])
-    svm_w, svm_b = _svm_fitter(tweet_c, True)(x_train_w, y_t, k_t)
+    sq_train = _sqam_scores(ranker, t_texts, tweet_emojis)
     # the dense columns at the end (lexicon, word block) keep r = 1 in an NB-SVM
     n_plain = (LEXICON_FEATURES if features.lexicon else 0) + x_train_w.shape[1] - n_sparse
-    nb_fitter = _nb_fitter(s.tweet_nb_c, s.tweet_nb_power, n_plain)
-    if any(s.tweet_nb_shares):
-        nb_oof = _out_of_fold(t_folds, k_t, _linear(x_train_w, y_t, k_t, nb_fitter), "NB-SVM", bar, _linear_workers())
-    bar.update()
+    tweet = _tweeteval_head(s, x_train_w, y_t, len(tweet_emojis), n_plain, sq_train, bar)
 
     y_air = airline.labels[a_train]
     air_batch = ranker.featurizer.featurize(a_texts)
@@ -404,52 +469,19 @@ def train_heads(
         SequenceHead(air_seq) if air_seq is not None else None,
         air_words,
     )
-    bar.update()
-
-    bar.set_postfix_str("mix")
-    sq_train = _sqam_scores(ranker, t_texts, tweet_emojis)
-    # The TweetEval head: ν × NB-SVM + (1 − ν) × SVM at unit spread (of their out-of-fold
-    # scores), one linear map; its share b next to the SQAM, β = b/(1−b) × spread(SQAM)/spread(head).
-    svm_spread = _spread(svm_oof[tweet_c])
-    blends = {}  # ν -> (out-of-fold head scores, scale of the SVM, scale of the NB-SVM)
-    for nu in s.tweet_nb_shares:
-        a = (1 - nu) / svm_spread
-        c = nu / _spread(nb_oof) if nu else 0.0
-        blends[nu] = (a * svm_oof[tweet_c] + (c * nb_oof if nu else 0.0), a, c)
-    mix_grid = {}
-    for nu, (h_oof, _, _) in blends.items():
-        ratio = _spread(sq_train) / _spread(h_oof)
-        for b in s.mixes:
-            mix_grid[(nu, b)] = ranking_metrics(sq_train + b / (1 - b) * ratio * h_oof, y_t)["macro_f1"]
-    nb_share, mix = max(mix_grid, key=lambda k: mix_grid[k])
-    h_oof, a, c = blends[nb_share]
-    tweet_w, tweet_b = a * svm_w, a * svm_b
-    if nb_share:
-        nb_w, nb_b = nb_fitter(x_train_w, y_t, k_t)
-        tweet_w, tweet_b = tweet_w + c * nb_w, tweet_b + c * nb_b
-    tweet_beta = mix / (1 - mix) * _spread(sq_train) / _spread(h_oof)
-    combined_oof = sq_train + tweet_beta * h_oof  # per-row shifts do not change a ranking
-
+    # The airline head's share is fixed (HeadSettings.airline_mix), scaled by the spreads of
+    # the SQAM's and the head's scores on (the first 2,000 of) its training tweets.
     sq_air = _sqam_scores(ranker, a_texts[:2000], airline_emojis)
     first = TextBatch(air_batch.word_ids[:2000], air_batch.ngram_ids[:2000], air_batch.lengths[:2000])
     head_air = air_group.head_scores(x_air[:2000], ranker.encoder.word_vectors, first)
-    airline_ratio = _spread(sq_air) / _spread(head_air)
     airline_mix = s.airline_mix
-    airline_beta = airline_mix / (1 - airline_mix) * airline_ratio
+    airline_beta = airline_mix / (1 - airline_mix) * (_spread(sq_air) / _spread(head_air))
     air_group.beta = float(airline_beta)
     bar.update()
 
-    bar.set_postfix_str("offsets")
-    offsets = np.zeros(len(tweet_emojis), np.float32)
-    cross_fit: dict[str, float] = {}
-    if s.calibrate:
-        cross_fit = cross_fitted_gain(combined_oof, y_t, seed=s.seed)
-        offsets = fit_offsets(combined_oof, y_t)
-    bar.update()
-
-    tweet_sparse, tweet_words = _split(tweet_w, n_sparse, s.word_block)
+    tweet_sparse, tweet_words = _split(tweet.w, n_sparse, s.word_block)
     groups = [
-        HeadGroup("tweeteval", tweet_emojis, tweet_sparse, tweet_b, float(tweet_beta), offsets, None, tweet_words),
+        HeadGroup("tweeteval", tweet_emojis, tweet_sparse, tweet.b, tweet.beta, tweet.offsets, None, tweet_words),
         air_group,
     ]
     TextHeads(features, groups, answers_digest(out / ANSWERS_FILE)).save(out / HEADS_FILE)
@@ -459,8 +491,8 @@ def train_heads(
     assert shipped.heads is not None
     val_m = ranking_metrics(_sqam_scores(shipped, val.texts, tweet_emojis), val.labels)
     sq_val = _sqam_scores(ranker, val.texts, tweet_emojis)
-    svm_val = x_val_w @ svm_w + svm_b
-    h_val = x_val_w @ tweet_w + tweet_b
+    svm_val = x_val_w @ tweet.svm_w + tweet.svm_b
+    h_val = x_val_w @ tweet.w + tweet.b
     hold_texts = [airline.texts[i] for i in a_hold]
     hold_y = airline.labels[a_hold]
     air_m = ranking_metrics(_sqam_scores(shipped, hold_texts, airline_emojis), hold_y, k=1)
@@ -475,26 +507,20 @@ def train_heads(
             "block_features": int(features.idf[0].shape[0]),
             "blocks": features.blocks,
         },
-        "tweeteval_c": tweet_c,
-        "tweeteval_folds": len(t_folds),
-        "tweeteval_c_oof_macro_f1": {str(k): round(v, 4) for k, v in c_grid.items()},
+        **tweet.report,
         **air_report,
-        "tweeteval_nb_share": nb_share,
-        "mix": mix,
-        "mix_oof_macro_f1": {f"nb {k[0]}, mix {k[1]}": round(v, 4) for k, v in mix_grid.items()},
         "airline_mix": airline_mix,
-        "betas": {"tweeteval": float(tweet_beta), "airline": float(airline_beta)},
-        "offsets_cross_fitted": cross_fit,
+        "betas": {"tweeteval": tweet.beta, "airline": float(airline_beta)},
         "tweeteval_train_oof": {
             "sqam_alone": ranking_metrics(sq_train, y_t),
-            "svm_alone": ranking_metrics(svm_oof[tweet_c], y_t),
-            "sqam_plus_head": ranking_metrics(combined_oof, y_t),
+            "svm_alone": ranking_metrics(tweet.svm_oof, y_t),
+            "sqam_plus_head": ranking_metrics(tweet.combined_oof, y_t),
         },
         "tweeteval_val": {  # untouched: nothing above was chosen on it
             "sqam_alone": ranking_metrics(sq_val, val.labels),
             "svm_alone": ranking_metrics(svm_val, val.labels),
             "head_alone": ranking_metrics(h_val, val.labels),
-            "sqam_plus_head": ranking_metrics(sq_val + tweet_beta * h_val, val.labels),
+            "sqam_plus_head": ranking_metrics(sq_val + tweet.beta * h_val, val.labels),
             "shipped": val_m,
         },
         "airline_holdout": {
