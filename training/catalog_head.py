@@ -76,14 +76,95 @@ def _ranker_rows(ranker: TextRanker, texts: list[str], batch: int = 2048):
     return np.concatenate(base), vstack(rows, format="csr")
 
 
+@dataclass
+class _Rows:
+    """Texts of one collection as the head's stages read them: the SQAM + names scores
+    (``base``), the n-gram rows and each text's gold catalog rows."""
+
+    texts: list[str]
+    base: np.ndarray
+    rows: Any
+    gold: list[np.ndarray]
+
+    @classmethod
+    def of(cls, ranker: TextRanker, texts: list[str], gold: list[np.ndarray]) -> _Rows:
+        return cls(texts, *_ranker_rows(ranker, texts), gold)
+
+
+def _fit_head(ranker: TextRanker, texts: list[str], labels: np.ndarray, s: CatalogHeadSettings, say):
+    """The LinearSVC over the SQAM's n-gram rows, each emoji's tweets weighed
+    ``(count / mean count)^−balance``, pruned to ``s.keep`` weights: (head, fit seconds)."""
+    from sklearn.svm import LinearSVC
+
+    _, x = _ranker_rows(ranker, texts)
+    emojis, counts = np.unique(labels, return_counts=True)
+    say(f"catalog head: LinearSVC (C {s.c:g}) over {len(emojis)} emojis")
+    class_weight = {int(e): float(n / counts.mean()) ** -s.balance for e, n in zip(emojis, counts, strict=True)}
+    t_fit = time.time()
+    svm = LinearSVC(C=s.c, class_weight=class_weight, random_state=0).fit(x, labels)
+    fit_seconds = time.time() - t_fit
+    classes = np.asarray(svm.classes_)
+    coef = svm.coef_ if len(classes) > 2 else np.vstack([-svm.coef_, svm.coef_])
+    bias = svm.intercept_ if len(classes) > 2 else np.concatenate([-svm.intercept_, svm.intercept_])
+    chars = [ranker.chars[int(c)] for c in classes]
+    head = CatalogHead.from_dense(chars, coef.T, bias, 0.0, ranker.encoder.ngram_idf, keep=s.keep)
+    return head, fit_seconds
+
+
+def _save(path, save) -> None:
+    path.unlink(missing_ok=True)
+    save(path)
+
+
+def _choose_weight(head: CatalogHead, tune: _Rows, weights) -> list[dict[str, Any]]:
+    """Set the head's weight to the best of ``weights`` by tune MRR (the ranking's headline,
+    as for the names; ties: the lighter); returns the grid."""
+    tune_head = head.scores(tune.rows)
+    grid = [{"weight": w, **rounded(catalog_metrics(tune.base + w * tune_head, tune.gold))} for w in weights]
+    head.weight = max(grid, key=lambda g: (g["mrr"], -g["weight"]))["weight"]
+    return grid
+
+
+def _fit_mix(
+    counts: Counter, tune_scores, tune_gold, other_scores, other_gold, pos, n_catalog: int, s
+) -> tuple[PopularityMix, list[dict[str, Any]]]:
+    """The popularity mix: its temperature fitted on the tune rows, its weight chosen by
+    ``choose_prior_weight`` over the tune rows and TweetEval train; (mix, grid)."""
+    mix = PopularityMix(list(counts), list(counts.values()), 1.0, 0.0).bind(pos, n_catalog)
+    mix.temperature = fit_temperature(tune_scores, tune_gold, mix)
+    grid = []
+    for w in sorted({0.0, *s.prior_weights}):  # weight 0 first: what the tolerance is measured from
+        on_tune = rounded(catalog_metrics(mix.probabilities(tune_scores, w), tune_gold))
+        on_other = rounded(catalog_metrics(mix.probabilities(other_scores, w), other_gold))
+        grid.append({"weight": w, "tune": on_tune, "tweeteval_train": on_other})
+    mix.weight = choose_prior_weight(grid, s.prior_tolerance, s.prior_recall_tolerance)
+    return mix, grid
+
+
+def _choose_slot(ranker: TextRanker, mixed: np.ndarray, tune: _Rows, s, say) -> tuple[float, list[dict[str, Any]]]:
+    """The name slot's threshold on the tune rows' mixed scores (``choose_slot_threshold``);
+    (threshold, grid), 0 when the model has no names."""
+    if ranker.names is None or not ranker.names.weight:
+        return 0.0, []
+    say("catalog head: the name slot")
+    named = ranker.names.match(ranker.featurizer.featurize(tune.texts).word_ids).strongest()
+    grid: list[dict[str, Any]] = []
+    for t in sorted({0.0, *s.slot_thresholds}):
+        slotted = mixed.copy()
+        if t:
+            give_slot(slotted, *named, t)
+        grid.append({"threshold": t, "tune": rounded(catalog_metrics(slotted, tune.gold))})
+    return choose_slot_threshold(grid, s.prior_tolerance, s.prior_recall_tolerance), grid
+
+
 def train_catalog_head(
     data_dir: str | os.PathLike,
     out_dir: str | os.PathLike | None = None,
     settings: CatalogHeadSettings | None = None,
     verbose: bool = True,
 ) -> dict[str, Any]:
-    from sklearn.svm import LinearSVC
-
+    """Fit the catalog head on the SQAM's training tweets, then choose on its tune rows the
+    head's weight, the popularity mix and the name slot, in that order, and write all three."""
     from models.catalog import EmojiCatalog
     from training.data import shipped_pool
 
@@ -98,77 +179,35 @@ def train_catalog_head(
     catalog = EmojiCatalog.load(data_dir)
     if catalog.chars != ranker.chars:
         raise ValueError("the data directory's catalog is not the one the shipped model ranks")
-    pos = ranker.index.positions
+    pos, n_catalog = ranker.index.positions, len(ranker.chars)
     draw = shipped_pool(data_dir, out, catalog)  # the rows `train sqam` trained on / tuned with
     whole, val, tune_idx, rest = draw.pool, draw.reported, draw.tune, draw.rest
     if s.max_tweets:
         rest, tune_idx = rest[: s.max_tweets], tune_idx[: max(50, s.max_tweets // 8)]
 
     say(f"catalog head: featurising {len(rest):,} train tweets")
-    _, x_train = _ranker_rows(ranker, [whole.texts[i] for i in rest])
     labels = np.asarray([pos[whole.gold[i][0]] for i in rest])
-    emojis, counts = np.unique(labels, return_counts=True)
-    say(f"catalog head: LinearSVC (C {s.c:g}) over {len(emojis)} emojis")
-    class_weight = {int(e): float(n / counts.mean()) ** -s.balance for e, n in zip(emojis, counts, strict=True)}
-    t_fit = time.time()
-    svm = LinearSVC(C=s.c, class_weight=class_weight, random_state=0).fit(x_train, labels)
-    fit_seconds = time.time() - t_fit
-    classes = np.asarray(svm.classes_)
-    coef = svm.coef_ if len(classes) > 2 else np.vstack([-svm.coef_, svm.coef_])
-    bias = svm.intercept_ if len(classes) > 2 else np.concatenate([-svm.intercept_, svm.intercept_])
-    head = CatalogHead.from_dense(
-        [ranker.chars[int(c)] for c in classes],
-        coef.T,
-        bias,
-        0.0,
-        ranker.encoder.ngram_idf,
-        keep=s.keep,
-    )
+    head, fit_seconds = _fit_head(ranker, [whole.texts[i] for i in rest], labels, s, say)
     # what ships: int8 values, so the weight is chosen with the head as it will be read back
-    (out / CATALOG_HEAD_FILE).unlink(missing_ok=True)
-    head.save(out / CATALOG_HEAD_FILE)
-    head = CatalogHead.load(out / CATALOG_HEAD_FILE).bind(pos, len(ranker.chars))
+    _save(out / CATALOG_HEAD_FILE, head.save)
+    head = CatalogHead.load(out / CATALOG_HEAD_FILE).bind(pos, n_catalog)
 
     say(f"catalog head: choosing its weight on {len(tune_idx):,} tune rows")
-    tune_base, tune_rows = _ranker_rows(ranker, [whole.texts[i] for i in tune_idx])
-    tune_head = head.scores(tune_rows)
-    tune_gold = [np.asarray([pos[c] for c in whole.gold[i]]) for i in tune_idx]
-    grid = [{"weight": w, **rounded(catalog_metrics(tune_base + w * tune_head, tune_gold))} for w in s.weights]
-    best = max(grid, key=lambda g: (g["mrr"], -g["weight"]))  # MRR: the ranking's headline, as for the names
-    head.weight = best["weight"]
-    (out / CATALOG_HEAD_FILE).unlink(missing_ok=True)
-    head.save(out / CATALOG_HEAD_FILE)
+    tune = _Rows.of(
+        ranker, [whole.texts[i] for i in tune_idx], [np.asarray([pos[c] for c in whole.gold[i]]) for i in tune_idx]
+    )
+    grid = _choose_weight(head, tune, s.weights)
+    _save(out / CATALOG_HEAD_FILE, head.save)
 
     say("catalog head: the popularity mix (temperature on the tune rows, weight on them and TweetEval train)")
+    tune_scores = tune.base + head.weight * head.scores(tune.rows)
+    other = _Rows.of(ranker, *_tweeteval_rows(data_dir, catalog, pos, s.prior_texts))
+    other_scores = other.base + head.weight * head.scores(other.rows)
     counts = Counter(c for i in rest for c in whole.gold[i])
-    tune_scores = tune_base + head.weight * tune_head
-    other_texts, other_gold = _tweeteval_rows(data_dir, catalog, pos, s.prior_texts)
-    other_base, other_rows = _ranker_rows(ranker, other_texts)
-    other_scores = other_base + head.weight * head.scores(other_rows)
-    mix = PopularityMix(list(counts), list(counts.values()), 1.0, 0.0).bind(pos, len(ranker.chars))
-    mix.temperature = fit_temperature(tune_scores, tune_gold, mix)
-    prior_grid = []
-    for w in sorted({0.0, *s.prior_weights}):  # weight 0 first: what the tolerance is measured from
-        on_tune = rounded(catalog_metrics(mix.probabilities(tune_scores, w), tune_gold))
-        on_other = rounded(catalog_metrics(mix.probabilities(other_scores, w), other_gold))
-        prior_grid.append({"weight": w, "tune": on_tune, "tweeteval_train": on_other})
-    mix.weight = choose_prior_weight(prior_grid, s.prior_tolerance, s.prior_recall_tolerance)
-    (out / PRIOR_FILE).unlink(missing_ok=True)
-    mix.save(out / PRIOR_FILE)
+    mix, prior_grid = _fit_mix(counts, tune_scores, tune.gold, other_scores, other.gold, pos, n_catalog, s)
+    _save(out / PRIOR_FILE, mix.save)
 
-    slot_grid: list[dict[str, Any]] = []
-    slot = 0.0
-    if ranker.names is not None and ranker.names.weight:
-        say("catalog head: the name slot")
-        tune_mixed = mix.probabilities(tune_scores)
-        tune_named = ranker.names.match(ranker.featurizer.featurize([whole.texts[i] for i in tune_idx]).word_ids)
-        tune_named = tune_named.strongest()
-        for t in sorted({0.0, *s.slot_thresholds}):
-            slotted = tune_mixed.copy()
-            if t:
-                give_slot(slotted, *tune_named, t)
-            slot_grid.append({"threshold": t, "tune": rounded(catalog_metrics(slotted, tune_gold))})
-        slot = choose_slot_threshold(slot_grid, s.prior_tolerance, s.prior_recall_tolerance)
+    slot, slot_grid = _choose_slot(ranker, mix.probabilities(tune_scores), tune, s, say)
     (out / NAME_SLOT_FILE).unlink(missing_ok=True)
     if slot:
         write_json_atomically(out / NAME_SLOT_FILE, {"threshold": slot, "position": SLOT_POSITION})
@@ -187,7 +226,7 @@ def train_catalog_head(
             "weight": mix.weight,
             "tolerance": s.prior_tolerance,
             "recall_tolerance": s.prior_recall_tolerance,
-            "tweeteval_train_texts": len(other_texts),
+            "tweeteval_train_texts": len(other.texts),
             "grid": prior_grid,
         },
         "name_slot": {
@@ -198,19 +237,17 @@ def train_catalog_head(
     }
     if val is not None:  # a model trained on every tweet has no val side to report on
         keep = [i for i, g in enumerate(val.gold) if any(c in pos for c in g)]
-        val_texts = [val.texts[i] for i in keep]
-        val_base, val_rows = _ranker_rows(ranker, val_texts)
-        val_gold = [np.asarray([pos[c] for c in val.gold[i] if c in pos]) for i in keep]
-        val_scores = val_base + head.weight * head.scores(val_rows)
+        v = _Rows.of(
+            ranker, [val.texts[i] for i in keep], [np.asarray([pos[c] for c in val.gold[i] if c in pos]) for i in keep]
+        )
+        val_scores = v.base + head.weight * head.scores(v.rows)
         val_shipped = mix.probabilities(val_scores)
         if slot:
-            give_slot(
-                val_shipped, *ranker.names.match(ranker.featurizer.featurize(val_texts).word_ids).strongest(), slot
-            )
-        info["twemoji_val_without"] = rounded(catalog_metrics(val_base, val_gold))
-        info["twemoji_val_with"] = rounded(catalog_metrics(val_scores, val_gold))
-        info["prior"]["twemoji_val_with"] = rounded(catalog_metrics(mix.probabilities(val_scores), val_gold))
-        info["name_slot"]["twemoji_val_with"] = rounded(catalog_metrics(val_shipped, val_gold))
+            give_slot(val_shipped, *ranker.names.match(ranker.featurizer.featurize(v.texts).word_ids).strongest(), slot)
+        info["twemoji_val_without"] = rounded(catalog_metrics(v.base, v.gold))
+        info["twemoji_val_with"] = rounded(catalog_metrics(val_scores, v.gold))
+        info["prior"]["twemoji_val_with"] = rounded(catalog_metrics(mix.probabilities(val_scores), v.gold))
+        info["name_slot"]["twemoji_val_with"] = rounded(catalog_metrics(val_shipped, v.gold))
     info["train_seconds"] = round(time.time() - t_start, 1)
     update_manifest(out, "catalog_head", info)
     return info
