@@ -64,16 +64,18 @@ class CatalogHeadSettings:
     slot_thresholds: tuple[float, ...] = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
-def _ranker_rows(ranker: TextRanker, texts: list[str], batch: int = 2048):
-    """(SQAM + names scores, n-gram rows) of texts, the head left out."""
+def _ranker_rows(ranker: TextRanker, texts: list[str], batch: int = 2048, scores: bool = True):
+    """(SQAM + names scores, n-gram rows) of texts, the head left out; ``scores=False``
+    skips the whole-catalog scores (None), for rows the head only trains on."""
     from scipy.sparse import vstack
 
     base, rows = [], []
     for i in range(0, len(texts), batch):
         chunk = texts[i : i + batch]
-        base.append(ranker.scores(chunk, allow_empty=True, catalog_head=False, prior=False, name_slot=False))
+        if scores:
+            base.append(ranker.scores(chunk, allow_empty=True, catalog_head=False, prior=False, name_slot=False))
         rows.append(ranker.encoder.ngram_rows(ranker.featurizer.featurize(chunk).ngram_ids))
-    return np.concatenate(base), vstack(rows, format="csr")
+    return (np.concatenate(base) if scores else None), vstack(rows, format="csr")
 
 
 @dataclass
@@ -96,7 +98,7 @@ def _fit_head(ranker: TextRanker, texts: list[str], labels: np.ndarray, s: Catal
     ``(count / mean count)^−balance``, pruned to ``s.keep`` weights: (head, fit seconds)."""
     from sklearn.svm import LinearSVC
 
-    _, x = _ranker_rows(ranker, texts)
+    _, x = _ranker_rows(ranker, texts, scores=False)
     emojis, counts = np.unique(labels, return_counts=True)
     say(f"catalog head: LinearSVC (C {s.c:g}) over {len(emojis)} emojis")
     class_weight = {int(e): float(n / counts.mean()) ** -s.balance for e, n in zip(emojis, counts, strict=True)}

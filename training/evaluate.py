@@ -99,10 +99,11 @@ def evaluate_airline(
     from training.data import airline_sides
 
     ranker = TextRanker(artifacts)
+    sides = airline_sides(data_dir, ranker.folder) if data_dir is not None else None  # (hold-out, train)
     if csv_path is not None:
         data = read_airline(csv_path)
-    elif data_dir is not None:
-        data = airline_sides(data_dir, ranker.folder)[0]
+    elif sides is not None:
+        data = sides[0]
     else:
         raise ValueError("give a CSV, or the data directory (its airline hold-out)")
     if baseline is not None:
@@ -110,10 +111,9 @@ def evaluate_airline(
 
         if baseline != "svm":
             raise ValueError(f"unknown baseline {baseline!r}: svm")
-        if data_dir is None:
+        if sides is None:
             raise ValueError("the baseline trains on the airline tweets outside the hold-out: give a data directory")
-        train = airline_sides(data_dir, ranker.folder)[1]
-        model = build_baseline().fit(train.texts, train.labels)
+        model = build_baseline().fit(sides[1].texts, sides[1].labels)
         scores = model.decision_function(data.texts)[:, [list(model.classes_).index(k) for k in range(3)]]
         name = "baseline:svm"
     else:
