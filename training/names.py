@@ -115,7 +115,75 @@ def word_rarity(ranker: TextRanker, texts: list[str]) -> np.ndarray:
     return np.clip(np.log(n / np.maximum(df, 1.0)) / np.log(n), 0.0, 1.0)
 
 
+def _sqam_scores(ranker: TextRanker, texts: list[str]) -> np.ndarray:
+    """The SQAM alone over the whole catalog (what the names and meanings are added to)."""
+    kw = {"allow_empty": True, "names": False, "catalog_head": False, "prior": False}
+    return np.concatenate([ranker.scores(texts[i : i + 1024], **kw) for i in range(0, len(texts), 1024)])
+
+
+def _match_scores(ranker: TextRanker, texts: list[str], matcher: NameMatch) -> np.ndarray:
+    """A name or meaning match over the whole catalog, without its weight."""
+    feat = ranker.featurizer
+    return np.concatenate(
+        [matcher.scores(feat.featurize(texts[i : i + 1024]).word_ids) for i in range(0, len(texts), 1024)]
+    )
+
+
+def _choose_name_weight(names: NameMatch, base: np.ndarray, match: np.ndarray, gold) -> list[dict[str, Any]]:
+    """Set ``names.weight`` to the tune rows' best MRR of ``WEIGHTS`` (the smaller on a tie);
+    the grid. (MRR + macro-recall@5, the SQAM's epoch score, chose 8.0, where names of
+    another sense crowd out the message's own emojis: README.)"""
+    grid = [{"weight": w, **rounded(catalog_metrics(base + w * match, gold))} for w in WEIGHTS]
+    names.weight = max(grid, key=lambda g: (g["mrr"], -g["weight"]))["weight"]
+    return grid
+
+
+def _meaning_match(out, ranker: TextRanker, catalog, rarity: np.ndarray):
+    """The meaning match (weight 0 until chosen) and its cosines: those of an earlier run
+    for the same vocabulary, else embedded anew with MiniLM."""
+    from scipy.sparse import diags
+
+    words = ranker.featurizer.vocab.words
+    sim = _cached_similarity(out / MEANINGS_FILE, words, catalog, MEANING_FLOOR)
+    if sim is None:
+        print(f"names: embedding {len(words):,} words and the emoji names with MiniLM (minutes)", file=sys.stderr)
+        sim = meaning_similarity(words, catalog)
+    return NameMatch(diags(rarity.astype(np.float32)) @ sim, 0.0, vocab_digest(words)), sim.tocsr()
+
+
+def _save_meanings(path, meanings: NameMatch, sim, words: list[str], catalog) -> None:
+    """The meaning match, with the cosines and the digests a rerun reuses them by."""
+    path.unlink(missing_ok=True)
+    meanings.save(
+        path,
+        sim_data=sim.data,
+        sim_indices=sim.indices,
+        sim_indptr=sim.indptr,
+        sim_words=np.array(vocab_digest(words)),
+        sim_names=np.array(names_digest(catalog)),
+        sim_floor=np.array(MEANING_FLOOR),
+    )
+
+
+def _val_report(ranker: TextRanker, val, names: NameMatch, meanings: NameMatch) -> dict[str, Any]:
+    """The validation side's figures with the weights chosen (measured once, never tuned on)."""
+    pos = ranker.index.positions
+    keep = [i for i, g in enumerate(val.gold) if any(c in pos for c in g)]
+    texts = [val.texts[i] for i in keep]
+    gold = [np.asarray([pos[c] for c in val.gold[i] if c in pos]) for i in keep]
+    base = _sqam_scores(ranker, texts)
+    named = base + names.weight * _match_scores(ranker, texts, names)
+    meant = named + meanings.weight * _match_scores(ranker, texts, meanings)
+    return {
+        "twemoji_val_without": rounded(catalog_metrics(base, gold)),
+        "twemoji_val_with": rounded(catalog_metrics(named, gold)),
+        "meanings_twemoji_val_with": rounded(catalog_metrics(meant, gold)),
+    }
+
+
 def train_names(data_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Build the name match and the meaning match for the shipped vocabulary, choose their
+    weights on the SQAM's tune rows, in that order, and write both."""
     from models.catalog import EmojiCatalog
     from training.data import shipped_pool
 
@@ -131,52 +199,20 @@ def train_names(data_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
     names = NameMatch.build(list(catalog), ranker.featurizer.vocab.words, doc_freq=rarity)
     pos = ranker.index.positions
 
-    def sqam(texts):  # the SQAM alone
-        chunks = [texts[i : i + 1024] for i in range(0, len(texts), 1024)]
-        kw = {"allow_empty": True, "names": False, "catalog_head": False, "prior": False}
-        return np.concatenate([ranker.scores(c, **kw) for c in chunks])
-
-    def matched(texts, matcher):  # a name or meaning match, without its weight
-        chunks = [texts[i : i + 1024] for i in range(0, len(texts), 1024)]
-        return np.concatenate([matcher.scores(ranker.featurizer.featurize(c).word_ids) for c in chunks])
-
     tune_texts = [whole.texts[i] for i in tune_idx]
     tune_gold = [np.asarray([pos[c] for c in whole.gold[i]]) for i in tune_idx]
-    base, match = sqam(tune_texts), matched(tune_texts, names)
-    grid = []
-    for w in WEIGHTS:
-        m = catalog_metrics(base + w * match, tune_gold)
-        grid.append({"weight": w, **rounded(m)})
-    # MRR, the ranking's headline: MRR + macro-recall@5 (the SQAM's epoch score) chose
-    # 8.0, where names of another sense crowd out the message's own emojis (README)
-    best = max(grid, key=lambda g: (g["mrr"], -g["weight"]))
-    names.weight = best["weight"]
+    base, match = _sqam_scores(ranker, tune_texts), _match_scores(ranker, tune_texts, names)
+    grid = _choose_name_weight(names, base, match, tune_gold)
     (out / NAMES_FILE).unlink(missing_ok=True)
     names.save(out / NAMES_FILE)
 
-    words = ranker.featurizer.vocab.words
-    sim = _cached_similarity(out / MEANINGS_FILE, words, catalog, MEANING_FLOOR)
-    if sim is None:
-        print(f"names: embedding {len(words):,} words and the emoji names with MiniLM (minutes)", file=sys.stderr)
-        sim = meaning_similarity(words, catalog)
-    from scipy.sparse import diags
-
-    meanings = NameMatch(diags(rarity.astype(np.float32)) @ sim, 0.0, vocab_digest(words))
+    meanings, sim = _meaning_match(out, ranker, catalog, rarity)
     named = base + names.weight * match
-    meant = matched(tune_texts, meanings)
+    meant = _match_scores(ranker, tune_texts, meanings)
     meaning_grid = [{"weight": w, **rounded(catalog_metrics(named + w * meant, tune_gold))} for w in MEANING_WEIGHTS]
     meanings.weight = choose_meaning_weight(meaning_grid)
-    (out / MEANINGS_FILE).unlink(missing_ok=True)
-    sim = sim.tocsr()
-    meanings.save(
-        out / MEANINGS_FILE,
-        sim_data=sim.data,
-        sim_indices=sim.indices,
-        sim_indptr=sim.indptr,
-        sim_words=np.array(vocab_digest(words)),
-        sim_names=np.array(names_digest(catalog)),
-        sim_floor=np.array(MEANING_FLOOR),
-    )
+    _save_meanings(out / MEANINGS_FILE, meanings, sim, ranker.featurizer.vocab.words, catalog)
+
     info: dict[str, Any] = {
         "weight": names.weight,
         "words": int(names.matrix.shape[0]),
@@ -192,14 +228,8 @@ def train_names(data_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
         },
     }
     if val is not None:  # a model trained on every tweet has no val side to report on
-        keep = [i for i, g in enumerate(val.gold) if any(c in pos for c in g)]
-        val_texts = [val.texts[i] for i in keep]
-        vb, vm, vmeant = sqam(val_texts), matched(val_texts, names), matched(val_texts, meanings)
-        vgold = [np.asarray([pos[c] for c in val.gold[i] if c in pos]) for i in keep]
-        info["twemoji_val_without"] = rounded(catalog_metrics(vb, vgold))
-        info["twemoji_val_with"] = rounded(catalog_metrics(vb + names.weight * vm, vgold))
-        info["meanings"]["twemoji_val_with"] = rounded(
-            catalog_metrics(vb + names.weight * vm + meanings.weight * vmeant, vgold)
-        )
+        report = _val_report(ranker, val, names, meanings)
+        info["meanings"]["twemoji_val_with"] = report.pop("meanings_twemoji_val_with")
+        info.update(report)
     update_manifest(out, "names", info)
     return info
