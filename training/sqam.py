@@ -262,35 +262,22 @@ def _tweeteval_rows(data_dir, catalog: EmojiCatalog, limit: int | None) -> tuple
     return texts, gold
 
 
-def train_sqam(
-    data_dir: str | os.PathLike,
-    out_dir: str | os.PathLike | None = None,
-    settings: TrainSettings | None = None,
-    codes_dir: str | os.PathLike | None = None,
-    verbose: bool = True,
-) -> dict[str, Any]:
-    import keras
+@dataclass
+class _Examples:
+    """What `train sqam` trains on: texts, their catalog rows and weights, and how many of
+    each kind."""
 
-    from training.data import build_vocabulary
-    from training.minilm import MiniLM, static_word_vectors
+    texts: list[str]
+    gold: list[list[int]]
+    weight: np.ndarray
+    tweet_gold: list[list[int]]  # the whole-catalog tweets' rows alone (the usage prior)
+    sizes: dict[str, int]
 
-    s = settings or TrainSettings()
-    cfg = s.model
-    keras.utils.set_random_seed(s.seed)
-    rng = np.random.default_rng(s.seed)
-    out = artifacts_dir(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    t_start = time.time()
 
-    encoder = MiniLM()  # fails early, with the install line, when the package is missing
-    catalog = EmojiCatalog.load(data_dir)
-    codes = _load_codes(artifacts_dir(codes_dir) if codes_dir else out, catalog)
-    tok = TweetTokenizer()
-
-    draw = draw_pool(data_dir, s.rows, s.seed, s.tune_fraction, s.train_share, catalog)
-    whole, val, tune_idx, train_idx = draw.pool, draw.reported, draw.tune, draw.rest
-    if s.max_tweets:
-        train_idx, tune_idx = train_idx[: s.max_tweets], tune_idx[: max(50, s.max_tweets // 8)]
+def _examples(data_dir, catalog: EmojiCatalog, draw, train_idx: np.ndarray, s: TrainSettings, rng) -> _Examples:
+    """The pool's training tweets, TweetEval's (at ``tweeteval_weight``, 0: none) and every
+    emoji's names and descriptions (at ``description_weight``)."""
+    whole = draw.pool
     tw_texts = [whole.texts[i] for i in train_idx]
     tw_gold = [[catalog.index_of(c) for c in whole.gold[i]] for i in train_idx]
     te_texts, te_gold = _tweeteval_rows(data_dir, catalog, s.max_tweets) if s.tweeteval_weight else ([], [])
@@ -302,8 +289,6 @@ def train_sqam(
     if s.max_tweets:
         sel = rng.permutation(len(desc_texts))[: s.max_tweets // 2]
         desc_texts, desc_gold = [desc_texts[i] for i in sel], [desc_gold[i] for i in sel]
-    texts = tw_texts + te_texts + desc_texts
-    gold = tw_gold + te_gold + desc_gold
     weight = np.concatenate(
         [
             np.ones(len(tw_texts)),
@@ -311,28 +296,38 @@ def train_sqam(
             np.full(len(desc_texts), s.description_weight),
         ]
     )
+    sizes = {"twemoji_tweets": len(tw_texts), "tweeteval": len(te_texts), "descriptions": len(desc_texts)}
+    return _Examples(tw_texts + te_texts + desc_texts, tw_gold + te_gold + desc_gold, weight, tw_gold, sizes)
+
+
+def _word_vectors(texts: list[str], s: TrainSettings, encoder, tok, verbose: bool):
+    """(vocabulary, int8 word rows, their scales): the training words and GloVe's most
+    frequent, each a static vector distilled from MiniLM."""
+    from training.data import build_vocabulary
+    from training.minilm import static_word_vectors
 
     if verbose:
         print(f"distilling word vectors from MiniLM ({s.top_words:,} words + training words)", file=sys.stderr)
     words, _ = build_vocabulary([tok.tokenize(t) for t in texts], top_words=s.top_words, seed=s.seed)
     q, scale = quantize_columns(static_word_vectors(words, s.word_dim, encoder, progress=verbose).T)
-    word_q, word_scale = q.T.copy(), scale
-    vectors = dequantize_rows(word_q, word_scale)  # trained on exactly what ships
-    semantic = description_vectors(catalog, encoder)
-    feats = answer_features(codes, semantic, cfg.use_semantic)
-    vocab = Vocabulary(words)
-    feat = TextFeaturizer(vocab, tok)
+    return Vocabulary(words), q.T.copy(), scale
 
-    C = len(catalog)
-    train = Examples(feat, texts, gold, weight, C)
-    tune_gold = [[catalog.index_of(c) for c in whole.gold[i]] for i in tune_idx]
-    tune = Examples(feat, [whole.texts[i] for i in tune_idx], tune_gold, np.ones(len(tune_idx)), C)
-    counts = np.zeros(C)
-    for g in tw_gold:
+
+def _usage_prior(tweet_gold: list[list[int]], n_emojis: int) -> np.ndarray:
+    """The log of how often the training tweets use each emoji (a tweet's emojis share one
+    count; 0.1 for one never used), 0 for the most used: where the SQAM's bias starts."""
+    counts = np.zeros(n_emojis)
+    for g in tweet_gold:
         counts[g] += 1.0 / len(g)
     prior = np.log(counts + 0.1)
-    prior -= prior.max()
-    model = SQAM(vectors, NGRAM_BUCKETS, feats, cfg, ngram_idf(train.N), prior=prior)
+    return prior - prior.max()
+
+
+def _fit(model: SQAM, train: Examples, tune: Examples, s: TrainSettings, feat, chars, verbose: bool) -> KeepBestEpoch:
+    """Train with AdamW on a cosine schedule; the callbacks keep the best epoch on the tune
+    rows and print the sample answers. Returns the best-epoch callback (its history)."""
+    import keras
+
     batches = TrainingBatches(train, s.batch_size, s.ngram_dropout, s.seed)
     schedule = keras.optimizers.schedules.CosineDecay(s.learning_rate, s.epochs * len(batches), alpha=0.05)
     model.compile(
@@ -341,26 +336,86 @@ def train_sqam(
         )
     )
     best = KeepBestEpoch(tune, verbose)
-    callbacks = [best] + ([SampleAnswers(feat, catalog.chars)] if verbose else [])
+    callbacks = [best] + ([SampleAnswers(feat, chars)] if verbose else [])
     model.fit(batches, epochs=s.epochs, callbacks=callbacks, verbose=2 if verbose else 0)
+    return best
 
-    weights = export_question_weights(model, word_q, word_scale)
-    answers = np.asarray(model.encode_answers(), np.float32)
-    np.savez_compressed(out / QUESTION_FILE, **weights)
-    np.save(out / ANSWERS_FILE, answers)
+
+def _save(out: Path, model: SQAM, word_q, word_scale, vocab: Vocabulary, chars: list[str]) -> None:
+    """What the NumPy ranker reads: the question encoder, the answers, the bias, the words."""
+    np.savez_compressed(out / QUESTION_FILE, **export_question_weights(model, word_q, word_scale))
+    np.save(out / ANSWERS_FILE, np.asarray(model.encode_answers(), np.float32))
     np.save(out / BIAS_FILE, np.asarray(model.bias.numpy(), np.float32))
     vocab.save(out / VOCAB_FILE)
-    (out / CHARS_FILE).write_text(json.dumps(catalog.chars, ensure_ascii=False), encoding="utf-8")
+    (out / CHARS_FILE).write_text(json.dumps(chars, ensure_ascii=False), encoding="utf-8")
+
+
+def _shipped_figures(out: Path, data_dir, tune_rows: EmojiRows, val: EmojiRows | None) -> dict[str, Any]:
+    """The figures of what was written, read back through the NumPy ranker: the tune rows,
+    the val side (none when every tweet trained) and TweetEval val among its 20 emojis."""
+    ranker = TextRanker(out)
+    ranker.heads = None
+    figures: dict[str, Any] = {"twemoji_tune": _catalog_report(ranker, tune_rows)}
+    if val is not None:  # trained on every tweet: no val side left to report
+        figures["twemoji_val"] = _catalog_report(ranker, val)
+    tv = load_tweeteval(data_dir, "val")
+    tv_scores = np.concatenate(
+        [ranker.scores(tv.texts[i : i + 512], tv.label_emojis, allow_empty=True) for i in range(0, len(tv.texts), 512)]
+    )
+    figures["tweeteval_val_sqam"] = ranking_metrics(tv_scores, tv.labels)
+    return figures
+
+
+def train_sqam(
+    data_dir: str | os.PathLike,
+    out_dir: str | os.PathLike | None = None,
+    settings: TrainSettings | None = None,
+    codes_dir: str | os.PathLike | None = None,
+    verbose: bool = True,
+) -> dict[str, Any]:
+    """Train the SQAM on the whole-catalog tweets and the emoji descriptions, keep its best
+    epoch on the tune rows, write what the ranker reads and record it in the manifest."""
+    import keras
+
+    from training.minilm import MiniLM
+
+    s = settings or TrainSettings()
+    keras.utils.set_random_seed(s.seed)
+    rng = np.random.default_rng(s.seed)
+    out = artifacts_dir(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.time()
+
+    encoder = MiniLM()  # fails early, with the install line, when the package is missing
+    catalog = EmojiCatalog.load(data_dir)
+    codes = _load_codes(artifacts_dir(codes_dir) if codes_dir else out, catalog)
+    tok = TweetTokenizer()
+    draw = draw_pool(data_dir, s.rows, s.seed, s.tune_fraction, s.train_share, catalog)
+    tune_idx, train_idx = draw.tune, draw.rest
+    if s.max_tweets:
+        train_idx, tune_idx = train_idx[: s.max_tweets], tune_idx[: max(50, s.max_tweets // 8)]
+    ex = _examples(data_dir, catalog, draw, train_idx, s, rng)
+
+    vocab, word_q, word_scale = _word_vectors(ex.texts, s, encoder, tok, verbose)
+    vectors = dequantize_rows(word_q, word_scale)  # trained on exactly what ships
+    feats = answer_features(codes, description_vectors(catalog, encoder), s.model.use_semantic)
+    feat = TextFeaturizer(vocab, tok)
+    C = len(catalog)
+    train = Examples(feat, ex.texts, ex.gold, ex.weight, C)
+    tune_rows = draw.take(tune_idx)
+    tune = Examples(
+        feat, tune_rows.texts, [[catalog.index_of(c) for c in g] for g in tune_rows.gold], np.ones(len(tune_idx)), C
+    )
+    model = SQAM(vectors, NGRAM_BUCKETS, feats, s.model, ngram_idf(train.N), prior=_usage_prior(ex.tweet_gold, C))
+    best = _fit(model, train, tune, s, feat, catalog.chars, verbose)
+    _save(out, model, word_q, word_scale, vocab, catalog.chars)
+
     assert best.best is not None
     info: dict[str, Any] = {
         "settings": {k: v for k, v in s.__dict__.items() if k != "model"},
-        "model": cfg.to_dict(),
+        "model": s.model.to_dict(),
         "vocabulary_size": len(vocab.words),
-        "train_examples": {
-            "twemoji_tweets": len(tw_texts),
-            "tweeteval": len(te_texts),
-            "descriptions": len(desc_texts),
-        },
+        "train_examples": ex.sizes,
         "tune_rows": len(tune_idx),
         "history": best.history,
         "best_epoch": best.best[1],
@@ -368,16 +423,7 @@ def train_sqam(
     }
     update_manifest(out, "sqam", info)
     # Report with the exported NumPy ranker: the figures are those of what ships.
-    ranker = TextRanker(out)
-    ranker.heads = None
-    info["twemoji_tune"] = _catalog_report(ranker, draw.take(tune_idx))
-    if val is not None:  # trained on every tweet: no val side left to report
-        info["twemoji_val"] = _catalog_report(ranker, val)
-    tv = load_tweeteval(data_dir, "val")
-    tv_scores = np.concatenate(
-        [ranker.scores(tv.texts[i : i + 512], tv.label_emojis, allow_empty=True) for i in range(0, len(tv.texts), 512)]
-    )
-    info["tweeteval_val_sqam"] = ranking_metrics(tv_scores, tv.labels)
+    info.update(_shipped_figures(out, data_dir, tune_rows, draw.reported))
     update_manifest(out, "sqam", info)
     return info
 
