@@ -7,6 +7,7 @@ training. Figures are fractions, not percent.
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +123,60 @@ def evaluate_airline(
     return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n": len(data.texts), "model_version": name}
 
 
+def _catalog_rows(
+    ranker: TextRanker, csv_path, data_dir, split: str | None, baseline: str | None, emojis_in_text: bool
+):
+    """The rows :func:`evaluate_emojis` ranks: a CSV, the model's tune rows or one side of
+    the whole-catalog split (refused where the model trained on it)."""
+    from training.data import DataError, load_twemoji_tweets, require_unseen, shipped_pool
+
+    if csv_path is not None:
+        read = read_emojis_in_text if emojis_in_text else read_emoji_csv
+        return read(csv_path, ranker.catalog)
+    if data_dir is not None and split == "tune":
+        if baseline is not None:
+            raise DataError("a yardstick trains on the train side, which holds the tune rows: use --split val or a CSV")
+        draw = shipped_pool(data_dir, ranker.folder, ranker.catalog)
+        return draw.take(draw.tune)
+    if data_dir is not None and split is not None:
+        if baseline is None:
+            require_unseen(ranker.folder, split)
+        return load_twemoji_tweets(data_dir, split, ranker.catalog)
+    raise ValueError("give a CSV, or a data directory and a split")
+
+
+class _RankingScorer:
+    """Whole-catalog scores of the model's ranking for chunks of texts, keeping what the
+    bot's auto-react would add to each (:func:`models.reactions.reactions`)."""
+
+    def __init__(
+        self, ranker: TextRanker, terms: dict[str, bool], heads_on_catalog: bool, count: int, threshold: float
+    ):
+        self.ranker, self.terms, self.heads_on_catalog = ranker, terms, heads_on_catalog
+        self.count, self.threshold = count, threshold
+        self.reacted: list[list[str]] = []
+
+    def __call__(self, chunk: list[str]) -> np.ndarray:
+        s, ranked = self.ranker.score_and_rank(
+            chunk, self.count, allow_empty=True, heads_on_catalog=self.heads_on_catalog, **self.terms
+        )
+        self.reacted.extend([r.emoji for r in reactions(row, self.threshold)] for row in ranked)
+        return s
+
+
+def _score_in_chunks(scorer, texts: list[str], batch: int, progress: bool) -> np.ndarray:
+    """(len(texts), catalog) scores, a chunk at a time, with a progress bar on long files."""
+    from tqdm import tqdm
+
+    parts = []
+    with tqdm(total=len(texts), desc="ranking", unit="text", disable=not progress, leave=False) as bar:
+        for i in range(0, len(texts), batch):
+            chunk = texts[i : i + batch]
+            parts.append(scorer(chunk))
+            bar.update(len(chunk))
+    return np.concatenate(parts)
+
+
 def evaluate_emojis(
     csv_path=None,
     artifacts: str | os.PathLike | None = None,
@@ -156,25 +211,8 @@ def evaluate_emojis(
     auto-react would add to these messages with ``react_count`` and ``react_threshold``
     (:func:`models.reactions.reactions`): how many messages get a reaction, how many
     reactions, and how many of them are an emoji the writer used (``precision``)."""
-    from tqdm import tqdm
-
-    from training.data import DataError, load_twemoji_tweets, require_unseen, shipped_pool
-
     ranker = TextRanker(artifacts)
-    if csv_path is not None:
-        read = read_emojis_in_text if emojis_in_text else read_emoji_csv
-        data = read(csv_path, ranker.catalog)
-    elif data_dir is not None and split == "tune":
-        if baseline is not None:
-            raise DataError("a yardstick trains on the train side, which holds the tune rows: use --split val or a CSV")
-        draw = shipped_pool(data_dir, ranker.folder, ranker.catalog)
-        data = draw.take(draw.tune)
-    elif data_dir is not None and split is not None:
-        if baseline is None:
-            require_unseen(ranker.folder, split)
-        data = load_twemoji_tweets(data_dir, split, ranker.catalog)
-    else:
-        raise ValueError("give a CSV, or a data directory and a split")
+    data = _catalog_rows(ranker, csv_path, data_dir, split, baseline, emojis_in_text)
     positions = ranker.index.positions
     keep = [i for i, g in enumerate(data.gold) if any(c in positions for c in g)]
     skipped = data.skipped + len(data.gold) - len(keep)  # in the catalog, not in the model
@@ -182,18 +220,10 @@ def evaluate_emojis(
     gold = [np.asarray([positions[c] for c in data.gold[i] if c in positions]) for i in keep]
 
     terms = {"names": names, "catalog_head": catalog_head, "prior": prior, "name_slot": name_slot, "meanings": meanings}
-
     if heads_on_catalog and ranker.heads is None:
         raise ValueError(f"--heads-on-catalog: {ranker.heads_note}")
-    reacted: list[list[str]] = []  # what auto-react adds to each row
-
-    def scorer(chunk, allow_empty=True):
-        s, ranked = ranker.score_and_rank(
-            chunk, react_count, allow_empty=allow_empty, heads_on_catalog=heads_on_catalog, **terms
-        )
-        reacted.extend([r.emoji for r in reactions(row, react_threshold)] for row in ranked)
-        return s
-
+    model = _RankingScorer(ranker, terms, heads_on_catalog, react_count, react_threshold)
+    scorer = model
     name = ranker.version + "".join(f"-{part.replace('_', '-')}" for part, on in terms.items() if not on)
     if heads_on_catalog:
         name += "+heads"
@@ -203,21 +233,12 @@ def evaluate_emojis(
         if data_dir is None:
             raise ValueError("a baseline trains on the whole-catalog tweets: give --data-dir")
         yardstick = CatalogBaseline(baseline, data_dir)
-
-        def scorer(chunk, allow_empty=True):
-            return yardstick.scores(chunk, ranker.chars)
-
+        scorer = partial(yardstick.scores, chars=ranker.chars)
         name = f"baseline:{baseline}"
-    parts = []
-    with tqdm(total=len(texts), desc="ranking", unit="text", disable=not progress, leave=False) as bar:
-        for i in range(0, len(texts), batch):
-            chunk = texts[i : i + batch]
-            parts.append(scorer(chunk, allow_empty=True))
-            bar.update(len(chunk))
-    m = catalog_metrics(np.concatenate(parts), gold)
+    m = catalog_metrics(_score_in_chunks(scorer, texts, batch, progress), gold)
     out = {"rows": len(texts), "rows_skipped": skipped, **m, "model_version": name}
     if baseline is None:
-        out["auto_react"] = reaction_figures(reacted, [data.gold[i] for i in keep], react_count, react_threshold)
+        out["auto_react"] = reaction_figures(model.reacted, [data.gold[i] for i in keep], react_count, react_threshold)
     return out
 
 
