@@ -263,7 +263,7 @@ def _tweeteval_rows(data_dir, catalog: EmojiCatalog, limit: int | None) -> tuple
 
 
 @dataclass
-class _Examples:
+class _TrainingTexts:
     """What `train sqam` trains on: texts, their catalog rows and weights, and how many of
     each kind."""
 
@@ -274,7 +274,9 @@ class _Examples:
     sizes: dict[str, int]
 
 
-def _examples(data_dir, catalog: EmojiCatalog, draw, train_idx: np.ndarray, s: TrainSettings, rng) -> _Examples:
+def _training_texts(
+    data_dir, catalog: EmojiCatalog, draw, train_idx: np.ndarray, s: TrainSettings, rng
+) -> _TrainingTexts:
     """The pool's training tweets, TweetEval's (at ``tweeteval_weight``, 0: none) and every
     emoji's names and descriptions (at ``description_weight``)."""
     whole = draw.pool
@@ -297,7 +299,7 @@ def _examples(data_dir, catalog: EmojiCatalog, draw, train_idx: np.ndarray, s: T
         ]
     )
     sizes = {"twemoji_tweets": len(tw_texts), "tweeteval": len(te_texts), "descriptions": len(desc_texts)}
-    return _Examples(tw_texts + te_texts + desc_texts, tw_gold + te_gold + desc_gold, weight, tw_gold, sizes)
+    return _TrainingTexts(tw_texts + te_texts + desc_texts, tw_gold + te_gold + desc_gold, weight, tw_gold, sizes)
 
 
 def _word_vectors(texts: list[str], s: TrainSettings, encoder, tok, verbose: bool):
@@ -394,19 +396,19 @@ def train_sqam(
     tune_idx, train_idx = draw.tune, draw.rest
     if s.max_tweets:
         train_idx, tune_idx = train_idx[: s.max_tweets], tune_idx[: max(50, s.max_tweets // 8)]
-    ex = _examples(data_dir, catalog, draw, train_idx, s, rng)
+    rows = _training_texts(data_dir, catalog, draw, train_idx, s, rng)
 
-    vocab, word_q, word_scale = _word_vectors(ex.texts, s, encoder, tok, verbose)
+    vocab, word_q, word_scale = _word_vectors(rows.texts, s, encoder, tok, verbose)
     vectors = dequantize_rows(word_q, word_scale)  # trained on exactly what ships
     feats = answer_features(codes, description_vectors(catalog, encoder), s.model.use_semantic)
     feat = TextFeaturizer(vocab, tok)
     C = len(catalog)
-    train = Examples(feat, ex.texts, ex.gold, ex.weight, C)
+    train = Examples(feat, rows.texts, rows.gold, rows.weight, C)
     tune_rows = draw.take(tune_idx)
     tune = Examples(
         feat, tune_rows.texts, [[catalog.index_of(c) for c in g] for g in tune_rows.gold], np.ones(len(tune_idx)), C
     )
-    model = SQAM(vectors, NGRAM_BUCKETS, feats, s.model, ngram_idf(train.N), prior=_usage_prior(ex.tweet_gold, C))
+    model = SQAM(vectors, NGRAM_BUCKETS, feats, s.model, ngram_idf(train.N), prior=_usage_prior(rows.tweet_gold, C))
     best = _fit(model, train, tune, s, feat, catalog.chars, verbose)
     _save(out, model, word_q, word_scale, vocab, catalog.chars)
 
@@ -415,7 +417,7 @@ def train_sqam(
         "settings": {k: v for k, v in s.__dict__.items() if k != "model"},
         "model": s.model.to_dict(),
         "vocabulary_size": len(vocab.words),
-        "train_examples": ex.sizes,
+        "train_examples": rows.sizes,
         "tune_rows": len(tune_idx),
         "history": best.history,
         "best_epoch": best.best[1],
