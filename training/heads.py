@@ -402,6 +402,73 @@ def _tweeteval_head(
     return _TweetEvalFit(w, bias, float(beta), offsets, svm_w, svm_b, svm_oof[tweet_c], combined_oof, report)
 
 
+def _airline_head(
+    s: HeadSettings,
+    ranker: TextRanker,
+    x_air_w,
+    x_air,
+    n_sparse: int,
+    n_plain: int,
+    texts: list[str],
+    y: np.ndarray,
+    emojis: list[str],
+    bar,
+) -> tuple[HeadGroup, dict[str, Any]]:
+    """The airline head group (the stack that cross-validation chose, its word-block weights
+    split off, its share next to the SQAM) and the cross-validation's report."""
+    batch = ranker.featurizer.featurize(texts)
+    try:
+        w, b, seq, report = _airline_stack(
+            s, x_air_w, n_plain, batch.word_ids, ranker.encoder.word_vectors, y, len(emojis), bar
+        )
+    except DataError:
+        bar.close()  # the error goes on a line of its own
+        raise
+    w, words = _split(w, n_sparse, s.word_block)
+    sequence = SequenceHead(seq) if seq is not None else None
+    group = HeadGroup("airline", emojis, w, b, 1.0, np.zeros(len(emojis), np.float32), sequence, words)
+    # The airline head's share is fixed (HeadSettings.airline_mix), scaled by the spreads of
+    # the SQAM's and the head's scores on (the first 2,000 of) its training tweets.
+    sq_air = _sqam_scores(ranker, texts[:2000], emojis)
+    first = TextBatch(batch.word_ids[:2000], batch.ngram_ids[:2000], batch.lengths[:2000])
+    head_air = group.head_scores(x_air[:2000], ranker.encoder.word_vectors, first)
+    group.beta = float(s.airline_mix / (1 - s.airline_mix) * (_spread(sq_air) / _spread(head_air)))
+    return group, report
+
+
+def _untouched_figures(
+    out, ranker: TextRanker, tweet: _TweetEvalFit, x_val_w, val, tweet_emojis, air_group: HeadGroup, x_hold, hold
+) -> dict[str, Any]:
+    """TweetEval val and the airline hold-out, on which nothing was chosen: each part alone
+    and what ships, read back from the heads file (quantised weights, the full scoring path)."""
+    shipped = TextRanker(out)
+    assert shipped.heads is not None
+    val_m = ranking_metrics(_sqam_scores(shipped, val.texts, tweet_emojis), val.labels)
+    sq_val = _sqam_scores(ranker, val.texts, tweet_emojis)
+    svm_val = x_val_w @ tweet.svm_w + tweet.svm_b
+    h_val = x_val_w @ tweet.w + tweet.b
+    emojis = air_group.emojis
+    air_m = ranking_metrics(_sqam_scores(shipped, hold.texts, emojis), hold.labels, k=1)
+    air_sqam = ranking_metrics(_sqam_scores(ranker, hold.texts, emojis), hold.labels, k=1)
+    hold_batch = ranker.featurizer.featurize(hold.texts)
+    air_head = ranking_metrics(air_group.head_scores(x_hold, ranker.encoder.word_vectors, hold_batch), hold.labels, k=1)
+    return {
+        "tweeteval_val": {  # untouched: nothing above was chosen on it
+            "sqam_alone": ranking_metrics(sq_val, val.labels),
+            "svm_alone": ranking_metrics(svm_val, val.labels),
+            "head_alone": ranking_metrics(h_val, val.labels),
+            "sqam_plus_head": ranking_metrics(sq_val + tweet.beta * h_val, val.labels),
+            "shipped": val_m,
+        },
+        "airline_holdout": {
+            "sqam_alone": {"accuracy": air_sqam["accuracy"], "macro_f1": air_sqam["macro_f1"]},
+            "head_alone": {"accuracy": air_head["accuracy"], "macro_f1": air_head["macro_f1"]},
+            "shipped": {"accuracy": air_m["accuracy"], "macro_f1": air_m["macro_f1"]},
+            "n": len(hold.texts),
+        },
+    }
+
+
 def train_heads(
     data_dir: str | os.PathLike,
     out_dir: str | os.PathLike | None = None,
@@ -449,34 +516,9 @@ def train_heads(
     n_plain = (LEXICON_FEATURES if features.lexicon else 0) + x_train_w.shape[1] - n_sparse
     tweet = _tweeteval_head(s, x_train_w, y_t, len(tweet_emojis), n_plain, sq_train, bar)
 
-    y_air = airline.labels[a_train]
-    air_batch = ranker.featurizer.featurize(a_texts)
-    try:
-        air_w, air_b, air_seq, air_report = _airline_stack(
-            s, x_air_w, n_plain, air_batch.word_ids, ranker.encoder.word_vectors, y_air, len(airline_emojis), bar
-        )
-    except DataError:
-        bar.close()  # the error goes on a line of its own
-        raise
-    air_w, air_words = _split(air_w, n_sparse, s.word_block)
-    air_group = HeadGroup(
-        "airline",
-        airline_emojis,
-        air_w,
-        air_b,
-        1.0,
-        np.zeros(len(airline_emojis), np.float32),
-        SequenceHead(air_seq) if air_seq is not None else None,
-        air_words,
+    air_group, air_report = _airline_head(
+        s, ranker, x_air_w, x_air, n_sparse, n_plain, a_texts, airline.labels[a_train], airline_emojis, bar
     )
-    # The airline head's share is fixed (HeadSettings.airline_mix), scaled by the spreads of
-    # the SQAM's and the head's scores on (the first 2,000 of) its training tweets.
-    sq_air = _sqam_scores(ranker, a_texts[:2000], airline_emojis)
-    first = TextBatch(air_batch.word_ids[:2000], air_batch.ngram_ids[:2000], air_batch.lengths[:2000])
-    head_air = air_group.head_scores(x_air[:2000], ranker.encoder.word_vectors, first)
-    airline_mix = s.airline_mix
-    airline_beta = airline_mix / (1 - airline_mix) * (_spread(sq_air) / _spread(head_air))
-    air_group.beta = float(airline_beta)
     bar.update()
 
     tweet_sparse, tweet_words = _split(tweet.w, n_sparse, s.word_block)
@@ -487,18 +529,8 @@ def train_heads(
     TextHeads(features, groups, answers_digest(out / ANSWERS_FILE)).save(out / HEADS_FILE)
 
     bar.set_postfix_str("report")
-    shipped = TextRanker(out)  # what ships: quantised weights, the full scoring path
-    assert shipped.heads is not None
-    val_m = ranking_metrics(_sqam_scores(shipped, val.texts, tweet_emojis), val.labels)
-    sq_val = _sqam_scores(ranker, val.texts, tweet_emojis)
-    svm_val = x_val_w @ tweet.svm_w + tweet.svm_b
-    h_val = x_val_w @ tweet.w + tweet.b
-    hold_texts = [airline.texts[i] for i in a_hold]
-    hold_y = airline.labels[a_hold]
-    air_m = ranking_metrics(_sqam_scores(shipped, hold_texts, airline_emojis), hold_y, k=1)
-    air_sqam = ranking_metrics(_sqam_scores(ranker, hold_texts, airline_emojis), hold_y, k=1)
-    hold_batch = ranker.featurizer.featurize(hold_texts)
-    air_head = ranking_metrics(air_group.head_scores(x_hold, ranker.encoder.word_vectors, hold_batch), hold_y, k=1)
+    hold = airline.take(a_hold)
+    untouched = _untouched_figures(out, ranker, tweet, x_val_w, val, tweet_emojis, air_group, x_hold, hold)
     bar.update()
     bar.close()
     info: dict[str, Any] = {
@@ -509,26 +541,14 @@ def train_heads(
         },
         **tweet.report,
         **air_report,
-        "airline_mix": airline_mix,
-        "betas": {"tweeteval": tweet.beta, "airline": float(airline_beta)},
+        "airline_mix": s.airline_mix,
+        "betas": {"tweeteval": tweet.beta, "airline": air_group.beta},
         "tweeteval_train_oof": {
             "sqam_alone": ranking_metrics(sq_train, y_t),
             "svm_alone": ranking_metrics(tweet.svm_oof, y_t),
             "sqam_plus_head": ranking_metrics(tweet.combined_oof, y_t),
         },
-        "tweeteval_val": {  # untouched: nothing above was chosen on it
-            "sqam_alone": ranking_metrics(sq_val, val.labels),
-            "svm_alone": ranking_metrics(svm_val, val.labels),
-            "head_alone": ranking_metrics(h_val, val.labels),
-            "sqam_plus_head": ranking_metrics(sq_val + tweet.beta * h_val, val.labels),
-            "shipped": val_m,
-        },
-        "airline_holdout": {
-            "sqam_alone": {"accuracy": air_sqam["accuracy"], "macro_f1": air_sqam["macro_f1"]},
-            "head_alone": {"accuracy": air_head["accuracy"], "macro_f1": air_head["macro_f1"]},
-            "shipped": {"accuracy": air_m["accuracy"], "macro_f1": air_m["macro_f1"]},
-            "n": int(len(a_hold)),
-        },
+        **untouched,
         "train_seconds": round(time.time() - t0, 1),
     }
     update_manifest(out, "heads", info)
