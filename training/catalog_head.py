@@ -238,10 +238,8 @@ def train_catalog_head(
         },
     }
     if val is not None:  # a model trained on every tweet has no val side to report on
-        keep = [i for i, g in enumerate(val.gold) if any(c in pos for c in g)]
-        v = _Rows.of(
-            ranker, [val.texts[i] for i in keep], [np.asarray([pos[c] for c in val.gold[i] if c in pos]) for i in keep]
-        )
+        _, val_texts, val_gold = val.in_catalog(pos)
+        v = _Rows.of(ranker, val_texts, val_gold)
         val_scores = v.base + head.weight * head.scores(v.rows)
         val_shipped = mix.probabilities(val_scores)
         if slot:

@@ -146,6 +146,13 @@ class EmojiRows:
     gold: list[list[str]]  # one or more catalog emojis per text
     skipped: int  # rows none of whose emojis is in the catalog
 
+    def in_catalog(self, positions: dict[str, int]) -> tuple[list[int], list[str], list[np.ndarray]]:
+        """(kept row indices, their texts, their gold as catalog rows) for a model's catalog
+        ``positions``: a row none of whose emojis the model ranks is left out."""
+        keep = [i for i, g in enumerate(self.gold) if any(c in positions for c in g)]
+        gold = [np.asarray([positions[c] for c in self.gold[i] if c in positions]) for i in keep]
+        return keep, [self.texts[i] for i in keep], gold
+
 
 def read_emoji_csv(csv_path: str | os.PathLike, catalog=None) -> EmojiRows:
     """A CSV with columns ``text,emojis``: ``emojis`` is a space-separated list in any form

@@ -213,11 +213,8 @@ def evaluate_emojis(
     reactions, and how many of them are an emoji the writer used (``precision``)."""
     ranker = TextRanker(artifacts)
     data = _catalog_rows(ranker, csv_path, data_dir, split, baseline, emojis_in_text)
-    positions = ranker.index.positions
-    keep = [i for i, g in enumerate(data.gold) if any(c in positions for c in g)]
+    keep, texts, gold = data.in_catalog(ranker.index.positions)
     skipped = data.skipped + len(data.gold) - len(keep)  # in the catalog, not in the model
-    texts = [data.texts[i] for i in keep]
-    gold = [np.asarray([positions[c] for c in data.gold[i] if c in positions]) for i in keep]
 
     terms = {"names": names, "catalog_head": catalog_head, "prior": prior, "name_slot": name_slot, "meanings": meanings}
     if heads_on_catalog and ranker.heads is None:

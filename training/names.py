@@ -167,10 +167,7 @@ def _save_meanings(path, meanings: NameMatch, sim, words: list[str], catalog) ->
 
 def _val_report(ranker: TextRanker, val, names: NameMatch, meanings: NameMatch) -> dict[str, Any]:
     """The validation side's figures with the weights chosen (measured once, never tuned on)."""
-    pos = ranker.index.positions
-    keep = [i for i, g in enumerate(val.gold) if any(c in pos for c in g)]
-    texts = [val.texts[i] for i in keep]
-    gold = [np.asarray([pos[c] for c in val.gold[i] if c in pos]) for i in keep]
+    _, texts, gold = val.in_catalog(ranker.index.positions)
     base = _sqam_scores(ranker, texts)
     named = base + names.weight * _match_scores(ranker, texts, names)
     meant = named + meanings.weight * _match_scores(ranker, texts, meanings)

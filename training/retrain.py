@@ -320,12 +320,9 @@ def validation_figures(folder: Path, data_dir, cache: Path | None = None) -> dic
         return json.loads(cache.read_text(encoding="utf-8"))
     ranker = TextRanker(folder)
     held_out, val = shipped_pool(data_dir, folder, EmojiCatalog.load(data_dir)).held_out()
-    pos = ranker.index.positions
-    keep = [i for i, g in enumerate(val.gold) if any(c in pos for c in g)]
-    scores = np.concatenate(
-        [ranker.scores([val.texts[i] for i in keep[j : j + 512]], allow_empty=True) for j in range(0, len(keep), 512)]
-    )
-    whole = catalog_metrics(scores, [np.asarray([pos[c] for c in val.gold[i] if c in pos]) for i in keep])
+    _, texts, gold = val.in_catalog(ranker.index.positions)
+    scores = np.concatenate([ranker.scores(texts[j : j + 512], allow_empty=True) for j in range(0, len(texts), 512)])
+    whole = catalog_metrics(scores, gold)
     tv = load_tweeteval(data_dir, "val")
     tv_scores = np.concatenate(
         [ranker.scores(tv.texts[i : i + 512], tv.label_emojis, allow_empty=True) for i in range(0, len(tv.texts), 512)]
