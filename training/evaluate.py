@@ -322,13 +322,10 @@ def _picture_sheet(path, model, pictures, probs, classes, emojis: list[str], row
     """The first photo of `rows` classes spread over all of them, drawn as in training."""
     from models.catalog import EmojiCatalog
     from models.drawing import EmojiDecoder
-    from training.wgan import _sample_sheet
+    from training.wgan import SampleSheet
 
     present = np.unique(classes)
     picked = present[np.linspace(0, len(present) - 1, min(rows, len(present))).round().astype(int)]
     show = np.asarray([int(np.nonzero(classes == c)[0][0]) for c in picked])
-    positions = model.index.positions
-    catalog_pictures = EmojiCatalog.load().pictures()
-    _sample_sheet(
-        Path(path), pictures[show], probs[show], emojis, EmojiDecoder(model.folder), catalog_pictures, positions
-    )
+    sheet = SampleSheet(EmojiDecoder(model.folder), EmojiCatalog.load().pictures(), model.index.positions)
+    sheet.save(Path(path), pictures[show], probs[show], emojis)

@@ -1,9 +1,17 @@
-"""What the training modules' Keras batch classes share."""
+"""What the training modules' Keras batch and callback classes share."""
 
 
 def py_dataset_base():
     """``keras.utils.PyDataset``, the base of the training batch classes (``TrainingBatches``
-    of the SQAM, ``FeedbackBatches`` of a retrain)."""
+    of the SQAM, ``FeedbackBatches`` of a retrain, ``FeatureBatches`` of the WGAN)."""
     import keras
 
     return keras.utils.PyDataset
+
+
+def callback_base():
+    """``keras.callbacks.Callback``, the base of the training callbacks (the best epoch,
+    the sample output, a retrain's progress, the WGAN's hold-out score)."""
+    import keras
+
+    return keras.callbacks.Callback

@@ -43,7 +43,7 @@ from models.artifacts import (
 from models.ranker import TextRanker
 from models.text import MAX_NGRAMS, MAX_TOKENS, TextFeaturizer, Vocabulary
 from training.feedback import Feedback, FeedbackExample, FeedbackSettings, build_feedback
-from training.keras_data import py_dataset_base
+from training.keras_data import callback_base, py_dataset_base
 from training.metrics import catalog_metrics, ranking_metrics, rounded
 
 Progress = Callable[[str], None]
@@ -143,13 +143,7 @@ class FeedbackBatches(py_dataset_base()):  # type: ignore[misc]
         self.order = self.rng.permutation(len(self.rows))
 
 
-def _callback_base():
-    import keras
-
-    return keras.callbacks.Callback
-
-
-class ReportProgress(_callback_base()):  # type: ignore[misc]
+class ReportProgress(callback_base()):  # type: ignore[misc]
     """Tells ``progress`` where training is, every ``every`` batches and at each epoch end."""
 
     def __init__(self, progress: Progress, epochs: int, batches: int, every: int = 20):

@@ -50,7 +50,7 @@ from models.ranker import TextRanker, dequantize_rows
 from models.sqam import SQAM, SQAMConfig
 from models.text import MAX_NGRAMS, MAX_TOKENS, NGRAM_BUCKETS, TextFeaturizer, TweetTokenizer, Vocabulary
 from training.data import EmojiRows, draw_pool, load_tweeteval
-from training.keras_data import py_dataset_base
+from training.keras_data import callback_base, py_dataset_base
 from training.metrics import catalog_metrics, ranking_metrics, rounded
 
 SAMPLE_MESSAGES = (
@@ -179,12 +179,6 @@ class TrainingBatches(py_dataset_base()):  # type: ignore[misc]
         self.order = self.rng.permutation(len(self.ex))
 
 
-def _callback_base():
-    import keras
-
-    return keras.callbacks.Callback
-
-
 def model_scores(model: SQAM, ex: Examples, batch: int = 1024) -> np.ndarray:
     out = []
     for s in range(0, len(ex), batch):
@@ -201,7 +195,7 @@ def epoch_score(m: dict[str, float]) -> float:
     return m["mrr"] + m["macro_recall_at_5"]
 
 
-class KeepBestEpoch(_callback_base()):  # type: ignore[misc]
+class KeepBestEpoch(callback_base()):  # type: ignore[misc]
     """After each epoch, scores the tune rows with the moving-average weights (when the
     optimizer keeps them) and remembers the weights of the epoch with the best
     :func:`epoch_score`; at the end of training the model holds those."""
@@ -241,7 +235,7 @@ class KeepBestEpoch(_callback_base()):  # type: ignore[misc]
             v.assign(value)
 
 
-class SampleAnswers(_callback_base()):  # type: ignore[misc]
+class SampleAnswers(callback_base()):  # type: ignore[misc]
     """Prints the top 5 for a few everyday messages after each epoch: what a user would see."""
 
     def __init__(self, feat: TextFeaturizer, chars: list[str], messages=SAMPLE_MESSAGES):

@@ -10,7 +10,10 @@ Stages, all on the CPU within one command:
    four times the paper's, which measured better here), per-example
    weights against the skewed emoji distribution. Several target spaces and weightings are
    trained the same way and compared on the hold-out; the best by top-1 (then top-5) ships.
-A sample sheet (photos, top emojis, the generated novel emoji) is saved after each WGAN epoch.
+The WGAN trains the way keras-io writes one (``ConditionalWGAN``: a ``keras.Model`` with its
+own ``train_step`` and metric trackers, fed by ``FeatureBatches``); after each epoch the
+``ScoreHoldout`` callback scores the hold-out and saves a sample sheet (photos, top emojis,
+the generated novel emoji).
 ``reuse_encoder`` keeps the shipped encoder and baseline and reruns stage 3 only.
 """
 
@@ -39,6 +42,7 @@ from models.picture import (
     build_image_encoder,
     decode_picture,
 )
+from training.keras_data import callback_base, py_dataset_base
 from training.metrics import rounded
 
 
@@ -216,7 +220,50 @@ def sample_distributions(generate, feats: np.ndarray, targets: np.ndarray, sampl
 
 
 # -- stage 2: classifier -------------------------------------------------------------------
+def _augment(x, y):
+    """A random horizontal flip and a shift of up to 4 pixels, per batch of photos."""
+    import tensorflow as tf
+
+    x = tf.image.random_flip_left_right(tf.cast(x, tf.float32))
+    x = tf.image.resize_with_crop_or_pad(x, 72, 72)
+    return tf.image.random_crop(x, (tf.shape(x)[0], 64, 64, 3)), y
+
+
+class KeepBestWithinBudget(callback_base()):  # type: ignore[misc]
+    """Keeps the weights of the epoch with the best hold-out accuracy, records each epoch's
+    figures in ``history``, and stops training when the next epoch would overrun the time
+    budget; at the end of training the model holds the best epoch's weights."""
+
+    def __init__(self, minutes: float):
+        super().__init__()
+        self.seconds = minutes * 60
+        self.start, self.best, self.weights = time.time(), -1.0, None
+        self.history: list[dict[str, Any]] = []
+
+    def on_train_begin(self, logs=None) -> None:
+        self.start = time.time()
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        logs = logs or {}
+        self.history.append({"epoch": epoch + 1, **rounded(logs)})
+        if logs.get("val_acc", 0.0) > self.best:
+            self.best, self.weights = logs["val_acc"], self.model.get_weights()
+        spent = time.time() - self.start
+        if spent + spent / (epoch + 1) > self.seconds:  # the next epoch would overrun
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None) -> None:
+        if self.weights is not None:
+            self.model.set_weights(self.weights)
+
+    @property
+    def spent(self) -> float:
+        return time.time() - self.start
+
+
 def _train_classifier(x_tr, y_tr, x_va, y_va, n_out: int, s: WGANSettings, verbose: bool):
+    """The image encoder under a softmax over the dataset's emojis (the CNN baseline):
+    (encoder, logits layer, per-epoch history, seconds)."""
     import keras
     import tensorflow as tf
     from keras import layers
@@ -234,123 +281,134 @@ def _train_classifier(x_tr, y_tr, x_va, y_va, n_out: int, s: WGANSettings, verbo
             keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5"),
         ],
     )
-
-    def augment(x, y):
-        x = tf.image.random_flip_left_right(x)
-        x = tf.image.resize_with_crop_or_pad(x, 72, 72)
-        x = tf.image.random_crop(x, (tf.shape(x)[0], 64, 64, 3))
-        return x, y
-
     train = (
         tf.data.Dataset.from_tensor_slices((x_tr, y_tr))
         .shuffle(len(x_tr), seed=s.seed)
         .batch(s.batch_size)
-        .map(lambda x, y: augment(tf.cast(x, tf.float32), y), num_parallel_calls=2)
+        .map(_augment, num_parallel_calls=2)
         .prefetch(2)
     )
     val = tf.data.Dataset.from_tensor_slices((x_va.astype(np.float32), y_va)).batch(256)
-
-    class Budget(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.start, self.best, self.weights, self.history = time.time(), -1.0, None, []
-
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            self.history.append({"epoch": epoch + 1, **rounded(logs)})
-            if logs.get("val_acc", 0.0) > self.best:
-                self.best, self.weights = logs["val_acc"], self.model.get_weights()
-            spent = time.time() - self.start
-            if spent + spent / (epoch + 1) > s.classifier_minutes * 60:  # the next epoch would overrun
-                self.model.stop_training = True
-
-    budget = Budget()
-    model.fit(train, validation_data=val, epochs=s.classifier_epochs, callbacks=[budget], verbose=1 if verbose else 0)
-    if budget.weights is not None:
-        model.set_weights(budget.weights)
-    return encoder, model.get_layer("emoji_logits"), budget.history, time.time() - budget.start
+    best = KeepBestWithinBudget(s.classifier_minutes)
+    model.fit(train, validation_data=val, epochs=s.classifier_epochs, callbacks=[best], verbose=1 if verbose else 0)
+    return encoder, model.get_layer("emoji_logits"), best.history, best.spent
 
 
 # -- stage 3: WGAN-GP ----------------------------------------------------------------------
-def train_wgan_on_features(
-    f_tr: np.ndarray,
-    y_tr: np.ndarray,
-    targets: np.ndarray,
-    weights: np.ndarray,
-    s: WGANSettings,
-    on_epoch=None,
-    verbose: bool = True,
-):
-    """Train G and D on precomputed picture features; returns the generator and history."""
+class FeatureBatches(py_dataset_base()):  # type: ignore[misc]
+    """The WGAN's steps: ``n_critic`` consecutive batches of (picture features, target
+    row, example weight) each, in a new order every epoch. The rows past the last whole
+    step wait for the next epoch's draw; a set smaller than one step makes one step of
+    ``n_critic`` equal batches of what it has."""
+
+    def __init__(self, feats, labels, weights, batch_size: int, n_critic: int, seed: int):
+        super().__init__()
+        self.feats, self.labels, self.weights = feats, labels, weights
+        self.step_rows = min(batch_size * n_critic, len(feats) // n_critic * n_critic)
+        if self.step_rows == 0:
+            raise ValueError(f"{len(feats)} pictures are too few for {n_critic} critic batches")
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(feats))
+
+    def __len__(self) -> int:
+        return len(self.feats) // self.step_rows
+
+    def __getitem__(self, i: int):
+        idx = self.order[i * self.step_rows : (i + 1) * self.step_rows]
+        return self.feats[idx], self.labels[idx], self.weights[idx]
+
+    def on_epoch_end(self) -> None:
+        self.order = self.rng.permutation(len(self.feats))
+
+
+def _model_base():
     import keras
-    import tensorflow as tf
-    from tqdm import tqdm
 
-    keras.utils.set_random_seed(s.seed)
-    dim = targets.shape[1]
-    gen, critic = build_generator(dim), build_critic(dim)
-    opt = {"beta_1": s.beta_1, "beta_2": s.beta_2, "learning_rate": s.learning_rate}
-    g_opt, d_opt = keras.optimizers.Adam(**opt), keras.optimizers.Adam(**opt)
-    targets_tf = tf.constant(targets)
+    return keras.Model
 
-    @tf.function(reduce_retracing=True)
-    def critic_step(f, y, w):
-        real = tf.gather(targets_tf, y)
-        z = tf.random.normal((tf.shape(f)[0], NOISE_DIM))
-        fake = gen([z, f], training=False)
-        eps = tf.random.uniform((tf.shape(f)[0], 1))
+
+class ConditionalWGAN(_model_base()):  # type: ignore[misc]
+    """keras-io's WGAN-GP (``Model.train_step`` overridden), conditioned on picture
+    features: G(z | f) → a unit vector of the target space, D(e | f) → a score. One step
+    reads ``n_critic`` batches: a critic update on each (Wasserstein loss plus the gradient
+    penalty on interpolates of the real and the generated embedding, both weighted per
+    example), then a generator update on the last."""
+
+    def __init__(self, generator, critic, targets: np.ndarray, n_critic: int, gp_lambda: float, **kwargs):
+        import keras
+        import tensorflow as tf
+
+        super().__init__(**kwargs)
+        self.generator, self.critic = generator, critic
+        self.targets = tf.constant(targets)
+        self.n_critic, self.gp_lambda = n_critic, gp_lambda
+        self.wasserstein_tracker = keras.metrics.Mean(name="wasserstein")
+        self.penalty_tracker = keras.metrics.Mean(name="gradient_penalty")
+        self.generator_loss_tracker = keras.metrics.Mean(name="generator_loss")
+
+    @property
+    def metrics(self):
+        return [self.wasserstein_tracker, self.penalty_tracker, self.generator_loss_tracker]
+
+    def compile(self, d_optimizer, g_optimizer):
+        super().compile()
+        self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
+
+    def call(self, inputs, training=False):
+        return self.generator(inputs, training=training)
+
+    def gradient_penalty(self, mixed, f):
+        """Per example, (‖∇ₑ D(e | f)‖ − 1)² at the interpolates ``mixed``."""
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(mixed)
+            d_mixed = self.critic([mixed, f], training=True)
+        return tf.square(tf.norm(tape.gradient(d_mixed, mixed), axis=1) - 1.0)
+
+    def critic_update(self, f, y, w):
+        """One critic update; (the Wasserstein estimate, the mean gradient penalty)."""
+        import tensorflow as tf
+
+        real = tf.gather(self.targets, y)
+        size = tf.shape(f)[0]
+        fake = self.generator([tf.random.normal((size, NOISE_DIM)), f], training=False)
+        eps = tf.random.uniform((size, 1))
         mixed = eps * real + (1.0 - eps) * fake
         with tf.GradientTape() as tape:
-            with tf.GradientTape() as gp_tape:
-                gp_tape.watch(mixed)
-                d_mixed = critic([mixed, f], training=True)
-            grad = gp_tape.gradient(d_mixed, mixed)
-            gp = tf.square(tf.norm(grad, axis=1) - 1.0)
-            d_real = tf.squeeze(critic([real, f], training=True), 1)
-            d_fake = tf.squeeze(critic([fake, f], training=True), 1)
+            gp = self.gradient_penalty(mixed, f)
+            d_real = tf.squeeze(self.critic([real, f], training=True), 1)
+            d_fake = tf.squeeze(self.critic([fake, f], training=True), 1)
             wass = tf.reduce_mean(w * (d_fake - d_real))
-            loss = wass + s.gp_lambda * tf.reduce_mean(w * gp)
-        d_opt.apply_gradients(
-            zip(tape.gradient(loss, critic.trainable_variables), critic.trainable_variables, strict=True)
-        )
+            loss = wass + self.gp_lambda * tf.reduce_mean(w * gp)
+        variables = self.critic.trainable_variables
+        self.d_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
         return -wass, tf.reduce_mean(gp)
 
-    @tf.function(reduce_retracing=True)
-    def gen_step(f, w):
+    def generator_update(self, f, w):
+        """One generator update; its loss."""
+        import tensorflow as tf
+
         z = tf.random.normal((tf.shape(f)[0], NOISE_DIM))
         with tf.GradientTape() as tape:
-            d_fake = tf.squeeze(critic([gen([z, f], training=True), f], training=False), 1)
+            d_fake = tf.squeeze(self.critic([self.generator([z, f], training=True), f], training=False), 1)
             loss = -tf.reduce_mean(w * d_fake)
-        g_opt.apply_gradients(zip(tape.gradient(loss, gen.trainable_variables), gen.trainable_variables, strict=True))
+        variables = self.generator.trainable_variables
+        self.g_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
         return loss
 
-    rng = np.random.default_rng(s.seed)
-    history = []
-    bs = s.batch_size
-    for epoch in range(1, s.wgan_epochs + 1):
-        order = rng.permutation(len(f_tr))
-        w_dist, gps, g_losses = [], [], []
-        batches = range(0, len(order) - bs + 1, bs) if len(order) >= bs else [0]
-        it = tqdm(batches, desc=f"wgan epoch {epoch}/{s.wgan_epochs}", unit="step", disable=not verbose, leave=False)
-        for n, start in enumerate(it):
-            idx = order[start : start + bs]
-            wd, gp = critic_step(f_tr[idx], y_tr[idx], weights[idx])
-            w_dist.append(float(wd))
-            gps.append(float(gp))
-            if n % s.n_critic == s.n_critic - 1:
-                g_losses.append(float(gen_step(f_tr[idx], weights[idx])))
-        h = {
-            "epoch": epoch,
-            "wasserstein": float(np.mean(w_dist)),
-            "gradient_penalty": float(np.mean(gps)),
-            "generator_loss": float(np.mean(g_losses)) if g_losses else None,
-        }
-        if on_epoch is not None:
-            h.update(on_epoch(epoch, gen) or {})
-        history.append(h)
-        if verbose:
-            print(json.dumps(h), flush=True)
-    return gen, history
+    def train_step(self, data):
+        import tensorflow as tf
+
+        f, y, w = data
+        size = tf.shape(f)[0] // self.n_critic
+        for k in range(self.n_critic):
+            part = slice(k * size, (k + 1) * size)
+            wass, gp = self.critic_update(f[part], y[part], w[part])
+            self.wasserstein_tracker.update_state(wass)
+            self.penalty_tracker.update_state(gp)
+        self.generator_loss_tracker.update_state(self.generator_update(f[part], w[part]))
+        return {m.name: m.result() for m in self.metrics}
 
 
 def _generate_fn(gen):
@@ -362,30 +420,121 @@ def _generate_fn(gen):
     )
 
 
-def _sample_sheet(path: Path, pictures, probs, cand_chars, decoder, catalog_pictures, positions, top: int = 3):
-    """One row per photo: the photo, its top emojis (Twemoji art), the novel emoji."""
-    from PIL import Image
+@dataclass
+class SampleSheet:
+    """Draws sample sheets: one row per photo, the photo, its top emojis (Twemoji art) and
+    the novel emoji the VAE decodes from their codes, weighted by the distribution."""
 
-    cell = 72
-    rows = len(pictures)
-    sheet = Image.new("RGB", (cell * (top + 2) + 8, cell * rows), (255, 255, 255))
-    for r, (pic, p) in enumerate(zip(pictures, probs, strict=True)):
-        sheet.paste(Image.fromarray(pic).resize((cell, cell), Image.NEAREST), (0, r * cell))
-        order = np.argsort(-p)[:top]
-        codes = []
-        for j, c in enumerate(order):
-            art = (catalog_pictures[positions[cand_chars[c]]] * 255).astype(np.uint8)
-            im = Image.fromarray(art, "RGBA").resize((cell - 8, cell - 8), Image.NEAREST)
-            sheet.paste(im, (cell * (j + 1) + 4, r * cell + 4), im)
-            codes.append(decoder.code_of(cand_chars[c]) * max(float(p[c]), 1e-3))
-        weights = np.asarray([max(float(p[c]), 1e-3) for c in order])
-        novel = decoder.decode(np.sum(codes, axis=0) / weights.sum())[0]
-        im = Image.fromarray((np.clip(novel, 0, 1) * 255).astype(np.uint8), "RGBA").resize(
-            (cell - 8, cell - 8), Image.NEAREST
+    decoder: Any  # models.drawing.EmojiDecoder
+    catalog_pictures: np.ndarray
+    positions: dict[str, int]
+    top: int = 3
+
+    def save(self, path: Path, pictures, probs, cand_chars) -> None:
+        from PIL import Image
+
+        cell, top = 72, self.top
+        sheet = Image.new("RGB", (cell * (top + 2) + 8, cell * len(pictures)), (255, 255, 255))
+        for r, (pic, p) in enumerate(zip(pictures, probs, strict=True)):
+            sheet.paste(Image.fromarray(pic).resize((cell, cell), Image.NEAREST), (0, r * cell))
+            order = np.argsort(-p)[:top]
+            codes = []
+            for j, c in enumerate(order):
+                art = (self.catalog_pictures[self.positions[cand_chars[c]]] * 255).astype(np.uint8)
+                im = Image.fromarray(art, "RGBA").resize((cell - 8, cell - 8), Image.NEAREST)
+                sheet.paste(im, (cell * (j + 1) + 4, r * cell + 4), im)
+                codes.append(self.decoder.code_of(cand_chars[c]) * max(float(p[c]), 1e-3))
+            weights = np.asarray([max(float(p[c]), 1e-3) for c in order])
+            novel = self.decoder.decode(np.sum(codes, axis=0) / weights.sum())[0]
+            im = Image.fromarray((np.clip(novel, 0, 1) * 255).astype(np.uint8), "RGBA").resize(
+                (cell - 8, cell - 8), Image.NEAREST
+            )
+            sheet.paste(im, (cell * (top + 1) + 12, r * cell + 4), im)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sheet.save(path)
+
+
+@dataclass
+class Holdout:
+    """Hold-out photos as a WGAN variant is scored on them: their features, each photo's
+    emoji as a row of ``cands`` (the variant's candidate target vectors), its class, and
+    each class's emoji row."""
+
+    feats: np.ndarray
+    labels: np.ndarray
+    classes: np.ndarray
+    class_label: np.ndarray
+    cands: np.ndarray
+    names: list[str]  # the emoji of each row of cands
+
+    def score(self, generate, samples: int, rng) -> tuple[dict, np.ndarray]:
+        """(picture_metrics, the (N, candidates) distributions of ``samples`` draws each)."""
+        probs = sample_distributions(generate, self.feats, self.cands, samples, rng)
+        return picture_metrics(probs, self.labels, self.classes, self.class_label), probs
+
+
+class ScoreHoldout(callback_base()):  # type: ignore[misc]
+    """After each epoch (keras-io's GANMonitor): the generator's answers for the hold-out
+    photos scored (``val_*``), a sample sheet of a few of them saved as
+    ``sheets/epoch_NN.png``, and both recorded with the epoch's losses in ``history``.
+    ``common``: after the last epoch, the same photos scored again among the emojis
+    every compared target space covers (``common_*``)."""
+
+    def __init__(
+        self,
+        holdout: Holdout,
+        samples: int,
+        seed: int,
+        sheet: SampleSheet,
+        sheets: Path,
+        shown_rows: np.ndarray,
+        shown_pictures: np.ndarray,
+        common: Holdout | None = None,
+        verbose: bool = True,
+    ):
+        super().__init__()
+        self.holdout, self.samples, self.rng = holdout, samples, np.random.default_rng(seed)
+        self.sheet, self.sheets, self.common, self.verbose = sheet, sheets, common, verbose
+        self.shown_rows, self.shown_pictures = shown_rows, shown_pictures
+        self.history: list[dict[str, Any]] = []
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        logs = logs or {}
+        generate = _generate_fn(self.model.generator)
+        m, probs = self.holdout.score(generate, self.samples, self.rng)
+        self.sheet.save(
+            self.sheets / f"epoch_{epoch + 1:02d}.png", self.shown_pictures, probs[self.shown_rows], self.holdout.names
         )
-        sheet.paste(im, (cell * (top + 1) + 12, r * cell + 4), im)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(path)
+        rec = {"epoch": epoch + 1, **{k: float(logs[k]) for k in ("wasserstein", "gradient_penalty", "generator_loss")}}
+        rec.update({f"val_{k}": v for k, v in m.items()})
+        if self.common is not None and epoch + 1 == self.params["epochs"]:
+            rec.update({f"common_{k}": v for k, v in self.common.score(generate, self.samples, self.rng)[0].items()})
+        self.history.append(rec)
+        if self.verbose:
+            print(json.dumps(rec), flush=True)
+
+
+def train_wgan_on_features(
+    f_tr: np.ndarray,
+    y_tr: np.ndarray,
+    targets: np.ndarray,
+    weights: np.ndarray,
+    s: WGANSettings,
+    callbacks=(),
+    verbose: bool = True,
+):
+    """Train G and D on precomputed picture features (``y_tr``: rows of ``targets``);
+    (the generator, Keras's per-epoch losses)."""
+    import keras
+
+    keras.utils.set_random_seed(s.seed)
+    dim = targets.shape[1]
+    gan = ConditionalWGAN(build_generator(dim), build_critic(dim), targets, s.n_critic, s.gp_lambda)
+    opt = {"beta_1": s.beta_1, "beta_2": s.beta_2, "learning_rate": s.learning_rate}
+    gan.compile(keras.optimizers.Adam(**opt), keras.optimizers.Adam(**opt))
+    steps = FeatureBatches(f_tr, y_tr, weights, s.batch_size, s.n_critic, s.seed)
+    fitted = gan.fit(steps, epochs=s.wgan_epochs, callbacks=list(callbacks), verbose=1 if verbose else 0)
+    return gan.generator, fitted.history
 
 
 def _previous_variants(out: Path) -> list | None:
@@ -394,6 +543,117 @@ def _previous_variants(out: Path) -> list | None:
 
     prev = read_manifest(out).get("pictures", {})
     return prev.get("encoder_run_variants") or prev.get("variants")
+
+
+@dataclass
+class _Features:
+    """The photos as the WGAN stage reads them: encoder features of the train and hold-out
+    sides, each photo's emoji (an index of ``emojis``), the hold-out classes and photos, and
+    each class's emoji."""
+
+    f_tr: np.ndarray
+    y_tr: np.ndarray
+    f_va: np.ndarray
+    y_va: np.ndarray
+    classes_va: np.ndarray
+    x_va: np.ndarray
+    class_label: np.ndarray
+    emojis: list[str]
+
+
+def _encoder_stage(out: Path, x_tr, y_tr, x_va, y_va, emojis: list[str], s: WGANSettings, verbose: bool):
+    """Stage 2, or the shipped encoder and baseline with ``reuse_encoder``:
+    (encoder, baseline weights, baseline bias, its history, its seconds)."""
+    if not s.reuse_encoder:
+        encoder, head, history, seconds = _train_classifier(x_tr, y_tr, x_va, y_va, len(emojis), s, verbose)
+        w, b = (np.asarray(v) for v in head.get_weights())
+        return encoder, w, b, history, seconds
+    from models.artifacts import read_manifest
+
+    require(out, ENCODER_FILE, CLASSIFIER_FILE)
+    encoder = build_image_encoder()
+    encoder.load_weights(out / ENCODER_FILE)
+    with np.load(out / CLASSIFIER_FILE) as z:
+        w, b = z["w"], z["b"]
+        if [str(e) for e in z["emojis"]] != emojis:
+            raise ValueError("the shipped baseline was trained on other emojis: train without reuse_encoder")
+    previous = read_manifest(out).get("pictures", {}).get("classifier", {})
+    return encoder, w, b, previous.get("history", []), float(previous.get("seconds", 0.0))
+
+
+def _train_variant(
+    space: str,
+    scheme: str,
+    cands_all: np.ndarray,
+    common: np.ndarray,
+    fs: _Features,
+    sheet: SampleSheet,
+    s: WGANSettings,
+    verbose: bool,
+):
+    """One WGAN-GP variant (target space × weighting), trained and scored on the hold-out:
+    (its record for the manifest, its generator), or (a record saying why not, None).
+    ``cands_all``: the space's vector of each dataset emoji (NaN where it has none);
+    ``common``: which dataset emojis every compared space covers."""
+    known = ~np.isnan(cands_all).any(axis=1)
+    if known.sum() < 2:
+        return {"space": space, "weighting": scheme, "skipped": "fewer than 2 dataset emojis covered"}, None
+    # A space without a vector for some dataset emoji cannot answer those (emoji2vec lacks
+    # the newer ones): it trains and is scored on the photos of the emojis it has, and
+    # every variant is also scored on the common subset, so the spaces compare like for like.
+    remap = np.where(known, np.cumsum(known) - 1, -1)
+    tr_m, va_m = known[fs.y_tr], known[fs.y_va]
+    cands = cands_all[known]
+    names = [e for e, k in zip(fs.emojis, known, strict=True) if k]
+    holdout = Holdout(fs.f_va[va_m], remap[fs.y_va[va_m]], fs.classes_va[va_m], remap[fs.class_label], cands, names)
+    common_holdout = None
+    if not common.all():
+        c_remap = np.cumsum(common) - 1
+        c_va = common[fs.y_va]
+        common_holdout = Holdout(
+            fs.f_va[c_va],
+            c_remap[fs.y_va[c_va]],
+            fs.classes_va[c_va],
+            c_remap[fs.class_label],
+            cands[common[known]],
+            [e for e, c in zip(fs.emojis, common, strict=True) if c],
+        )
+    # the sheet shows the same eight hold-out photos for every variant that has them all
+    shown = (
+        np.random.default_rng(s.seed).permutation(len(fs.y_va))[:8]
+        if known.all()
+        else np.arange(min(8, len(holdout.feats)))
+    )
+    name = f"{space}-{scheme}"
+    score = ScoreHoldout(
+        holdout,
+        s.samples,
+        s.seed,
+        sheet,
+        sheets=Path(s.sheet_dir) / name,
+        shown_rows=shown,
+        shown_pictures=fs.x_va[va_m][shown],
+        common=common_holdout,
+        verbose=verbose,
+    )
+    weights = example_weights(remap[fs.y_tr[tr_m]], int(known.sum()), scheme, s.smoothing_k)
+    t0 = time.time()
+    gen, _ = train_wgan_on_features(fs.f_tr[tr_m], remap[fs.y_tr[tr_m]], cands, weights, s, [score], verbose)
+    last = score.history[-1]
+    rec = {
+        "space": space,
+        "weighting": scheme,
+        "dim": int(cands.shape[1]),
+        "val": {k[4:]: v for k, v in last.items() if k.startswith("val_")},
+        "history": score.history,
+        "seconds": round(time.time() - t0, 1),
+    }
+    if common_holdout is not None:
+        rec["common_subset"] = {k[7:]: v for k, v in last.items() if k.startswith("common_")}
+    if not known.all():
+        missing = " ".join(e for e, k in zip(fs.emojis, known, strict=True) if not k)
+        rec["covers"] = f"{int(known.sum())} of {len(known)} emojis; no vector for {missing}"
+    return rec, gen
 
 
 def train_wgan(
@@ -414,129 +674,36 @@ def train_wgan(
     data_dir = Path(data_dir)
     t0 = time.time()
     index = EmojiIndex.load(out / CHARS_FILE)
-    chars, positions = index.chars, index.positions
 
     data = load_pictures(data_dir / "tinyimagenet_emoji" / "train.npz", s.max_pictures, progress=verbose)
     tr, va = stratified_split(data.classes, s.val_fraction, s.seed)
     x_tr, x_va = data.pictures[tr], data.pictures[va]
     y_tr, y_va = data.labels[tr], data.labels[va]
     class_label = np.asarray([data.emojis.index(e) for e in data.class_emoji])
-    cand_rows = np.asarray([positions[e] for e in data.emojis])
+    cand_rows = np.asarray([index.positions[e] for e in data.emojis])
 
-    # Stage 2: encoder + discriminative baseline (or the shipped ones, with reuse_encoder).
-    if s.reuse_encoder:
-        from models.artifacts import read_manifest
-
-        require(out, ENCODER_FILE, CLASSIFIER_FILE)
-        encoder = build_image_encoder()
-        encoder.load_weights(out / ENCODER_FILE)
-        with np.load(out / CLASSIFIER_FILE) as z:
-            w_head, b_head = z["w"], z["b"]
-            if [str(e) for e in z["emojis"]] != data.emojis:
-                raise ValueError("the shipped baseline was trained on other emojis: train without reuse_encoder")
-        previous = read_manifest(out).get("pictures", {}).get("classifier", {})
-        cls_history, cls_seconds = previous.get("history", []), float(previous.get("seconds", 0.0))
-    else:
-        encoder, head, cls_history, cls_seconds = _train_classifier(
-            x_tr, y_tr, x_va, y_va, len(data.emojis), s, verbose
-        )
-        w_head, b_head = (np.asarray(v) for v in head.get_weights())
-    f_tr = np.asarray(encoder.predict(x_tr.astype(np.float32), batch_size=256, verbose=0), np.float32)
-    f_va = np.asarray(encoder.predict(x_va.astype(np.float32), batch_size=256, verbose=0), np.float32)
-    logits = f_va @ w_head + b_head
+    encoder, w_head, b_head, cls_history, cls_seconds = _encoder_stage(
+        out, x_tr, y_tr, x_va, y_va, data.emojis, s, verbose
+    )
+    features = lambda x: np.asarray(encoder.predict(x.astype(np.float32), batch_size=256, verbose=0), np.float32)  # noqa: E731
+    fs = _Features(features(x_tr), y_tr, features(x_va), y_va, data.classes[va], x_va, class_label, data.emojis)
+    logits = fs.f_va @ w_head + b_head
     p_cls = np.exp(logits - logits.max(axis=1, keepdims=True))
     p_cls /= p_cls.sum(axis=1, keepdims=True)
     classifier_m = picture_metrics(p_cls, y_va, data.classes[va], class_label)
 
-    # Stage 3: WGAN-GP variants, compared on the hold-out.
-    decoder = EmojiDecoder(out)
-    catalog_pictures = EmojiCatalog.load().pictures()
-    sheets = Path(s.sheet_dir)
-    show = np.random.default_rng(s.seed).permutation(len(va))[:8]
+    # Stage 3: WGAN-GP variants, compared on the hold-out; the best that answers every emoji ships.
+    sheet = SampleSheet(EmojiDecoder(out), EmojiCatalog.load().pictures(), index.positions)
     variants = [(sp, s.weighting[0]) for sp in s.spaces] + [(s.spaces[0], w) for w in s.weighting[1:]]
-    spaces = {sp: target_space(sp, out, data_dir, chars) for sp in dict.fromkeys(sp for sp, _ in variants)}
-    known_by_space = {sp: ~np.isnan(t[cand_rows]).any(axis=1) for sp, t in spaces.items()}
-    # A space without a vector for some dataset emoji cannot answer those (emoji2vec lacks
-    # the newer ones): it trains and is scored on the photos of the emojis it has, and every
-    # variant is also scored on that common subset so the spaces compare like for like.
-    common = np.logical_and.reduce(list(known_by_space.values()))
-    common_va = common[y_va]
-    common_remap = np.cumsum(common) - 1
+    spaces = {sp: target_space(sp, out, data_dir, index.chars) for sp in dict.fromkeys(sp for sp, _ in variants)}
+    common = np.logical_and.reduce([~np.isnan(t[cand_rows]).any(axis=1) for t in spaces.values()])
     results, best = [], None
     for space, scheme in variants:
-        full = spaces[space]
-        known = known_by_space[space]
-        if known.sum() < 2:
-            results.append({"space": space, "weighting": scheme, "skipped": "fewer than 2 dataset emojis covered"})
-            continue
-        remap = np.where(known, np.cumsum(known) - 1, -1)
-        tr_m, va_m = known[y_tr], known[y_va]
-        cands = full[cand_rows][known]
-        v_feats, v_labels, v_classes = f_va[va_m], remap[y_va[va_m]], data.classes[va][va_m]
-        v_show = show if known.all() else np.arange(min(8, len(v_feats)))  # rows of the sheet, in v_feats
-        v_pictures = x_va[va_m][v_show]
-        weights = example_weights(remap[y_tr[tr_m]], int(known.sum()), scheme, s.smoothing_k)
-        rng = np.random.default_rng(s.seed)
-        name = f"{space}-{scheme}"
-        cand_names = [e for e, k in zip(data.emojis, known, strict=True) if k]
-        in_common = common[known]  # which of this variant's candidates are in the common subset
-
-        def on_epoch(
-            epoch,
-            gen,
-            name=name,
-            cands=cands,
-            rng=rng,
-            v_feats=v_feats,
-            v_labels=v_labels,
-            v_classes=v_classes,
-            v_show=v_show,
-            v_pictures=v_pictures,
-            cand_names=cand_names,
-            remap=remap,
-            in_common=in_common,
-        ):
-            gfn = _generate_fn(gen)
-            probs = sample_distributions(gfn, v_feats, cands, s.samples, rng)
-            m = picture_metrics(probs, v_labels, v_classes, remap[class_label])
-            _sample_sheet(
-                sheets / name / f"epoch_{epoch:02d}.png",
-                v_pictures,
-                probs[v_show],
-                cand_names,
-                decoder,
-                catalog_pictures,
-                positions,
-            )
-            out_m = {f"val_{k}": v for k, v in m.items()}
-            if not common.all() and epoch == s.wgan_epochs:
-                pc = sample_distributions(gfn, f_va[common_va], cands[in_common], s.samples, rng)
-                mc = picture_metrics(
-                    pc, common_remap[y_va[common_va]], data.classes[va][common_va], common_remap[class_label]
-                )
-                out_m.update({f"common_{k}": v for k, v in mc.items()})
-            return out_m
-
-        t_var = time.time()
-        gen, hist = train_wgan_on_features(f_tr[tr_m], remap[y_tr[tr_m]], cands, weights, s, on_epoch, verbose)
-        final = {k[4:]: v for k, v in hist[-1].items() if k.startswith("val_")}
-        rec = {
-            "space": space,
-            "weighting": scheme,
-            "dim": int(cands.shape[1]),
-            "val": final,
-            "history": hist,
-            "seconds": round(time.time() - t_var, 1),
-        }
-        if not common.all():
-            rec["common_subset"] = {k[7:]: v for k, v in hist[-1].items() if k.startswith("common_")}
-        if not known.all():
-            missing = " ".join(e for e, k in zip(data.emojis, known, strict=True) if not k)
-            rec["covers"] = f"{int(known.sum())} of {len(known)} emojis; no vector for {missing}"
+        rec, gen = _train_variant(space, scheme, spaces[space][cand_rows], common, fs, sheet, s, verbose)
         results.append(rec)
-        key = (final["top1_accuracy"], final["top5_accuracy"])
-        if known.all() and (best is None or key > best[0]):  # only a space that answers every emoji ships
-            best = (key, rec, gen, full)
+        key = (rec["val"]["top1_accuracy"], rec["val"]["top5_accuracy"]) if gen is not None else None
+        if gen is not None and "covers" not in rec and (best is None or key > best[0]):
+            best = (key, rec, gen, spaces[space])
     assert best is not None, "no target space covers the dataset's emojis"
     _, rec, gen, full = best
 
@@ -567,7 +734,7 @@ def train_wgan(
         "variants": [{k: v for k, v in r.items() if k != "history"} for r in results],
         "encoder_run_variants": _previous_variants(out) if s.reuse_encoder else None,
         "variant_histories": {f"{r['space']}-{r['weighting']}": r["history"] for r in results if "history" in r},
-        "sample_sheets": str(sheets),
+        "sample_sheets": str(Path(s.sheet_dir)),
         "train_seconds": round(time.time() - t0, 1),
     }
     update_manifest(out, "pictures", info)
