@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -290,7 +291,14 @@ def _train_classifier(x_tr, y_tr, x_va, y_va, n_out: int, s: WGANSettings, verbo
     )
     val = tf.data.Dataset.from_tensor_slices((x_va.astype(np.float32), y_va)).batch(256)
     best = KeepBestWithinBudget(s.classifier_minutes)
-    model.fit(train, validation_data=val, epochs=s.classifier_epochs, callbacks=[best], verbose=1 if verbose else 0)
+    model.fit(
+        train,
+        validation_data=val,
+        epochs=s.classifier_epochs,
+        callbacks=[best],
+        shuffle=False,  # the dataset shuffles itself
+        verbose=1 if verbose else 0,
+    )
     return encoder, model.get_layer("emoji_logits"), best.history, best.spent
 
 
@@ -476,7 +484,8 @@ class Holdout:
 class ScoreHoldout(callback_base()):  # type: ignore[misc]
     """After each epoch (keras-io's GANMonitor): the generator's answers for the hold-out
     photos scored (``val_*``), a sample sheet of a few of them saved as
-    ``sheets/epoch_NN.png``, and both recorded with the epoch's losses in ``history``.
+    ``sheets/epoch_NN.png``, and the scores recorded with the epoch's losses in
+    ``history`` and added to the epoch's logs (the progress bar shows them).
     ``common``: after the last epoch, the same photos scored again among the emojis
     every compared target space covers (``common_*``)."""
 
@@ -490,16 +499,15 @@ class ScoreHoldout(callback_base()):  # type: ignore[misc]
         shown_rows: np.ndarray,
         shown_pictures: np.ndarray,
         common: Holdout | None = None,
-        verbose: bool = True,
     ):
         super().__init__()
         self.holdout, self.samples, self.rng = holdout, samples, np.random.default_rng(seed)
-        self.sheet, self.sheets, self.common, self.verbose = sheet, sheets, common, verbose
+        self.sheet, self.sheets, self.common = sheet, sheets, common
         self.shown_rows, self.shown_pictures = shown_rows, shown_pictures
         self.history: list[dict[str, Any]] = []
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
-        logs = logs or {}
+        logs = {} if logs is None else logs
         generate = _generate_fn(self.model.generator)
         m, probs = self.holdout.score(generate, self.samples, self.rng)
         self.sheet.save(
@@ -510,8 +518,7 @@ class ScoreHoldout(callback_base()):  # type: ignore[misc]
         if self.common is not None and epoch + 1 == self.params["epochs"]:
             rec.update({f"common_{k}": v for k, v in self.common.score(generate, self.samples, self.rng)[0].items()})
         self.history.append(rec)
-        if self.verbose:
-            print(json.dumps(rec), flush=True)
+        logs.update({k: v for k, v in rec.items() if k.startswith(("val_", "common_"))})  # the progress bar shows them
 
 
 def train_wgan_on_features(
@@ -634,9 +641,10 @@ def _train_variant(
         shown_rows=shown,
         shown_pictures=fs.x_va[va_m][shown],
         common=common_holdout,
-        verbose=verbose,
     )
     weights = example_weights(remap[fs.y_tr[tr_m]], int(known.sum()), scheme, s.smoothing_k)
+    if verbose:
+        print(f"WGAN-GP {name}: {int(tr_m.sum())} photos, {len(names)} emojis", file=sys.stderr, flush=True)
     t0 = time.time()
     gen, _ = train_wgan_on_features(fs.f_tr[tr_m], remap[fs.y_tr[tr_m]], cands, weights, s, [score], verbose)
     last = score.history[-1]
