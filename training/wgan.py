@@ -531,7 +531,7 @@ def train_wgan_on_features(
     verbose: bool = True,
 ):
     """Train G and D on precomputed picture features (``y_tr``: rows of ``targets``);
-    (the generator, Keras's per-epoch losses)."""
+    (the generator, Keras's per-epoch logs: the losses and what ``callbacks`` add)."""
     import keras
 
     keras.utils.set_random_seed(s.seed)
