@@ -267,6 +267,20 @@ class TextRanker:
         _check_texts(texts, allow_empty)
         return self._scores(texts, candidates, heads_on_catalog, names, catalog_head, prior, name_slot, meanings)[0]
 
+    def scores_in_chunks(
+        self, texts: Sequence[str], candidates: Sequence[str] | None = None, chunk: int = 512, **terms: bool
+    ) -> np.ndarray:
+        """:meth:`scores` of a whole collection (blank texts scored as an unknown word),
+        ``chunk`` texts at a time so the intermediate arrays stay those of one chunk;
+        ``terms`` as for :meth:`scores`."""
+        parts = [
+            self.scores(texts[i : i + chunk], candidates, allow_empty=True, **terms)
+            for i in range(0, len(texts), chunk)
+        ]
+        if not parts:
+            return np.zeros((0, len(self.chars) if candidates is None else len(self.candidate_indices(candidates))))
+        return np.concatenate(parts)
+
     def _scores(
         self,
         texts: Sequence[str],

@@ -219,8 +219,8 @@ def evaluate_emojis(
     terms = {"names": names, "catalog_head": catalog_head, "prior": prior, "name_slot": name_slot, "meanings": meanings}
     if heads_on_catalog and ranker.heads is None:
         raise ValueError(f"--heads-on-catalog: {ranker.heads_note}")
-    model = _RankingScorer(ranker, terms, heads_on_catalog, react_count, react_threshold)
-    scorer = model
+    ranking = _RankingScorer(ranker, terms, heads_on_catalog, react_count, react_threshold)
+    scorer = ranking
     name = ranker.version + "".join(f"-{part.replace('_', '-')}" for part, on in terms.items() if not on)
     if heads_on_catalog:
         name += "+heads"
@@ -235,7 +235,9 @@ def evaluate_emojis(
     m = catalog_metrics(_score_in_chunks(scorer, texts, batch, progress), gold)
     out = {"rows": len(texts), "rows_skipped": skipped, **m, "model_version": name}
     if baseline is None:
-        out["auto_react"] = reaction_figures(model.reacted, [data.gold[i] for i in keep], react_count, react_threshold)
+        out["auto_react"] = reaction_figures(
+            ranking.reacted, [data.gold[i] for i in keep], react_count, react_threshold
+        )
     return out
 
 

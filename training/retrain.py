@@ -296,9 +296,7 @@ def feedback_metrics(ranker: TextRanker, examples: list[FeedbackExample]) -> dic
     if not rows:
         return None
     pos = ranker.index.positions
-    scores = np.concatenate(
-        [ranker.scores([e.text for e in rows[i : i + 512]], allow_empty=True) for i in range(0, len(rows), 512)]
-    )
+    scores = ranker.scores_in_chunks([e.text for e in rows])
     return catalog_metrics(scores, [np.asarray([pos[c] for c in e.positives]) for e in rows])
 
 
@@ -315,12 +313,9 @@ def validation_figures(folder: Path, data_dir, cache: Path | None = None) -> dic
     ranker = TextRanker(folder)
     held_out, val = shipped_pool(data_dir, folder, EmojiCatalog.load(data_dir)).held_out()
     _, texts, gold = val.in_catalog(ranker.index.positions)
-    scores = np.concatenate([ranker.scores(texts[j : j + 512], allow_empty=True) for j in range(0, len(texts), 512)])
-    whole = catalog_metrics(scores, gold)
+    whole = catalog_metrics(ranker.scores_in_chunks(texts), gold)
     tv = load_tweeteval(data_dir, "val")
-    tv_scores = np.concatenate(
-        [ranker.scores(tv.texts[i : i + 512], tv.label_emojis, allow_empty=True) for i in range(0, len(tv.texts), 512)]
-    )
+    tv_scores = ranker.scores_in_chunks(tv.texts, tv.label_emojis)
     te = ranking_metrics(tv_scores, tv.labels)
     out = {
         "version": ranker.version,

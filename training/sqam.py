@@ -355,10 +355,7 @@ def _shipped_figures(out: Path, data_dir, tune_rows: EmojiRows, val: EmojiRows |
     if val is not None:  # trained on every tweet: no val side left to report
         figures["twemoji_val"] = _catalog_report(ranker, val)
     tv = load_tweeteval(data_dir, "val")
-    tv_scores = np.concatenate(
-        [ranker.scores(tv.texts[i : i + 512], tv.label_emojis, allow_empty=True) for i in range(0, len(tv.texts), 512)]
-    )
-    figures["tweeteval_val_sqam"] = ranking_metrics(tv_scores, tv.labels)
+    figures["tweeteval_val_sqam"] = ranking_metrics(ranker.scores_in_chunks(tv.texts, tv.label_emojis), tv.labels)
     return figures
 
 
@@ -426,12 +423,7 @@ def train_sqam(
 
 def _catalog_report(ranker: TextRanker, rows: EmojiRows) -> dict[str, float]:
     pos = {c: i for i, c in enumerate(ranker.chars)}
-    scores = np.concatenate(
-        [
-            ranker.scores(rows.texts[i : i + 512], allow_empty=True, names=False, catalog_head=False, prior=False)
-            for i in range(0, len(rows.texts), 512)
-        ]
-    )
+    scores = ranker.scores_in_chunks(rows.texts, names=False, catalog_head=False, prior=False)
     return catalog_metrics(scores, [np.asarray([pos[c] for c in g]) for g in rows.gold])
 
 

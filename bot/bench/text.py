@@ -100,11 +100,7 @@ def bench_text(
     engine_tput = asyncio.run(_engine_throughput(ranker, texts, n_engine, concurrency=512))
     stage("cold start")
     cold = [child_rss_mb(_emojify_cmd(artifacts)) for _ in range(cold_runs)]
-    sqam_quality = ranking_metrics(
-        np.concatenate([ranker.scores(val.texts[i : i + 512], val.label_emojis, allow_empty=True)
-                        for i in range(0, len(val.texts), 512)]),
-        val.labels,
-    )  # fmt: skip
+    sqam_quality = ranking_metrics(ranker.scores_in_chunks(val.texts, val.label_emojis), val.labels)
 
     stage("baseline training")
     t0 = time.perf_counter()

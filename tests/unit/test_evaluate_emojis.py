@@ -296,3 +296,17 @@ def test_a_baseline_without_data_is_a_one_line_error(tmp_path, capsys):
     f.write_text("text,emojis\nhi,🎉\n")
     assert main(["evaluate", "emojis", "--csv", str(f), "--baseline", "svm"]) == 2
     assert "give --data-dir" in capsys.readouterr().err
+
+
+def test_scoring_a_collection_in_chunks_gives_the_scores_of_one_call():
+    from models.ranker import TextRanker
+
+    ranker = TextRanker()
+    texts = ["pizza party", "", "rain all weekend", "congrats!!", "lakers lost", "coffee first"]
+    whole = ranker.scores(texts, allow_empty=True)
+    np.testing.assert_allclose(ranker.scores_in_chunks(texts, chunk=4), whole, rtol=1e-5, atol=1e-7)
+    among = ranker.scores_in_chunks(texts, ["🍕", "☔", "🎉"], chunk=2, prior=False)
+    np.testing.assert_allclose(among, ranker.scores(texts, ["🍕", "☔", "🎉"], allow_empty=True), rtol=1e-5)
+    assert among.shape == (6, 3) and among[0].argmax() == 0
+    assert ranker.scores_in_chunks([]).shape == (0, len(ranker.chars))
+    assert ranker.scores_in_chunks([], ["🍕", "☔"]).shape == (0, 2)
