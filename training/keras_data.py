@@ -1,4 +1,5 @@
-"""What the training modules' Keras batch and callback classes share."""
+"""What the training modules' Keras model, batch and callback classes share: their bases,
+imported when a class is defined rather than with the module's imports."""
 
 
 def py_dataset_base():
@@ -15,3 +16,11 @@ def callback_base():
     import keras
 
     return keras.callbacks.Callback
+
+
+def model_base():
+    """``keras.Model``, the base of a model trained with its own ``train_step``
+    (``ConditionalWGAN``)."""
+    import keras
+
+    return keras.Model

@@ -43,7 +43,7 @@ from models.picture import (
     build_image_encoder,
     decode_picture,
 )
-from training.keras_data import callback_base, py_dataset_base
+from training.keras_data import callback_base, model_base, py_dataset_base
 from training.metrics import rounded
 
 
@@ -329,13 +329,7 @@ class FeatureBatches(py_dataset_base()):  # type: ignore[misc]
         self.order = self.rng.permutation(len(self.feats))
 
 
-def _model_base():
-    import keras
-
-    return keras.Model
-
-
-class ConditionalWGAN(_model_base()):  # type: ignore[misc]
+class ConditionalWGAN(model_base()):  # type: ignore[misc]
     """keras-io's WGAN-GP (``Model.train_step`` overridden), conditioned on picture
     features: G(z | f) → a unit vector of the target space, D(e | f) → a score. One step
     reads ``n_critic`` batches: a critic update on each (Wasserstein loss plus the gradient
