@@ -26,12 +26,6 @@ from training.data import (
 from training.metrics import catalog_metrics, ranking_metrics
 
 
-def _scores(ranker: TextRanker, texts: list[str], candidates: list[str], batch: int = 512) -> np.ndarray:
-    # A blank line in a labelled file still counts: it is scored like an unknown word.
-    parts = [ranker.scores(texts[i : i + batch], candidates, allow_empty=True) for i in range(0, len(texts), batch)]
-    return np.concatenate(parts) if parts else np.zeros((0, len(candidates)))
-
-
 def evaluate_tweeteval(
     text=None,
     labels=None,
@@ -79,10 +73,10 @@ def evaluate_tweeteval(
             raise ValueError(f"--no-offsets: {ranker.heads_note}")
         for g in ranker.heads.groups:
             g.offsets = np.zeros_like(g.offsets)
-        scores = _scores(ranker, data.texts, data.label_emojis)
+        scores = ranker.scores_in_chunks(data.texts, data.label_emojis)
         name = f"{ranker.version}-offsets"
     else:
-        scores = _scores(ranker, data.texts, data.label_emojis)
+        scores = ranker.scores_in_chunks(data.texts, data.label_emojis)
     m = ranking_metrics(scores, data.labels, k=5)
     return {**m, "n": len(data.texts), "model_version": name}
 
@@ -118,7 +112,7 @@ def evaluate_airline(
         scores = model.decision_function(data.texts)[:, [list(model.classes_).index(k) for k in range(3)]]
         name = "baseline:svm"
     else:
-        scores, name = _scores(ranker, data.texts, data.label_emojis), ranker.version
+        scores, name = ranker.scores_in_chunks(data.texts, data.label_emojis), ranker.version
     m = ranking_metrics(scores, data.labels, k=1)
     return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n": len(data.texts), "model_version": name}
 

@@ -313,11 +313,6 @@ def _split(w: np.ndarray, n_sparse: int, scale: float) -> tuple[np.ndarray, np.n
     return w[:n_sparse], (scale * w[n_sparse:]).astype(np.float32)
 
 
-def _sqam_scores(ranker: TextRanker, texts: list[str], emojis: list[str], batch: int = 512) -> np.ndarray:
-    parts = [ranker.scores(texts[i : i + batch], emojis, allow_empty=True) for i in range(0, len(texts), batch)]
-    return np.concatenate(parts)
-
-
 def _spread(a: np.ndarray) -> float:
     """Spread of a score matrix around each row's mean (what matters for a ranking)."""
     return float(np.std(a - a.mean(axis=1, keepdims=True))) or 1.0
@@ -429,7 +424,7 @@ def _airline_head(
     group = HeadGroup("airline", emojis, w, b, 1.0, np.zeros(len(emojis), np.float32), sequence, words)
     # The airline head's share is fixed (HeadSettings.airline_mix), scaled by the spreads of
     # the SQAM's and the head's scores on (the first 2,000 of) its training tweets.
-    sq_air = _sqam_scores(ranker, texts[:2000], emojis)
+    sq_air = ranker.scores_in_chunks(texts[:2000], emojis)
     first = TextBatch(batch.word_ids[:2000], batch.ngram_ids[:2000], batch.lengths[:2000])
     head_air = group.head_scores(x_air[:2000], ranker.encoder.word_vectors, first)
     group.beta = float(s.airline_mix / (1 - s.airline_mix) * (_spread(sq_air) / _spread(head_air)))
@@ -443,13 +438,13 @@ def _untouched_figures(
     and what ships, read back from the heads file (quantised weights, the full scoring path)."""
     shipped = TextRanker(out)
     assert shipped.heads is not None
-    val_m = ranking_metrics(_sqam_scores(shipped, val.texts, tweet_emojis), val.labels)
-    sq_val = _sqam_scores(ranker, val.texts, tweet_emojis)
+    val_m = ranking_metrics(shipped.scores_in_chunks(val.texts, tweet_emojis), val.labels)
+    sq_val = ranker.scores_in_chunks(val.texts, tweet_emojis)
     svm_val = x_val_w @ tweet.svm_w + tweet.svm_b
     h_val = x_val_w @ tweet.w + tweet.b
     emojis = air_group.emojis
-    air_m = ranking_metrics(_sqam_scores(shipped, hold.texts, emojis), hold.labels, k=1)
-    air_sqam = ranking_metrics(_sqam_scores(ranker, hold.texts, emojis), hold.labels, k=1)
+    air_m = ranking_metrics(shipped.scores_in_chunks(hold.texts, emojis), hold.labels, k=1)
+    air_sqam = ranking_metrics(ranker.scores_in_chunks(hold.texts, emojis), hold.labels, k=1)
     hold_batch = ranker.featurizer.featurize(hold.texts)
     air_head = ranking_metrics(air_group.head_scores(x_hold, ranker.encoder.word_vectors, hold_batch), hold.labels, k=1)
     return {
@@ -511,7 +506,7 @@ def train_heads(
     bar.update()
 
     y_t = np.asarray(t_labels)
-    sq_train = _sqam_scores(ranker, t_texts, tweet_emojis)
+    sq_train = ranker.scores_in_chunks(t_texts, tweet_emojis)
     # the dense columns at the end (lexicon, word block) keep r = 1 in an NB-SVM
     n_plain = (LEXICON_FEATURES if features.lexicon else 0) + x_train_w.shape[1] - n_sparse
     tweet = _tweeteval_head(s, x_train_w, y_t, len(tweet_emojis), n_plain, sq_train, bar)
