@@ -261,7 +261,9 @@ def evaluate_pictures(
 ) -> dict[str, Any]:
     """The WGAN's emoji distributions (50 samples per photo) on a file in the layout of
     `tinyimagenet_emoji/train.npz`, over the file's own class emojis; the discriminative
-    baseline's softmax on the same photos, side by side.
+    baseline's softmax on the same photos, side by side; and ``whole_catalog``, the answer
+    the bot gives (samples over every catalog emoji): how often its mode and its top 5
+    hold the photo's emoji, and how often the mode is one of the file's emojis at all.
 
     ``holdout`` scores only the photos the shipped models never trained on, when the file
     is the one they were trained on: the same stratified split as `emojibot train wgan`,
@@ -290,13 +292,24 @@ def evaluate_pictures(
         _, rows = stratified_split(data.classes, float(settings["val_fraction"]), int(settings["seed"]))
     pictures, labels, classes = data.pictures[rows], data.labels[rows], data.classes[rows]
     class_label = np.asarray([data.emojis.index(e) for e in data.class_emoji])
-    probs = []
+    probs, top5_all = [], []
     for i in range(0, len(pictures), 64):
         _, key, names = model.distributions(pictures[i : i + 64], data.emojis)
         probs.append(key)
+    for i in range(0, len(pictures), 64):  # the bot's answer: samples over every emoji
+        _, key_all, all_names = model.distributions(pictures[i : i + 64])
+        top5_all.append(np.argsort(-key_all, axis=1)[:, :5])
     p = np.concatenate(probs)
     assert names == data.emojis
     wgan = picture_metrics(p, labels, classes, class_label)
+    top5 = np.asarray(all_names, dtype=object)[np.concatenate(top5_all)]
+    truth = np.asarray(data.emojis, dtype=object)[labels]
+    whole = {
+        "top1_accuracy": float(np.mean(top5[:, 0] == truth)),
+        "top5_accuracy": float(np.mean((top5 == truth[:, None]).any(axis=1))),
+        "mode_in_dataset": float(np.mean(np.isin(top5[:, 0], data.emojis))),
+        "candidates": len(all_names),
+    }
     cls_p, cls_names = model.classify(pictures, data.emojis)
     order = [cls_names.index(e) for e in data.emojis if e in cls_names]
     baseline = None
@@ -307,6 +320,7 @@ def evaluate_pictures(
     return {
         **wgan,
         "classifier_baseline": baseline,
+        "whole_catalog": whole,
         "holdout": holdout,
         "samples": model.samples,
         "target_space": model.meta["target_space"],

@@ -214,7 +214,11 @@ def register(sub) -> None:
     ee.add_argument("--json", action="store_true")
     ee.set_defaults(func=cmd_evaluate_emojis)
 
-    ep = evsub.add_parser("pictures", help="top-1/top-5, distinct modes of the picture model on labelled photos")
+    ep = evsub.add_parser(
+        "pictures",
+        help="top-1/top-5, distinct modes of the picture model on labelled photos, "
+        "among their emojis and over the whole catalog",
+    )
     ep.add_argument("--npz", required=True, help="photos in the layout of tinyimagenet_emoji/train.npz")
     ep.add_argument("--max-pictures", dest="max_pictures", type=int, help="score at most this many photos")
     ep.add_argument(

@@ -247,6 +247,9 @@ def test_wgan_trains_end_to_end_on_a_few_photos(tiny_artifacts, data_dir, tmp_pa
     assert res["n"] == 100 and res["candidates"] == 85
     assert res["classifier_baseline"]["n"] == 100
     assert 1 <= res["distinct_modes"] <= 85
+    whole = res["whole_catalog"]  # what the bot answers: the samples' nearest among every emoji
+    assert whole["candidates"] == len(model.chars) > 85
+    assert 0.0 <= whole["top1_accuracy"] <= min(whole["top5_accuracy"], whole["mode_in_dataset"]) <= 1.0
     assert model.meta["target_space"] == shipped.split("-")[0]
     # The hold-out of the training run, scored again from the shipped files, gives its figures.
     held = evaluate_pictures(

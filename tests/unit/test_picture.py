@@ -4,6 +4,7 @@ shipped picture model answering photos through the async engine."""
 import asyncio
 import io
 import struct
+import time
 import zlib
 
 import numpy as np
@@ -137,6 +138,57 @@ def test_picture_metrics_on_a_known_case():
     assert m["top1_accuracy"] == 0.75 and m["distinct_modes"] == 3
     # TV per class: 1 − mean mass on the class emoji → (0.3 + 0.45 + 0.4) / 3
     assert m["mean_tv_distance"] == pytest.approx((0.3 + 0.45 + 0.4) / 3)
+
+
+def test_a_time_budget_stops_training_before_the_epoch_that_would_overrun_it():
+    """The picture stages keep `train wgan` within its minutes: a budget that one epoch
+    already fills stops after that epoch, a roomy one lets every epoch run, and the encoder's
+    budget also hands back its best epoch's weights."""
+    import keras
+
+    from training.wgan import CosineWithinBudget, KeepBestWithinBudget, WithinBudget
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+
+    def fit(callback):
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        model.compile(
+            keras.optimizers.Adam(0.05),
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")],
+        )
+        model.fit(x, y, validation_data=(x, y), epochs=5, callbacks=[callback], verbose=0)
+        return model
+
+    tight, roomy = WithinBudget(minutes=1e-9), WithinBudget(minutes=60)
+    fit(tight)
+    fit(roomy)
+    assert (tight.epochs, roomy.epochs) == (1, 5)
+    best = KeepBestWithinBudget(minutes=60)
+    model = fit(best)
+    assert [h["epoch"] for h in best.history] == [1, 2, 3, 4, 5]
+    assert best.best == pytest.approx(max(h["val_acc"] for h in best.history), abs=1e-4)
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), best.weights, strict=True))
+    one = KeepBestWithinBudget(minutes=1e-9)
+    fit(one)
+    assert len(one.history) == 1 and one.epochs == 1
+
+    # The encoder's learning rate: a cosine over the epochs or the budget, whichever ends first.
+    steps = 5 * 2  # 64 rows in batches of 32, five epochs
+    by_steps = CosineWithinBudget(minutes=60, peak=0.05, alpha=0.1, total_steps=steps)
+    model = fit(by_steps)
+    assert [h["epoch"] for h in by_steps.history] == [1, 2, 3, 4, 5]
+    rates = [h["learning_rate"] for h in by_steps.history]
+    assert rates == sorted(rates, reverse=True) and rates[-1] == pytest.approx(0.005)
+    last = 0.05 * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * 0.9)))  # set before the tenth batch
+    assert float(model.optimizer.learning_rate) == pytest.approx(last, rel=1e-3)
+    by_time = CosineWithinBudget(minutes=1.0, peak=0.05, alpha=0.1, total_steps=1000)
+    by_time.start = time.time() - 30  # half the budget spent, hardly any steps
+    assert by_time.rate() == pytest.approx(0.05 * (0.1 + 0.9 * 0.5), rel=0.02)
+    by_time.start = time.time() - 60
+    assert by_time.rate() == pytest.approx(0.005)
 
 
 def test_wgan_steps_hold_n_critic_batches_of_distinct_rows_in_a_new_order_each_epoch():
