@@ -1,15 +1,18 @@
 """`emojibot train wgan`: the picture models, trained on Tiny ImageNet photos with emoji labels.
 
-Stages, all on the CPU within one command:
+Stages, all on the CPU within one command of 20 minutes at most with the defaults:
 1. Decode the photos (`tinyimagenet_emoji/train.npz`), hold out 10% of each class.
 2. Image encoder + softmax over the dataset's emojis: the discriminative CNN baseline.
-   Trained for a time budget (flip and shift augmentation), best epoch on the hold-out kept.
+   Trained for a time budget (flip and shift augmentation, a cosine learning rate over the
+   epochs or the budget), best epoch on the hold-out kept.
 3. Conditional WGAN-GP over the encoder's features (the encoder is frozen here): generator
    G(z | f) → target-space embedding, critic D(e | f), gradient penalty on interpolates,
    `n_critic` critic steps per generator step, Adam (β1 0.1, β2 0.9 as the paper; lr 4e-4,
    four times the paper's, which measured better here), per-example
-   weights against the skewed emoji distribution. Several target spaces and weightings are
-   trained the same way and compared on the hold-out; the best by top-1 (then top-5) ships.
+   weights against the skewed emoji distribution, each variant within its own time budget.
+   With several target spaces or weightings each is trained the same way and compared on
+   the hold-out; the best by top-1 (then top-5) ships. The default trains the one an
+   earlier comparison picked (SQAM space, no weighting).
 The WGAN trains the way keras-io writes one (``ConditionalWGAN``: a ``keras.Model`` with its
 own ``train_step`` and metric trackers, fed by ``FeatureBatches``); after each epoch the
 ``ScoreHoldout`` callback scores the hold-out and saves a sample sheet (photos, top emojis,
