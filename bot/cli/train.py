@@ -260,9 +260,9 @@ def register(sub) -> None:
 
     tw = tsub.add_parser(
         "wgan",
-        help="the picture models: image encoder + baseline CNN, then the WGAN-GP",
+        help="the picture models: image encoder + baseline CNN, then the WGAN-GP (about 17 minutes, 20 at most)",
         description="Train the image encoder (as a CNN classifier, the baseline), then a "
-        "conditional WGAN-GP over its features (about 16 minutes on a 2-core machine, 20 at "
+        "conditional WGAN-GP over its features (about 17 minutes on a 2-core machine, 20 at "
         "most: each stage stops at its time budget). With several --spaces or --weighting it "
         "trains one variant for each and ships the best on the held-out photos.",
     )
