@@ -297,12 +297,14 @@ def evaluate_pictures(
         _, key, names = model.distributions(pictures[i : i + 64], data.emojis)
         probs.append(key)
     for i in range(0, len(pictures), 64):  # the bot's answer: samples over every emoji
-        _, key_all, all_names = model.distributions(pictures[i : i + 64])
-        top5_all.append(np.argsort(-key_all, axis=1)[:, :5])
+        p_all, key_all, all_names = model.distributions(pictures[i : i + 64])
+        idx = np.argsort(-key_all, axis=1)[:, :5]
+        sampled = np.take_along_axis(p_all, idx, axis=1) > 0  # the bot names only emojis a sample chose
+        top5_all.append(np.where(sampled, idx, -1))
     p = np.concatenate(probs)
     assert names == data.emojis
     wgan = picture_metrics(p, labels, classes, class_label)
-    top5 = np.asarray(all_names, dtype=object)[np.concatenate(top5_all)]
+    top5 = np.asarray([*all_names, ""], dtype=object)[np.concatenate(top5_all)]  # -1: none
     truth = np.asarray(data.emojis, dtype=object)[labels]
     whole = {
         "top1_accuracy": float(np.mean(top5[:, 0] == truth)),
