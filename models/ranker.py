@@ -191,6 +191,10 @@ class TextRanker:
         self.name_slot = 0.0
         if self.names is not None and (self.folder / NAME_SLOT_FILE).exists():
             self.name_slot = float(json.loads((self.folder / NAME_SLOT_FILE).read_text())["threshold"])
+        from models.grave import HELD_BACK
+
+        # what a grave message never gets (models.grave): catalog positions
+        self.held_back = np.asarray(sorted({self._positions[e] for e in HELD_BACK if e in self._positions}), np.int64)
         self.prior = None  # the popularity mix (models.prior), last on whole-catalog scores
         if (self.folder / PRIOR_FILE).exists():
             from models.prior import PopularityMix
@@ -253,6 +257,7 @@ class TextRanker:
         prior: bool = True,
         name_slot: bool = True,
         meanings: bool = True,
+        grave: bool = True,
     ) -> np.ndarray:
         """(len(texts), n_candidates) scores, ``scale · cosine + bias`` (+ over the whole
         catalog, the emoji names the text says and the catalog head, then mixed with the
@@ -263,9 +268,12 @@ class TextRanker:
         ``catalog_head=False``, ``prior=False`` and ``name_slot=False`` leave those out (the
         first two off: the SQAM alone, what a retrain imitates; the sum of the terms:
         ``prior=False, name_slot=False``; ``names=False`` leaves the name slot and the meaning
-        match out too, ``meanings=False`` the meaning match alone)."""
+        match out too, ``meanings=False`` the meaning match alone). ``grave=False`` leaves
+        the emojis :mod:`models.grave` holds back for a grave message where they are."""
         _check_texts(texts, allow_empty)
-        return self._scores(texts, candidates, heads_on_catalog, names, catalog_head, prior, name_slot, meanings)[0]
+        return self._scores(
+            texts, candidates, heads_on_catalog, names, catalog_head, prior, name_slot, meanings, grave
+        )[0]
 
     def scores_in_chunks(
         self, texts: Sequence[str], candidates: Sequence[str] | None = None, chunk: int = 512, **terms: bool
@@ -291,8 +299,29 @@ class TextRanker:
         prior: bool = True,
         name_slot: bool = True,
         meanings: bool = True,
+        grave: bool = True,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(scores, cosines), both (len(texts), n_candidates)."""
+        s, cos, rows = self._terms(texts, candidates, heads_on_catalog, names, catalog_head, prior, name_slot, meanings)
+        if grave:
+            from models.grave import grave_rows, hold_back
+
+            held = self.held_back if rows is None else np.flatnonzero(np.isin(rows, self.held_back))
+            hold_back(s, grave_rows(texts), held)
+        return s, cos
+
+    def _terms(
+        self,
+        texts: Sequence[str],
+        candidates: Sequence[str] | None,
+        heads_on_catalog: bool,
+        names: bool,
+        catalog_head: bool,
+        prior: bool,
+        name_slot: bool,
+        meanings: bool,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(scores, cosines, the candidates' catalog positions or None for the whole catalog)."""
         batch = self.featurizer.featurize(texts)
         if candidates is None:
             # The whole catalog: the SQAM, the emoji names the text says and the catalog
@@ -320,14 +349,14 @@ class TextRanker:
                 from models.names import give_slot
 
                 give_slot(s, *named.strongest(), self.name_slot)
-            return s, cos
+            return s, cos, None
         q = self.encoder.encode(batch)
         rows = self.candidate_indices(candidates)
         cos = q @ self.answers[rows].T
         s = self.scale * cos + self.bias[rows]
         if self.heads is not None:
             self._add_heads(s, texts, batch, rows)
-        return s, cos
+        return s, cos, rows
 
     def _add_heads(self, s: np.ndarray, texts: Sequence[str], batch: TextBatch, rows: np.ndarray | None) -> None:
         """Add each head's centred scores to the columns of ``s`` that hold its emojis.

@@ -186,6 +186,7 @@ def evaluate_emojis(
     prior: bool = True,
     name_slot: bool = True,
     meanings: bool = True,
+    grave: bool = True,
     react_count: int = AUTO_REACT_COUNT,
     react_threshold: float = AUTO_REACT_THRESHOLD,
 ) -> dict[str, Any]:
@@ -197,7 +198,7 @@ def evaluate_emojis(
     in each text, taken out before ranking (:func:`training.data.read_emojis_in_text`).
 
     ``names=False`` / ``catalog_head=False`` / ``prior=False`` / ``name_slot=False`` /
-    ``meanings=False`` leave those parts of the ranking out (ablations).
+    ``meanings=False`` / ``grave=False`` leave those parts of the ranking out (ablations).
     ``baseline`` ``popularity`` or ``svm`` scores the same rows with that yardstick
     (trained on the split's train side) instead of the shipped model.
 
@@ -210,7 +211,14 @@ def evaluate_emojis(
     keep, texts, gold = data.in_catalog(ranker.index.positions)
     skipped = data.skipped + len(data.gold) - len(keep)  # in the catalog, not in the model
 
-    terms = {"names": names, "catalog_head": catalog_head, "prior": prior, "name_slot": name_slot, "meanings": meanings}
+    terms = {
+        "names": names,
+        "catalog_head": catalog_head,
+        "prior": prior,
+        "name_slot": name_slot,
+        "meanings": meanings,
+        "grave": grave,
+    }
     if heads_on_catalog and ranker.heads is None:
         raise ValueError(f"--heads-on-catalog: {ranker.heads_note}")
     ranking = _RankingScorer(ranker, terms, heads_on_catalog, react_count, react_threshold)

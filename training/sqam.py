@@ -355,7 +355,9 @@ def _shipped_figures(out: Path, data_dir, tune_rows: EmojiRows, val: EmojiRows |
     if val is not None:  # trained on every tweet: no val side left to report
         figures["twemoji_val"] = _catalog_report(ranker, val)
     tv = load_tweeteval(data_dir, "val")
-    figures["tweeteval_val_sqam"] = ranking_metrics(ranker.scores_in_chunks(tv.texts, tv.label_emojis), tv.labels)
+    figures["tweeteval_val_sqam"] = ranking_metrics(
+        ranker.scores_in_chunks(tv.texts, tv.label_emojis, grave=False), tv.labels
+    )
     return figures
 
 
@@ -423,7 +425,7 @@ def train_sqam(
 
 def _catalog_report(ranker: TextRanker, rows: EmojiRows) -> dict[str, float]:
     pos = {c: i for i, c in enumerate(ranker.chars)}
-    scores = ranker.scores_in_chunks(rows.texts, names=False, catalog_head=False, prior=False)
+    scores = ranker.scores_in_chunks(rows.texts, names=False, catalog_head=False, prior=False, grave=False)
     return catalog_metrics(scores, [np.asarray([pos[c] for c in g]) for g in rows.gold])
 
 

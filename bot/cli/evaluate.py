@@ -58,6 +58,8 @@ ABLATIONS = {
     "prior": "leave the popularity mix out: rank by the sum of the terms alone",
     "name_slot": "leave the name slot out: no fifth place for an emoji the text names",
     "meanings": "leave the meaning match out: words near an emoji's names in meaning (married → 💒)",
+    "grave": "leave laughing and partying emojis where they rank for a message about a death, a grave illness "
+    "or a disaster (the bot holds them back)",
 }
 
 

@@ -1,0 +1,92 @@
+"""Grave messages: a death, a grave illness, a disaster. For these the bot holds back the
+emojis that laugh, flirt, party or hype.
+
+Tweets teach the ranking that 😂 goes with almost anything, bad news included: "sad news:
+our colleague Tom died this morning" got 😂 first, "he has cancer" 😂 😍, and auto-react
+added 💯 to "earthquake killed hundreds". No chat user would accept that, whatever the
+tweets say. So when a message names a death, a grave illness or a disaster, and does not
+itself laugh (*lol*, *haha*, 😂: then it is a joke), the emojis of :data:`HELD_BACK` move
+below every other emoji of its ranking. What is left is what the ranking puts next: 😢 😭
+💔 ❤️ 🙏 and the like.
+
+The words are few and plain on purpose: hyperbole is everywhere in chat ("love these girls
+to death", "I died", "killed it"), so a bare *death*, *died* or *killed* counts only in the
+phrases of a real one ("died this morning", "death of", "was killed"). A message it misses
+keeps the ranking's answer; one it catches by mistake loses only its laughing and partying
+emojis. Measured on every collection we have (README, "Grave messages"): it fires on 0.3%
+of tweets and moves no figure by more than 0.001. Nothing here is learned or tuned.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+# Words that name a death, a grave illness or a disaster wherever they stand.
+_WORDS = (
+    "funeral|funerals|condolences|condolence|obituary|mourning|mourn|mourns|grieving|rip|r\\.i\\.p\\.?|"
+    "cancer|chemo|chemotherapy|hospice|leukemia|leukaemia|tumor|tumour|miscarriage|stillborn|"
+    "overdose|suicide|earthquake|tsunami|tragedy|tragic|massacre|bombing|terrorist|genocide|casualties"
+)
+# Words that are hyperbole alone, counted only in the phrases of a real death.
+_PHRASES = (
+    "passed away|passing away|pass away|rest in peace|lost (?:her|his|their) (?:battle|fight)|"
+    "(?:has|had) died|died (?:of|in|on|at|from|after|last|this|yesterday|today|tonight|peacefully|suddenly)|"
+    "(?:death|deaths) (?:of|toll)|(?:his|her|their|my|our|your) death|death anniversary|"
+    "(?:was|were|got|been|being) killed|killed (?:in|by|at)|people (?:dead|killed)|"
+    "mass shooting|school shooting|shot dead|terror attack|memorial service"
+)
+_GRAVE = re.compile(rf"(?<![\w@])(?:{_WORDS}|{_PHRASES})(?!\w)|['’]s death(?!\w)", re.IGNORECASE)
+# A message that laughs is a joke, whatever it names; and a few fixed phrases are not grave.
+_JOKE = re.compile(
+    r"(?<![\w])(?:lol+|lmf?ao+|rofl|jk|(?:ha){2,}h?|(?:he){2,}|rip (?:\w+ )?(?:off|it|out|up)|rip city|"
+    r"suicide squad|photo ?bombing|horoscope|zodiac)(?![\w])|[😂🤣😆😹💀😜😝😛♋]",
+    re.IGNORECASE,
+)
+
+# What a grave message never gets: faces that laugh, smile, flirt or play (the CLDR
+# subgroups face-smiling but 😇, face-affection but 🥲, face-tongue, face-hat,
+# face-costume, face-glasses, the smiling cats), the smirking and eye-rolling ones,
+# celebration (event but the awareness ribbon 🎗️, award-medal) and hype, party and
+# flirting symbols.
+HELD_BACK = (
+    "😀 😁 😂 😃 😄 😅 😆 😉 😊 🙂 🙃 🤣 🫠 😍 😗 😘 😙 😚 🤩 🥰 ☺️ 😋 😛 😜 😝 🤑 🤪 🤠 🥳 🥸 "
+    "👹 👺 👻 👽 👾 💩 🤖 🤡 😎 🤓 🧐 😏 🙄 😒 😈 😸 😹 😺 😻 😼 😽 "
+    "🎀 🎁 🎃 🎄 🎆 🎇 🎈 🎉 🎊 🎋 🎍 🎎 🎏 🎐 🎑 🎟️ 🎫 🧧 🧨 ✨ 🎖️ 🏅 🏆 🥇 🥈 🥉 "
+    "💯 🔥 👌 🙌 👏 🤘 🤙 🤟 ✌️ 💃 🕺 🍾 🥂 🍻 🍺 🎶 🎵 💋 💦 🍆 🍑 👅 🤤 💘 💝 ❤️‍🔥 💌"
+).split()
+
+
+# A substring of every match of _GRAVE (lower case): most messages hold none, and looking
+# for these is a fraction of the regular expression's cost (it runs on every message ranked).
+_KEYS = (
+    "funeral condolence obituar mourn griev rip r.i.p cancer chemo hospice leuk tumo miscarr stillborn overdose "
+    "suicide earthquake tsunami trag massacre bombing terror genocide casualt pass peace lost died death killed "
+    "people shooting shot memorial"
+).split()
+
+
+def is_grave(text: str) -> bool:
+    """Whether ``text`` names a death, a grave illness or a disaster and is no joke."""
+    low = text.lower()
+    if not any(k in low for k in _KEYS):
+        return False
+    return _GRAVE.search(text) is not None and _JOKE.search(text) is None
+
+
+def grave_rows(texts: Sequence[str]) -> np.ndarray:
+    """Indices of the grave texts among ``texts``."""
+    return np.asarray([i for i, t in enumerate(texts) if is_grave(t)], dtype=np.int64)
+
+
+def hold_back(s: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> None:
+    """Move the ``cols`` of each of ``rows`` of the scores ``s`` (in place) below every
+    other column of that row, keeping their order among themselves."""
+    if len(rows) == 0 or len(cols) == 0:
+        return
+    sub = s[rows]
+    span = sub.max(axis=1) - sub.min(axis=1) + 1.0
+    sub[:, cols] -= span[:, None]
+    s[rows] = sub
