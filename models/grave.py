@@ -13,8 +13,8 @@ The words are few and plain on purpose: hyperbole is everywhere in chat ("love t
 to death", "I died", "killed it"), so a bare *death*, *died* or *killed* counts only in the
 phrases of a real one ("died this morning", "death of", "was killed"). A message it misses
 keeps the ranking's answer; one it catches by mistake loses only its laughing and partying
-emojis. Measured on every collection we have (README, "Grave messages"): it fires on 0.3%
-of tweets and moves no figure by more than 0.001. Nothing here is learned or tuned.
+emojis. Measured on every collection we have (README, "Grave messages"): it fires on 183
+of 84,445 tweets and moves no figure by more than 0.0002. Nothing here is learned or tuned.
 """
 
 from __future__ import annotations

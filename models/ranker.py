@@ -269,7 +269,8 @@ class TextRanker:
         first two off: the SQAM alone, what a retrain imitates; the sum of the terms:
         ``prior=False, name_slot=False``; ``names=False`` leaves the name slot and the meaning
         match out too, ``meanings=False`` the meaning match alone). ``grave=False`` leaves
-        the emojis :mod:`models.grave` holds back for a grave message where they are."""
+        the emojis :mod:`models.grave` holds back for a grave message where they are (over
+        the whole catalog; among given candidates nothing is held back)."""
         _check_texts(texts, allow_empty)
         return self._scores(
             texts, candidates, heads_on_catalog, names, catalog_head, prior, name_slot, meanings, grave
@@ -303,11 +304,13 @@ class TextRanker:
     ) -> tuple[np.ndarray, np.ndarray]:
         """(scores, cosines), both (len(texts), n_candidates)."""
         s, cos, rows = self._terms(texts, candidates, heads_on_catalog, names, catalog_head, prior, name_slot, meanings)
-        if grave:
+        if grave and rows is None:
+            # Over the whole catalog only, where the bot chooses (auto-react, /emojify). Given
+            # candidates are the caller's choice, with meanings of their own: the airline
+            # benchmark's 😈 stands for a neutral tweet.
             from models.grave import grave_rows, hold_back
 
-            held = self.held_back if rows is None else np.flatnonzero(np.isin(rows, self.held_back))
-            hold_back(s, grave_rows(texts), held)
+            hold_back(s, grave_rows(texts), self.held_back)
         return s, cos
 
     def _terms(

@@ -247,3 +247,21 @@ def test_migrations_go_up_and_down(url, tmp_path):
     assert current_revision(url) is None
     migrate(url)
     assert current_revision(url) == "0005"
+
+
+def test_a_grave_message_gets_no_laughing_or_partying_emoji_from_the_bot(core, run):
+    """models.grave through the whole core: auto-react (at the default threshold) and
+    /emojify hold back 😂 💯 🎉 … for a death or a disaster, and react as before otherwise."""
+    from models.grave import HELD_BACK
+
+    run(core.handle(cmd("emojify-admin", "on", user="UADMIN")))
+    run(core.handle(cmd("emojify-admin", "threshold 0.2", user="UADMIN")))
+    held = set(HELD_BACK)
+    acts = run(core.handle(msg("earthquake killed hundreds")))  # 💯 was added before the guard
+    added = [e.char for a in acts if isinstance(a, AddReactions) for e in a.emojis]
+    assert added and not set(added) & held
+    reply = run(core.handle(cmd("emojify", "sad news: our colleague Tom died this morning")))[0]
+    assert isinstance(reply, Reply) and "😢" in reply.text
+    assert not {e for e in held if e in reply.text}
+    acts = run(core.handle(msg("merry christmas everyone")))  # not grave: 🎄 as ever
+    assert acts[0].emojis[0].char == "🎄"

@@ -343,6 +343,18 @@ def _emojis(cell: str) -> list[str]:
     return cell.replace("\ufe0f", "").split()
 
 
+def _readme_table(starts: str) -> tuple[list[str], list[list[str]]]:
+    """The header cells and the rows' cells of the README table whose header starts so."""
+    lines = _readme().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(starts))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("| "):
+            break
+        rows.append([c.strip() for c in line.strip().strip("|").split("|")])
+    return [c.strip() for c in lines[start].strip("|").split("|")], rows
+
+
 def test_the_readmes_console_examples_print_what_the_shipped_model_answers(capsys):
     """The README opens with `emojibot emojify` examples and their output: they must be
     what the shipped model prints, not what an earlier one did."""
@@ -363,15 +375,8 @@ def test_the_readmes_table_of_everyday_messages_shows_the_shipped_ranking_and_it
     from models.ranker import TextRanker
     from models.reactions import AUTO_REACT_COUNT, AUTO_REACT_THRESHOLD, reactions
 
-    lines = _readme().splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("| message | before (20261125-41cc93ae)"))
-    header = [c.strip() for c in lines[start].strip("|").split("|")]
+    header, rows = _readme_table("| message | before (20261125-41cc93ae)")
     shipped = next(j for j, c in enumerate(header) if c.startswith("shipped"))
-    rows = []
-    for line in lines[start + 2 :]:
-        if not line.startswith("| "):
-            break
-        rows.append([c.strip() for c in line.strip().strip("|").split("|")])
     assert len(rows) == 20
     ranker = TextRanker()
     for cells in rows:
@@ -380,3 +385,20 @@ def test_the_readmes_table_of_everyday_messages_shows_the_shipped_ranking_and_it
         _, top = ranker.score_and_rank([cells[0]], AUTO_REACT_COUNT)
         added = [r.emoji for r in reactions(top[0], AUTO_REACT_THRESHOLD)]
         assert _emojis(" ".join(added)) == ([] if cells[-1] == "(nothing)" else _emojis(cells[-1])), cells[0]
+
+
+def test_the_readmes_table_of_grave_messages_shows_the_ranking_with_and_without_the_guard():
+    """README → Grave messages: each message's top 5 and auto-react's additions without the
+    guard (``grave=False``) and as shipped."""
+    from models.ranker import TextRanker
+    from models.reactions import AUTO_REACT_COUNT, AUTO_REACT_THRESHOLD, reactions
+
+    _, rows = _readme_table("| grave message |")
+    assert len(rows) >= 5
+    ranker = TextRanker()
+    for text, top_off, added_off, top_on, added_on in rows:
+        for grave, top, added in ((False, top_off, added_off), (True, top_on, added_on)):
+            _, ranked = ranker.score_and_rank([text], 5, grave=grave)
+            assert _emojis(" ".join(r.emoji for r in ranked[0])) == _emojis(top.strip("*")), (text, grave)
+            got = [r.emoji for r in reactions(ranked[0][:AUTO_REACT_COUNT], AUTO_REACT_THRESHOLD)]
+            assert _emojis(" ".join(got)) == ([] if added == "(nothing)" else _emojis(added)), (text, grave)

@@ -77,15 +77,15 @@ def test_the_shipped_ranking_holds_back_laughing_and_partying_emojis_for_grave_m
     ]
 
 
-def test_candidates_that_are_held_back_come_last_in_their_own_order():
+def test_among_given_candidates_nothing_is_held_back():
+    """Candidates are the caller's choice, with meanings of their own (the airline
+    benchmark's 😈 is a neutral tweet): the guard is for the bot's own whole-catalog choice."""
     from models.ranker import TextRanker
 
     r = TextRanker()
+    text = ["sad news: our colleague Tom died this morning"]
     cands = ["😂", "😢", "🎉", "❤️"]
-    ranked = [x.emoji for x in r.rank(["sad news: our colleague Tom died this morning"], 4, cands)[0]]
-    assert set(ranked[:2]) == {"😢", "❤️"} and set(ranked[2:]) == {"😂", "🎉"}
-    s = r.scores(["sad news: our colleague Tom died this morning"], cands, grave=False)[0]
-    assert ranked[2:] == sorted(["😂", "🎉"], key=lambda e: -s[cands.index(e)])
+    assert r.scores(text, cands).tolist() == r.scores(text, cands, grave=False).tolist()
 
 
 def test_evaluate_emojis_reports_the_ranking_without_the_guard_when_asked(tmp_path, capsys):
