@@ -303,28 +303,6 @@ class TextRanker:
         grave: bool = True,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(scores, cosines), both (len(texts), n_candidates)."""
-        s, cos, rows = self._terms(texts, candidates, heads_on_catalog, names, catalog_head, prior, name_slot, meanings)
-        if grave and rows is None:
-            # Over the whole catalog only, where the bot chooses (auto-react, /emojify). Given
-            # candidates are the caller's choice, with meanings of their own: the airline
-            # benchmark's 😈 stands for a neutral tweet.
-            from models.grave import grave_rows, hold_back
-
-            hold_back(s, grave_rows(texts), self.held_back)
-        return s, cos
-
-    def _terms(
-        self,
-        texts: Sequence[str],
-        candidates: Sequence[str] | None,
-        heads_on_catalog: bool,
-        names: bool,
-        catalog_head: bool,
-        prior: bool,
-        name_slot: bool,
-        meanings: bool,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """(scores, cosines, the candidates' catalog positions or None for the whole catalog)."""
         batch = self.featurizer.featurize(texts)
         if candidates is None:
             # The whole catalog: the SQAM, the emoji names the text says and the catalog
@@ -352,14 +330,21 @@ class TextRanker:
                 from models.names import give_slot
 
                 give_slot(s, *named.strongest(), self.name_slot)
-            return s, cos, None
+            if grave:
+                # Over the whole catalog only, where the bot chooses (auto-react, /emojify).
+                # Given candidates are the caller's choice, with meanings of their own: the
+                # airline benchmark's 😈 stands for a neutral tweet.
+                from models.grave import grave_rows, hold_back
+
+                hold_back(s, grave_rows(texts), self.held_back)
+            return s, cos
         q = self.encoder.encode(batch)
         rows = self.candidate_indices(candidates)
         cos = q @ self.answers[rows].T
         s = self.scale * cos + self.bias[rows]
         if self.heads is not None:
             self._add_heads(s, texts, batch, rows)
-        return s, cos, rows
+        return s, cos
 
     def _add_heads(self, s: np.ndarray, texts: Sequence[str], batch: TextBatch, rows: np.ndarray | None) -> None:
         """Add each head's centred scores to the columns of ``s`` that hold its emojis.

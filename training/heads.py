@@ -424,7 +424,7 @@ def _airline_head(
     group = HeadGroup("airline", emojis, w, b, 1.0, np.zeros(len(emojis), np.float32), sequence, words)
     # The airline head's share is fixed (HeadSettings.airline_mix), scaled by the spreads of
     # the SQAM's and the head's scores on (the first 2,000 of) its training tweets.
-    sq_air = ranker.scores_in_chunks(texts[:2000], emojis, grave=False)
+    sq_air = ranker.scores_in_chunks(texts[:2000], emojis)
     first = TextBatch(batch.word_ids[:2000], batch.ngram_ids[:2000], batch.lengths[:2000])
     head_air = group.head_scores(x_air[:2000], ranker.encoder.word_vectors, first)
     group.beta = float(s.airline_mix / (1 - s.airline_mix) * (_spread(sq_air) / _spread(head_air)))
@@ -439,12 +439,12 @@ def _untouched_figures(
     shipped = TextRanker(out)
     assert shipped.heads is not None
     val_m = ranking_metrics(shipped.scores_in_chunks(val.texts, tweet_emojis), val.labels)
-    sq_val = ranker.scores_in_chunks(val.texts, tweet_emojis, grave=False)
+    sq_val = ranker.scores_in_chunks(val.texts, tweet_emojis)
     svm_val = x_val_w @ tweet.svm_w + tweet.svm_b
     h_val = x_val_w @ tweet.w + tweet.b
     emojis = air_group.emojis
     air_m = ranking_metrics(shipped.scores_in_chunks(hold.texts, emojis), hold.labels, k=1)
-    air_sqam = ranking_metrics(ranker.scores_in_chunks(hold.texts, emojis, grave=False), hold.labels, k=1)
+    air_sqam = ranking_metrics(ranker.scores_in_chunks(hold.texts, emojis), hold.labels, k=1)
     hold_batch = ranker.featurizer.featurize(hold.texts)
     air_head = ranking_metrics(air_group.head_scores(x_hold, ranker.encoder.word_vectors, hold_batch), hold.labels, k=1)
     return {
@@ -506,7 +506,7 @@ def train_heads(
     bar.update()
 
     y_t = np.asarray(t_labels)
-    sq_train = ranker.scores_in_chunks(t_texts, tweet_emojis, grave=False)
+    sq_train = ranker.scores_in_chunks(t_texts, tweet_emojis)
     # the dense columns at the end (lexicon, word block) keep r = 1 in an NB-SVM
     n_plain = (LEXICON_FEATURES if features.lexicon else 0) + x_train_w.shape[1] - n_sparse
     tweet = _tweeteval_head(s, x_train_w, y_t, len(tweet_emojis), n_plain, sq_train, bar)

@@ -355,9 +355,7 @@ def _shipped_figures(out: Path, data_dir, tune_rows: EmojiRows, val: EmojiRows |
     if val is not None:  # trained on every tweet: no val side left to report
         figures["twemoji_val"] = _catalog_report(ranker, val)
     tv = load_tweeteval(data_dir, "val")
-    figures["tweeteval_val_sqam"] = ranking_metrics(
-        ranker.scores_in_chunks(tv.texts, tv.label_emojis, grave=False), tv.labels
-    )
+    figures["tweeteval_val_sqam"] = ranking_metrics(ranker.scores_in_chunks(tv.texts, tv.label_emojis), tv.labels)
     return figures
 
 
