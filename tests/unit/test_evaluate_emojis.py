@@ -145,13 +145,16 @@ def test_auto_react_settings_out_of_range_are_refused(tmp_path, capsys, flag, va
     assert exc.value.code == 2 and flag in capsys.readouterr().err
 
 
+def _figures(capsys, f, *flags: str) -> dict:
+    """`evaluate emojis --csv F [flags] --json`, read back."""
+    assert main(["evaluate", "emojis", "--csv", str(f), *flags, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
 def test_heads_on_catalog_is_an_ablation_of_the_same_rows(tmp_path, capsys):
     f = tmp_path / "e.csv"
     f.write_text("text,emojis\nmerry christmas everyone,🎄\nlove you so much,❤️\nmy flight got cancelled,😡\n")
-    assert main(["evaluate", "emojis", "--csv", str(f), "--json"]) == 0
-    plain = json.loads(capsys.readouterr().out)
-    assert main(["evaluate", "emojis", "--csv", str(f), "--heads-on-catalog", "--json"]) == 0
-    heads = json.loads(capsys.readouterr().out)
+    plain, heads = _figures(capsys, f), _figures(capsys, f, "--heads-on-catalog")
     assert heads["rows"] == plain["rows"] == 3
     assert heads["model_version"] == plain["model_version"] + "+heads"
 
@@ -166,10 +169,7 @@ def test_ablations_rank_the_same_rows_and_say_what_they_left_out(tmp_path, capsy
 
     f = tmp_path / "e.csv"
     f.write_text("text,emojis\nmerry christmas everyone,🎄\nok see you,😂\nmy flight got cancelled,✈️\n")
-    assert main(["evaluate", "emojis", "--csv", str(f), "--json"]) == 0
-    plain = json.loads(capsys.readouterr().out)
-    assert main(["evaluate", "emojis", "--csv", str(f), *flags, "--json"]) == 0
-    ablated = json.loads(capsys.readouterr().out)
+    plain, ablated = _figures(capsys, f), _figures(capsys, f, *flags)
     assert ablated["rows"] == plain["rows"] == 3
     assert ablated["model_version"] == plain["model_version"] + suffix
     r = TextRanker()  # the figures are those of the ranking with that part left out
@@ -178,6 +178,15 @@ def test_ablations_rank_the_same_rows_and_say_what_they_left_out(tmp_path, capsy
     s = r.scores(["merry christmas everyone", "ok see you", "my flight got cancelled"], **left_out)
     expected = catalog_metrics(s, [np.asarray([r.index.positions[e]]) for e in ("🎄", "😂", "✈️")])
     assert ablated["mrr"] == pytest.approx(expected["mrr"])
+
+
+def test_no_grave_reports_the_ranking_without_the_grave_message_guard(tmp_path, capsys):
+    f = tmp_path / "e.csv"
+    f.write_text("text,emojis\nsad news: our colleague Tom died this morning,😂\nmy dog died today,😢\n")
+    guarded, plain = _figures(capsys, f), _figures(capsys, f, "--no-grave")
+    assert plain["model_version"] == guarded["model_version"] + "-grave"
+    # 😂 was the writer's emoji for the first: held back (models.grave), it leaves the top 5
+    assert guarded["top5_accuracy"] < plain["top5_accuracy"]
 
 
 def test_the_whole_catalog_split_is_fixed_and_a_fifth(data_dir):

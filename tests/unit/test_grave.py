@@ -3,12 +3,9 @@ illness or a disaster, with the shipped model and its real ranking."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
-from bot.cli import main
 from models.grave import HELD_BACK, hold_back, is_grave
 
 GRAVE = [
@@ -86,18 +83,6 @@ def test_among_given_candidates_nothing_is_held_back():
     text = ["sad news: our colleague Tom died this morning"]
     cands = ["😂", "😢", "🎉", "❤️"]
     assert r.scores(text, cands).tolist() == r.scores(text, cands, grave=False).tolist()
-
-
-def test_evaluate_emojis_reports_the_ranking_without_the_guard_when_asked(tmp_path, capsys):
-    f = tmp_path / "e.csv"
-    f.write_text("text,emojis\nsad news: our colleague Tom died this morning,😂\nmy dog died today,😢\n")
-    assert main(["evaluate", "emojis", "--csv", str(f), "--json"]) == 0
-    guarded = json.loads(capsys.readouterr().out)
-    assert main(["evaluate", "emojis", "--csv", str(f), "--no-grave", "--json"]) == 0
-    plain = json.loads(capsys.readouterr().out)
-    assert plain["model_version"] == guarded["model_version"] + "-grave"
-    # 😂 was the writer's emoji for the first: held back, it leaves the top 5
-    assert guarded["top5_accuracy"] < plain["top5_accuracy"]
 
 
 def test_the_quick_look_for_key_words_changes_no_answer(data_dir):
