@@ -390,11 +390,13 @@ def test_the_readmes_table_of_everyday_messages_shows_the_shipped_ranking_and_it
 def test_the_readmes_table_of_grave_messages_shows_the_ranking_with_and_without_the_guard():
     """README → Grave messages: each message's top 5 and auto-react's additions without the
     guard (``grave=False``) and as shipped."""
+    from models.grave import HELD_BACK
     from models.ranker import TextRanker
     from models.reactions import AUTO_REACT_COUNT, AUTO_REACT_THRESHOLD, reactions
 
     _, rows = _readme_table("| grave message |")
     assert len(rows) >= 5
+    assert f"has {len(HELD_BACK)} emojis moved below every other" in _readme()
     ranker = TextRanker()
     for text, top_off, added_off, top_on, added_on in rows:
         for grave, top, added in ((False, top_off, added_off), (True, top_on, added_on)):
