@@ -195,6 +195,10 @@ class TextRanker:
 
         # what a grave message never gets (models.grave): catalog positions
         self.held_back = np.asarray(sorted({self._positions[e] for e in HELD_BACK if e in self._positions}), np.int64)
+        from models.complaint import DELIGHT
+
+        # what a message that reads negative never gets (models.complaint): catalog positions
+        self.delight = np.asarray(sorted({self._positions[e] for e in DELIGHT if e in self._positions}), np.int64)
         self.prior = None  # the popularity mix (models.prior), last on whole-catalog scores
         if (self.folder / PRIOR_FILE).exists():
             from models.prior import PopularityMix
@@ -258,6 +262,7 @@ class TextRanker:
         name_slot: bool = True,
         meanings: bool = True,
         grave: bool = True,
+        complaint: bool = True,
     ) -> np.ndarray:
         """(len(texts), n_candidates) scores, ``scale · cosine + bias`` (+ over the whole
         catalog, the emoji names the text says and the catalog head, then mixed with the
@@ -270,10 +275,12 @@ class TextRanker:
         ``prior=False, name_slot=False``; ``names=False`` leaves the name slot and the meaning
         match out too, ``meanings=False`` the meaning match alone). ``grave=False`` leaves
         the emojis :mod:`models.grave` holds back for a grave message where they are (over
-        the whole catalog; among given candidates nothing is held back)."""
+        the whole catalog; among given candidates nothing is held back), and
+        ``complaint=False`` those :mod:`models.complaint` holds back for a message that
+        reads negative."""
         _check_texts(texts, allow_empty)
         return self._scores(
-            texts, candidates, heads_on_catalog, names, catalog_head, prior, name_slot, meanings, grave
+            texts, candidates, heads_on_catalog, names, catalog_head, prior, name_slot, meanings, grave, complaint
         )[0]
 
     def scores_in_chunks(
@@ -301,6 +308,7 @@ class TextRanker:
         name_slot: bool = True,
         meanings: bool = True,
         grave: bool = True,
+        complaint: bool = True,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(scores, cosines), both (len(texts), n_candidates)."""
         batch = self.featurizer.featurize(texts)
@@ -330,13 +338,19 @@ class TextRanker:
                 from models.names import give_slot
 
                 give_slot(s, *named.strongest(), self.name_slot)
+            # The guards: over the whole catalog only, where the bot chooses (auto-react,
+            # /emojify). Given candidates are the caller's choice, with meanings of their
+            # own: the airline benchmark's 😈 stands for a neutral tweet, 🎉 for a glad one.
+            from models.grave import hold_back
+
             if grave:
-                # Over the whole catalog only, where the bot chooses (auto-react, /emojify).
-                # Given candidates are the caller's choice, with meanings of their own: the
-                # airline benchmark's 😈 stands for a neutral tweet.
-                from models.grave import grave_rows, hold_back
+                from models.grave import grave_rows
 
                 hold_back(s, grave_rows(texts), self.held_back)
+            if complaint:
+                from models.complaint import complaint_rows
+
+                hold_back(s, complaint_rows(texts), self.delight)
             return s, cos
         q = self.encoder.encode(batch)
         rows = self.candidate_indices(candidates)

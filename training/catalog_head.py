@@ -74,7 +74,15 @@ def _ranker_rows(ranker: TextRanker, texts: list[str], batch: int = 2048, scores
         chunk = texts[i : i + batch]
         if scores:
             base.append(
-                ranker.scores(chunk, allow_empty=True, catalog_head=False, prior=False, name_slot=False, grave=False)
+                ranker.scores(
+                    chunk,
+                    allow_empty=True,
+                    catalog_head=False,
+                    prior=False,
+                    name_slot=False,
+                    grave=False,
+                    complaint=False,
+                )
             )
         rows.append(ranker.encoder.ngram_rows(ranker.featurizer.featurize(chunk).ngram_ids))
     return (np.concatenate(base) if scores else None), vstack(rows, format="csr")

@@ -187,6 +187,7 @@ def evaluate_emojis(
     name_slot: bool = True,
     meanings: bool = True,
     grave: bool = True,
+    complaint: bool = True,
     react_count: int = AUTO_REACT_COUNT,
     react_threshold: float = AUTO_REACT_THRESHOLD,
 ) -> dict[str, Any]:
@@ -198,7 +199,7 @@ def evaluate_emojis(
     in each text, taken out before ranking (:func:`training.data.read_emojis_in_text`).
 
     ``names=False`` / ``catalog_head=False`` / ``prior=False`` / ``name_slot=False`` /
-    ``meanings=False`` / ``grave=False`` leave those parts of the ranking out (ablations).
+    ``meanings=False`` / ``grave=False`` / ``complaint=False`` leave those parts of the ranking out (ablations).
     ``baseline`` ``popularity`` or ``svm`` scores the same rows with that yardstick
     (trained on the split's train side) instead of the shipped model.
 
@@ -218,6 +219,7 @@ def evaluate_emojis(
         "name_slot": name_slot,
         "meanings": meanings,
         "grave": grave,
+        "complaint": complaint,
     }
     if heads_on_catalog and ranker.heads is None:
         raise ValueError(f"--heads-on-catalog: {ranker.heads_note}")

@@ -117,7 +117,9 @@ def word_rarity(ranker: TextRanker, texts: list[str]) -> np.ndarray:
 
 def _sqam_scores(ranker: TextRanker, texts: list[str]) -> np.ndarray:
     """The SQAM alone over the whole catalog (what the names and meanings are added to)."""
-    return ranker.scores_in_chunks(texts, chunk=1024, names=False, catalog_head=False, prior=False, grave=False)
+    return ranker.scores_in_chunks(
+        texts, chunk=1024, names=False, catalog_head=False, prior=False, grave=False, complaint=False
+    )
 
 
 def _match_scores(ranker: TextRanker, texts: list[str], matcher: NameMatch) -> np.ndarray:

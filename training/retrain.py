@@ -181,7 +181,13 @@ def _original_examples(data_dir, catalog, ranker: TextRanker, s: RetrainSettings
     pos = ranker.index.positions
     for j in range(0, len(texts), 1024):
         logits = ranker.scores(
-            texts[j : j + 1024], allow_empty=True, names=False, catalog_head=False, prior=False, grave=False
+            texts[j : j + 1024],
+            allow_empty=True,
+            names=False,
+            catalog_head=False,
+            prior=False,
+            grave=False,
+            complaint=False,
         )  # the SQAM's own answer
         p = np.exp(logits - logits.max(axis=1, keepdims=True))
         p *= (1.0 - s.gold_share) / p.sum(axis=1, keepdims=True)
@@ -200,9 +206,11 @@ def _fixed_terms(ranker: TextRanker, examples: list[FeedbackExample]) -> np.ndar
     out = np.zeros((len(examples), len(ranker.chars)), np.float32)
     for i in range(0, len(examples), 1024):
         texts = [e.text for e in examples[i : i + 1024]]
-        full = ranker.scores(texts, allow_empty=True, prior=False, name_slot=False, grave=False)  # the sum of the terms
+        full = ranker.scores(
+            texts, allow_empty=True, prior=False, name_slot=False, grave=False, complaint=False
+        )  # the sum of the terms
         out[i : i + len(texts)] = full - ranker.scores(
-            texts, allow_empty=True, names=False, catalog_head=False, prior=False, grave=False
+            texts, allow_empty=True, names=False, catalog_head=False, prior=False, grave=False, complaint=False
         )
     return out
 

@@ -423,7 +423,9 @@ def train_sqam(
 
 def _catalog_report(ranker: TextRanker, rows: EmojiRows) -> dict[str, float]:
     pos = {c: i for i, c in enumerate(ranker.chars)}
-    scores = ranker.scores_in_chunks(rows.texts, names=False, catalog_head=False, prior=False, grave=False)
+    scores = ranker.scores_in_chunks(
+        rows.texts, names=False, catalog_head=False, prior=False, grave=False, complaint=False
+    )
     return catalog_metrics(scores, [np.asarray([pos[c] for c in g]) for g in rows.gold])
 
 

@@ -60,6 +60,8 @@ ABLATIONS = {
     "meanings": "leave the meaning match out: words near an emoji's names in meaning (married → 💒)",
     "grave": "leave laughing and partying emojis where they rank for a message about a death, a grave illness "
     "or a disaster (the bot holds them back)",
+    "complaint": "leave adoring, grinning and party emojis (😍 😘 😊 🎉 …) where they rank for a message that "
+    "reads negative (the bot holds them back)",
 }
 
 

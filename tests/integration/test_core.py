@@ -265,3 +265,18 @@ def test_a_grave_message_gets_no_laughing_or_partying_emoji_from_the_bot(core, r
     assert not {e for e in held if e in reply.text}
     acts = run(core.handle(msg("merry christmas everyone")))  # not grave: 🎄 as ever
     assert acts[0].emojis[0].char == "🎄"
+
+
+def test_a_complaint_gets_no_adoring_or_party_emoji_from_the_bot(core, run):
+    """models.complaint through the whole core: /emojify and auto-react hold back 😍 😘 😊
+    🎉 … for a message that reads negative, and keep what fits it."""
+    from models.complaint import DELIGHT
+
+    run(core.handle(cmd("emojify-admin", "on", user="UADMIN")))
+    run(core.handle(cmd("emojify-admin", "threshold 0.2", user="UADMIN")))
+    held = set(DELIGHT)
+    reply = run(core.handle(cmd("emojify", "I hate mondays")))[0]  # 😂 🙄 😍 😭 ❤️ before the guard
+    assert isinstance(reply, Reply) and not {e for e in held if e in reply.text}
+    acts = run(core.handle(msg("I'm so tired, didn't sleep at all last night")))
+    added = [e.char for a in acts if isinstance(a, AddReactions) for e in a.emojis]
+    assert "😴" in added and not set(added) & held

@@ -189,6 +189,16 @@ def test_no_grave_reports_the_ranking_without_the_grave_message_guard(tmp_path, 
     assert guarded["top5_accuracy"] < plain["top5_accuracy"]
 
 
+def test_no_complaint_reports_the_ranking_without_the_complaint_guard(tmp_path, capsys):
+    f = tmp_path / "e.csv"
+    f.write_text('text,emojis\ntraffic was terrible this morning,😍\n"the deploy failed again, rolling back",😭\n')
+    guarded, plain = _figures(capsys, f), _figures(capsys, f, "--no-complaint")
+    assert plain["model_version"] == guarded["model_version"] + "-complaint"
+    assert guarded["rows"] == plain["rows"] == 2
+    # 😍 was the writer's emoji for the first: held back (models.complaint), it leaves the top 5
+    assert guarded["top5_accuracy"] < plain["top5_accuracy"]
+
+
 def test_the_whole_catalog_split_is_fixed_and_a_fifth(data_dir):
     from training.data import load_twemoji_tweets
 
