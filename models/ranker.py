@@ -195,10 +195,12 @@ class TextRanker:
 
         # what a grave message never gets (models.grave): catalog positions
         self.held_back = np.asarray(sorted({self._positions[e] for e in HELD_BACK if e in self._positions}), np.int64)
-        from models.complaint import DELIGHT
+        from models.complaint import DELIGHT, Tone
 
-        # what a message that reads negative never gets (models.complaint): catalog positions
+        # what a message that reads negative never gets (models.complaint): catalog
+        # positions, and how negative a message reads, over this vocabulary's words
         self.delight = np.asarray(sorted({self._positions[e] for e in DELIGHT if e in self._positions}), np.int64)
+        self.tone = Tone(self.featurizer.vocab.words)
         self.prior = None  # the popularity mix (models.prior), last on whole-catalog scores
         if (self.folder / PRIOR_FILE).exists():
             from models.prior import PopularityMix
@@ -348,9 +350,7 @@ class TextRanker:
 
                 hold_back(s, grave_rows(texts), self.held_back)
             if complaint:
-                from models.complaint import complaint_rows
-
-                hold_back(s, complaint_rows(texts), self.delight)
+                hold_back(s, self.tone.rows(batch.word_ids), self.delight)
             return s, cos
         q = self.encoder.encode(batch)
         rows = self.candidate_indices(candidates)

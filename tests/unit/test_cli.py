@@ -387,20 +387,23 @@ def test_the_readmes_table_of_everyday_messages_shows_the_shipped_ranking_and_it
         assert _emojis(" ".join(added)) == ([] if cells[-1] == "(nothing)" else _emojis(cells[-1])), cells[0]
 
 
-def test_the_readmes_table_of_grave_messages_shows_the_ranking_with_and_without_the_guard():
-    """README → Grave messages: each message's top 5 and auto-react's additions without the
-    guard (``grave=False``) and as shipped."""
+@pytest.mark.parametrize("table", ["| grave message |", "| complaint |"])
+def test_the_readmes_tables_of_the_guards_show_the_ranking_with_and_without_them(table):
+    """README → Grave messages, Complaints: each message's top 5 and auto-react's additions
+    without the guards (``grave=False, complaint=False``) and as shipped."""
+    from models.complaint import DELIGHT
     from models.grave import HELD_BACK
     from models.ranker import TextRanker
     from models.reactions import AUTO_REACT_COUNT, AUTO_REACT_THRESHOLD, reactions
 
-    _, rows = _readme_table("| grave message |")
+    _, rows = _readme_table(table)
     assert len(rows) >= 5
     assert f"has {len(HELD_BACK)} emojis moved below every other" in _readme()
+    assert f"these {len(DELIGHT)} emojis" in _readme()
     ranker = TextRanker()
     for text, top_off, added_off, top_on, added_on in rows:
-        for grave, top, added in ((False, top_off, added_off), (True, top_on, added_on)):
-            _, ranked = ranker.score_and_rank([text], 5, grave=grave)
-            assert _emojis(" ".join(r.emoji for r in ranked[0])) == _emojis(top.strip("*")), (text, grave)
+        for guarded, top, added in ((False, top_off, added_off), (True, top_on, added_on)):
+            _, ranked = ranker.score_and_rank([text], 5, grave=guarded, complaint=guarded)
+            assert _emojis(" ".join(r.emoji for r in ranked[0])) == _emojis(top.strip("*")), (text, guarded)
             got = [r.emoji for r in reactions(ranked[0][:AUTO_REACT_COUNT], AUTO_REACT_THRESHOLD)]
-            assert _emojis(" ".join(got)) == ([] if added == "(nothing)" else _emojis(added)), (text, grave)
+            assert _emojis(" ".join(got)) == ([] if added == "(nothing)" else _emojis(added)), (text, guarded)

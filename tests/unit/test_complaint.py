@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from models.complaint import DELIGHT, is_complaint
+from models.complaint import DELIGHT, THRESHOLD
 
 COMPLAINTS = [
     "the deploy failed again, rolling back",
+    "lakers lost again tonight",
+    "the server is down again, everything is on fire",
     "traffic was terrible this morning",
     "I hate mondays",
     "ugh, my train is late again",
@@ -16,33 +19,54 @@ COMPLAINTS = [
     "I'm not happy with this at all",  # a positive word under a negation
     "not a great start to the week",
     "so sad 😢",
+    "we don't love the new process",  # the tokenizer's n't is a negation too
 ]
 NOT_COMPLAINTS = [
     "happy birthday Sam, have a great one!",
     "pizza party in the kitchen at noon",
     "the build is green, shipping it",
     "meeting moved to 3pm, sorry for the late notice",  # mildly negative words only
-    "lakers lost again tonight",  # a mild complaint (VADER −0.32) keeps the ranking's answer
-    "the server is down again, everything is on fire",  # −0.34
     "I love this song so much it hurts",
     "good morning team, the coffee machine is fixed",
 ]
 
 
-@pytest.mark.parametrize("text", COMPLAINTS)
-def test_a_message_that_reads_negative_is_a_complaint(text):
-    assert is_complaint(text)
-
-
-@pytest.mark.parametrize("text", NOT_COMPLAINTS)
-def test_glad_neutral_and_mildly_negative_messages_are_not(text):
-    assert not is_complaint(text)
-
-
-def test_the_shipped_ranking_holds_back_delight_for_complaints():
+@pytest.fixture(scope="module")
+def ranker():
     from models.ranker import TextRanker
 
-    r = TextRanker()
+    return TextRanker()
+
+
+def _tone(ranker, texts):
+    return ranker.tone.compound(ranker.featurizer.featurize(texts).word_ids)
+
+
+def test_a_message_that_reads_negative_is_a_complaint_and_a_glad_one_is_not(ranker):
+    for texts, negative in ((COMPLAINTS, True), (NOT_COMPLAINTS, False)):
+        for text, tone in zip(texts, _tone(ranker, texts), strict=True):
+            assert (tone <= THRESHOLD) == negative, (text, tone)
+
+
+def test_the_tone_is_vaders_lexicon_and_negation(ranker, data_dir):
+    """On a plain message the tone is VADER's compound; over TweetEval's tweets, where
+    VADER's further rules (capitals, boosters, *but*, punctuation) weigh in, the two
+    correlate closely and mostly agree on what reads negative."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    vader = SentimentIntensityAnalyzer()
+    plain = ["traffic was terrible this morning", "I'm not happy with this at all", "I love this"]
+    assert _tone(ranker, plain) == pytest.approx([vader.polarity_scores(t)["compound"] for t in plain], abs=0.002)
+    texts = (data_dir / "tweeteval_emoji" / "val_text.txt").read_text(encoding="utf-8").splitlines()
+    ours = _tone(ranker, texts)
+    theirs = np.asarray([vader.polarity_scores(t)["compound"] for t in texts])
+    assert np.corrcoef(ours, theirs)[0, 1] > 0.9
+    both = ((ours <= THRESHOLD) & (theirs <= THRESHOLD)).sum()
+    assert both > 0.8 * (ours <= THRESHOLD).sum() and both > 0.8 * (theirs <= THRESHOLD).sum()
+
+
+def test_the_shipped_ranking_holds_back_delight_for_complaints(ranker):
+    r = ranker
     held = set(DELIGHT)
     before = r.score_and_rank(COMPLAINTS, 5, complaint=False)[1]
     after = r.score_and_rank(COMPLAINTS, 5)[1]
@@ -58,34 +82,10 @@ def test_the_shipped_ranking_holds_back_delight_for_complaints():
     ]
 
 
-def test_among_given_candidates_nothing_is_held_back():
+def test_among_given_candidates_nothing_is_held_back(ranker):
     """The airline benchmark's 🎉 stands for a glad tweet among three: given candidates
     are the caller's choice, and the guard is for the bot's own whole-catalog choice."""
-    from models.ranker import TextRanker
-
-    r = TextRanker()
+    r = ranker
     text = ["@united lost my bag again, worst airline ever"]
     cands = ["🎉", "😈", "😡"]
     assert r.scores(text, cands).tolist() == r.scores(text, cands, complaint=False).tolist()
-
-
-def test_the_quick_look_for_negative_words_changes_no_answer(data_dir):
-    """``is_complaint`` runs VADER only on messages with a word that could make them
-    negative: on every tweet we have, it answers as VADER alone does."""
-    import csv
-
-    from models import complaint
-
-    d = data_dir / "tweeteval_emoji"
-    texts = (d / "val_text.txt").read_text(encoding="utf-8").splitlines()
-    with open(data_dir / "twemoji_tweets" / "tweets.csv", encoding="utf-8") as f:
-        texts += [r["text"] for r in csv.DictReader(f)]
-    with open(data_dir / "airline_sentiment" / "tweets_train.csv", encoding="utf-8") as f:
-        texts += [r["text"] for r in csv.DictReader(f)]
-    texts += COMPLAINTS + NOT_COMPLAINTS
-    analyzer, triggers, emojis = complaint._vader()
-    full = [analyzer.polarity_scores(t)["compound"] <= complaint.THRESHOLD for t in texts]
-    assert [is_complaint(t) for t in texts] == full
-    assert sum(full) > 1000  # the collections hold real complaints
-    # and the look lets through only a share of them to VADER
-    assert sum(complaint._may_be_negative(t, triggers, emojis) for t in texts) < len(texts) / 2
