@@ -136,6 +136,12 @@ class Ranked:
     fit: float = 0.0
 
 
+# The guards (models.grave, models.complaint) hold emojis back at the very end of
+# whole-catalog ranking, where the bot chooses; what training fits on or imitates is the
+# ranking's terms without them: ``scores(..., **NO_GUARDS)``.
+NO_GUARDS = {"grave": False, "complaint": False}
+
+
 class TextRanker:
     """Loads the shipped artifacts once and ranks texts against the catalog (or a subset)."""
 

@@ -33,7 +33,7 @@ from models.artifacts import (
 from models.catalog_head import CatalogHead
 from models.names import SLOT_POSITION, give_slot
 from models.prior import PopularityMix
-from models.ranker import TextRanker
+from models.ranker import NO_GUARDS, TextRanker
 from training.metrics import catalog_metrics, rounded, within_tolerance
 
 
@@ -80,8 +80,7 @@ def _ranker_rows(ranker: TextRanker, texts: list[str], batch: int = 2048, scores
                     catalog_head=False,
                     prior=False,
                     name_slot=False,
-                    grave=False,
-                    complaint=False,
+                    **NO_GUARDS,
                 )
             )
         rows.append(ranker.encoder.ngram_rows(ranker.featurizer.featurize(chunk).ngram_ids))

@@ -40,7 +40,7 @@ from models.artifacts import (
     require,
     update_manifest,
 )
-from models.ranker import TextRanker
+from models.ranker import NO_GUARDS, TextRanker
 from models.text import MAX_NGRAMS, MAX_TOKENS, TextFeaturizer, Vocabulary
 from training.feedback import Feedback, FeedbackExample, FeedbackSettings, build_feedback
 from training.keras_data import callback_base, py_dataset_base
@@ -186,8 +186,7 @@ def _original_examples(data_dir, catalog, ranker: TextRanker, s: RetrainSettings
             names=False,
             catalog_head=False,
             prior=False,
-            grave=False,
-            complaint=False,
+            **NO_GUARDS,
         )  # the SQAM's own answer
         p = np.exp(logits - logits.max(axis=1, keepdims=True))
         p *= (1.0 - s.gold_share) / p.sum(axis=1, keepdims=True)
@@ -206,11 +205,9 @@ def _fixed_terms(ranker: TextRanker, examples: list[FeedbackExample]) -> np.ndar
     out = np.zeros((len(examples), len(ranker.chars)), np.float32)
     for i in range(0, len(examples), 1024):
         texts = [e.text for e in examples[i : i + 1024]]
-        full = ranker.scores(
-            texts, allow_empty=True, prior=False, name_slot=False, grave=False, complaint=False
-        )  # the sum of the terms
+        full = ranker.scores(texts, allow_empty=True, prior=False, name_slot=False, **NO_GUARDS)  # the sum of the terms
         out[i : i + len(texts)] = full - ranker.scores(
-            texts, allow_empty=True, names=False, catalog_head=False, prior=False, grave=False, complaint=False
+            texts, allow_empty=True, names=False, catalog_head=False, prior=False, **NO_GUARDS
         )
     return out
 
