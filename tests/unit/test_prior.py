@@ -82,9 +82,11 @@ def test_the_weight_is_the_largest_that_costs_the_tune_rows_at_most_the_toleranc
 def test_the_shipped_ranker_mixes_whole_catalog_scores_only(ranker):
     mix = ranker.prior
     assert mix is not None and 0 < mix.weight < 1 and mix.temperature > 0
+    from models.ranker import NO_GUARDS
+
     texts = ["my flight got cancelled, stuck at the airport", "ok"]
-    raw = ranker.scores(texts, prior=False)
-    np.testing.assert_allclose(ranker.scores(texts), mix.probabilities(raw), rtol=1e-5)
+    raw = ranker.scores(texts, prior=False, **NO_GUARDS)  # the guards act after the mix (the first is a complaint)
+    np.testing.assert_allclose(ranker.scores(texts, **NO_GUARDS), mix.probabilities(raw), rtol=1e-5)
     cands = ["✈️", "😂", "❤️"]  # among given candidates (TweetEval, airline) it stays out
     np.testing.assert_allclose(ranker.scores(texts, cands), ranker.scores(texts, cands, prior=False))
     assert ranker.rank(texts[:1], k=1)[0][0].emoji == "✈️"  # a sure answer stays first
