@@ -74,14 +74,7 @@ def _ranker_rows(ranker: TextRanker, texts: list[str], batch: int = 2048, scores
         chunk = texts[i : i + batch]
         if scores:
             base.append(
-                ranker.scores(
-                    chunk,
-                    allow_empty=True,
-                    catalog_head=False,
-                    prior=False,
-                    name_slot=False,
-                    **NO_GUARDS,
-                )
+                ranker.scores(chunk, allow_empty=True, catalog_head=False, prior=False, name_slot=False, **NO_GUARDS)
             )
         rows.append(ranker.encoder.ngram_rows(ranker.featurizer.featurize(chunk).ngram_ids))
     return (np.concatenate(base) if scores else None), vstack(rows, format="csr")

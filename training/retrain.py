@@ -180,14 +180,10 @@ def _original_examples(data_dir, catalog, ranker: TextRanker, s: RetrainSettings
     teacher = np.zeros((len(idx), len(ranker.chars)), np.float16)
     pos = ranker.index.positions
     for j in range(0, len(texts), 1024):
+        # the SQAM's own answer
         logits = ranker.scores(
-            texts[j : j + 1024],
-            allow_empty=True,
-            names=False,
-            catalog_head=False,
-            prior=False,
-            **NO_GUARDS,
-        )  # the SQAM's own answer
+            texts[j : j + 1024], allow_empty=True, names=False, catalog_head=False, prior=False, **NO_GUARDS
+        )
         p = np.exp(logits - logits.max(axis=1, keepdims=True))
         p *= (1.0 - s.gold_share) / p.sum(axis=1, keepdims=True)
         for r, i in enumerate(idx[j : j + 1024]):
