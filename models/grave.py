@@ -20,6 +20,7 @@ of 84,445 tweets and moves no figure by more than 0.0002. Nothing here is learne
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Sequence
 
 import numpy as np
@@ -71,14 +72,28 @@ _KEYS = (
 def is_grave(text: str) -> bool:
     """Whether ``text`` names a death, a grave illness or a disaster and is no joke."""
     low = text.lower()
-    if not any(k in low for k in _KEYS):
-        return False
+    return any(k in low for k in _KEYS) and _names_grave(text)
+
+
+def _names_grave(text: str) -> bool:
     return _GRAVE.search(text) is not None and _JOKE.search(text) is None
 
 
 def grave_rows(texts: Sequence[str]) -> np.ndarray:
-    """Indices of the grave texts among ``texts``."""
-    return np.asarray([i for i, t in enumerate(texts) if is_grave(t)], dtype=np.int64)
+    """Indices of the grave texts among ``texts``: :func:`is_grave` of each, with the
+    substring look made once per key over the whole batch (one pass per key, not one
+    per key and message; no key holds a newline, so none matches across two messages)."""
+    lows = [t.lower() for t in texts]
+    starts = np.cumsum([0] + [len(low) + 1 for low in lows]).tolist()
+    joined = "\n".join(lows)
+    hits: set[int] = set()
+    for k in _KEYS:
+        at = joined.find(k)
+        while at >= 0:
+            i = bisect_right(starts, at) - 1
+            hits.add(i)
+            at = joined.find(k, starts[i + 1])  # the next message: one hit per message is enough
+    return np.asarray([i for i in sorted(hits) if _names_grave(texts[i])], dtype=np.int64)
 
 
 def hold_back(s: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> None:

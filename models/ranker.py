@@ -71,10 +71,12 @@ class NumpyQuestionEncoder:
         if self.word_vectors is not None:
             parts.append(mean_word_vectors(self.word_vectors, batch.word_ids))
         x = np.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
-        x = np.tanh(x @ self.question_dense[0] + self.question_dense[1])
-        for wt, b in self.shared:
-            x = np.tanh(x @ wt + b)
-        return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-8)
+        for wt, b in [self.question_dense, *self.shared]:
+            x = x @ wt
+            x += b
+            np.tanh(x, out=x)  # in place: these layers allocate nothing more
+        x /= np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-8)
+        return x
 
     def ngram_rows(self, ids: np.ndarray):
         """(B × buckets) sparse rows: each text's n-grams weighted by idf, L2-normalised.
@@ -84,11 +86,14 @@ class NumpyQuestionEncoder:
 
         assert self.ngram_idf is not None
         nz = ids != 0
-        rows = np.nonzero(nz)[0]
+        counts = nz.sum(axis=1)
+        rows = np.repeat(np.arange(ids.shape[0]), counts)
         w = np.where(nz, self.ngram_idf[ids], 0.0)
         norm = np.sqrt(np.maximum((w * w).sum(axis=1), 1e-12))
         data = (w[nz] / norm[rows]).astype(np.float32)
-        m = csr_matrix((data, (rows, ids[nz])), shape=(ids.shape[0], len(self.ngram_idf)))
+        indptr = np.concatenate([[0], np.cumsum(counts)])
+        # built as CSR directly, in the row-major order of the ids (what the COO route gave)
+        m = csr_matrix((data, ids[nz], indptr), shape=(ids.shape[0], len(self.ngram_idf)))
         m.sum_duplicates()
         return m
 

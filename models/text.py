@@ -110,7 +110,8 @@ class TweetTokenizer:
 
         # Lone variation selectors are what is left where a tweet's emojis were removed;
         # keep them as a cue before the emoji package drops them.
-        text = _LONE_VS_RE.sub(" \x02 ", text)
+        if "\ufe0f" in text:  # most messages hold none: skip the substitution's pass
+            text = _LONE_VS_RE.sub(" \x02 ", text)
         if not _MAYBE_EMOJI_RE.search(text):  # most messages: skip the slow full scan
             return text
         return self._emoji.replace_emoji(text, replace=name)

@@ -100,3 +100,10 @@ def test_the_quick_look_for_key_words_changes_no_answer(data_dir):
     full = [grave._GRAVE.search(t) is not None and grave._JOKE.search(t) is None for t in texts]
     assert [is_grave(t) for t in texts] == full
     assert sum(full) > 50  # the collections hold real grave tweets
+    # the ranker's batch look: the same messages, batch by batch, with messages that hold
+    # a newline or lower-case to more characters (İ) between them
+    texts += ["RIP\nlegend", "İİİ rip", "x", "", "the funeral\n"]
+    for b in range(0, len(texts), 256):
+        chunk = texts[b : b + 256]
+        assert grave.grave_rows(chunk).tolist() == [i for i, t in enumerate(chunk) if is_grave(t)]
+    assert grave.grave_rows([]).tolist() == []
