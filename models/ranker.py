@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -141,10 +141,45 @@ class Ranked:
     fit: float = 0.0
 
 
-# The guards (models.grave, models.complaint) hold emojis back at the very end of
-# whole-catalog ranking, where the bot chooses; what training fits on or imitates is the
-# ranking's terms without them: ``scores(..., **NO_GUARDS)``.
+@dataclass(frozen=True)
+class Terms:
+    """The parts of whole-catalog ranking, each on or off (all on but ``heads_on_catalog``:
+    what the bot ranks with). :meth:`TextRanker.scores` and ``evaluate emojis`` take them as
+    keywords (``names=False``, …); an unknown one is a TypeError.
+
+    - ``names``: the emoji names the text says (off: the name slot and the meaning match too);
+    - ``catalog_head``: the linear n-gram model over the catalog;
+    - ``prior``: the popularity mix (off: the sum of the terms);
+    - ``name_slot``: a fifth place for an emoji the text names;
+    - ``meanings``: the meaning match, words near an emoji's names in meaning;
+    - ``grave``, ``complaint``: the guards, :mod:`models.grave` and :mod:`models.complaint`,
+      which hold emojis back at the very end, where the bot chooses;
+    - ``heads_on_catalog``: the TweetEval and airline heads over the whole catalog too (an
+      ablation: measured to cost whole-catalog ranking, the bot never does it).
+
+    Among given candidates only the SQAM and the heads rank; the parts above are for the
+    whole catalog."""
+
+    names: bool = True
+    catalog_head: bool = True
+    prior: bool = True
+    name_slot: bool = True
+    meanings: bool = True
+    grave: bool = True
+    complaint: bool = True
+    heads_on_catalog: bool = False
+
+    def changed(self) -> list[str]:
+        """The parts set otherwise than the bot ranks, in field order."""
+        return [f.name for f in fields(self) if getattr(self, f.name) != f.default]
+
+
+# What training fits on or imitates: the ranking's terms without the guards, ...
 NO_GUARDS = {"grave": False, "complaint": False}
+# ... their sum, before the popularity mix and the name slot turn it into the ranking ...
+SUM_OF_TERMS = {"prior": False, "name_slot": False, **NO_GUARDS}
+# ... and the SQAM alone (what a retrain imitates and the names and the head are fitted next to).
+SQAM_ALONE = {"names": False, "catalog_head": False, "prior": False, **NO_GUARDS}
 
 
 class TextRanker:
@@ -268,33 +303,17 @@ class TextRanker:
         texts: Sequence[str],
         candidates: Sequence[str] | None = None,
         allow_empty: bool = False,
-        heads_on_catalog: bool = False,
-        names: bool = True,
-        catalog_head: bool = True,
-        prior: bool = True,
-        name_slot: bool = True,
-        meanings: bool = True,
-        grave: bool = True,
-        complaint: bool = True,
+        **terms: bool,
     ) -> np.ndarray:
         """(len(texts), n_candidates) scores, ``scale · cosine + bias`` (+ over the whole
-        catalog, the emoji names the text says and the catalog head, then mixed with the
-        emojis' popularity: the mixture's probability, models.prior); raises EmptyTextError on blank texts
-        unless ``allow_empty`` (then a blank text is scored as an unknown word).
-        ``heads_on_catalog`` adds the heads to whole-catalog scores too (an ablation that
-        `evaluate emojis --heads-on-catalog` measures; the bot never does); ``names=False``,
-        ``catalog_head=False``, ``prior=False`` and ``name_slot=False`` leave those out (the
-        first two off: the SQAM alone, what a retrain imitates; the sum of the terms:
-        ``prior=False, name_slot=False``; ``names=False`` leaves the name slot and the meaning
-        match out too, ``meanings=False`` the meaning match alone). ``grave=False`` leaves
-        the emojis :mod:`models.grave` holds back for a grave message where they are (over
-        the whole catalog; among given candidates nothing is held back), and
-        ``complaint=False`` those :mod:`models.complaint` holds back for a message that
-        reads negative."""
+        catalog, the emoji names the text says, the meaning match and the catalog head,
+        then mixed with the emojis' popularity: the mixture's probability, models.prior;
+        then the guards); raises EmptyTextError on blank texts unless ``allow_empty`` (then
+        a blank text is scored as an unknown word). ``terms`` turn parts off (or the heads
+        on), as :class:`Terms` names them: ``SQAM_ALONE``, ``SUM_OF_TERMS`` and
+        ``NO_GUARDS`` are the sets training reads."""
         _check_texts(texts, allow_empty)
-        return self._scores(
-            texts, candidates, heads_on_catalog, names, catalog_head, prior, name_slot, meanings, grave, complaint
-        )[0]
+        return self._scores(texts, candidates, Terms(**terms))[0]
 
     def scores_in_chunks(
         self, texts: Sequence[str], candidates: Sequence[str] | None = None, chunk: int = 512, **terms: bool
@@ -311,17 +330,7 @@ class TextRanker:
         return np.concatenate(parts)
 
     def _scores(
-        self,
-        texts: Sequence[str],
-        candidates: Sequence[str] | None,
-        heads_on_catalog: bool = False,
-        names: bool = True,
-        catalog_head: bool = True,
-        prior: bool = True,
-        name_slot: bool = True,
-        meanings: bool = True,
-        grave: bool = True,
-        complaint: bool = True,
+        self, texts: Sequence[str], candidates: Sequence[str] | None, terms: Terms = Terms()
     ) -> tuple[np.ndarray, np.ndarray]:
         """(scores, cosines), both (len(texts), n_candidates)."""
         batch = self.featurizer.featurize(texts)
@@ -331,23 +340,23 @@ class TextRanker:
             # to cost whole-catalog ranking (README), so they only choose among given
             # candidates (and the names and the catalog head stay out of those choices,
             # which the heads were tuned without).
-            head = self.catalog_head if catalog_head and self.catalog_head is not None else None
+            head = self.catalog_head if terms.catalog_head and self.catalog_head is not None else None
             rows = self.encoder.ngram_rows(batch.ngram_ids) if head is not None else None
             q = self.encoder.encode(batch, rows)
             cos = q @ self.answers.T
             s = self.scale * cos + self.bias
-            named = self.names.match(batch.word_ids) if names and self.names is not None else None
+            named = self.names.match(batch.word_ids) if terms.names and self.names is not None else None
             if named is not None and self.names.weight:
                 named.add_to(s, self.names.weight)
-            if names and meanings and self.meanings is not None and self.meanings.weight:
+            if terms.names and terms.meanings and self.meanings is not None and self.meanings.weight:
                 self.meanings.match(batch.word_ids).add_to(s, self.meanings.weight)
             if head is not None and head.weight:
                 head.add_to(s, rows, head.weight)
-            if heads_on_catalog and self.heads is not None:
+            if terms.heads_on_catalog and self.heads is not None:
                 self._add_heads(s, texts, batch, None)
-            if prior and self.prior is not None and self.prior.weight:
+            if terms.prior and self.prior is not None and self.prior.weight:
                 s = self.prior.probabilities(s)
-            if named is not None and name_slot and self.name_slot:
+            if named is not None and terms.name_slot and self.name_slot:
                 from models.names import give_slot
 
                 give_slot(s, *named.strongest(), self.name_slot)
@@ -356,11 +365,11 @@ class TextRanker:
             # own: the airline benchmark's 😈 stands for a neutral tweet, 🎉 for a glad one.
             from models.grave import hold_back
 
-            if grave:
+            if terms.grave:
                 from models.grave import grave_rows
 
                 hold_back(s, grave_rows(texts), self.held_back)
-            if complaint:
+            if terms.complaint:
                 hold_back(s, self.tone.rows(batch.word_ids), self.delight)
             return s, cos
         q = self.encoder.encode(batch)
@@ -411,7 +420,7 @@ class TextRanker:
         evaluation's metrics and the reactions the bot would add); ``terms`` as for
         :meth:`scores`."""
         _check_texts(texts, allow_empty)
-        s, cos = self._scores(texts, candidates, **terms)
+        s, cos = self._scores(texts, candidates, Terms(**terms))
         return s, self._top(s, cos, k, candidates)
 
     def _top(self, s: np.ndarray, cos: np.ndarray, k: int, candidates: Sequence[str] | None) -> list[list[Ranked]]:

@@ -33,7 +33,7 @@ from models.artifacts import (
 from models.catalog_head import CatalogHead
 from models.names import SLOT_POSITION, give_slot
 from models.prior import PopularityMix
-from models.ranker import NO_GUARDS, TextRanker
+from models.ranker import SUM_OF_TERMS, TextRanker
 from training.metrics import catalog_metrics, rounded, within_tolerance
 
 
@@ -73,9 +73,7 @@ def _ranker_rows(ranker: TextRanker, texts: list[str], batch: int = 2048, scores
     for i in range(0, len(texts), batch):
         chunk = texts[i : i + batch]
         if scores:
-            base.append(
-                ranker.scores(chunk, allow_empty=True, catalog_head=False, prior=False, name_slot=False, **NO_GUARDS)
-            )
+            base.append(ranker.scores(chunk, allow_empty=True, catalog_head=False, **SUM_OF_TERMS))
         rows.append(ranker.encoder.ngram_rows(ranker.featurizer.featurize(chunk).ngram_ids))
     return (np.concatenate(base) if scores else None), vstack(rows, format="csr")
 

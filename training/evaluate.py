@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from models.ranker import TextRanker
+from models.ranker import Terms, TextRanker
 from models.reactions import AUTO_REACT_COUNT, AUTO_REACT_THRESHOLD, reactions
 from training.data import (
     TWEETEVAL_EMOJIS,
@@ -143,17 +143,13 @@ class _RankingScorer:
     """Whole-catalog scores of the model's ranking for chunks of texts, keeping what the
     bot's auto-react would add to each (:func:`models.reactions.reactions`)."""
 
-    def __init__(
-        self, ranker: TextRanker, terms: dict[str, bool], heads_on_catalog: bool, count: int, threshold: float
-    ):
-        self.ranker, self.terms, self.heads_on_catalog = ranker, terms, heads_on_catalog
+    def __init__(self, ranker: TextRanker, terms: dict[str, bool], count: int, threshold: float):
+        self.ranker, self.terms = ranker, terms
         self.count, self.threshold = count, threshold
         self.reacted: list[list[str]] = []
 
     def __call__(self, chunk: list[str]) -> np.ndarray:
-        s, ranked = self.ranker.score_and_rank(
-            chunk, self.count, allow_empty=True, heads_on_catalog=self.heads_on_catalog, **self.terms
-        )
+        s, ranked = self.ranker.score_and_rank(chunk, self.count, allow_empty=True, **self.terms)
         self.reacted.extend([r.emoji for r in reactions(row, self.threshold)] for row in ranked)
         return s
 
@@ -179,17 +175,10 @@ def evaluate_emojis(
     data_dir: str | os.PathLike | None = None,
     split: str | None = None,
     baseline: str | None = None,
-    heads_on_catalog: bool = False,
     emojis_in_text: bool = False,
-    names: bool = True,
-    catalog_head: bool = True,
-    prior: bool = True,
-    name_slot: bool = True,
-    meanings: bool = True,
-    grave: bool = True,
-    complaint: bool = True,
     react_count: int = AUTO_REACT_COUNT,
     react_threshold: float = AUTO_REACT_THRESHOLD,
+    **terms: bool,
 ) -> dict[str, Any]:
     """Rank the whole catalog for every text of a ``text,emojis`` CSV (no candidate list),
     or of one side of the whole-catalog tweets' split (``data_dir`` + ``split``), or of the
@@ -198,8 +187,9 @@ def evaluate_emojis(
     ``emojis_in_text``: the CSV needs only a ``text`` column, its gold emojis are the ones
     in each text, taken out before ranking (:func:`training.data.read_emojis_in_text`).
 
-    ``names=False`` / ``catalog_head=False`` / ``prior=False`` / ``name_slot=False`` /
-    ``meanings=False`` / ``grave=False`` / ``complaint=False`` leave those parts of the ranking out (ablations).
+    ``terms`` leave parts of the ranking out (``names=False``, …, ablations) or put the heads
+    over the catalog (``heads_on_catalog=True``), as :class:`models.ranker.Terms` names them;
+    the model version in the result says which.
     ``baseline`` ``popularity`` or ``svm`` scores the same rows with that yardstick
     (trained on the split's train side) instead of the shipped model.
 
@@ -207,27 +197,19 @@ def evaluate_emojis(
     auto-react would add to these messages with ``react_count`` and ``react_threshold``
     (:func:`models.reactions.reactions`): how many messages get a reaction, how many
     reactions, and how many of them are an emoji the writer used (``precision``)."""
+    parts = Terms(**terms)  # an unknown part fails here, before any reading
     ranker = TextRanker(artifacts)
     data = _catalog_rows(ranker, csv_path, data_dir, split, baseline, emojis_in_text)
     keep, texts, gold = data.in_catalog(ranker.index.positions)
     skipped = data.skipped + len(data.gold) - len(keep)  # in the catalog, not in the model
 
-    terms = {
-        "names": names,
-        "catalog_head": catalog_head,
-        "prior": prior,
-        "name_slot": name_slot,
-        "meanings": meanings,
-        "grave": grave,
-        "complaint": complaint,
-    }
-    if heads_on_catalog and ranker.heads is None:
+    if parts.heads_on_catalog and ranker.heads is None:
         raise ValueError(f"--heads-on-catalog: {ranker.heads_note}")
-    ranking = _RankingScorer(ranker, terms, heads_on_catalog, react_count, react_threshold)
+    ranking = _RankingScorer(ranker, terms, react_count, react_threshold)
     scorer = ranking
-    name = ranker.version + "".join(f"-{part.replace('_', '-')}" for part, on in terms.items() if not on)
-    if heads_on_catalog:
-        name += "+heads"
+    name = ranker.version + "".join(
+        "+heads" if part == "heads_on_catalog" else f"-{part.replace('_', '-')}" for part in parts.changed()
+    )
     if baseline is not None:
         from training.baseline import CatalogBaseline
 

@@ -34,7 +34,7 @@ from models.artifacts import (
     update_manifest,
 )
 from models.names import NameMatch, vocab_digest
-from models.ranker import NO_GUARDS, TextRanker
+from models.ranker import SQAM_ALONE, TextRanker
 from training.metrics import catalog_metrics, rounded, within_tolerance
 
 WEIGHTS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0)
@@ -117,7 +117,7 @@ def word_rarity(ranker: TextRanker, texts: list[str]) -> np.ndarray:
 
 def _sqam_scores(ranker: TextRanker, texts: list[str]) -> np.ndarray:
     """The SQAM alone over the whole catalog (what the names and meanings are added to)."""
-    return ranker.scores_in_chunks(texts, chunk=1024, names=False, catalog_head=False, prior=False, **NO_GUARDS)
+    return ranker.scores_in_chunks(texts, chunk=1024, **SQAM_ALONE)
 
 
 def _match_scores(ranker: TextRanker, texts: list[str], matcher: NameMatch) -> np.ndarray:

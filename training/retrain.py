@@ -40,7 +40,7 @@ from models.artifacts import (
     require,
     update_manifest,
 )
-from models.ranker import NO_GUARDS, TextRanker
+from models.ranker import SQAM_ALONE, SUM_OF_TERMS, TextRanker
 from models.text import MAX_NGRAMS, MAX_TOKENS, TextFeaturizer, Vocabulary
 from training.feedback import Feedback, FeedbackExample, FeedbackSettings, build_feedback
 from training.keras_data import callback_base, py_dataset_base
@@ -181,9 +181,7 @@ def _original_examples(data_dir, catalog, ranker: TextRanker, s: RetrainSettings
     pos = ranker.index.positions
     for j in range(0, len(texts), 1024):
         # the SQAM's own answer
-        logits = ranker.scores(
-            texts[j : j + 1024], allow_empty=True, names=False, catalog_head=False, prior=False, **NO_GUARDS
-        )
+        logits = ranker.scores(texts[j : j + 1024], allow_empty=True, **SQAM_ALONE)
         p = np.exp(logits - logits.max(axis=1, keepdims=True))
         p *= (1.0 - s.gold_share) / p.sum(axis=1, keepdims=True)
         for r, i in enumerate(idx[j : j + 1024]):
@@ -201,10 +199,8 @@ def _fixed_terms(ranker: TextRanker, examples: list[FeedbackExample]) -> np.ndar
     out = np.zeros((len(examples), len(ranker.chars)), np.float32)
     for i in range(0, len(examples), 1024):
         texts = [e.text for e in examples[i : i + 1024]]
-        full = ranker.scores(texts, allow_empty=True, prior=False, name_slot=False, **NO_GUARDS)  # the sum of the terms
-        out[i : i + len(texts)] = full - ranker.scores(
-            texts, allow_empty=True, names=False, catalog_head=False, prior=False, **NO_GUARDS
-        )
+        full = ranker.scores(texts, allow_empty=True, **SUM_OF_TERMS)  # the sum of the terms
+        out[i : i + len(texts)] = full - ranker.scores(texts, allow_empty=True, **SQAM_ALONE)
     return out
 
 

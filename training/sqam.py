@@ -46,7 +46,7 @@ from models.artifacts import (
 )
 from models.catalog import EmojiCatalog, EmojiIndex
 from models.heads import quantize_columns
-from models.ranker import NO_GUARDS, TextRanker, dequantize_rows
+from models.ranker import SQAM_ALONE, TextRanker, dequantize_rows
 from models.sqam import SQAM, SQAMConfig
 from models.text import MAX_NGRAMS, MAX_TOKENS, NGRAM_BUCKETS, TextFeaturizer, TweetTokenizer, Vocabulary
 from training.data import EmojiRows, draw_pool, load_tweeteval
@@ -423,7 +423,7 @@ def train_sqam(
 
 def _catalog_report(ranker: TextRanker, rows: EmojiRows) -> dict[str, float]:
     pos = {c: i for i, c in enumerate(ranker.chars)}
-    scores = ranker.scores_in_chunks(rows.texts, names=False, catalog_head=False, prior=False, **NO_GUARDS)
+    scores = ranker.scores_in_chunks(rows.texts, **SQAM_ALONE)
     return catalog_metrics(scores, [np.asarray([pos[c] for c in g]) for g in rows.gold])
 
 

@@ -51,7 +51,7 @@ def cmd_evaluate_airline(args: argparse.Namespace) -> int:
 
 
 # The parts of whole-catalog ranking `evaluate emojis` can leave out (`--no-…`), as
-# TextRanker.scores names them.
+# models.ranker.Terms names them.
 ABLATIONS = {
     "names": "leave the emoji-name match out (and with it the name slot)",
     "catalog_head": "leave the catalog head (linear n-gram model) out (with --no-names: the SQAM alone)",

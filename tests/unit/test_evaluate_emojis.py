@@ -329,3 +329,24 @@ def test_scoring_a_collection_in_chunks_gives_the_scores_of_one_call():
     assert among.shape == (6, 3) and among[0].argmax() == 0
     assert ranker.scores_in_chunks([]).shape == (0, len(ranker.chars))
     assert ranker.scores_in_chunks([], ["🍕", "☔"]).shape == (0, 2)
+
+
+def test_the_parts_of_the_ranking_have_one_list():
+    """``Terms`` names the parts once: the CLI's ablations are among them, an unknown part is
+    refused wherever terms are taken, and the sets training reads are parts too."""
+    from dataclasses import fields
+
+    from bot.cli.evaluate import ABLATIONS
+    from models.ranker import NO_GUARDS, SQAM_ALONE, SUM_OF_TERMS, Terms, TextRanker
+    from training.evaluate import evaluate_emojis
+
+    names = {f.name for f in fields(Terms)}
+    assert set(ABLATIONS) == names - {"heads_on_catalog"}
+    assert Terms().changed() == []
+    assert Terms(**SUM_OF_TERMS).changed() == ["prior", "name_slot", "grave", "complaint"]
+    assert set(SQAM_ALONE) | set(NO_GUARDS) <= names
+    r = TextRanker()
+    with pytest.raises(TypeError):
+        r.scores(["pizza party"], nmaes=False)
+    with pytest.raises(TypeError):
+        evaluate_emojis(None, split="val", data_dir=".", progress=False, catalogue_head=False)
