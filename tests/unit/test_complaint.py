@@ -20,6 +20,7 @@ COMPLAINTS = [
     "not a great start to the week",
     "so sad 😢",
     "we don't love the new process",  # the tokenizer's n't is a negation too
+    "I love my job but today was terrible",  # what follows a *but* weighs more
 ]
 NOT_COMPLAINTS = [
     "happy birthday Sam, have a great one!",
@@ -28,6 +29,7 @@ NOT_COMPLAINTS = [
     "meeting moved to 3pm, sorry for the late notice",  # mildly negative words only
     "I love this song so much it hurts",
     "good morning team, the coffee machine is fixed",
+    "it was terrible but I loved it",
 ]
 
 
@@ -49,13 +51,21 @@ def test_a_message_that_reads_negative_is_a_complaint_and_a_glad_one_is_not(rank
 
 
 def test_the_tone_is_vaders_lexicon_and_negation(ranker, data_dir):
-    """On a plain message the tone is VADER's compound; over TweetEval's tweets, where
-    VADER's further rules (capitals, boosters, *but*, punctuation) weigh in, the two
-    correlate closely and mostly agree on what reads negative."""
+    """On a plain message the tone is VADER's compound, negations and *but* included; over
+    TweetEval's tweets, where VADER's further rules (capitals, boosters, punctuation) weigh
+    in, the two correlate closely and mostly agree on what reads negative."""
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     vader = SentimentIntensityAnalyzer()
-    plain = ["traffic was terrible this morning", "I'm not happy with this at all", "I love this"]
+    plain = [
+        "traffic was terrible this morning",
+        "I'm not happy with this at all",
+        "I love this",
+        "I love my job but today was terrible",
+        "it was terrible but I loved it",
+        "good but bad but good",  # the first *but* counts
+        "the marathon was brutal but I finished",
+    ]
     assert _tone(ranker, plain) == pytest.approx([vader.polarity_scores(t)["compound"] for t in plain], abs=0.002)
     texts = (data_dir / "tweeteval_emoji" / "val_text.txt").read_text(encoding="utf-8").splitlines()
     ours = _tone(ranker, texts)
