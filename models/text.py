@@ -8,7 +8,8 @@ Emojis inside the text are replaced by the words of their name, so emoji-only me
 still say something.
 
 Two features come out of a text:
-- word ids into the shipped vocabulary (for the GloVe → BiLSTM branch), and
+- word ids into the shipped vocabulary (the SQAM's word vectors, the heads' word block
+  and the airline BiLSTM read them), and
 - hashed n-gram ids (word uni/bigrams and character 3–5-grams, fastText style) for a bag
   of n-grams branch that catches surface cues: hashtags, place names, spellings.
 """

@@ -267,7 +267,7 @@ class BotCore:
         # The ranking picks the five (it weighs in how often people use each emoji, which
         # wins top-5 on real messages); the reply shows them best fit first, so the emoji
         # that answers the message leads: "feeling really sad about the news today" ranks
-        # 😂 😥 😭 😢 💔 and is shown 😢 💔 😥 😭 😂 (sorted is stable: ties keep the ranking).
+        # 😂 😥 😭 😞 😢 and is shown 😞 😢 😥 😭 😂 (sorted is stable: ties keep the ranking).
         chosen = tuple(sorted((self._choice(r.emoji, r.fit) for r in ranked), key=lambda x: -x.score))
         cfg = await self.store.channel(c.platform, c.channel_id)
         if cfg.learning:  # the channel keeps texts to learn
