@@ -50,7 +50,7 @@ def test_a_message_that_reads_negative_is_a_complaint_and_a_glad_one_is_not(rank
             assert (tone <= THRESHOLD) == negative, (text, tone)
 
 
-def test_the_tone_is_vaders_lexicon_and_negation(ranker, data_dir):
+def test_the_tone_is_vaders_lexicon_negation_and_but(ranker, data_dir):
     """On a plain message the tone is VADER's compound, negations and *but* included; over
     TweetEval's tweets, where VADER's further rules (capitals, boosters, punctuation) weigh
     in, the two correlate closely and mostly agree on what reads negative."""
