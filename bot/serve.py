@@ -26,11 +26,28 @@ from bot.store.repository import ChannelConfig, Store, StoreUnavailable, migrate
 log = logging.getLogger("emojibot")
 
 
+def channel_defaults(settings: BotSettings) -> ChannelConfig:
+    """A channel's settings until an admin changes them. SettingsError for a never-list
+    that names something that is no emoji, or is longer than a channel's may be."""
+    never: tuple[str, ...] = ()
+    if settings.never_emojis.strip():
+        from bot.core.bot import MAX_NEVER
+        from models.catalog import EmojiCatalog
+
+        found, unknown = EmojiCatalog.load().listed(settings.never_emojis)
+        if unknown:
+            raise SettingsError(f"EMOJIBOT_NEVER_EMOJIS: not an emoji: {' '.join(unknown)[:200]}")
+        if len(found) > MAX_NEVER:
+            raise SettingsError(f"EMOJIBOT_NEVER_EMOJIS: {len(found)} emojis, at most {MAX_NEVER}")
+        never = tuple(found)
+    return ChannelConfig(settings.auto_react, settings.threshold, settings.reaction_count, never=never)
+
+
 def build_core(settings: BotSettings, artifacts: str | None = None, with_pictures: bool = True) -> BotCore:
     from models.artifacts import ArtifactError
     from models.ranker import TextRanker
 
-    default = ChannelConfig(settings.auto_react, settings.threshold, settings.reaction_count)
+    default = channel_defaults(settings)
     salt = settings.user_hash_salt.get_secret_value() if settings.user_hash_salt else None
     store = Store(settings.database_url, default, user_salt=salt, salt_file=settings.user_hash_salt_file)
     text = EmojiEngine(TextRanker(artifacts))

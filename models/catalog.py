@@ -193,6 +193,19 @@ class EmojiCatalog:
             return [self.lookup(token)]
         return [e for _, _, e in self.find(token)]
 
+    def listed(self, text: str) -> tuple[list[str], list[str]]:
+        """The catalog emojis of a list a person typed (separated by spaces or commas, each
+        as :meth:`split` reads it: "😘 💋", ":kissing_heart:,:kiss:", "😘💋"), each once and in
+        order, and the words that name no emoji."""
+        found: list[str] = []
+        unknown: list[str] = []
+        for token in text.replace(",", " ").split():
+            emojis = self.split(token)
+            if not emojis:
+                unknown.append(token)
+            found.extend(e.char for e in emojis if e.char not in found)
+        return found, unknown
+
     def find(self, text: str) -> list[tuple[int, int, Emoji]]:
         """Every emoji in a running text, as (start, end, emoji), in order: Unicode emojis by
         longest match, their skin tones and U+FE0F inside the span (an emoji sequence the

@@ -109,7 +109,9 @@ def load_cli_settings(args: argparse.Namespace):
 
 def open_store(settings):
     """A store on the settings' database (migrated to the newest revision first)."""
-    from bot.store.repository import ChannelConfig, Store, migrate
+    from bot.core.config import SettingsError
+    from bot.serve import channel_defaults
+    from bot.store.repository import Store, migrate
 
     try:
         migrate(settings.database_url)
@@ -117,7 +119,10 @@ def open_store(settings):
         orig = getattr(exc, "orig", None) or exc
         raise CLIError(f"the database cannot be opened: {(str(orig).splitlines() or [''])[0][:200]}") from None
     salt = settings.user_hash_salt.get_secret_value() if settings.user_hash_salt else None
-    default = ChannelConfig(settings.auto_react, settings.threshold, settings.reaction_count)
+    try:
+        default = channel_defaults(settings)
+    except SettingsError as exc:
+        raise CLIError(str(exc)) from None
     return Store(settings.database_url, default, user_salt=salt, salt_file=settings.user_hash_salt_file)
 
 

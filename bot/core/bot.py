@@ -11,8 +11,11 @@
   a novel emoji. Bots (itself included) are never answered.
 - ``/emojify TEXT`` answers the caller alone with the top 5, best fit first, and their fits; the text is
   stored only in channels with auto-react on.
-- ``/emojify-admin on|off|threshold X|count N|status`` changes a channel; only admins
-  (configuration) may, and every attempt is audit-logged.
+- ``/emojify-admin on|off|threshold X|count N|learning on|off|never E…|allow E…|status``
+  changes a channel; only admins (configuration) may, and every attempt is audit-logged.
+- A channel's never-list keeps emojis out of everything the bot posts there (a workplace
+  may want no 😘): its reactions, picture reactions and ``/emojify`` answers take the
+  next emojis of the ranking instead.
 - Human reactions on messages the bot answered are logged with a salted user hash, and
   admin commands are audit-logged with one too (never the raw id).
 """
@@ -48,6 +51,7 @@ EMOJIFY_HELP = (
     "*/emojify forget-me* — delete everything the bot stored about you (your messages and reactions)."
 )
 FORGET_WORDS = ("forget-me", "forget me")
+MAX_NEVER = 100  # emojis a channel's never-list holds at most
 BUSY_TEXT = "I can't take that right now (I'm restarting, or my database is unavailable). Try again in a minute."
 ADMIN_HELP = (
     "*/emojify-admin* — channel settings (admins only):\n"
@@ -56,6 +60,8 @@ ADMIN_HELP = (
     "• `count N` — react with at most N emojis (1 to 10)\n"
     "• `learning on` / `off` — keep this channel's messages (for the retention period) to learn from "
     "the reactions people add; off: no message text is stored\n"
+    "• `never 😘 💋` — never use these emojis in this channel (reactions and /emojify answers take the next "
+    "ones); `never` alone lists them · `allow 😘` — use it again · `allow all` — empty the list\n"
     "• `status` — this channel's settings, the model version and counts\n"
     "• `export USER_ID` — what the bot stores about a user (their messages, reactions, admin commands)\n"
     "• `retrain` — learn from the reactions people added (runs in the background; the new model is used "
@@ -173,7 +179,7 @@ class BotCore:
         text = _readable(m.text)
         if not text.strip():
             return []
-        ranked = await self.text.rank_async(text, k=cfg.count)
+        ranked = _without(await self.text.rank_async(text, k=cfg.count + len(cfg.never)), cfg.never, cfg.count)
         # The threshold reads how well each emoji fits the message (the cosine), not its rank
         # score: an emoji high in the ranking only because people use it everywhere (😂 ❤️)
         # does not fit a lost game and is not added to it.
@@ -211,10 +217,10 @@ class BotCore:
         from models.picture import PictureError
 
         try:
-            answer = await self.pictures.answer_async(data, k=cfg.count)
+            answer = await self.pictures.answer_async(data, k=cfg.count + len(cfg.never))
         except PictureError as exc:
             return [Reply(m.channel_id, f"I couldn't read that picture: {exc}.", thread_of=m.message_id)]
-        chosen = tuple(self._choice(e, p) for e, p in answer.top)
+        chosen = tuple(self._choice(e, p) for e, p in answer.top if e not in cfg.never)[: cfg.count]
         await self._log(m, "picture", _readable(m.text), self.pictures.version, chosen, cfg)
         png = await self.pictures.novel_png(answer)
         listing = "  ".join(f"{c.char} {c.score:.0%}" for c in chosen)
@@ -263,13 +269,13 @@ class BotCore:
                     ephemeral=True,
                 )
             ]
-        ranked = await self.text.rank_async(text, k=5)
+        cfg = await self.store.channel(c.platform, c.channel_id)
+        ranked = _without(await self.text.rank_async(text, k=5 + len(cfg.never)), cfg.never, 5)
         # The ranking picks the five (it weighs in how often people use each emoji, which
         # wins top-5 on real messages); the reply shows them best fit first, so the emoji
         # that answers the message leads: "feeling really sad about the news today" ranks
         # 😂 😥 😭 😞 😢 and is shown 😞 😢 😥 😭 😂 (sorted is stable: ties keep the ranking).
         chosen = tuple(sorted((self._choice(r.emoji, r.fit) for r in ranked), key=lambda x: -x.score))
-        cfg = await self.store.channel(c.platform, c.channel_id)
         if cfg.learning:  # the channel keeps texts to learn
             await self.store.log_prediction(
                 c.platform,
@@ -323,6 +329,37 @@ class BotCore:
                 cfg = await store.update_channel(p, ch, auto_react=action == "on")
             elif action == "learning" and len(words) == 2 and words[1] in ("on", "off"):
                 cfg = await store.update_channel(p, ch, learning=words[1] == "on")
+            elif action == "never" and len(words) == 1:
+                cfg = await store.channel(p, ch)
+                return [Reply(ch, _never_text(cfg), ephemeral=True)]
+            elif action in ("never", "allow"):
+                cfg = await store.channel(p, ch)
+                if action == "allow" and words[1:] == ["all"]:
+                    never: tuple[str, ...] = ()
+                else:
+                    listed, unknown = self.catalog.listed(" ".join(words[1:]))
+                    if unknown:
+                        return [
+                            Reply(
+                                ch,
+                                f"Not an emoji I know: {' '.join(unknown)[:200]}. Nothing changed. Give emojis "
+                                "(😘) or their names (`:kissing_heart:`), separated by spaces.",
+                                ephemeral=True,
+                            )
+                        ]
+                    if action == "never":
+                        never = cfg.never + tuple(e for e in listed if e not in cfg.never)
+                    else:
+                        never = tuple(e for e in cfg.never if e not in listed)
+                if len(never) > MAX_NEVER:
+                    return [
+                        Reply(
+                            ch,
+                            f"A channel's never-list holds at most {MAX_NEVER} emojis. Nothing changed.",
+                            ephemeral=True,
+                        )
+                    ]
+                cfg = await store.update_channel(p, ch, never=never)
             elif action == "threshold" and len(words) == 2:
                 value = float(words[1])
                 if not -1.0 <= value <= 1.0:
@@ -391,8 +428,20 @@ class BotCore:
         learning = "kept to learn from" if cfg.learning else "not stored (learning is off)"
         return (
             f"Auto-react is {state} in this channel: up to {cfg.count} emojis "
-            f"that fit the message at least {cfg.threshold:g}. Message texts are {learning}."
+            f"that fit the message at least {cfg.threshold:g}. Message texts are {learning}. " + _never_text(cfg)
         )
+
+
+def _never_text(cfg) -> str:
+    if not cfg.never:
+        return "No emoji is kept out of this channel."
+    return f"Never used in this channel: {' '.join(cfg.never)}."
+
+
+def _without(ranked, never: tuple[str, ...], k: int):
+    """The first ``k`` of a ranking once the channel's never-list is taken out (the ranking
+    was asked for ``k + len(never)``, so ``k`` remain whenever the catalog holds them)."""
+    return [r for r in ranked if r.emoji not in never][:k]
 
 
 def _version_of(ranked, default: str) -> str:

@@ -32,6 +32,9 @@ class BotSettings(BaseSettings):
     auto_react: bool = False
     threshold: float = Field(AUTO_REACT_THRESHOLD, ge=-1.0, le=1.0)
     reaction_count: int = Field(AUTO_REACT_COUNT, ge=1, le=10)
+    # Emojis the bot never uses in a channel until an admin changes the channel's list
+    # (commas or spaces between them: "😘,💋" or ":kissing_heart: :kiss:")
+    never_emojis: str = ""
     # Who is an admin: user ids on any platform, Discord role ids, Discord "Manage Server"
     admin_user_ids: Annotated[list[str], NoDecode] = []
     admin_role_ids: Annotated[list[str], NoDecode] = []

@@ -1,6 +1,7 @@
 """Tables of the bot's store (SQLAlchemy 2.x declarative). Only ``bot/store`` speaks SQL.
 
-- ``channel_settings``: per-channel auto-react switch, threshold and count;
+- ``channel_settings``: per-channel auto-react switch, threshold and count, whether texts
+  are kept to learn from, and the emojis the bot never uses there;
 - ``processed_events``: the durable inbox: every accepted platform event, ``pending``
   (payload kept for replay, leased to the worker running it) until its actions are done;
   a platform's retry of a known event id is dropped;
@@ -38,6 +39,8 @@ class ChannelSettings(Base):
     count: Mapped[int] = mapped_column(Integer, nullable=False)
     # keep the channel's message texts to learn from (off unless an admin turns it on)
     learning: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
+    # emojis the bot never uses in the channel, catalog emojis joined by spaces ("" for none)
+    never_emojis: Mapped[str] = mapped_column(Text, nullable=False, default="", server_default="")
     updated_at: Mapped[dt.datetime] = _now()
 
 

@@ -195,6 +195,7 @@ class ChannelConfig:
     threshold: float
     count: int
     learning: bool = False  # keep message texts to learn from
+    never: tuple[str, ...] = ()  # catalog emojis the bot never uses in the channel
 
 
 @dataclass(frozen=True)
@@ -551,11 +552,7 @@ class Store:
         with _db_errors("reading channel settings"):
             async with self.session() as s:
                 row = await s.get(ChannelSettings, key)
-                cfg = (
-                    self.default
-                    if row is None
-                    else ChannelConfig(row.auto_react, row.threshold, row.count, row.learning)
-                )
+                cfg = self.default if row is None else _config(row)
         self._channels[key] = (time.monotonic(), cfg)
         return cfg
 
@@ -577,11 +574,14 @@ class Store:
                                 "threshold": d.threshold,
                                 "count": d.count,
                                 "learning": d.learning,
+                                "never_emojis": " ".join(d.never),
                             },
                         )
                     )
                     s.add(row)
                 for k, v in changes.items():
+                    if k == "never":
+                        k, v = "never_emojis", " ".join(v)
                     setattr(row, k, v)
                 row.updated_at = func.now()
                 await s.commit()
@@ -929,7 +929,7 @@ class Store:
 
 
 def _config(row: ChannelSettings) -> ChannelConfig:
-    return ChannelConfig(row.auto_react, row.threshold, row.count, row.learning)
+    return ChannelConfig(row.auto_react, row.threshold, row.count, row.learning, tuple(row.never_emojis.split()))
 
 
 def _epoch(t: dt.datetime | None) -> float:

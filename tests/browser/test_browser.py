@@ -194,6 +194,20 @@ def test_playground_in_a_real_browser(server, tmp_path, data_dir):
         page.fill("#s-count", "2")
         page.click("#settings button[type=submit]")
         page.wait_for_selector("#admin-log >> text=Done.", timeout=10_000)
+        # the never-list from the form: emojis and names in, the list as stored back out;
+        # a word that is no emoji is named and changes nothing; what leaves the field is allowed again
+        page.fill("#s-never", "😘 :kiss:")
+        page.click("#settings button[type=submit]")
+        # the reply's emojis are drawn as Twemoji pictures: the field shows the list as text
+        page.wait_for_selector("#admin-log >> text=Never used in this channel", timeout=10_000)
+        page.wait_for_function("() => document.querySelector('#s-never').value === '😘 💋'", timeout=10_000)
+        page.fill("#s-never", "😘 smooch")
+        page.click("#settings button[type=submit]")
+        page.wait_for_selector("#admin-log >> text=Not an emoji I know: smooch", timeout=10_000)
+        page.wait_for_function("() => document.querySelector('#s-never').value === '😘 💋'", timeout=10_000)
+        page.fill("#s-never", "😘")
+        page.click("#settings button[type=submit]")
+        page.wait_for_function("() => document.querySelector('#s-never').value === '😘'", timeout=10_000)
         _shot(page, tmp_path, "admin")
 
         # what people type is never markup: HTML stays text, *stars* stay stars

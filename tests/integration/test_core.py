@@ -208,6 +208,14 @@ def test_pictures_get_reactions_and_a_novel_emoji(sqlite_url, ranker, catalog, d
     assert isinstance(acts[0], AddReactions) and acts[0].emojis
     reply = acts[1]
     assert reply.thread_of == acts[0].message_id and reply.image_png.startswith(b"\x89PNG")
+    # the channel's never-list: the picture's next emojis instead of the one kept out
+    first = acts[0].emojis[0].char
+    run(store.update_channel("slack", "C1", never=(first,)))
+    pics.ranker._rng = np.random.default_rng(7)  # the same noise for the bot's answer and the one read here
+    again = run(core.handle(msg("", attachments=(Attachment("frog.jpg", "image/jpeg", len(photo), photo),))))
+    pics.ranker._rng = np.random.default_rng(7)
+    expected = [e for e, _ in pics.answer([photo], k=4)[0].top if e != first][:3]
+    assert [e.char for e in again[0].emojis] == expected and first not in expected
     bad = run(core.handle(msg("", attachments=(Attachment("x.jpg", "image/jpeg", 5, b"hello"),))))
     assert "couldn't read that picture" in bad[0].text
     assert run(store.rows("predictions"))[0]["kind"] == "picture"
@@ -242,11 +250,13 @@ def test_migrations_go_up_and_down(url, tmp_path):
     if url == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'm.sqlite'}"
     migrate(url)
+    assert current_revision(url) == "0006"
+    migrate(url, "0005", down=True)  # the never-list's column goes, a channel's other settings stay
     assert current_revision(url) == "0005"
     migrate(url, "base", down=True)
     assert current_revision(url) is None
     migrate(url)
-    assert current_revision(url) == "0005"
+    assert current_revision(url) == "0006"
 
 
 def test_a_grave_message_gets_no_laughing_or_partying_emoji_from_the_bot(core, run):
@@ -280,3 +290,46 @@ def test_a_complaint_gets_no_adoring_or_party_emoji_from_the_bot(core, run):
     acts = run(core.handle(msg("I'm so tired, didn't sleep at all last night")))
     added = [e.char for a in acts if isinstance(a, AddReactions) for e in a.emojis]
     assert "😴" in added and not set(added) & held
+
+
+def test_a_channels_never_list_keeps_emojis_out_of_what_the_bot_posts(core, ranker, sqlite_url, run):
+    """`/emojify-admin never 😘 …`: auto-react and /emojify in that channel take the
+    ranking's next emojis instead; other channels are untouched; the list is kept in the
+    store, reads Slack's :short_names:, refuses what is no emoji, and `allow` undoes it."""
+    text = "happy friday everyone, see you at the bbq"
+    admin = lambda words, channel="C1": run(core.handle(cmd("emojify-admin", words, user="UADMIN", channel=channel)))  # noqa: E731
+    for channel in ("C1", "C2"):
+        admin("on", channel)
+        admin("threshold -1", channel)  # every one of the first `count` is added: the list alone decides
+    ranked = [r.emoji for r in ranker.rank([text], 20)[0]]
+    before = [e.char for e in run(core.handle(msg(text)))[0].emojis]
+    assert before == ranked[:3]
+    kept_out = ranked[:2]
+    short = core.catalog.lookup(kept_out[1]).short_name
+    said = admin(f"never {kept_out[0]} :{short}:")[0].text
+    assert said.startswith("Done.") and f"Never used in this channel: {kept_out[0]} {kept_out[1]}." in said
+    rest = [e for e in ranked if e not in kept_out]
+    assert [e.char for e in run(core.handle(msg(text)))[0].emojis] == rest[:3]
+    assert [e.char for e in run(core.handle(msg(text, channel="C2")))[0].emojis] == ranked[:3]  # its own list
+    reply = run(core.handle(cmd("emojify", text)))[0]
+    assert sorted(e.char for e in reply.emojis) == sorted(rest[:5])
+    assert not set(kept_out) & set(reply.text)
+    other = run(core.handle(cmd("emojify", text, channel="C2")))[0]
+    assert sorted(e.char for e in other.emojis) == sorted(ranked[:5])
+    # kept in the store: a second worker on the same database reads it
+    second = Store(sqlite_url, DEFAULT, user_salt="test-salt")
+    assert run(second.channel("slack", "C1")).never == tuple(kept_out)
+    run(second.close())
+    # listed, shown in status, refused for a stranger and for what is no emoji
+    assert admin("never")[0].text == f"Never used in this channel: {kept_out[0]} {kept_out[1]}."
+    assert f"Never used in this channel: {kept_out[0]} {kept_out[1]}." in admin("status")[0].text
+    assert "Only admins" in run(core.handle(cmd("emojify-admin", "allow all", user="U2")))[0].text
+    bad = admin("allow 🍕 notanemoji")[0].text
+    assert "Not an emoji I know: notanemoji. Nothing changed." in bad
+    assert run(core.store.channel("slack", "C1")).never == tuple(kept_out)
+    # allow one back, then all
+    admin(f"allow {kept_out[0]}")
+    assert [e.char for e in run(core.handle(msg(text)))[0].emojis] == [e for e in ranked if e != kept_out[1]][:3]
+    assert admin("allow all")[0].text.endswith("No emoji is kept out of this channel.")
+    assert [e.char for e in run(core.handle(msg(text)))[0].emojis] == ranked[:3]
+    assert admin("never")[0].text == "No emoji is kept out of this channel."

@@ -125,6 +125,24 @@ async def test_admin_by_role_and_refusal_without_it(discord_bot):
     assert (await core.store.channel("discord", CHANNEL_ID)).auto_react is False
 
 
+async def test_an_admin_keeps_an_emoji_out_of_the_channel(real_discord_bot):
+    """Discord sends the emojis an admin types as characters; the never-list reads them,
+    and the reaction PUTs then skip the emoji."""
+    fake, core = real_discord_bot
+    await core.store.update_channel("discord", CHANNEL_ID, threshold=-1.0)  # the first 3, whatever they fit
+    action = {"name": "action", "type": 3, "value": "never 🎄"}
+    await fake.dispatch("INTERACTION_CREATE", fake.interaction("emojify-admin", [action], roles=["777"]))
+    said = (await fake.wait_for("interaction_callback"))[0].data["payload"]["data"]["content"]
+    assert "Never used in this channel: 🎄." in said
+    msg = fake.message(CHANNEL_ID, "merry christmas everyone", author=user("2002", "alice"))
+    await fake.dispatch("MESSAGE_CREATE", msg)
+    await fake.wait_for("reaction", 1)
+    await asyncio.sleep(1.0)
+    added = [r.data["emoji"] for r in fake.of("reaction")]
+    count = (await core.store.channel("discord", CHANNEL_ID)).count
+    assert len(added) == count and "🎄" not in added  # the ranking's next ones instead
+
+
 async def test_reaction_add_is_feedback(discord_bot):
     fake, core = discord_bot
     msg = fake.message(CHANNEL_ID, "we won the championship!!!", author=user("2002", "alice"))

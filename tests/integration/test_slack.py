@@ -142,6 +142,27 @@ async def test_emojify_is_acked_then_answered_ephemerally(slack):
     assert "Only admins" in refused.args["text"]
 
 
+async def test_an_admin_keeps_emojis_out_of_a_channel_by_their_slack_names(make_core, ranker, catalog):
+    """Slack sends the emojis an admin types in a command as :short_names: (skin tones
+    too); the channel's never-list reads them, and the reactions take the ranking's next."""
+    # threshold -1: the first 3 are added whatever their fit, so the list alone decides
+    core = await make_core(default=ChannelConfig(True, -1.0, 3), text=EmojiEngine(ranker), admins=("UADMIN",))
+    text = "merry christmas everyone"
+    ranked = [r.emoji for r in ranker.rank([text], 6)[0]]
+    kept_out = ranked[:2]  # the shipped model: 🎄 😂
+    codes = " ".join(f":{catalog.lookup(e).short_name}:" for e in kept_out)
+    async for fake, sender, _ in _running(core, catalog):
+        await sender.command("/emojify-admin", f"never {codes} :santa::skin-tone-2:", user="UADMIN")
+        said = (await fake.wait_for("chat.postEphemeral", 1))[0].args["text"]
+        assert said.startswith("Done.") and f"Never used in this channel: {' '.join(kept_out)} 🎅." in said
+        await sender.event(message(text))
+        await fake.wait_for("reactions.add", 3)
+        await asyncio.sleep(0.5)
+        names = [c.args["name"] for c in fake.calls_of("reactions.add")]
+        assert names == [catalog.lookup(e).short_name for e in ranked if e not in (*kept_out, "🎅")][:3]
+        assert "christmas_tree" not in names
+
+
 async def test_picture_is_downloaded_with_the_token_and_answered_in_thread(real_slack, data_dir):
     fake, sender, store = real_slack
     z = np.load(data_dir / "tinyimagenet_emoji" / "train.npz")

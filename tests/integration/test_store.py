@@ -69,6 +69,25 @@ async def test_settings_changes_show_at_once_here_and_after_the_ttl_elsewhere(ur
         await b.close()
 
 
+async def test_a_channel_keeps_the_default_never_list_until_it_is_changed(url):
+    """The operator's never-list (EMOJIBOT_NEVER_EMOJIS) is a new channel's; a channel an
+    admin changes keeps it, and its own list then lives in the database."""
+    default = ChannelConfig(auto_react=True, threshold=0.1, count=3, never=("😘", "💋"))
+    a, b = Store(url, default), Store(url, DEFAULT, settings_ttl=0.0)
+    channel = uuid.uuid4().hex[:12]
+    try:
+        assert (await a.channel("slack", channel)).never == ("😘", "💋")
+        assert (await a.update_channel("slack", channel, count=2)).never == ("😘", "💋")
+        assert (await b.channel("slack", channel)).never == ("😘", "💋")  # stored, not b's default
+        changed = await a.update_channel("slack", channel, never=("❤️", "👍🏽", "🧑‍🤝‍🧑"))
+        assert changed.never == ("❤️", "👍🏽", "🧑‍🤝‍🧑") == (await b.channel("slack", channel)).never
+        assert (await a.update_channel("slack", channel, never=())).never == ()
+        assert (await b.channel("slack", channel)).never == ()
+    finally:
+        await a.close()
+        await b.close()
+
+
 async def test_a_database_error_reaches_every_waiting_caller(tmp_path):
     store = Store(f"sqlite+aiosqlite:///{tmp_path / 'never-migrated.sqlite'}", DEFAULT)
     try:

@@ -101,7 +101,7 @@ async def test_the_catalog_names_a_served_picture_for_every_emoji(client, catalo
 async def test_the_admin_view_reads_settings_versions_runs_and_counts_for_admins_only(client):
     await client.post("/api/messages", json={"text": "merry christmas everyone"})
     body = await (await client.get("/api/admin")).json()  # loopback, no proxy: the machine's own user
-    assert body["channel"] == {"auto_react": True, "threshold": 0.0, "count": 3, "learning": True}
+    assert body["channel"] == {"auto_react": True, "threshold": 0.0, "count": 3, "learning": True, "never": []}
     (shipped,) = body["versions"]
     assert shipped["status"] == "shipped" and shipped["current"] and shipped["serving"]
     assert body["stored"]["predictions"] == 1 and body["retention_days"] == 30.0

@@ -69,3 +69,20 @@ def test_serve_refuses_a_slack_token_without_secret(tmp_path):
     )
     assert r.returncode == 2 and "EMOJIBOT_SLACK_SIGNING_SECRET" in r.stderr
     assert "xoxb-secret-789" not in r.stderr + r.stdout
+
+
+def test_the_never_list_default_is_read_as_catalog_emojis(monkeypatch, tmp_path):
+    """EMOJIBOT_NEVER_EMOJIS: emojis in any form people type them (with or without U+FE0F,
+    skin-toned, :short_names:, run together), folded to the catalog's; anything else stops
+    the bot at start, naming the setting."""
+    from bot.serve import channel_defaults
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EMOJIBOT_NEVER_EMOJIS", "😘, :kiss: ❤ 👍🏽🙏 😘")
+    cfg = channel_defaults(load_settings())
+    assert cfg.never == ("😘", "💋", "❤️", "👍", "🙏")
+    monkeypatch.setenv("EMOJIBOT_NEVER_EMOJIS", "😘 smooch")
+    with pytest.raises(SettingsError, match="EMOJIBOT_NEVER_EMOJIS: not an emoji: smooch"):
+        channel_defaults(load_settings())
+    monkeypatch.delenv("EMOJIBOT_NEVER_EMOJIS")
+    assert channel_defaults(load_settings()).never == ()

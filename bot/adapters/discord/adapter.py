@@ -172,8 +172,12 @@ class DiscordAdapter:
         async def emojify(interaction: discord.Interaction, text: str = "") -> None:
             await self._on_command(interaction, "emojify", text)
 
-        @tree.command(name="emojify-admin", description="Channel settings: on, off, threshold X, count N, status")
-        @app_commands.describe(action="on | off | threshold X | count N | status")
+        @tree.command(
+            name="emojify-admin", description="Channel settings (admins): auto-react, threshold, emojis never used"
+        )
+        @app_commands.describe(
+            action="on | off | threshold X | count N | learning on|off | never 😘 | allow 😘 | status | help"
+        )
         async def emojify_admin(interaction: discord.Interaction, action: str = "help") -> None:
             await self._on_command(interaction, "emojify-admin", action)
 

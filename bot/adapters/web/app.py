@@ -595,6 +595,7 @@ async def get_admin(request: web.Request, pg: Playground, who: Visitor) -> web.R
                 "threshold": cfg.threshold,
                 "count": cfg.count,
                 "learning": cfg.learning,
+                "never": list(cfg.never),
             },
             "model": core.model_version,
             "versions": versions,
