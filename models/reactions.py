@@ -3,8 +3,9 @@ the CLI reads the defaults when it builds its help."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from operator import attrgetter
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from models.ranker import Ranked
@@ -13,6 +14,19 @@ if TYPE_CHECKING:
 # fit an emoji needs. The bot's settings and `evaluate emojis` read them from here.
 AUTO_REACT_COUNT = 3
 AUTO_REACT_THRESHOLD = 0.2
+
+
+T = TypeVar("T")
+
+
+def without(
+    ranked: Sequence[T], never: Sequence[str], k: int, emoji: Callable[[T], str] = attrgetter("emoji")
+) -> list[T]:
+    """The first ``k`` of a ranking once a channel's never-list is taken out: what its
+    auto-react, picture reactions and ``/emojify`` draw from, and what ``evaluate emojis
+    --never`` measures. Rank for ``k + len(never)`` so that ``k`` remain. ``emoji`` reads
+    an entry's emoji (a picture's answer is (emoji, probability) pairs)."""
+    return [r for r in ranked if emoji(r) not in never][:k]
 
 
 def reactions(ranked: Sequence[Ranked], threshold: float) -> list[Ranked]:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from models.ranker import Terms, TextRanker
-from models.reactions import AUTO_REACT_COUNT, AUTO_REACT_THRESHOLD, reactions
+from models.reactions import AUTO_REACT_COUNT, AUTO_REACT_THRESHOLD, reactions, without
 from training.data import (
     TWEETEVAL_EMOJIS,
     read_airline,
@@ -143,14 +143,17 @@ class _RankingScorer:
     """Whole-catalog scores of the model's ranking for chunks of texts, keeping what the
     bot's auto-react would add to each (:func:`models.reactions.reactions`)."""
 
-    def __init__(self, ranker: TextRanker, terms: dict[str, bool], count: int, threshold: float):
+    def __init__(self, ranker: TextRanker, terms: dict[str, bool], count: int, threshold: float, never=()):
         self.ranker, self.terms = ranker, terms
-        self.count, self.threshold = count, threshold
+        self.count, self.threshold, self.never = count, threshold, tuple(never)
         self.reacted: list[list[str]] = []
 
     def __call__(self, chunk: list[str]) -> np.ndarray:
-        s, ranked = self.ranker.score_and_rank(chunk, self.count, allow_empty=True, **self.terms)
-        self.reacted.extend([r.emoji for r in reactions(row, self.threshold)] for row in ranked)
+        k = self.count + len(self.never)
+        s, ranked = self.ranker.score_and_rank(chunk, k, allow_empty=True, **self.terms)
+        self.reacted.extend(
+            [r.emoji for r in reactions(without(row, self.never, self.count), self.threshold)] for row in ranked
+        )
         return s
 
 
@@ -178,6 +181,7 @@ def evaluate_emojis(
     emojis_in_text: bool = False,
     react_count: int = AUTO_REACT_COUNT,
     react_threshold: float = AUTO_REACT_THRESHOLD,
+    never: str = "",
     **terms: bool,
 ) -> dict[str, Any]:
     """Rank the whole catalog for every text of a ``text,emojis`` CSV (no candidate list),
@@ -196,16 +200,24 @@ def evaluate_emojis(
     ``auto_react`` (the model's rankings only: a yardstick has no fit) is what the bot's
     auto-react would add to these messages with ``react_count`` and ``react_threshold``
     (:func:`models.reactions.reactions`): how many messages get a reaction, how many
-    reactions, and how many of them are an emoji the writer used (``precision``)."""
+    reactions, and how many of them are an emoji the writer used (``precision``).
+
+    ``never``: a channel's never-list as an admin types it ("😘 💋"): those emojis are
+    taken out of every ranking, as the bot takes them out of what it posts
+    (:func:`models.reactions.without`); a row whose writer used one of them can then be
+    found only through its other emojis."""
     parts = Terms(**terms)  # an unknown part fails here, before any reading
     ranker = TextRanker(artifacts)
+    kept_out, unknown = ranker.catalog.listed(never)
+    if unknown:
+        raise ValueError(f"--never: not an emoji: {' '.join(unknown)[:200]}")
     data = _catalog_rows(ranker, csv_path, data_dir, split, baseline, emojis_in_text)
     keep, texts, gold = data.in_catalog(ranker.index.positions)
     skipped = data.skipped + len(data.gold) - len(keep)  # in the catalog, not in the model
 
     if parts.heads_on_catalog and ranker.heads is None:
         raise ValueError(f"--heads-on-catalog: {ranker.heads_note}")
-    ranking = _RankingScorer(ranker, terms, react_count, react_threshold)
+    ranking = _RankingScorer(ranker, terms, react_count, react_threshold, kept_out)
     scorer = ranking
     name = ranker.version + "".join(
         "+heads" if part == "heads_on_catalog" else f"-{part.replace('_', '-')}" for part in parts.changed()
@@ -218,8 +230,12 @@ def evaluate_emojis(
         yardstick = CatalogBaseline(baseline, data_dir)
         scorer = partial(yardstick.scores, chars=ranker.chars)
         name = f"baseline:{baseline}"
-    m = catalog_metrics(_score_in_chunks(scorer, texts, batch, progress), gold)
+    scores = _score_in_chunks(scorer, texts, batch, progress)
+    scores[:, [i for i, e in enumerate(ranker.chars) if e in kept_out]] = -np.inf  # ranked last, as never shown
+    m = catalog_metrics(scores, gold)
     out = {"rows": len(texts), "rows_skipped": skipped, **m, "model_version": name}
+    if kept_out:
+        out["never"] = " ".join(kept_out)
     if baseline is None:
         out["auto_react"] = reaction_figures(
             ranking.reacted, [data.gold[i] for i in keep], react_count, react_threshold

@@ -74,6 +74,12 @@ def cmd_evaluate_emojis(args: argparse.Namespace) -> int:
         raise CLIError("evaluate emojis: --emojis-in-text reads the texts of a CSV: give --csv F")
     if args.baseline and args.data_dir is None:
         raise CLIError("evaluate emojis: --baseline trains on the whole-catalog tweets: give --data-dir")
+    if args.never.strip():
+        from models.catalog import EmojiCatalog
+
+        _, unknown = EmojiCatalog.load().listed(args.never)
+        if unknown:
+            raise CLIError(f"evaluate emojis: --never: not an emoji: {' '.join(unknown)[:200]}")
     result = evaluate_emojis(
         args.csv,
         artifacts=args.artifacts,
@@ -85,6 +91,7 @@ def cmd_evaluate_emojis(args: argparse.Namespace) -> int:
         emojis_in_text=args.emojis_in_text,
         react_count=args.react_count,
         react_threshold=args.react_threshold,
+        never=args.never,
         **{part: not getattr(args, f"no_{part}") for part in ABLATIONS},
     )
     report(result, args.json)
@@ -212,6 +219,13 @@ def register(sub) -> None:
         default=AUTO_REACT_THRESHOLD,
         help="auto_react: the fit an emoji needs, as a channel's threshold "
         f"(-1 to 1, default {AUTO_REACT_THRESHOLD:g})",
+    )
+    ee.add_argument(
+        "--never",
+        default="",
+        metavar="EMOJIS",
+        help='a channel\'s never-list ("😘 💋" or ":kissing_heart: :kiss:"): those emojis are taken out of every '
+        "ranking and of auto_react, as the bot takes them out of what it posts in that channel",
     )
     for part, what in ABLATIONS.items():  # each leaves one part of the ranking out; the bot never does
         ee.add_argument(f"--no-{part.replace('_', '-')}", dest=f"no_{part}", action="store_true", help=what)

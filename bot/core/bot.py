@@ -26,6 +26,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 
 from bot.core.events import (
     Action,
@@ -40,7 +41,7 @@ from bot.core.events import (
 from bot.core.metrics import BotMetrics
 from bot.core.pipeline import EventPipeline
 from bot.store.repository import Store, clean_text
-from models.reactions import reactions
+from models.reactions import reactions, without
 
 log = logging.getLogger("emojibot.core")
 EXPORT_REPLY_CHARS = 3_000  # a chat reply stays readable; the counts above it are always whole
@@ -179,7 +180,7 @@ class BotCore:
         text = _readable(m.text)
         if not text.strip():
             return []
-        ranked = _without(await self.text.rank_async(text, k=cfg.count + len(cfg.never)), cfg.never, cfg.count)
+        ranked = without(await self.text.rank_async(text, k=cfg.count + len(cfg.never)), cfg.never, cfg.count)
         # The threshold reads how well each emoji fits the message (the cosine), not its rank
         # score: an emoji high in the ranking only because people use it everywhere (😂 ❤️)
         # does not fit a lost game and is not added to it.
@@ -220,7 +221,8 @@ class BotCore:
             answer = await self.pictures.answer_async(data, k=cfg.count + len(cfg.never))
         except PictureError as exc:
             return [Reply(m.channel_id, f"I couldn't read that picture: {exc}.", thread_of=m.message_id)]
-        chosen = tuple(self._choice(e, p) for e, p in answer.top if e not in cfg.never)[: cfg.count]
+        top = without(answer.top, cfg.never, cfg.count, emoji=itemgetter(0))
+        chosen = tuple(self._choice(e, p) for e, p in top)
         await self._log(m, "picture", _readable(m.text), self.pictures.version, chosen, cfg)
         png = await self.pictures.novel_png(answer)
         listing = "  ".join(f"{c.char} {c.score:.0%}" for c in chosen)
@@ -270,7 +272,7 @@ class BotCore:
                 )
             ]
         cfg = await self.store.channel(c.platform, c.channel_id)
-        ranked = _without(await self.text.rank_async(text, k=5 + len(cfg.never)), cfg.never, 5)
+        ranked = without(await self.text.rank_async(text, k=5 + len(cfg.never)), cfg.never, 5)
         # The ranking picks the five (it weighs in how often people use each emoji, which
         # wins top-5 on real messages); the reply shows them best fit first, so the emoji
         # that answers the message leads: "feeling really sad about the news today" ranks
@@ -436,12 +438,6 @@ def _never_text(cfg) -> str:
     if not cfg.never:
         return "No emoji is kept out of this channel."
     return f"Never used in this channel: {' '.join(cfg.never)}."
-
-
-def _without(ranked, never: tuple[str, ...], k: int):
-    """The first ``k`` of a ranking once the channel's never-list is taken out (the ranking
-    was asked for ``k + len(never)``, so ``k`` remain whenever the catalog holds them)."""
-    return [r for r in ranked if r.emoji not in never][:k]
 
 
 def _version_of(ranked, default: str) -> str:

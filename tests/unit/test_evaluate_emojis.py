@@ -136,6 +136,47 @@ def test_auto_react_figures_are_what_the_bot_would_add(tmp_path, capsys):
     assert "auto_react.precision:" in capsys.readouterr().out  # nested figures, one per line
 
 
+def test_never_takes_a_channels_emojis_out_of_the_rankings_and_reactions(tmp_path, capsys):
+    """`--never`: the emojis a channel keeps out are ranked last for every row (a writer's
+    😘 is then found only through their other emojis) and auto_react takes the ranking's
+    next ones, by the rule the core uses (models.reactions.without)."""
+    from models.ranker import TextRanker
+    from models.reactions import reactions, without
+
+    texts = ["see you tonight babe", "happy birthday my love", "merry christmas everyone", "miss you so much"]
+    gold = ["😘", "😘 🎂", "🎄", "😘"]
+    f = tmp_path / "e.csv"
+    f.write_text("text,emojis\n" + "".join(f'"{t}",{g}\n' for t, g in zip(texts, gold, strict=True)), encoding="utf-8")
+    ranker = TextRanker()
+    ranked = ranker.rank(texts, k=8)
+    assert any(r.emoji == "😘" for row in ranked for r in row[:3])  # the list has something to take out
+    plain = _figures(capsys, f, "--react-threshold", "-1")
+    kept = _figures(capsys, f, "--react-threshold", "-1", "--never", ":kissing_heart: 💋")
+    assert kept["never"] == "😘 💋" and "never" not in plain
+    added = [[r.emoji for r in reactions(without(row, ("😘", "💋"), 3), -1.0)] for row in ranked]
+    assert kept["auto_react"]["reactions"] == 12 and not any("😘" in a or "💋" in a for a in added)
+    assert kept["auto_react"]["right"] == sum(e in g.split() for a, g in zip(added, gold, strict=True) for e in a)
+    # the whole-catalog figures read the ranking without them: a row whose only emoji is 😘
+    # is found no more
+    top5 = [[r.emoji for r in without(row, ("😘", "💋"), 5)] for row in ranker.rank(texts, k=20)]
+    found = [any(e in t for e in g.split()) for t, g in zip(top5, gold, strict=True)]
+    assert kept["top5_accuracy"] == pytest.approx(sum(found) / 4) and not found[0] and not found[3]
+    assert kept["mrr"] < plain["mrr"]
+    assert main(["evaluate", "emojis", "--csv", str(f), "--never", "😘 smooch"]) == 2
+    assert "--never: not an emoji: smooch" in capsys.readouterr().err
+
+
+def test_without_takes_the_list_out_and_keeps_k():
+    from models.ranker import Ranked
+    from models.reactions import without
+
+    row = [Ranked(e, 1.0 - i / 10, 0.5) for i, e in enumerate("😘😂😍💋🎉🍕")]
+    assert [r.emoji for r in without(row, ("😘", "💋"), 3)] == ["😂", "😍", "🎉"]
+    assert [r.emoji for r in without(row, (), 2)] == ["😘", "😂"]
+    pairs = [("🐸", 0.6), ("🐍", 0.3), ("🐢", 0.1)]  # a picture's answer
+    assert without(pairs, ("🐸",), 3, emoji=lambda p: p[0]) == [("🐍", 0.3), ("🐢", 0.1)]
+
+
 @pytest.mark.parametrize("flag, value", [("--react-threshold", "1.5"), ("--react-count", "0")])
 def test_auto_react_settings_out_of_range_are_refused(tmp_path, capsys, flag, value):
     f = tmp_path / "e.csv"
