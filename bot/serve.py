@@ -19,35 +19,25 @@ import sys
 from aiohttp import web
 
 from bot.core.bot import AdminPolicy, BotCore
-from bot.core.config import BotSettings, SettingsError
+from bot.core.config import BotSettings, SettingsError, channel_defaults
 from bot.core.engine import EmojiEngine, PictureEngine
 from bot.store.repository import ChannelConfig, Store, StoreUnavailable, migrate
 
 log = logging.getLogger("emojibot")
 
 
-def channel_defaults(settings: BotSettings) -> ChannelConfig:
-    """A channel's settings until an admin changes them. SettingsError for a never-list
-    that names something that is no emoji, or is longer than a channel's may be."""
-    never: tuple[str, ...] = ()
-    if settings.never_emojis.strip():
-        from bot.core.bot import MAX_NEVER
-        from models.catalog import EmojiCatalog
-
-        found, unknown = EmojiCatalog.load().listed(settings.never_emojis)
-        if unknown:
-            raise SettingsError(f"EMOJIBOT_NEVER_EMOJIS: not an emoji: {' '.join(unknown)[:200]}")
-        if len(found) > MAX_NEVER:
-            raise SettingsError(f"EMOJIBOT_NEVER_EMOJIS: {len(found)} emojis, at most {MAX_NEVER}")
-        never = tuple(found)
-    return ChannelConfig(settings.auto_react, settings.threshold, settings.reaction_count, never=never)
-
-
-def build_core(settings: BotSettings, artifacts: str | None = None, with_pictures: bool = True) -> BotCore:
+def build_core(
+    settings: BotSettings,
+    artifacts: str | None = None,
+    with_pictures: bool = True,
+    default: ChannelConfig | None = None,
+) -> BotCore:
+    """The bot's core over the settings' store and the shipped (or ``artifacts``) models;
+    ``default`` a channel's settings until an admin changes them (from ``settings``)."""
     from models.artifacts import ArtifactError
     from models.ranker import TextRanker
 
-    default = channel_defaults(settings)
+    default = default or channel_defaults(settings)
     salt = settings.user_hash_salt.get_secret_value() if settings.user_hash_salt else None
     store = Store(settings.database_url, default, user_salt=salt, salt_file=settings.user_hash_salt_file)
     text = EmojiEngine(TextRanker(artifacts))
@@ -117,8 +107,9 @@ def serve(settings: BotSettings, artifacts: str | None = None) -> int:
             "or EMOJIBOT_SLACK_APP_TOKEN (Socket Mode) too"
         )
     playground = check_playground(settings)  # SettingsError: reachable from elsewhere without a secret
+    default = channel_defaults(settings)  # SettingsError for a never-list of no emojis, before the database
     _migrate(settings.database_url)
-    core = build_core(settings, artifacts)
+    core = build_core(settings, artifacts, default=default)
     app = build_app(core, settings, playground=playground)
     background: list[asyncio.Task] = []
     slack = discord_adapter = None

@@ -54,6 +54,11 @@ class Emoji:
         return self.short_names[0]
 
 
+def _bare(chars: str) -> str:
+    """An emoji's characters without U+FE0F and skin tones (how a list compares forms)."""
+    return "".join(c for c in chars if c != VARIATION_SELECTOR and c not in SKIN_TONES)
+
+
 def _strip_key(text: str) -> str:
     """Lookup key for a Unicode emoji: no variation selectors, no skin-tone modifiers."""
     return "".join(ch for ch in text if ch != VARIATION_SELECTOR and ch not in SKIN_TONES)
@@ -194,16 +199,24 @@ class EmojiCatalog:
         return [e for _, _, e in self.find(token)]
 
     def listed(self, text: str) -> tuple[list[str], list[str]]:
-        """The catalog emojis of a list a person typed (separated by spaces or commas, each
-        as :meth:`split` reads it: "😘 💋", ":kissing_heart:,:kiss:", "😘💋"), each once and in
-        order, and the words that name no emoji."""
+        """The catalog emojis of a list a person typed, each once and in order, and the
+        words that are not wholly catalog emojis. Words are separated by spaces or commas;
+        a word is emojis (skin-toned or not, with or without U+FE0F) or Slack's
+        ``:short_name:`` codes, alone or run together ("😘 💋", ":kissing_heart:,:kiss:",
+        "😘💋", ":+1::skin-tone-3:"). Stricter than :meth:`find` in running text: a word
+        with anything else in it ("😘smooch", a bare "heart"), or a sequence the catalog
+        lacks ("❤️‍🔥", which is no ❤️), names none of its emojis."""
         found: list[str] = []
         unknown: list[str] = []
         for token in text.replace(",", " ").split():
-            emojis = self.split(token)
-            if not emojis:
+            spans = self.find(token)
+            whole = sum(end - start for start, end, _ in spans) == len(token) and all(
+                token[start] == ":" or _bare(token[start:end]) == _bare(e.char) for start, end, e in spans
+            )
+            if not spans or not whole:
                 unknown.append(token)
-            found.extend(e.char for e in emojis if e.char not in found)
+                continue
+            found.extend(e.char for _, _, e in spans if e.char not in found)
         return found, unknown
 
     def find(self, text: str) -> list[tuple[int, int, Emoji]]:

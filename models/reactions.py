@@ -1,5 +1,7 @@
-"""Auto-react: which of a message's ranked emojis the bot adds as reactions. No NumPy here:
-the CLI reads the defaults when it builds its help."""
+"""Auto-react: which of a message's ranked emojis the bot adds as reactions, and a
+channel's never-list (the emojis it keeps out of its reactions and answers there): how
+it is read and how it is taken out of a ranking. No NumPy here: the CLI reads the
+defaults when it builds its help."""
 
 from __future__ import annotations
 
@@ -8,12 +10,26 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
+    from models.catalog import EmojiCatalog
     from models.ranker import Ranked
 
 # Auto-react's defaults (a channel's admin changes them): how many emojis at most, and the
 # fit an emoji needs. The bot's settings and `evaluate emojis` read them from here.
 AUTO_REACT_COUNT = 3
 AUTO_REACT_THRESHOLD = 0.2
+MAX_NEVER = 100  # emojis a channel's never-list holds at most
+
+
+def never_list(catalog: EmojiCatalog, text: str, limit: int | None = MAX_NEVER) -> tuple[str, ...]:
+    """A never-list as a person types it ("😘 💋", ":kissing_heart: :kiss:"), as catalog
+    emojis (:meth:`models.catalog.EmojiCatalog.listed`). ValueError naming the words that
+    are no emoji, or when the list is longer than ``limit``."""
+    found, unknown = catalog.listed(text)
+    if unknown:
+        raise ValueError(f"not an emoji: {' '.join(unknown)[:200]}")
+    if limit is not None and len(found) > limit:
+        raise ValueError(f"{len(found)} emojis, at most {limit}")
+    return tuple(found)
 
 
 T = TypeVar("T")
@@ -30,8 +46,9 @@ def without(
 
 
 def reactions(ranked: Sequence[Ranked], threshold: float) -> list[Ranked]:
-    """What auto-react adds to a message: of its ranking's first emojis (rank it with ``k``
-    the channel's count), those whose fit reaches ``threshold``. The rank, not the fit
+    """What auto-react adds to a message: of its ranking's first emojis (the channel's
+    count of them, its never-list taken out by :func:`without`), those whose fit reaches
+    ``threshold``. The rank, not the fit
     alone, picks the candidates: on the tune rows, taking the best fits among the first 5,
     10 or 20 instead was less often an emoji the author used at the same number of
     reactions (README)."""

@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 
 from models.ranker import Terms, TextRanker
-from models.reactions import AUTO_REACT_COUNT, AUTO_REACT_THRESHOLD, reactions, without
+from models.reactions import AUTO_REACT_COUNT, AUTO_REACT_THRESHOLD, never_list, reactions, without
 from training.data import (
     TWEETEVAL_EMOJIS,
+    DataError,
     read_airline,
     read_emoji_csv,
     read_emojis_in_text,
@@ -122,7 +123,7 @@ def _catalog_rows(
 ):
     """The rows :func:`evaluate_emojis` ranks: a CSV, the model's tune rows or one side of
     the whole-catalog split (refused where the model trained on it)."""
-    from training.data import DataError, load_twemoji_tweets, require_unseen, shipped_pool
+    from training.data import load_twemoji_tweets, require_unseen, shipped_pool
 
     if csv_path is not None:
         read = read_emojis_in_text if emojis_in_text else read_emoji_csv
@@ -208,9 +209,10 @@ def evaluate_emojis(
     found only through its other emojis."""
     parts = Terms(**terms)  # an unknown part fails here, before any reading
     ranker = TextRanker(artifacts)
-    kept_out, unknown = ranker.catalog.listed(never)
-    if unknown:
-        raise ValueError(f"--never: not an emoji: {' '.join(unknown)[:200]}")
+    try:
+        kept_out = never_list(ranker.catalog, never, limit=None)
+    except ValueError as exc:
+        raise DataError(f"--never: {exc}") from None
     data = _catalog_rows(ranker, csv_path, data_dir, split, baseline, emojis_in_text)
     keep, texts, gold = data.in_catalog(ranker.index.positions)
     skipped = data.skipped + len(data.gold) - len(keep)  # in the catalog, not in the model

@@ -109,20 +109,19 @@ def load_cli_settings(args: argparse.Namespace):
 
 def open_store(settings):
     """A store on the settings' database (migrated to the newest revision first)."""
-    from bot.core.config import SettingsError
-    from bot.serve import channel_defaults
+    from bot.core.config import SettingsError, channel_defaults
     from bot.store.repository import Store, migrate
 
+    try:
+        default = channel_defaults(settings)  # a malformed setting stops before the database is touched
+    except SettingsError as exc:
+        raise CLIError(str(exc)) from None
     try:
         migrate(settings.database_url)
     except Exception as exc:
         orig = getattr(exc, "orig", None) or exc
         raise CLIError(f"the database cannot be opened: {(str(orig).splitlines() or [''])[0][:200]}") from None
     salt = settings.user_hash_salt.get_secret_value() if settings.user_hash_salt else None
-    try:
-        default = channel_defaults(settings)
-    except SettingsError as exc:
-        raise CLIError(str(exc)) from None
     return Store(settings.database_url, default, user_salt=salt, salt_file=settings.user_hash_salt_file)
 
 

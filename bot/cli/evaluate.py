@@ -74,12 +74,6 @@ def cmd_evaluate_emojis(args: argparse.Namespace) -> int:
         raise CLIError("evaluate emojis: --emojis-in-text reads the texts of a CSV: give --csv F")
     if args.baseline and args.data_dir is None:
         raise CLIError("evaluate emojis: --baseline trains on the whole-catalog tweets: give --data-dir")
-    if args.never.strip():
-        from models.catalog import EmojiCatalog
-
-        _, unknown = EmojiCatalog.load().listed(args.never)
-        if unknown:
-            raise CLIError(f"evaluate emojis: --never: not an emoji: {' '.join(unknown)[:200]}")
     result = evaluate_emojis(
         args.csv,
         artifacts=args.artifacts,

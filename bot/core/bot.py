@@ -11,11 +11,12 @@
   a novel emoji. Bots (itself included) are never answered.
 - ``/emojify TEXT`` answers the caller alone with the top 5, best fit first, and their fits; the text is
   stored only in channels with auto-react on.
-- ``/emojify-admin on|off|threshold X|count N|learning on|off|never E…|allow E…|status``
+- ``/emojify-admin on|off|threshold X|count N|learning on|off|never [= ]E…|allow E…|all|status``
   changes a channel; only admins (configuration) may, and every attempt is audit-logged.
-- A channel's never-list keeps emojis out of everything the bot posts there (a workplace
-  may want no 😘): its reactions, picture reactions and ``/emojify`` answers take the
-  next emojis of the ranking instead.
+- A channel's never-list keeps emojis out of what the bot posts there (a workplace may
+  want no 😘): its reactions and ``/emojify`` answers take the ranking's next emojis, a
+  picture's reactions the next of its sampled emojis (none left: the bot says so and
+  adds nothing), and the emoji it draws is made of what is left.
 - Human reactions on messages the bot answered are logged with a salted user hash, and
   admin commands are audit-logged with one too (never the raw id).
 """
@@ -25,9 +26,10 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from operator import itemgetter
 
+from bot.core.engine import Ranking
 from bot.core.events import (
     Action,
     AddReactions,
@@ -41,7 +43,7 @@ from bot.core.events import (
 from bot.core.metrics import BotMetrics
 from bot.core.pipeline import EventPipeline
 from bot.store.repository import Store, clean_text
-from models.reactions import reactions, without
+from models.reactions import MAX_NEVER, never_list, reactions, without
 
 log = logging.getLogger("emojibot.core")
 EXPORT_REPLY_CHARS = 3_000  # a chat reply stays readable; the counts above it are always whole
@@ -52,7 +54,7 @@ EMOJIFY_HELP = (
     "*/emojify forget-me* — delete everything the bot stored about you (your messages and reactions)."
 )
 FORGET_WORDS = ("forget-me", "forget me")
-MAX_NEVER = 100  # emojis a channel's never-list holds at most
+AUDIT_DETAIL_CHARS = 200  # what an admin typed after the action, as the audit keeps it (a never-list's names)
 BUSY_TEXT = "I can't take that right now (I'm restarting, or my database is unavailable). Try again in a minute."
 ADMIN_HELP = (
     "*/emojify-admin* — channel settings (admins only):\n"
@@ -61,8 +63,9 @@ ADMIN_HELP = (
     "• `count N` — react with at most N emojis (1 to 10)\n"
     "• `learning on` / `off` — keep this channel's messages (for the retention period) to learn from "
     "the reactions people add; off: no message text is stored\n"
-    "• `never 😘 💋` — never use these emojis in this channel (reactions and /emojify answers take the next "
-    "ones); `never` alone lists them · `allow 😘` — use it again · `allow all` — empty the list\n"
+    "• `never 😘 💋` — never use these emojis in this channel (its reactions, picture reactions and /emojify "
+    "answers take the next ones; emojis or `:names:`) · `never` — the list · `never = 😘 💋` — set the whole "
+    "list · `allow 😘` — use it again · `allow all` — empty the list\n"
     "• `status` — this channel's settings, the model version and counts\n"
     "• `export USER_ID` — what the bot stores about a user (their messages, reactions, admin commands)\n"
     "• `retrain` — learn from the reactions people added (runs in the background; the new model is used "
@@ -123,6 +126,12 @@ class BotCore:
         gone["event_records"] = await self.store.forget_events_older_than(1.0)
         return gone
 
+    async def _rank(self, text: str, k: int, cfg) -> Ranking:
+        """The first ``k`` of the text's ranking without the channel's never-list (ranked
+        for ``k`` more than the list holds), with the version of the model that ranked it."""
+        ranking = await self.text.rank_async(text, k=k + len(cfg.never))
+        return Ranking(without(ranking, cfg.never, k), _version_of(ranking, self.model_version))
+
     def _choice(self, char: str, score: float) -> EmojiChoice:
         return EmojiChoice(char, self.catalog.lookup(char).short_name, float(score))
 
@@ -180,7 +189,7 @@ class BotCore:
         text = _readable(m.text)
         if not text.strip():
             return []
-        ranked = without(await self.text.rank_async(text, k=cfg.count + len(cfg.never)), cfg.never, cfg.count)
+        ranked = await self._rank(text, cfg.count, cfg)
         # The threshold reads how well each emoji fits the message (the cosine), not its rank
         # score: an emoji high in the ranking only because people use it everywhere (😂 ❤️)
         # does not fit a lost game and is not added to it.
@@ -221,8 +230,20 @@ class BotCore:
             answer = await self.pictures.answer_async(data, k=cfg.count + len(cfg.never))
         except PictureError as exc:
             return [Reply(m.channel_id, f"I couldn't read that picture: {exc}.", thread_of=m.message_id)]
-        top = without(answer.top, cfg.never, cfg.count, emoji=itemgetter(0))
-        chosen = tuple(self._choice(e, p) for e, p in top)
+        if cfg.never:
+            # the next of the emojis its samples picked in place of those kept out (asked for
+            # as many more as the list holds), and the drawing made of what is left
+            top = without(answer.top, cfg.never, cfg.count, emoji=itemgetter(0))
+            if not top:
+                return [
+                    Reply(
+                        m.channel_id,
+                        "What I see in that picture is all on this channel's never-list, so I leave it be.",
+                        thread_of=m.message_id,
+                    )
+                ]
+            answer = replace(answer, top=top)
+        chosen = tuple(self._choice(e, p) for e, p in answer.top)
         await self._log(m, "picture", _readable(m.text), self.pictures.version, chosen, cfg)
         png = await self.pictures.novel_png(answer)
         listing = "  ".join(f"{c.char} {c.score:.0%}" for c in chosen)
@@ -272,7 +293,7 @@ class BotCore:
                 )
             ]
         cfg = await self.store.channel(c.platform, c.channel_id)
-        ranked = without(await self.text.rank_async(text, k=5 + len(cfg.never)), cfg.never, 5)
+        ranked = await self._rank(text, 5, cfg)
         # The ranking picks the five (it weighs in how often people use each emoji, which
         # wins top-5 on real messages); the reply shows them best fit first, so the emoji
         # that answers the message leads: "feeling really sad about the news today" ranks
@@ -312,7 +333,7 @@ class BotCore:
         action = words[0].lower()[:32] if words else "help"
         allowed = self.admins.allows(c)
         # A refused attempt keeps its action only: what a stranger typed after it is not stored.
-        detail = " ".join(words[1:])[:64] if allowed else ""
+        detail = " ".join(words[1:])[:AUDIT_DETAIL_CHARS] if allowed else ""
         await self.store.audit(c.platform, c.channel_id, c.user_id, action, detail, allowed)
         if action in ("help", "-h", "--help"):
             return [Reply(c.channel_id, ADMIN_HELP, ephemeral=True)]
@@ -331,37 +352,11 @@ class BotCore:
                 cfg = await store.update_channel(p, ch, auto_react=action == "on")
             elif action == "learning" and len(words) == 2 and words[1] in ("on", "off"):
                 cfg = await store.update_channel(p, ch, learning=words[1] == "on")
-            elif action == "never" and len(words) == 1:
-                cfg = await store.channel(p, ch)
-                return [Reply(ch, _never_text(cfg), ephemeral=True)]
             elif action in ("never", "allow"):
+                reply = await self._never(c, action, words[1:])
+                if reply is not None:
+                    return [Reply(ch, reply, ephemeral=True)]
                 cfg = await store.channel(p, ch)
-                if action == "allow" and words[1:] == ["all"]:
-                    never: tuple[str, ...] = ()
-                else:
-                    listed, unknown = self.catalog.listed(" ".join(words[1:]))
-                    if unknown:
-                        return [
-                            Reply(
-                                ch,
-                                f"Not an emoji I know: {' '.join(unknown)[:200]}. Nothing changed. Give emojis "
-                                "(😘) or their names (`:kissing_heart:`), separated by spaces.",
-                                ephemeral=True,
-                            )
-                        ]
-                    if action == "never":
-                        never = cfg.never + tuple(e for e in listed if e not in cfg.never)
-                    else:
-                        never = tuple(e for e in cfg.never if e not in listed)
-                if len(never) > MAX_NEVER:
-                    return [
-                        Reply(
-                            ch,
-                            f"A channel's never-list holds at most {MAX_NEVER} emojis. Nothing changed.",
-                            ephemeral=True,
-                        )
-                    ]
-                cfg = await store.update_channel(p, ch, never=never)
             elif action == "threshold" and len(words) == 2:
                 value = float(words[1])
                 if not -1.0 <= value <= 1.0:
@@ -424,6 +419,33 @@ class BotCore:
             ]
         return [Reply(ch, "Done. " + self._status(cfg), ephemeral=True)]
 
+    async def _never(self, c: CommandInvoked, action: str, args: list[str]) -> str | None:
+        """`never [= ]E…` / `allow E…|all`: change the channel's never-list (None: done, the
+        caller says the settings), or the reply that says why nothing changed."""
+        store, p, ch = self.store, c.platform, c.channel_id
+        if action == "never" and not args:
+            return _never_text(await store.channel(p, ch))
+        if action == "allow" and not args:
+            return "`allow 😘` uses an emoji in this channel again; `allow all` empties the never-list."
+        if action == "allow" and [a.lower() for a in args] == ["all"]:
+            await store.update_channel(p, ch, never=())
+            return None
+        replace_all = action == "never" and args[0] == "="
+        try:
+            emojis = never_list(self.catalog, " ".join(args[1:] if replace_all else args))
+        except ValueError as exc:
+            return f"{_sentence(exc)} Give emojis (😘) or their names (`:kissing_heart:`), separated by spaces."
+        try:
+            if replace_all:
+                await store.update_channel(p, ch, never=emojis)
+            elif action == "never":
+                await store.change_never(p, ch, add=emojis, limit=MAX_NEVER)
+            else:
+                await store.change_never(p, ch, remove=emojis)
+        except ValueError as exc:  # the list would be too long
+            return _sentence(exc)
+        return None
+
     @staticmethod
     def _status(cfg) -> str:
         state = "on" if cfg.auto_react else "off"
@@ -432,6 +454,12 @@ class BotCore:
             f"Auto-react is {state} in this channel: up to {cfg.count} emojis "
             f"that fit the message at least {cfg.threshold:g}. Message texts are {learning}. " + _never_text(cfg)
         )
+
+
+def _sentence(exc: Exception) -> str:
+    """Why an admin command changed nothing, as a sentence."""
+    text = str(exc)
+    return f"{text[:1].upper()}{text[1:]}. Nothing changed."
 
 
 def _never_text(cfg) -> str:

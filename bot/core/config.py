@@ -116,6 +116,23 @@ class SettingsError(RuntimeError):
     """A setting is missing or malformed; the message names it (and never shows a secret)."""
 
 
+def channel_defaults(settings: BotSettings):
+    """A channel's settings until an admin changes them (a ``ChannelConfig``).
+    SettingsError for a never-list with something in it that is no emoji, or too long."""
+    from bot.store.repository import ChannelConfig
+
+    never: tuple[str, ...] = ()
+    if settings.never_emojis.strip():
+        from models.catalog import EmojiCatalog
+        from models.reactions import never_list
+
+        try:
+            never = never_list(EmojiCatalog.load(), settings.never_emojis)
+        except ValueError as exc:
+            raise SettingsError(f"EMOJIBOT_NEVER_EMOJIS: {exc}") from None
+    return ChannelConfig(settings.auto_react, settings.threshold, settings.reaction_count, never=never)
+
+
 def load_settings(**overrides) -> BotSettings:
     try:
         return BotSettings(**overrides)

@@ -32,7 +32,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -292,6 +292,7 @@ class Store:
         # another worker's within the TTL).
         self.settings_ttl = settings_ttl
         self._channels: dict[tuple[str, str], tuple[float, ChannelConfig]] = {}
+        self._never_lock = asyncio.Lock()
         self._writer = _GroupCommit(self)
         connect_args: dict[str, Any] = {}
         if url.startswith("postgresql"):
@@ -557,28 +558,13 @@ class Store:
         return cfg
 
     async def update_channel(self, platform: str, channel_id: str, **changes: Any) -> ChannelConfig:
+        """Set some of a channel's settings (``never`` a whole never-list; to add to it or
+        take from it, :meth:`change_never`)."""
         fitted = _fit(ChannelSettings, {"platform": platform, "channel_id": channel_id})
         platform, channel_id = fitted["platform"], fitted["channel_id"]
         with _db_errors("changing channel settings"):
             async with self.session() as s:
-                row = await s.get(ChannelSettings, (platform, channel_id))
-                if row is None:
-                    d = self.default
-                    row = ChannelSettings(
-                        **_fit(
-                            ChannelSettings,
-                            {
-                                "platform": platform,
-                                "channel_id": channel_id,
-                                "auto_react": d.auto_react,
-                                "threshold": d.threshold,
-                                "count": d.count,
-                                "learning": d.learning,
-                                "never_emojis": " ".join(d.never),
-                            },
-                        )
-                    )
-                    s.add(row)
+                row = await self._channel_row(s, platform, channel_id)
                 for k, v in changes.items():
                     if k == "never":
                         k, v = "never_emojis", " ".join(v)
@@ -588,6 +574,56 @@ class Store:
                 cfg = _config(row)
         self._channels[(platform, channel_id)] = (time.monotonic(), cfg)
         return cfg
+
+    async def change_never(
+        self,
+        platform: str,
+        channel_id: str,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
+        limit: int | None = None,
+    ) -> ChannelConfig:
+        """Add emojis to a channel's never-list and take others out, reading the list as
+        stored, not as cached, in the transaction that writes it (the row locked on
+        PostgreSQL; one change at a time in this process): two admins' changes, on one
+        worker or two, never undo each other. ValueError, nothing changed, when the list
+        would hold more than ``limit``."""
+        fitted = _fit(ChannelSettings, {"platform": platform, "channel_id": channel_id})
+        platform, channel_id = fitted["platform"], fitted["channel_id"]
+        async with self._never_lock:
+            with _db_errors("changing a never-list"):
+                async with self.session() as s:
+                    row = await self._channel_row(s, platform, channel_id, lock=True)
+                    now = row.never_emojis.split()
+                    now += [e for e in dict.fromkeys(add) if e not in now]
+                    now = [e for e in now if e not in set(remove)]
+                    if limit is not None and len(now) > limit:
+                        await s.rollback()
+                        raise ValueError(f"a never-list holds at most {limit} emojis")
+                    row.never_emojis = " ".join(now)
+                    row.updated_at = func.now()
+                    await s.commit()
+                    cfg = _config(row)
+        self._channels[(platform, channel_id)] = (time.monotonic(), cfg)
+        return cfg
+
+    async def _channel_row(self, s, platform: str, channel_id: str, lock: bool = False) -> ChannelSettings:
+        """The channel's settings row in session ``s``, a new one from the defaults if it
+        has none (``lock``: FOR UPDATE where the database has it)."""
+        row = await s.get(ChannelSettings, (platform, channel_id), with_for_update=lock)
+        if row is None:
+            d = self.default
+            row = ChannelSettings(
+                platform=platform,
+                channel_id=channel_id,
+                auto_react=d.auto_react,
+                threshold=d.threshold,
+                count=d.count,
+                learning=d.learning,
+                never_emojis=" ".join(d.never),
+            )
+            s.add(row)
+        return row
 
     # -- predictions and feedback ----------------------------------------------------------
     async def log_prediction(

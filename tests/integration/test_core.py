@@ -211,11 +211,20 @@ def test_pictures_get_reactions_and_a_novel_emoji(sqlite_url, ranker, catalog, d
     # the channel's never-list: the picture's next emojis instead of the one kept out
     first = acts[0].emojis[0].char
     run(store.update_channel("slack", "C1", never=(first,)))
+    drawn_from = []  # the emojis the novel emoji is drawn from: what is left, too
+    real_novel_png = pics.novel_png
+
+    async def novel_png(answer):
+        drawn_from.append([e for e, _ in answer.top])
+        return await real_novel_png(answer)
+
+    pics.novel_png = novel_png
     pics.ranker._rng = np.random.default_rng(7)  # the same noise for the bot's answer and the one read here
     again = run(core.handle(msg("", attachments=(Attachment("frog.jpg", "image/jpeg", len(photo), photo),))))
     pics.ranker._rng = np.random.default_rng(7)
     expected = [e for e, _ in pics.answer([photo], k=4)[0].top if e != first][:3]
     assert [e.char for e in again[0].emojis] == expected and first not in expected
+    assert drawn_from == [expected] and again[1].image_png.startswith(b"\x89PNG")
     bad = run(core.handle(msg("", attachments=(Attachment("x.jpg", "image/jpeg", 5, b"hello"),))))
     assert "couldn't read that picture" in bad[0].text
     assert run(store.rows("predictions"))[0]["kind"] == "picture"
@@ -251,8 +260,23 @@ def test_migrations_go_up_and_down(url, tmp_path):
         url = f"sqlite+aiosqlite:///{tmp_path / 'm.sqlite'}"
     migrate(url)
     assert current_revision(url) == "0006"
+    channel = _id()[:12]
+
+    async def set_and_read(change: bool):
+        store = Store(url, DEFAULT, user_salt="s")
+        try:
+            if change:
+                await store.update_channel("slack", channel, count=7, never=("😘",))
+            return await store.channel("slack", channel)
+        finally:
+            await store.close()
+
+    assert asyncio.run(set_and_read(True)).never == ("😘",)
     migrate(url, "0005", down=True)  # the never-list's column goes, a channel's other settings stay
     assert current_revision(url) == "0005"
+    migrate(url)
+    back = asyncio.run(set_and_read(False))
+    assert back.count == 7 and back.never == ()
     migrate(url, "base", down=True)
     assert current_revision(url) is None
     migrate(url)
@@ -313,23 +337,113 @@ def test_a_channels_never_list_keeps_emojis_out_of_what_the_bot_posts(core, rank
     assert [e.char for e in run(core.handle(msg(text, channel="C2")))[0].emojis] == ranked[:3]  # its own list
     reply = run(core.handle(cmd("emojify", text)))[0]
     assert sorted(e.char for e in reply.emojis) == sorted(rest[:5])
-    assert not set(kept_out) & set(reply.text)
+    assert not any(e in reply.text for e in kept_out)
     other = run(core.handle(cmd("emojify", text, channel="C2")))[0]
     assert sorted(e.char for e in other.emojis) == sorted(ranked[:5])
     # kept in the store: a second worker on the same database reads it
     second = Store(sqlite_url, DEFAULT, user_salt="test-salt")
     assert run(second.channel("slack", "C1")).never == tuple(kept_out)
     run(second.close())
-    # listed, shown in status, refused for a stranger and for what is no emoji
-    assert admin("never")[0].text == f"Never used in this channel: {kept_out[0]} {kept_out[1]}."
-    assert f"Never used in this channel: {kept_out[0]} {kept_out[1]}." in admin("status")[0].text
+    # listed, shown in status, refused for a stranger and for what is not wholly emojis
+    listed = f"Never used in this channel: {kept_out[0]} {kept_out[1]}."
+    assert admin("never")[0].text == listed and listed in admin("status")[0].text
     assert "Only admins" in run(core.handle(cmd("emojify-admin", "allow all", user="U2")))[0].text
-    bad = admin("allow 🍕 notanemoji")[0].text
-    assert "Not an emoji I know: notanemoji. Nothing changed." in bad
+    for bad, named in (("allow 🍕 notanemoji", "notanemoji"), ("never 😘smooch", "😘smooch"), ("never heart", "heart")):
+        assert admin(bad)[0].text.startswith(f"Not an emoji: {named}. Nothing changed.")
     assert run(core.store.channel("slack", "C1")).never == tuple(kept_out)
-    # allow one back, then all
+    assert "`allow all` empties" in admin("allow")[0].text  # usage, nothing changed
+    # allow one back, then all (in any case)
     admin(f"allow {kept_out[0]}")
     assert [e.char for e in run(core.handle(msg(text)))[0].emojis] == [e for e in ranked if e != kept_out[1]][:3]
-    assert admin("allow all")[0].text.endswith("No emoji is kept out of this channel.")
+    assert admin("allow ALL")[0].text.endswith("No emoji is kept out of this channel.")
     assert [e.char for e in run(core.handle(msg(text)))[0].emojis] == ranked[:3]
-    assert admin("never")[0].text == "No emoji is kept out of this channel."
+    # `never = …` sets the whole list (the playground's form sends it)
+    admin("never 🍕")
+    assert admin("never = 💋 :kissing_heart:")[0].text.endswith("Never used in this channel: 💋 😘.")
+    # every change is audited with what was typed, long lists of names included
+    names = " ".join(f":{core.catalog.lookup(e).short_name}:" for e in ranked[:6])
+    admin(f"never {names}")
+    audit = [(a["action"], a["detail"]) for a in run(core.store.rows("admin_audit")) if a["action"] == "never"]
+    assert audit[0] == ("never", f"{kept_out[0]} :{short}:") and audit[-1] == ("never", names)
+
+
+def test_a_never_list_holds_at_most_a_hundred_emojis(core, run):
+    from models.reactions import MAX_NEVER
+
+    admin = lambda words: run(core.handle(cmd("emojify-admin", words, user="UADMIN")))  # noqa: E731
+    emojis = [e.char for e in core.catalog][: MAX_NEVER + 1]
+    assert admin("never " + " ".join(emojis[:MAX_NEVER]))[0].text.startswith("Done.")
+    said = admin(f"never {emojis[MAX_NEVER]}")[0].text
+    assert said.startswith(f"A never-list holds at most {MAX_NEVER} emojis. Nothing changed.")
+    assert len(run(core.store.channel("slack", "C1")).never) == MAX_NEVER
+    assert admin(f"never = {emojis[MAX_NEVER]}")[0].text.endswith(f"Never used in this channel: {emojis[MAX_NEVER]}.")
+
+
+def test_two_admins_changing_a_never_list_at_once_both_count(core, sqlite_url, run):
+    """Each `never` reads the list as stored in the transaction that writes it: changes
+    made at the same moment, on this worker and on another, all land."""
+
+    async def at_once():
+        other = Store(sqlite_url, DEFAULT, user_salt="test-salt")  # a second worker, its cache warm
+        await other.channel("slack", "C1")
+        try:
+            await asyncio.gather(
+                *(core.store.change_never("slack", "C1", add=(e,)) for e in "😘💋🍕"),
+                other.change_never("slack", "C1", add=("🎉",)),
+            )
+            await other.change_never("slack", "C1", remove=("🍕",))
+            return await core.store.change_never("slack", "C1")
+        finally:
+            await other.close()
+
+    assert sorted(run(at_once()).never) == sorted(["😘", "💋", "🎉"])
+
+
+def test_what_is_logged_names_the_version_that_ranked_even_with_a_never_list(sqlite_url, catalog, run):
+    """The engine says which version ranked (a promotion may land between ranking and
+    logging); taking a never-list out keeps that, for reactions and /emojify alike."""
+    from bot.core.engine import Ranking
+    from bot.testing.fake_engine import FakeEngine
+
+    class Earlier(FakeEngine):
+        version = "v-now"
+
+        async def rank_async(self, text, k=5, candidates=None):
+            return Ranking(await super().rank_async(text, k, candidates), "v-ranked")
+
+    store = Store(sqlite_url, ChannelConfig(True, -1.0, 3, learning=True), user_salt="s")
+    c = BotCore(store, Earlier(catalog), catalog=catalog, admins=AdminPolicy(user_ids=frozenset({"UADMIN"})))
+    run(c.handle(msg("merry christmas everyone")))
+    run(c.handle(cmd("emojify", "merry christmas everyone")))
+    run(c.handle(cmd("emojify-admin", "never 🎄", user="UADMIN")))
+    run(c.handle(msg("merry christmas everyone")))
+    run(c.handle(cmd("emojify", "merry christmas everyone")))
+    rows = run(store.rows("predictions"))
+    assert [r["model_version"] for r in rows] == ["v-ranked"] * 4
+    assert "🎄" in rows[0]["emojis"] and "🎄" not in rows[2]["emojis"] + rows[3]["emojis"]
+    run(store.close())
+
+
+def test_a_picture_whose_emojis_are_all_kept_out_gets_none_and_is_told_so(sqlite_url, catalog, run):
+    from bot.testing.fake_engine import FakeEngine, FakePictureEngine
+
+    store = Store(sqlite_url, ChannelConfig(True, 0.0, 3, never=("🐸",)), user_salt="s")
+    c = BotCore(store, FakeEngine(catalog), FakePictureEngine(), catalog=catalog)
+    png = _png()
+    acts = run(c.handle(msg("", attachments=(Attachment("p.png", "image/png", len(png), png),))))
+    assert [e.char for e in acts[0].emojis] == ["🌳", "💧"]  # the next of what was seen, no 🐶 that was not
+    run(store.update_channel("slack", "C1", never=("🐸", "🌳", "💧")))
+    acts = run(c.handle(msg("", attachments=(Attachment("p.png", "image/png", len(png), png),))))
+    assert len(acts) == 1 and isinstance(acts[0], Reply) and "never-list" in acts[0].text
+    assert not any(isinstance(a, AddReactions) for a in acts)
+    run(store.close())
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (0, 160, 0)).save(buf, "PNG")
+    return buf.getvalue()

@@ -75,14 +75,35 @@ def test_the_never_list_default_is_read_as_catalog_emojis(monkeypatch, tmp_path)
     """EMOJIBOT_NEVER_EMOJIS: emojis in any form people type them (with or without U+FE0F,
     skin-toned, :short_names:, run together), folded to the catalog's; anything else stops
     the bot at start, naming the setting."""
-    from bot.serve import channel_defaults
+    from bot.core.config import channel_defaults
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("EMOJIBOT_NEVER_EMOJIS", "😘, :kiss: ❤ 👍🏽🙏 😘")
     cfg = channel_defaults(load_settings())
     assert cfg.never == ("😘", "💋", "❤️", "👍", "🙏")
-    monkeypatch.setenv("EMOJIBOT_NEVER_EMOJIS", "😘 smooch")
-    with pytest.raises(SettingsError, match="EMOJIBOT_NEVER_EMOJIS: not an emoji: smooch"):
+    for value, said in (("😘 smooch", "smooch"), ("😘smooch", "😘smooch"), ("heart", "heart")):
+        monkeypatch.setenv("EMOJIBOT_NEVER_EMOJIS", value)
+        with pytest.raises(SettingsError, match=f"EMOJIBOT_NEVER_EMOJIS: not an emoji: {said}$"):
+            channel_defaults(load_settings())
+    from models.catalog import EmojiCatalog
+
+    monkeypatch.setenv("EMOJIBOT_NEVER_EMOJIS", " ".join(e.char for e in list(EmojiCatalog.load())[:101]))
+    with pytest.raises(SettingsError, match="EMOJIBOT_NEVER_EMOJIS: 101 emojis, at most 100"):
         channel_defaults(load_settings())
     monkeypatch.delenv("EMOJIBOT_NEVER_EMOJIS")
     assert channel_defaults(load_settings()).never == ()
+
+
+def test_serve_refuses_a_never_list_of_no_emojis_before_touching_the_database(tmp_path):
+    db = tmp_path / "x.sqlite"
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "EMOJIBOT_NEVER_EMOJIS": "😘 smooch",
+        "EMOJIBOT_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
+    }
+    r = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "serve"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert r.returncode == 2 and "EMOJIBOT_NEVER_EMOJIS: not an emoji: smooch" in r.stderr
+    assert not db.exists()
