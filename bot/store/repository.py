@@ -292,7 +292,6 @@ class Store:
         # another worker's within the TTL).
         self.settings_ttl = settings_ttl
         self._channels: dict[tuple[str, str], tuple[float, ChannelConfig]] = {}
-        self._never_lock = asyncio.Lock()
         self._writer = _GroupCommit(self)
         connect_args: dict[str, Any] = {}
         if url.startswith("postgresql"):
@@ -583,47 +582,54 @@ class Store:
         remove: Sequence[str] = (),
         limit: int | None = None,
     ) -> ChannelConfig:
-        """Add emojis to a channel's never-list and take others out, reading the list as
-        stored, not as cached, in the transaction that writes it (the row locked on
-        PostgreSQL; one change at a time in this process): two admins' changes, on one
-        worker or two, never undo each other. ValueError, nothing changed, when the list
-        would hold more than ``limit``."""
+        """Add emojis to a channel's never-list and take others out, from the list as
+        stored (not as cached): the row is made from the defaults if the channel has none
+        (INSERT … ON CONFLICT DO NOTHING), then the new list is written only over the one it
+        was computed from (compare and swap) and computed again if another change landed
+        first, so two admins' changes, on one worker or two, never undo each other.
+        ValueError, nothing changed, when the list would hold more than ``limit``."""
         fitted = _fit(ChannelSettings, {"platform": platform, "channel_id": channel_id})
         platform, channel_id = fitted["platform"], fitted["channel_id"]
-        async with self._never_lock:
-            with _db_errors("changing a never-list"):
-                async with self.session() as s:
-                    row = await self._channel_row(s, platform, channel_id, lock=True)
-                    now = row.never_emojis.split()
+        key = _channel_key(platform, channel_id)
+        with _db_errors("changing a never-list"):
+            async with self.session() as s:
+                await self._channel_row(s, platform, channel_id)
+                for _ in range(100):  # each round loses only to a change that landed
+                    old = (await s.execute(select(ChannelSettings.never_emojis).where(*key))).scalar_one()
+                    await s.commit()
+                    now = old.split()
                     now += [e for e in dict.fromkeys(add) if e not in now]
                     now = [e for e in now if e not in set(remove)]
                     if limit is not None and len(now) > limit:
-                        await s.rollback()
                         raise ValueError(f"a never-list holds at most {limit} emojis")
-                    row.never_emojis = " ".join(now)
-                    row.updated_at = func.now()
+                    swap = update(ChannelSettings).where(*key, ChannelSettings.never_emojis == old)
+                    done = await s.execute(swap.values(never_emojis=" ".join(now), updated_at=func.now()))
                     await s.commit()
-                    cfg = _config(row)
+                    if done.rowcount == 1:
+                        break
+                else:
+                    raise StoreUnavailable("the never-list kept changing under this change")
+                row = await s.get(ChannelSettings, (platform, channel_id), populate_existing=True)
+                cfg = _config(row)
         self._channels[(platform, channel_id)] = (time.monotonic(), cfg)
         return cfg
 
-    async def _channel_row(self, s, platform: str, channel_id: str, lock: bool = False) -> ChannelSettings:
-        """The channel's settings row in session ``s``, a new one from the defaults if it
-        has none (``lock``: FOR UPDATE where the database has it)."""
-        row = await s.get(ChannelSettings, (platform, channel_id), with_for_update=lock)
-        if row is None:
-            d = self.default
-            row = ChannelSettings(
-                platform=platform,
-                channel_id=channel_id,
-                auto_react=d.auto_react,
-                threshold=d.threshold,
-                count=d.count,
-                learning=d.learning,
-                never_emojis=" ".join(d.never),
-            )
-            s.add(row)
-        return row
+    async def _channel_row(self, s, platform: str, channel_id: str) -> ChannelSettings:
+        """The channel's settings row in session ``s``, made from the defaults first if it
+        has none (INSERT … ON CONFLICT DO NOTHING: two first changes at once both land)."""
+        d = self.default
+        new_row = {
+            "platform": platform,
+            "channel_id": channel_id,
+            "auto_react": d.auto_react,
+            "threshold": d.threshold,
+            "count": d.count,
+            "learning": d.learning,
+            "never_emojis": " ".join(d.never),
+        }
+        await s.execute(self._insert(ChannelSettings).values(new_row))
+        await s.commit()
+        return (await s.execute(select(ChannelSettings).where(*_channel_key(platform, channel_id)))).scalar_one()
 
     # -- predictions and feedback ----------------------------------------------------------
     async def log_prediction(
@@ -962,6 +968,10 @@ class Store:
             async with self.session() as s:
                 rows = (await s.execute(select(RetrainRun).order_by(RetrainRun.id.desc()).limit(limit))).scalars()
                 return [{c.name: getattr(r, c.name) for c in RetrainRun.__table__.columns} for r in rows]
+
+
+def _channel_key(platform: str, channel_id: str) -> tuple:
+    return (ChannelSettings.platform == platform, ChannelSettings.channel_id == channel_id)
 
 
 def _config(row: ChannelSettings) -> ChannelConfig:

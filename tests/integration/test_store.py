@@ -177,3 +177,25 @@ async def test_the_salt_lives_in_a_0600_file_and_an_old_one_leaves_the_database(
         assert "user_salt" not in keys
     finally:
         await store.close()
+
+
+async def test_never_list_changes_at_once_from_two_workers_all_land(url):
+    """`change_never` reads the stored list in the transaction that writes it (FOR UPDATE
+    on PostgreSQL): adds and removes from two workers at the same moment all count, on a
+    channel that has no settings row yet as on one that has."""
+    a, b = Store(url, DEFAULT), Store(url, DEFAULT)
+    try:
+        for existing in (True, False):
+            channel = uuid.uuid4().hex[:12]
+            if existing:
+                await a.update_channel("slack", channel, count=2)
+            adds = (s.change_never("slack", channel, add=(e,)) for s, e in zip([a, b] * 3, "😘💋🍕🎉🔥😂", strict=True))
+            await asyncio.gather(*adds)
+            await asyncio.gather(
+                a.change_never("slack", channel, remove=("🍕",)), b.change_never("slack", channel, remove=("🔥",))
+            )
+            assert sorted((await a.change_never("slack", channel)).never) == sorted("😘💋🎉😂")
+            assert (await b.channel("slack", channel)).count == (2 if existing else DEFAULT.count)
+    finally:
+        await a.close()
+        await b.close()
