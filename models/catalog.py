@@ -54,11 +54,6 @@ class Emoji:
         return self.short_names[0]
 
 
-def _bare(chars: str) -> str:
-    """An emoji's characters without U+FE0F and skin tones (how a list compares forms)."""
-    return "".join(c for c in chars if c != VARIATION_SELECTOR and c not in SKIN_TONES)
-
-
 def _strip_key(text: str) -> str:
     """Lookup key for a Unicode emoji: no variation selectors, no skin-tone modifiers."""
     return "".join(ch for ch in text if ch != VARIATION_SELECTOR and ch not in SKIN_TONES)
@@ -205,13 +200,13 @@ class EmojiCatalog:
         ``:short_name:`` codes, alone or run together ("😘 💋", ":kissing_heart:,:kiss:",
         "😘💋", ":+1::skin-tone-3:"). Stricter than :meth:`find` in running text: a word
         with anything else in it ("😘smooch", a bare "heart"), or a sequence the catalog
-        lacks ("❤️‍🔥", which is no ❤️), names none of its emojis."""
+        lacks ("👍\u200d🦀", which is no 👍), names none of its emojis."""
         found: list[str] = []
         unknown: list[str] = []
         for token in text.replace(",", " ").split():
             spans = self.find(token)
             whole = sum(end - start for start, end, _ in spans) == len(token) and all(
-                token[start] == ":" or _bare(token[start:end]) == _bare(e.char) for start, end, e in spans
+                token[start] == ":" or _strip_key(token[start:end]) == _strip_key(e.char) for start, end, e in spans
             )
             if not spans or not whole:
                 unknown.append(token)
@@ -222,8 +217,9 @@ class EmojiCatalog:
     def find(self, text: str) -> list[tuple[int, int, Emoji]]:
         """Every emoji in a running text, as (start, end, emoji), in order: Unicode emojis by
         longest match, their skin tones and U+FE0F inside the span (an emoji sequence the
-        catalog lacks, "❤️‍🔥" newer than the catalog, counts as its first part, its span the
-        whole sequence), and Slack's ``:short_name:`` codes (``:thumbsup::skin-tone-3:``).
+        catalog lacks, newer than it or made up like "👍\u200d🦀", counts as its first part,
+        its span the whole sequence), and Slack's ``:short_name:`` codes
+        (``:thumbsup::skin-tone-3:``).
         A lone variation selector or skin tone is no emoji."""
         out: list[tuple[int, int, Emoji]] = []
         i, n = 0, len(text)

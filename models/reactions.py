@@ -20,13 +20,17 @@ AUTO_REACT_THRESHOLD = 0.2
 MAX_NEVER = 100  # emojis a channel's never-list holds at most
 
 
+class NotEmojis(ValueError):
+    """Words in a never-list that are no emoji (the message names them)."""
+
+
 def never_list(catalog: EmojiCatalog, text: str, limit: int | None = MAX_NEVER) -> tuple[str, ...]:
     """A never-list as a person types it ("😘 💋", ":kissing_heart: :kiss:"), as catalog
-    emojis (:meth:`models.catalog.EmojiCatalog.listed`). ValueError naming the words that
-    are no emoji, or when the list is longer than ``limit``."""
+    emojis (:meth:`models.catalog.EmojiCatalog.listed`). :class:`NotEmojis` naming the
+    words that are no emoji; ValueError when the list is longer than ``limit``."""
     found, unknown = catalog.listed(text)
     if unknown:
-        raise ValueError(f"not an emoji: {' '.join(unknown)[:200]}")
+        raise NotEmojis(f"not an emoji: {' '.join(unknown)[:200]}")
     if limit is not None and len(found) > limit:
         raise ValueError(f"{len(found)} emojis, at most {limit}")
     return tuple(found)

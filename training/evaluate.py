@@ -208,11 +208,15 @@ def evaluate_emojis(
     (:func:`models.reactions.without`); a row whose writer used one of them can then be
     found only through its other emojis."""
     parts = Terms(**terms)  # an unknown part fails here, before any reading
+    kept_out: tuple[str, ...] = ()
+    if never.strip():  # a typo fails here too, before the model loads
+        from models.catalog import EmojiCatalog
+
+        try:
+            kept_out = never_list(EmojiCatalog.load(), never, limit=None)
+        except ValueError as exc:
+            raise DataError(f"--never: {exc}") from None
     ranker = TextRanker(artifacts)
-    try:
-        kept_out = never_list(ranker.catalog, never, limit=None)
-    except ValueError as exc:
-        raise DataError(f"--never: {exc}") from None
     data = _catalog_rows(ranker, csv_path, data_dir, split, baseline, emojis_in_text)
     keep, texts, gold = data.in_catalog(ranker.index.positions)
     skipped = data.skipped + len(data.gold) - len(keep)  # in the catalog, not in the model

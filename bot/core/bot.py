@@ -43,7 +43,7 @@ from bot.core.events import (
 from bot.core.metrics import BotMetrics
 from bot.core.pipeline import EventPipeline
 from bot.store.repository import Store, clean_text
-from models.reactions import MAX_NEVER, never_list, reactions, without
+from models.reactions import MAX_NEVER, NotEmojis, never_list, reactions, without
 
 log = logging.getLogger("emojibot.core")
 EXPORT_REPLY_CHARS = 3_000  # a chat reply stays readable; the counts above it are always whole
@@ -54,7 +54,7 @@ EMOJIFY_HELP = (
     "*/emojify forget-me* — delete everything the bot stored about you (your messages and reactions)."
 )
 FORGET_WORDS = ("forget-me", "forget me")
-AUDIT_DETAIL_CHARS = 200  # what an admin typed after the action, as the audit keeps it (a never-list's names)
+AUDIT_DETAIL_CHARS = 2_000  # what an admin typed after the action, as the audit keeps it (a never-list's names)
 BUSY_TEXT = "I can't take that right now (I'm restarting, or my database is unavailable). Try again in a minute."
 ADMIN_HELP = (
     "*/emojify-admin* — channel settings (admins only):\n"
@@ -427,14 +427,20 @@ class BotCore:
             return _never_text(await store.channel(p, ch))
         if action == "allow" and not args:
             return "`allow 😘` uses an emoji in this channel again; `allow all` empties the never-list."
+        if action == "never" and args == ["="]:
+            return "`never = 😘 💋` sets this channel's whole never-list; `allow all` empties it."
         if action == "allow" and [a.lower() for a in args] == ["all"]:
             await store.update_channel(p, ch, never=())
             return None
         replace_all = action == "never" and args[0] == "="
         try:
-            emojis = never_list(self.catalog, " ".join(args[1:] if replace_all else args))
-        except ValueError as exc:
+            emojis = never_list(
+                self.catalog, " ".join(args[1:] if replace_all else args), MAX_NEVER if action == "never" else None
+            )
+        except NotEmojis as exc:
             return f"{_sentence(exc)} Give emojis (😘) or their names (`:kissing_heart:`), separated by spaces."
+        except ValueError as exc:  # too many
+            return _sentence(exc)
         try:
             if replace_all:
                 await store.update_channel(p, ch, never=emojis)

@@ -557,20 +557,20 @@ class Store:
         return cfg
 
     async def update_channel(self, platform: str, channel_id: str, **changes: Any) -> ChannelConfig:
-        """Set some of a channel's settings (``never`` a whole never-list; to add to it or
-        take from it, :meth:`change_never`)."""
+        """Set some of a channel's settings (``never`` a whole never-list, last writer
+        wins; to add to it or take from it, :meth:`change_never`)."""
         fitted = _fit(ChannelSettings, {"platform": platform, "channel_id": channel_id})
         platform, channel_id = fitted["platform"], fitted["channel_id"]
         with _db_errors("changing channel settings"):
             async with self.session() as s:
-                row = await self._channel_row(s, platform, channel_id)
-                for k, v in changes.items():
-                    if k == "never":
-                        k, v = "never_emojis", " ".join(v)
-                    setattr(row, k, v)
-                row.updated_at = func.now()
+                await s.execute(self._insert(ChannelSettings).values(self._default_row(platform, channel_id)))
+                values = {("never_emojis" if k == "never" else k): v for k, v in changes.items()}
+                if "never_emojis" in values:
+                    values["never_emojis"] = " ".join(values["never_emojis"])
+                where = _channel_key(platform, channel_id)
+                await s.execute(update(ChannelSettings).where(*where).values(**values, updated_at=func.now()))
                 await s.commit()
-                cfg = _config(row)
+                cfg = await self._read_channel(s, platform, channel_id)
         self._channels[(platform, channel_id)] = (time.monotonic(), cfg)
         return cfg
 
@@ -583,42 +583,46 @@ class Store:
         limit: int | None = None,
     ) -> ChannelConfig:
         """Add emojis to a channel's never-list and take others out, from the list as
-        stored (not as cached): the row is made from the defaults if the channel has none
-        (INSERT … ON CONFLICT DO NOTHING), then the new list is written only over the one it
-        was computed from (compare and swap) and computed again if another change landed
-        first, so two admins' changes, on one worker or two, never undo each other.
-        ValueError, nothing changed, when the list would hold more than ``limit``."""
+        stored (not as cached): the new list is written only over the one it was computed
+        from (compare and swap; a channel without a settings row gets one from the
+        defaults by INSERT … ON CONFLICT DO NOTHING) and computed again if another change
+        landed first, so two admins' changes, on one worker or two, never undo each
+        other. ValueError, nothing written, when the list would hold more than ``limit``;
+        nothing written either when the list would not change."""
         fitted = _fit(ChannelSettings, {"platform": platform, "channel_id": channel_id})
         platform, channel_id = fitted["platform"], fitted["channel_id"]
         key = _channel_key(platform, channel_id)
         with _db_errors("changing a never-list"):
             async with self.session() as s:
-                await self._channel_row(s, platform, channel_id)
                 for _ in range(100):  # each round loses only to a change that landed
-                    old = (await s.execute(select(ChannelSettings.never_emojis).where(*key))).scalar_one()
+                    old = (await s.execute(select(ChannelSettings.never_emojis).where(*key))).scalar_one_or_none()
                     await s.commit()
-                    now = old.split()
-                    now += [e for e in dict.fromkeys(add) if e not in now]
+                    was = (old if old is not None else " ".join(self.default.never)).split()
+                    now = was + [e for e in dict.fromkeys(add) if e not in was]
                     now = [e for e in now if e not in set(remove)]
                     if limit is not None and len(now) > limit:
                         raise ValueError(f"a never-list holds at most {limit} emojis")
-                    swap = update(ChannelSettings).where(*key, ChannelSettings.never_emojis == old)
-                    done = await s.execute(swap.values(never_emojis=" ".join(now), updated_at=func.now()))
+                    if now == was:
+                        break
+                    if old is None:
+                        row = self._default_row(platform, channel_id) | {"never_emojis": " ".join(now)}
+                        done = await s.execute(self._insert(ChannelSettings).values(row))
+                    else:
+                        swap = update(ChannelSettings).where(*key, ChannelSettings.never_emojis == old)
+                        done = await s.execute(swap.values(never_emojis=" ".join(now), updated_at=func.now()))
                     await s.commit()
                     if done.rowcount == 1:
                         break
                 else:
                     raise StoreUnavailable("the never-list kept changing under this change")
-                row = await s.get(ChannelSettings, (platform, channel_id), populate_existing=True)
-                cfg = _config(row)
+                cfg = await self._read_channel(s, platform, channel_id)
         self._channels[(platform, channel_id)] = (time.monotonic(), cfg)
         return cfg
 
-    async def _channel_row(self, s, platform: str, channel_id: str) -> ChannelSettings:
-        """The channel's settings row in session ``s``, made from the defaults first if it
-        has none (INSERT … ON CONFLICT DO NOTHING: two first changes at once both land)."""
+    def _default_row(self, platform: str, channel_id: str) -> dict[str, Any]:
+        """A channel's settings row as the defaults make it."""
         d = self.default
-        new_row = {
+        return {
             "platform": platform,
             "channel_id": channel_id,
             "auto_react": d.auto_react,
@@ -627,9 +631,11 @@ class Store:
             "learning": d.learning,
             "never_emojis": " ".join(d.never),
         }
-        await s.execute(self._insert(ChannelSettings).values(new_row))
-        await s.commit()
-        return (await s.execute(select(ChannelSettings).where(*_channel_key(platform, channel_id)))).scalar_one()
+
+    async def _read_channel(self, s, platform: str, channel_id: str) -> ChannelConfig:
+        """A channel's settings as stored now (the defaults where it has no row)."""
+        row = await s.get(ChannelSettings, (platform, channel_id), populate_existing=True)
+        return self.default if row is None else _config(row)
 
     # -- predictions and feedback ----------------------------------------------------------
     async def log_prediction(

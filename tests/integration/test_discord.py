@@ -75,7 +75,7 @@ async def test_login_identifies_with_the_intents_and_syncs_commands(discord_bot)
     synced = (await fake.wait_for("commands"))[0].data["commands"]
     assert {c["name"] for c in synced} == {"emojify", "emojify-admin"}
     texts = [c["description"] for c in synced] + [o["description"] for c in synced for o in c.get("options", [])]
-    assert all(0 < len(t) <= 100 for t in texts)  # Discord refuses longer ones
+    assert all(0 < len(t.encode("utf-16-le")) // 2 <= 100 for t in texts)  # Discord refuses longer ones
 
 
 async def test_message_gets_url_encoded_reaction_puts(real_discord_bot):

@@ -180,9 +180,10 @@ async def test_the_salt_lives_in_a_0600_file_and_an_old_one_leaves_the_database(
 
 
 async def test_never_list_changes_at_once_from_two_workers_all_land(url):
-    """`change_never` reads the stored list in the transaction that writes it (FOR UPDATE
-    on PostgreSQL): adds and removes from two workers at the same moment all count, on a
-    channel that has no settings row yet as on one that has."""
+    """`change_never` writes a list only over the one it was computed from (compare and
+    swap) and makes a missing row with INSERT … ON CONFLICT DO NOTHING: adds and removes
+    from two workers and several tasks at the same moment all count, on a channel that has
+    no settings row yet as on one that has."""
     a, b = Store(url, DEFAULT), Store(url, DEFAULT)
     try:
         for existing in (True, False):

@@ -176,8 +176,7 @@ class DiscordAdapter:
             name="emojify-admin", description="Channel settings (admins): auto-react, threshold, emojis never used"
         )
         @app_commands.describe(
-            action="on|off | threshold X | count N | learning on|off | never 😘 | allow 😘 | export ID | retrain "
-            "| status"
+            action="on|off | threshold X | count N | learning on|off | never 😘 | allow 😘 | export ID | status"
         )
         async def emojify_admin(interaction: discord.Interaction, action: str = "help") -> None:
             await self._on_command(interaction, "emojify-admin", action)
