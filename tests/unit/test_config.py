@@ -57,16 +57,22 @@ def test_secrets_never_show(monkeypatch, tmp_path):
     assert secret not in str(err.value)
 
 
-def test_serve_refuses_a_slack_token_without_secret(tmp_path):
+def _serve(tmp_path, **settings: str) -> subprocess.CompletedProcess:
+    """`emojibot serve` in a clean environment with these settings and a SQLite file in
+    ``tmp_path`` (x.sqlite); what it printed and its exit status."""
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(tmp_path),
-        "EMOJIBOT_SLACK_BOT_TOKEN": "xoxb-secret-789",
         "EMOJIBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.sqlite'}",
+        **{f"EMOJIBOT_{k.upper()}": v for k, v in settings.items()},
     }
-    r = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "bot.cli", "serve"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
+
+
+def test_serve_refuses_a_slack_token_without_secret(tmp_path):
+    r = _serve(tmp_path, slack_bot_token="xoxb-secret-789")
     assert r.returncode == 2 and "EMOJIBOT_SLACK_SIGNING_SECRET" in r.stderr
     assert "xoxb-secret-789" not in r.stderr + r.stdout
 
@@ -96,15 +102,6 @@ def test_the_never_list_default_is_read_as_catalog_emojis(monkeypatch, tmp_path)
 
 
 def test_serve_refuses_a_never_list_of_no_emojis_before_touching_the_database(tmp_path):
-    db = tmp_path / "x.sqlite"
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "EMOJIBOT_NEVER_EMOJIS": "😘 smooch",
-        "EMOJIBOT_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
-    }
-    r = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "serve"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
-    )
+    r = _serve(tmp_path, never_emojis="😘 smooch")
     assert r.returncode == 2 and "EMOJIBOT_NEVER_EMOJIS: not an emoji: smooch" in r.stderr
-    assert not db.exists()
+    assert not (tmp_path / "x.sqlite").exists()
