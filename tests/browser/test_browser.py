@@ -236,6 +236,10 @@ def test_playground_in_a_real_browser(server, tmp_path, data_dir):
         assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390
         _emoji_images_loaded(phone)
         _shot(phone, tmp_path, "phone")
+        phone.click("#tab-admin")  # the settings form, the never-list field included, wraps too
+        phone.wait_for_selector("#s-never", state="visible", timeout=10_000)
+        assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390
+        _shot(phone, tmp_path, "phone-admin")
         browser.close()
 
     reactions, predictions, channels = _rows(db)
