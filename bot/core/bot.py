@@ -126,11 +126,13 @@ class BotCore:
         gone["event_records"] = await self.store.forget_events_older_than(1.0)
         return gone
 
-    async def _rank(self, text: str, k: int, cfg) -> Ranking:
+    async def _rank(self, text: str, k: int, cfg) -> tuple[Ranking, list[str]]:
         """The first ``k`` of the text's ranking without the channel's never-list (ranked
-        for ``k`` more than the list holds), with the version of the model that ranked it."""
+        for ``k`` more than the list holds), with the version of the model that ranked it,
+        and the emojis of the list the first ``k`` held (what the list changed)."""
         ranking = await self.text.rank_async(text, k=k + len(cfg.never))
-        return Ranking(without(ranking, cfg.never, k), _version_of(ranking, self.model_version))
+        kept_out = [r.emoji for r in ranking[:k] if r.emoji in cfg.never]
+        return Ranking(without(ranking, cfg.never, k), _version_of(ranking, self.model_version)), kept_out
 
     def _choice(self, char: str, score: float) -> EmojiChoice:
         return EmojiChoice(char, self.catalog.lookup(char).short_name, float(score))
@@ -189,7 +191,7 @@ class BotCore:
         text = _readable(m.text)
         if not text.strip():
             return []
-        ranked = await self._rank(text, cfg.count, cfg)
+        ranked, _ = await self._rank(text, cfg.count, cfg)
         # The threshold reads how well each emoji fits the message (the cosine), not its rank
         # score: an emoji high in the ranking only because people use it everywhere (😂 ❤️)
         # does not fit a lost game and is not added to it.
@@ -293,7 +295,7 @@ class BotCore:
                 )
             ]
         cfg = await self.store.channel(c.platform, c.channel_id)
-        ranked = await self._rank(text, 5, cfg)
+        ranked, kept_out = await self._rank(text, 5, cfg)
         # The ranking picks the five (it weighs in how often people use each emoji, which
         # wins top-5 on real messages); the reply shows them best fit first, so the emoji
         # that answers the message leads: "feeling really sad about the news today" ranks
@@ -326,6 +328,8 @@ class BotCore:
                 f"\n_Fits the message (at least {cfg.threshold:g}): {' '.join(fitting)}; the others are weaker "
                 "guesses, mostly the emojis people use most._"
             )
+        if kept_out:  # say why an emoji the ranking put here is missing
+            lines += f"\n_Not shown: {' '.join(kept_out)}, kept out of this channel (`/emojify-admin never`)._"
         return [Reply(c.channel_id, f"{' '.join(x.char for x in chosen)}\n{lines}", ephemeral=True, emojis=chosen)]
 
     async def _admin(self, c: CommandInvoked) -> list[Action]:

@@ -337,9 +337,11 @@ def test_a_channels_never_list_keeps_emojis_out_of_what_the_bot_posts(core, rank
     assert [e.char for e in run(core.handle(msg(text, channel="C2")))[0].emojis] == ranked[:3]  # its own list
     reply = run(core.handle(cmd("emojify", text)))[0]
     assert sorted(e.char for e in reply.emojis) == sorted(rest[:5])
-    assert not any(e in reply.text for e in kept_out)
+    shown, *lines = reply.text.split("\n")
+    assert not any(e in shown for e in kept_out) and len(lines) == 6  # five emojis and why two are missing
+    assert lines[-1] == f"_Not shown: {kept_out[0]} {kept_out[1]}, kept out of this channel (`/emojify-admin never`)._"
     other = run(core.handle(cmd("emojify", text, channel="C2")))[0]
-    assert sorted(e.char for e in other.emojis) == sorted(ranked[:5])
+    assert sorted(e.char for e in other.emojis) == sorted(ranked[:5]) and "Not shown" not in other.text
     # kept in the store: a second worker on the same database reads it
     second = Store(sqlite_url, DEFAULT, user_salt="test-salt")
     assert run(second.channel("slack", "C1")).never == tuple(kept_out)
