@@ -105,7 +105,7 @@ class FakePictureEngine:
         if self.delay:
             await asyncio.sleep(self.delay)
         self.requests += 1
-        top = [("🐸", 0.5), ("🌳", 0.3), ("💧", 0.2)][:k]  # what the samples picked, no more
+        top = [("🐸", 0.5), ("🌳", 0.3), ("💧", 0.2)][:k]
         return FakePictureAnswer(top, top[0][0])
 
     async def novel_png(self, answer) -> bytes:
