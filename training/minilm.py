@@ -40,9 +40,15 @@ def _layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float) -> np.n
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
+    """The exact (erf) GELU, in float32: a NumPy float64 scalar here would turn the rest of
+    the network into float64 (NumPy 2's promotion), a third of the speed."""
     from scipy.special import erf
 
-    return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
+    h = erf(x * np.float32(1.0 / np.sqrt(2.0)))
+    h += np.float32(1.0)
+    h *= x
+    h *= np.float32(0.5)
+    return h
 
 
 class MiniLM:
@@ -61,6 +67,7 @@ class MiniLM:
         w = {k.removeprefix("bert.").removeprefix("model."): v.astype(np.float32)
              for k, v in load_file(str(root / "model.safetensors")).items()}  # fmt: skip
         self.w = w
+        self._t: dict[str, np.ndarray] = {}  # dense weights transposed (_transposed)
         self.tokenizer = Tokenizer.from_file(str(root / "tokenizer.json"))
         self.tokenizer.no_padding()  # the shipped tokenizer.json pads to 128; batches pad themselves
         self.tokenizer.enable_truncation(max_tokens)
@@ -68,27 +75,33 @@ class MiniLM:
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         w, B, T = self.w, ids.shape[0], ids.shape[1]
+        # every token of the batch as one (B·T, 384) matrix: one product per dense layer (a
+        # 3-d array times a matrix is a loop of B small products, a third of the speed)
         x = (
             w["embeddings.word_embeddings.weight"][ids]
             + w["embeddings.position_embeddings.weight"][:T][None]
             + w["embeddings.token_type_embeddings.weight"][0][None, None]
-        )
+        ).reshape(B * T, self.dim)
         x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps)
         H, D = self.heads, self.dim // self.heads
-        neg = (1.0 - mask[:, None, None, :]) * -1e9
+        neg = ((1.0 - mask[:, None, None, :]) * -1e9).astype(np.float32)
+        scale = np.float32(1.0 / np.sqrt(D))
         for i in range(self.layers):
             p = f"encoder.layer.{i}."
 
             def lin(v, name, p=p):
-                return v @ w[p + name + ".weight"].T + w[p + name + ".bias"]
+                return v @ self._transposed(p + name + ".weight") + w[p + name + ".bias"]
 
             q = lin(x, "attention.self.query").reshape(B, T, H, D).transpose(0, 2, 1, 3)
             k = lin(x, "attention.self.key").reshape(B, T, H, D).transpose(0, 2, 3, 1)
             v = lin(x, "attention.self.value").reshape(B, T, H, D).transpose(0, 2, 1, 3)
-            att = q @ k / np.sqrt(D) + neg
-            att = np.exp(att - att.max(axis=-1, keepdims=True))
+            att = q @ k
+            att *= scale
+            att += neg
+            att -= att.max(axis=-1, keepdims=True)
+            np.exp(att, out=att)
             att /= att.sum(axis=-1, keepdims=True)
-            ctx = (att @ v).transpose(0, 2, 1, 3).reshape(B, T, H * D)
+            ctx = (att @ v).transpose(0, 2, 1, 3).reshape(B * T, H * D)
             x = _layer_norm(
                 x + lin(ctx, "attention.output.dense"),
                 w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"], self.eps,
@@ -97,10 +110,18 @@ class MiniLM:
             x = _layer_norm(
                 x + lin(h, "output.dense"), w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], self.eps
             )
-        return x
+        return x.reshape(B, T, self.dim)
 
-    def encode(self, texts: Sequence[str], batch: int = 256, progress: bool = False) -> np.ndarray:
-        """(len(texts), 384) unit vectors. Texts of similar length are batched together."""
+    def _transposed(self, name: str) -> np.ndarray:
+        """A dense layer's weight as (in, out), contiguous: made once."""
+        t = self._t.get(name)
+        if t is None:
+            t = self._t[name] = np.ascontiguousarray(self.w[name].T)
+        return t
+
+    def encode(self, texts: Sequence[str], batch: int = 64, progress: bool = False) -> np.ndarray:
+        """(len(texts), 384) unit vectors. Texts of similar length are batched together
+        (64 at a time: on two cores tweets went at 78 texts/s in batches of 64, 56 in 128)."""
         from tqdm import tqdm
 
         encs = self.tokenizer.encode_batch(list(texts))
@@ -145,3 +166,48 @@ def static_word_vectors(words: Sequence[str], dim: int, encoder: MiniLM | None =
         if w in ("<pad>", "<oov>"):
             out[i] = 0.0
     return out
+
+
+def cache_dir() -> Path:
+    """Where training keeps what the encoder computed for reuse by a later run:
+    ``$EMOJIBOT_CACHE_DIR``, else ``~/.cache/emojibot`` (never inside the artifacts)."""
+    import os
+
+    return Path(os.environ.get("EMOJIBOT_CACHE_DIR") or Path.home() / ".cache" / "emojibot")
+
+
+def text_keys(texts: Sequence[str]) -> np.ndarray:
+    """(N,) 16-byte keys of texts: the cache's index."""
+    import hashlib
+
+    return np.asarray([hashlib.blake2b(t.encode("utf-8"), digest_size=16).digest() for t in texts], dtype="S16")
+
+
+def encode_cached(texts: Sequence[str], cache: Path | None, encoder: MiniLM | None = None, progress: bool = False):
+    """(len(texts), 384) sentence vectors, as :meth:`MiniLM.encode`, reusing those of the
+    cache file (``None``: no cache) and adding the texts it lacked to it. The vectors are
+    kept as float16 (a cosine moves by under 1e-3) and returned as float32; the encoder is
+    only loaded when a text is missing. Returns (vectors, how many were encoded now)."""
+    keys = text_keys(texts)
+    known_keys, known = np.zeros(0, "S16"), np.zeros((0, 384), np.float16)
+    if cache is not None and cache.exists():
+        with np.load(cache) as z:
+            known_keys, known = z["keys"], z["vectors"]
+    where = {k: i for i, k in enumerate(known_keys.tolist())}
+    missing = sorted({k for k in keys.tolist() if k not in where})
+    out = np.zeros((len(texts), 384), np.float32)
+    if missing:
+        first = {}
+        for i, k in enumerate(keys.tolist()):
+            first.setdefault(k, i)
+        new = (encoder or MiniLM()).encode([texts[first[k]] for k in missing], progress=progress).astype(np.float16)
+        known_keys = np.concatenate([known_keys, np.asarray(missing, "S16")])
+        known = np.concatenate([known, new])
+        where.update({k: len(where) + j for j, k in enumerate(missing)})
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_name(cache.name + ".tmp.npz")
+            np.savez(tmp, keys=known_keys, vectors=known)
+            tmp.replace(cache)
+    out[:] = known[[where[k] for k in keys.tolist()]]
+    return out, len(missing)

@@ -31,3 +31,18 @@ def test_static_word_vectors(encoder):
     assert v.shape == (len(words), 4) and v.dtype == np.float32
     assert not v[:2].any()  # padding and unknown words are zero
     assert np.isfinite(v).all() and np.abs(v[2:]).sum(axis=1).min() > 0
+
+
+def test_the_sentence_cache_reuses_vectors_and_adds_the_missing(encoder, tmp_path):
+    from training.minilm import encode_cached
+
+    cache = tmp_path / "sentences.npz"
+    texts = ["good morning everyone", "lakers lost again tonight", "good morning everyone"]
+    first, encoded = encode_cached(texts, cache, encoder)
+    assert encoded == 2 and cache.exists()  # the repeated text is encoded once
+    np.testing.assert_allclose(first, encoder.encode(texts), atol=2e-3)  # kept as float16
+    again, encoded = encode_cached(["thanks for the help!", *texts], cache, encoder)
+    assert encoded == 1
+    np.testing.assert_array_equal(again[1:], first)  # the cached ones come back as they were
+    _, encoded = encode_cached(texts, None, encoder)  # no cache: everything encoded
+    assert encoded == 2
