@@ -37,6 +37,7 @@ HEADS_FILE = "text_heads.npz"
 NAMES_FILE = "name_match.npz"  # emoji names in the message (models.names)
 MEANINGS_FILE = "name_meaning.npz"  # words near an emoji's names in meaning (models.names)
 CATALOG_HEAD_FILE = "catalog_head.npz"  # the n-gram model of whole-catalog ranking (models.catalog_head)
+SENTENCE_FILE = "sentence_term.npz"  # the distilled sentence encoder of whole-catalog ranking (models.sentence)
 PRIOR_FILE = "catalog_prior.npz"  # the popularity mix of whole-catalog ranking (models.prior)
 NAME_SLOT_FILE = "name_slot.json"  # the match from which a named emoji gets the fifth place (models.names)
 PICTURE_ENCODER_FILE = "picture_encoder.weights.h5"

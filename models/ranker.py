@@ -29,6 +29,7 @@ from models.artifacts import (
     NAMES_FILE,
     PRIOR_FILE,
     QUESTION_FILE,
+    SENTENCE_FILE,
     VOCAB_FILE,
     artifacts_dir,
     read_manifest,
@@ -53,6 +54,8 @@ class NumpyQuestionEncoder:
 
     def __init__(self, weights: dict[str, np.ndarray]):
         w = {k: np.asarray(v) for k, v in weights.items()}
+        # the shipped inputs of the tower, as stored (what models.sentence.inputs_digest reads)
+        self.raw = {k: w[k] for k in ("ngram_table_q", "ngram_idf", "word_table_q") if k in w}
         self.word_vectors = dequantize_rows(w["word_table_q"], w["word_table_scale"]) if "word_table_q" in w else None
         self.ngram_table = dequantize_rows(w["ngram_table_q"], w["ngram_table_scale"]) if "ngram_table_q" in w else None
         self.ngram_idf = w["ngram_idf"].astype(np.float32) if self.ngram_table is not None else None
@@ -61,22 +64,30 @@ class NumpyQuestionEncoder:
         n_shared = sum(1 for k in w if k.startswith("shared_") and k.endswith("_w"))
         self.shared = [(f(f"shared_{i}_w"), f(f"shared_{i}_b")) for i in range(n_shared)]
 
-    def encode(self, batch: TextBatch, ngram_rows=None) -> np.ndarray:
-        """(B, D) question vectors, L2-normalised (``ngram_rows``: the batch's
-        :meth:`ngram_rows`, when the caller has them already)."""
+    def inputs(self, batch: TextBatch, ngram_rows=None) -> np.ndarray:
+        """(B, n-gram dim + word dim): the tower's input, the texts' n-gram rows pooled
+        through the n-gram table next to the mean of their word vectors (``ngram_rows``:
+        the batch's :meth:`ngram_rows`, when the caller has them already)."""
         parts = []
         if self.ngram_table is not None:
             rows = self.ngram_rows(batch.ngram_ids) if ngram_rows is None else ngram_rows
             parts.append(np.asarray(rows @ self.ngram_table, dtype=np.float32))
         if self.word_vectors is not None:
             parts.append(mean_word_vectors(self.word_vectors, batch.word_ids))
-        x = np.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
+        return np.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
+
+    def tower(self, x: np.ndarray) -> np.ndarray:
+        """(B, D) question vectors, L2-normalised, of the tower's inputs (:meth:`inputs`)."""
         for wt, b in [self.question_dense, *self.shared]:
-            x = x @ wt
+            x = x @ wt  # a new array: the caller's inputs are left as they are
             x += b
             np.tanh(x, out=x)  # in place: these layers allocate nothing more
         x /= np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-8)
         return x
+
+    def encode(self, batch: TextBatch, ngram_rows=None) -> np.ndarray:
+        """(B, D) question vectors, L2-normalised (``ngram_rows`` as for :meth:`inputs`)."""
+        return self.tower(self.inputs(batch, ngram_rows))
 
     def ngram_rows(self, ids: np.ndarray):
         """(B × buckets) sparse rows: each text's n-grams weighted by idf, L2-normalised.
@@ -149,6 +160,7 @@ class Terms:
 
     - ``names``: the emoji names the text says (off: the name slot and the meaning match too);
     - ``catalog_head``: the linear n-gram model over the catalog;
+    - ``sentence``: the sentence term, a whole-sentence encoder distilled (models.sentence);
     - ``prior``: the popularity mix (off: the sum of the terms);
     - ``name_slot``: a fifth place for an emoji the text names;
     - ``meanings``: the meaning match, words near an emoji's names in meaning;
@@ -162,6 +174,7 @@ class Terms:
 
     names: bool = True
     catalog_head: bool = True
+    sentence: bool = True
     prior: bool = True
     name_slot: bool = True
     meanings: bool = True
@@ -179,7 +192,7 @@ NO_GUARDS = {"grave": False, "complaint": False}
 # ... their sum, before the popularity mix and the name slot turn it into the ranking ...
 SUM_OF_TERMS = {"prior": False, "name_slot": False, **NO_GUARDS}
 # ... and the SQAM alone (what a retrain imitates and the names and the head are fitted next to).
-SQAM_ALONE = {"names": False, "catalog_head": False, "prior": False, **NO_GUARDS}
+SQAM_ALONE = {"names": False, "catalog_head": False, "sentence": False, "prior": False, **NO_GUARDS}
 
 
 class TextRanker:
@@ -232,6 +245,18 @@ class TextRanker:
             else:
                 self.catalog_head = head.bind(self._positions, len(self.chars))
                 self.catalog_head_note = f"catalog head: {len(head.emojis)} emojis, weight {head.weight:g}"
+        self.sentence = None  # the distilled sentence encoder (models.sentence)
+        self.sentence_note = f"no {SENTENCE_FILE}: no sentence term"
+        if (self.folder / SENTENCE_FILE).exists():
+            from models.sentence import SentenceTerm, inputs_digest
+
+            term = SentenceTerm.load(self.folder / SENTENCE_FILE)
+            if self.encoder.ngram_idf is None or term.inputs_digest != inputs_digest(self.encoder):
+                # trained on another SQAM's inputs (`train sqam` ran since)
+                self.sentence_note = f"{SENTENCE_FILE} reads another SQAM's inputs: ignored"
+            else:
+                self.sentence = term.bind(self._positions, len(self.chars))
+                self.sentence_note = f"sentence term: {len(term.emojis)} emojis, weight {term.weight:g}"
         # the name slot (models.names.give_slot): the match from which a named emoji gets
         # the fifth place, chosen by `train catalog-head` (0: off)
         self.name_slot = 0.0
@@ -341,8 +366,10 @@ class TextRanker:
             # candidates (and the names and the catalog head stay out of those choices,
             # which the heads were tuned without).
             head = self.catalog_head if terms.catalog_head and self.catalog_head is not None else None
-            rows = self.encoder.ngram_rows(batch.ngram_ids) if head is not None else None
-            q = self.encoder.encode(batch, rows)
+            sentence = self.sentence if terms.sentence and self.sentence is not None else None
+            rows = self.encoder.ngram_rows(batch.ngram_ids) if head is not None or sentence is not None else None
+            x = self.encoder.inputs(batch, rows)
+            q = self.encoder.tower(x)
             cos = q @ self.answers.T
             s = self.scale * cos + self.bias
             named = self.names.match(batch.word_ids) if terms.names and self.names is not None else None
@@ -352,6 +379,8 @@ class TextRanker:
                 self.meanings.match(batch.word_ids).add_to(s, self.meanings.weight)
             if head is not None and head.weight:
                 head.add_to(s, rows, head.weight)
+            if sentence is not None and sentence.weight:
+                sentence.add_to(s, rows, x, sentence.weight)
             if terms.heads_on_catalog and self.heads is not None:
                 self._add_heads(s, texts, batch, None)
             if terms.prior and self.prior is not None and self.prior.weight:

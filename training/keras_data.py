@@ -20,7 +20,7 @@ def callback_base():
 
 def model_base():
     """``keras.Model``, the base of a model trained with its own ``train_step``
-    (``ConditionalWGAN``)."""
+    (``ConditionalWGAN``, the sentence term's ``Student``)."""
     import keras
 
     return keras.Model

@@ -192,8 +192,8 @@ def _original_examples(data_dir, catalog, ranker: TextRanker, s: RetrainSettings
 
 
 def _fixed_terms(ranker: TextRanker, examples: list[FeedbackExample]) -> np.ndarray:
-    """(N, catalog): what the ranker adds to the SQAM's score for each text (the emoji names
-    and the catalog head), which a retrain does not change. Feedback is learned on the whole
+    """(N, catalog): what the ranker adds to the SQAM's score for each text (the emoji names,
+    the catalog head and the sentence term), which a retrain does not change. Feedback is learned on the whole
     ranking: without them the SQAM learned 🍕 for food plans, and the catalog head's pull
     towards the tweets' emojis kept it out of the top 3 for some of them."""
     out = np.zeros((len(examples), len(ranker.chars)), np.float32)

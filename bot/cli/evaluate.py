@@ -54,7 +54,9 @@ def cmd_evaluate_airline(args: argparse.Namespace) -> int:
 # models.ranker.Terms names them.
 ABLATIONS = {
     "names": "leave the emoji-name match out (and with it the name slot)",
-    "catalog_head": "leave the catalog head (linear n-gram model) out (with --no-names: the SQAM alone)",
+    "catalog_head": "leave the catalog head (linear n-gram model) out "
+    "(with --no-names and --no-sentence: the SQAM alone)",
+    "sentence": "leave the sentence term out: the whole-sentence encoder distilled into a small network",
     "prior": "leave the popularity mix out: rank by the sum of the terms alone",
     "name_slot": "leave the name slot out: no fifth place for an emoji the text names",
     "meanings": "leave the meaning match out: words near an emoji's names in meaning (married → 💒)",

@@ -109,6 +109,22 @@ def cmd_train_names(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_sentence(args: argparse.Namespace) -> int:
+    args.out = out_folder(args)
+    quiet_tensorflow()
+    from training.sentence import SentenceSettings, train_sentence
+
+    require_data_dir(args.data_dir)
+    s = SentenceSettings(cache=not args.no_cache)
+    for name in ("max_texts", "epochs", "max_tweets"):  # each checked by its argparse type
+        if getattr(args, name) is not None:
+            setattr(s, name, getattr(args, name))
+    info = train_sentence(args.data_dir, args.out, s)
+    print_json({k: v for k, v in info.items() if k != "student"} | {"student": {
+        k: v for k, v in info["student"].items() if k != "history"}})  # fmt: skip
+    return 0
+
+
 def cmd_train_catalog_head(args: argparse.Namespace) -> int:
     args.out = out_folder(args)
     from training.catalog_head import CatalogHeadSettings, train_catalog_head
@@ -238,6 +254,23 @@ def register(sub) -> None:
     tn.add_argument("--data-dir", required=True, help="the training data folder (e.g. ../shared/data)")
     tn.add_argument("--out", help=READ_WRITE_HELP)
     tn.set_defaults(func=cmd_train_names)
+    tt = tsub.add_parser(
+        "sentence",
+        help="the sentence term of whole-catalog ranking: the MiniLM sentence encoder distilled into a small "
+        "network (after `train sqam`, before `train catalog-head`; about 8 minutes, seconds of it on a rerun)",
+        description="Embed the SQAM's training tweets and TweetEval train tweets (40,000 texts at most) with "
+        "all-MiniLM-L6-v2, fit a logistic regression over the tweets' sentence vectors (the teacher), and train a "
+        "small network over the SQAM's own inputs to give the teacher's probabilities (the student, what ships). "
+        "The sentence vectors are kept in a cache ($EMOJIBOT_CACHE_DIR, else ~/.cache/emojibot) for the next run. "
+        "`train catalog-head` then chooses the term's weight with the popularity mix.",
+    )
+    tt.add_argument("--data-dir", required=True, help="the training data folder (e.g. ../shared/data)")
+    tt.add_argument("--max-texts", dest="max_texts", type=positive, help="texts the encoder embeds at most (40000)")
+    tt.add_argument("--epochs", type=positive, help="the student's epochs at most (10)")
+    tt.add_argument("--max-tweets", dest="max_tweets", type=positive, help="train on at most this many tweets (tests)")
+    tt.add_argument("--no-cache", dest="no_cache", action="store_true", help="neither read nor keep sentence vectors")
+    tt.add_argument("--out", help=READ_WRITE_HELP)
+    tt.set_defaults(func=cmd_train_sentence)
     tc = tsub.add_parser(
         "catalog-head",
         help="the linear n-gram model of whole-catalog ranking (after `train names`; about a minute)",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from models.prior import SMOOTHING, PopularityMix
-from training.catalog_head import choose_prior_weight, fit_temperature
+from training.catalog_head import choose_sentence_and_mix, fit_temperature
 
 POSITIONS = {"😂": 0, "❤️": 1, "🍕": 2, "🌮": 3, "🐶": 4}
 
@@ -64,19 +64,31 @@ def _row(key: str, value: float, top5: float, mrr: float, mr5: float) -> dict:
     return {key: value, "tune": {"top5_accuracy": top5, "mrr": mrr, "macro_recall_at_5": mr5}}
 
 
-def test_the_weight_is_the_largest_that_costs_the_tune_rows_at_most_the_tolerance():
-    row = functools.partial(_row, "weight")
+def _both(sentence: float, weight: float, tune: tuple, other: tuple) -> dict:
+    """One row of the term-and-mix grid: its weights and its figures on both collections."""
+    keys = ("top5_accuracy", "mrr", "macro_recall_at_5")
+    return {
+        "sentence": sentence,
+        "weight": weight,
+        "tune": dict(zip(keys, tune, strict=True)),
+        "tweeteval_train": dict(zip(keys, other, strict=True)),
+    }
+
+
+def test_the_term_and_the_mix_are_the_best_sum_over_both_collections():
     grid = [
-        row(0.0, 0.30, 0.22, 0.13),
-        row(0.05, 0.31, 0.219, 0.129),
-        row(0.1, 0.31, 0.22, 0.121),
-        row(0.2, 0.2975, 0.22, 0.125),
+        _both(0.0, 0.0, (0.31, 0.23, 0.14), (0.46, 0.31, 0.31)),  # 1.76
+        _both(0.0, 0.2, (0.31, 0.23, 0.13), (0.52, 0.33, 0.31)),  # 1.83
+        _both(1.0, 0.0, (0.31, 0.23, 0.17), (0.43, 0.29, 0.32)),  # 1.75: the best tune rows alone
+        _both(1.0, 0.25, (0.315, 0.235, 0.137), (0.525, 0.333, 0.324)),  # 1.869
+        _both(1.0, 0.4, (0.30, 0.23, 0.12), (0.534, 0.34, 0.31)),  # 1.834: the best TweetEval top-5 alone
     ]
-    assert choose_prior_weight(grid, 0.002, 0.002) == 0.05  # 0.1 loses 0.009 macro-recall@5
-    assert choose_prior_weight(grid, 0.002, 0.01) == 0.1  # 0.2 loses 0.0025 top-5
-    assert choose_prior_weight(grid, 0.003, 0.007) == 0.2  # 0.1 is out (0.009), 0.2 in (0.005)
-    assert choose_prior_weight(grid, 0.02, 0.02) == 0.2
-    assert choose_prior_weight(grid[:1], 0.002, 0.002) == 0.0
+    assert choose_sentence_and_mix(grid) == (1.0, 0.25)
+    assert choose_sentence_and_mix(grid[:3]) == (0.0, 0.2)
+    tie = [grid[1], {**grid[1], "sentence": 0.5}, {**grid[1], "weight": 0.3}]
+    assert choose_sentence_and_mix(tie) == (0.0, 0.2)  # on a tie the lighter term, then the lighter mix
+    no_term = [{k: v for k, v in g.items() if k != "sentence"} for g in grid[:2]]  # a model without the term
+    assert choose_sentence_and_mix(no_term) == (0.0, 0.2)
 
 
 def test_the_shipped_ranker_mixes_whole_catalog_scores_only(ranker):
