@@ -309,7 +309,8 @@ def train_sentence(
     t0 = time.time()
     vectors, encoded = encode_cached(texts, cache, progress=verbose)
     embed_seconds = time.time() - t0
-    say(f"sentence: {encoded:,} texts encoded in {embed_seconds:.0f} s ({len(texts) - encoded:,} from the cache)")
+    reused = f", the rest repeated or from {cache}" if cache is not None else ", the rest repeated"
+    say(f"sentence: {encoded:,} distinct texts encoded in {embed_seconds:.0f} s{reused}")
 
     lr, classes, teach_seconds = _teacher(vectors[: len(tweets)], labels, s.c, say)
     teacher = lr.predict_proba(vectors).astype(np.float32)

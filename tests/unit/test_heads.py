@@ -52,18 +52,25 @@ def shipped(ranker):
 TEXTS = ["merry christmas everyone", "my flight got cancelled again", "sunset at the beach", "lol"]
 
 
-def test_whole_catalog_is_the_sqam_the_names_their_meanings_and_the_catalog_head_mixed_with_popularity(shipped):
+def test_whole_catalog_is_the_sqam_the_names_their_meanings_the_head_and_the_sentence_mixed_with_popularity(shipped):
     batch = shipped.featurizer.featurize(TEXTS)
     q = shipped.encoder.encode(batch)
     plain = shipped.scale * (q @ shipped.answers.T) + shipped.bias
-    np.testing.assert_allclose(shipped.scores(TEXTS, names=False, catalog_head=False, prior=False), plain, atol=1e-5)
+    alone = dict(catalog_head=False, sentence=False, prior=False)
+    np.testing.assert_allclose(shipped.scores(TEXTS, names=False, **alone), plain, atol=1e-5)
     named = plain + shipped.names.weight * shipped.names.scores(batch.word_ids)
-    np.testing.assert_allclose(shipped.scores(TEXTS, catalog_head=False, prior=False, meanings=False), named, atol=1e-5)
+    np.testing.assert_allclose(shipped.scores(TEXTS, meanings=False, **alone), named, atol=1e-5)
     named += shipped.meanings.weight * shipped.meanings.scores(batch.word_ids)
-    np.testing.assert_allclose(shipped.scores(TEXTS, catalog_head=False, prior=False), named, atol=1e-5)
+    np.testing.assert_allclose(shipped.scores(TEXTS, **alone), named, atol=1e-5)
     head = shipped.catalog_head
+    rows = shipped.encoder.ngram_rows(batch.ngram_ids)
     # weight · (head − unseen): an emoji the head does not know gets nothing
-    full = named + head.weight * (head.scores(shipped.encoder.ngram_rows(batch.ngram_ids)) - head.unseen)
+    full = named + head.weight * (head.scores(rows) - head.unseen)
+    np.testing.assert_allclose(shipped.scores(TEXTS, prior=False, sentence=False), full, atol=1e-4)
+    # weight · (log p(e | text) − log share(e)), the row's smallest for an emoji the student lacks
+    term = shipped.sentence
+    assert term is not None and term.weight > 0, shipped.sentence_note
+    full += term.weight * term.scores(rows, shipped.encoder.inputs(batch, rows))
     np.testing.assert_allclose(shipped.scores(TEXTS, prior=False), full, atol=1e-4)
     # last, the popularity mix: (1 − w) · softmax(full / T) + w · popularity
     mix = shipped.prior
@@ -100,7 +107,7 @@ def test_candidate_scores_without_heads_match_full_catalog_scores(shipped):
     cands = ["🐶", "🍕", "🚀", "🌧️"]  # no head knows these
     rows = shipped.candidate_indices(cands)
     # the names say none of these (they add nothing); words near them in meaning may
-    whole = shipped.scores(TEXTS, catalog_head=False, prior=False, meanings=False)
+    whole = shipped.scores(TEXTS, catalog_head=False, sentence=False, prior=False, meanings=False)
     np.testing.assert_allclose(shipped.scores(TEXTS, cands), whole[:, rows], atol=1e-5)
 
 
