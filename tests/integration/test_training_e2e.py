@@ -381,6 +381,55 @@ def test_catalog_head_trains_after_the_sqam_and_ranks(tiny_artifacts, tmp_path):
     assert ranker.name_slot == slot["threshold"] or ranker.names is None
 
 
+def test_sentence_term_distils_the_encoder_and_catalog_head_weighs_it_with_the_mix(
+    tiny_artifacts, tmp_path, monkeypatch
+):
+    """`train sentence` on the tiny data: the real MiniLM embeds the tweets, the teacher and
+    the student learn each emoji's words, the term is written (weight 0) and the ranker adds
+    it; `train catalog-head` then chooses its weight and the mix together, by the best sum
+    over both collections, and writes both. A rerun reads every vector from the cache."""
+    import shutil
+
+    from models.artifacts import SENTENCE_FILE, read_manifest
+    from models.ranker import TextRanker
+    from training.catalog_head import CatalogHeadSettings, choose_sentence_and_mix, train_catalog_head
+    from training.sentence import SentenceSettings, train_sentence
+
+    monkeypatch.setenv("EMOJIBOT_CACHE_DIR", str(tmp_path / "cache"))
+    data, out, _, _ = tiny_artifacts
+    folder = tmp_path / "artifacts"
+    shutil.copytree(out, folder)
+    s = SentenceSettings(max_texts=700, epochs=6, batch_size=64, learning_rate=1e-2)
+    info = train_sentence(data, folder, s, verbose=False)
+    assert info["training_tweets"] > 300 and info["tweeteval_texts"] == 700 - info["training_tweets"]
+    assert info["encoded_now"] > 0 and (tmp_path / "cache" / "minilm-sentences.npz").exists()
+    assert info["emojis"] == len(SIGNALS) and info["weight"] == 0.0
+    history = info["student"]["history"]
+    assert min(h["check_kl"] for h in history) < history[0]["check_kl"]  # the student learns the teacher
+    assert info["student"]["check_kl"] == min(h["check_kl"] for h in history)  # and keeps its best epoch
+    ranker = TextRanker(folder)
+    assert ranker.sentence is not None, ranker.sentence_note
+    texts = [SIGNALS[17], SIGNALS[10]]
+    batch = ranker.featurizer.featurize(texts)
+    rows = ranker.encoder.ngram_rows(batch.ngram_ids)
+    odds = ranker.sentence.log_odds(rows, ranker.encoder.inputs(batch, rows))
+    assert [ranker.sentence.emojis[i] for i in odds.argmax(axis=1)] == [TWEETEVAL_EMOJIS[17], TWEETEVAL_EMOJIS[10]]
+
+    head = train_catalog_head(data, folder, CatalogHeadSettings(keep=5_000), verbose=False)
+    grid = head["prior"]["grid"]
+    settings = CatalogHeadSettings()
+    assert len(grid) == len(settings.sentence_weights) * len(settings.prior_weights)
+    assert choose_sentence_and_mix(grid) == (head["sentence_weight"], head["prior"]["weight"])
+    chosen = TextRanker(folder)
+    assert chosen.sentence is not None and chosen.sentence.weight == head["sentence_weight"]
+    assert read_manifest(folder)["sentence"]["weight"] == head["sentence_weight"]
+    assert chosen.prior.weight == head["prior"]["weight"]
+    assert (folder / SENTENCE_FILE).exists()
+
+    again = train_sentence(data, folder, s, verbose=False)  # the same texts: all from the cache
+    assert again["encoded_now"] == 0 and again["weight"] == head["sentence_weight"]
+
+
 def test_train_catalog_head_reproduces_the_shipped_weight_and_figures(tmp_path, data_dir):
     """`train catalog-head` on a copy of the shipped folder trains the same head (liblinear
     with a fixed seed) and chooses the shipped weight, mix and name slot on the tune rows
