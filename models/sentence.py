@@ -17,7 +17,7 @@ The whole-catalog score adds ``weight · (log p(e | text) − log share(e))``: h
 likely the student finds the emoji for this message than for any message (``share``: its
 share of the teacher's training tweets), so the term reads the message and leaves
 popularity to the SQAM's bias and the popularity mix. An emoji the student has no column
-for gets the row's smallest value. ``weight`` (and the popularity mix next to it) is
+for gets the row's mean. ``weight`` (and the popularity mix next to it) is
 chosen by `emojibot train catalog-head`. The file records a digest of the SQAM inputs it
 reads (the n-gram table, the word vectors and the n-gram idf); a ranker whose SQAM
 reads others ignores it.
@@ -97,17 +97,20 @@ class SentenceTerm:
 
     def add_to(self, s: np.ndarray, rows, sqam_inputs: np.ndarray, weight: float) -> None:
         """``s += weight · term``, in place: the student's emojis their log odds, every other
-        catalog emoji the row's smallest (a constant per row, which does not change the
-        ranking: only the columns the student knows are touched, shifted by that minimum)."""
+        catalog emoji the row's mean (a constant per row, which does not change the ranking:
+        only the columns the student knows are touched, shifted by that mean). The mean, not
+        the smallest: an emoji no training tweet had (🤤 🥰 🥳, newer than the tweets) is
+        then neither pushed under every other nor lifted, so reactions can still teach it
+        (with the smallest, a retrain no longer brought 🤤 into the top 3 for food)."""
         assert self.columns is not None, "bind the term to a catalog first"
         z = self.log_odds(rows, sqam_inputs)[:, self._keep]
-        z -= z.min(axis=1, keepdims=True)
+        z -= z.mean(axis=1, keepdims=True)
         z *= np.float32(weight)
         s[:, self.columns] += z
 
     def scores(self, rows, sqam_inputs: np.ndarray) -> np.ndarray:
         """(B, catalog): the term (weight 1), every emoji the student has no column for at 0,
-        the row's smallest: what :meth:`add_to` adds."""
+        the row's mean: what :meth:`add_to` adds."""
         out = np.zeros((rows.shape[0], self.n_catalog), np.float32)
         self.add_to(out, rows, sqam_inputs, 1.0)
         return out

@@ -58,8 +58,10 @@ async def test_people_teach_it_pizza_and_the_admin_retrain_promotes_it(make_core
     people = [f"U{i}" for i in range(30)]
     food = food_messages(300)
     fresh = food_messages(40, skip=300)  # of the same kind, never stored
-    # The shipped model does not answer 🍕 for these: outside its top 5 for every one.
-    assert min(_rank_of(ranker, t, "🍕") for t in food + fresh) > 5
+    # The shipped model does not answer 🍕 for these: outside its top 3 for every one (what
+    # auto-react reads and what the retrain must bring it into; with the sentence term a
+    # food plan can put 🍕 fifth).
+    assert min(_rank_of(ranker, t, "🍕") for t in food + fresh) > 3
     rows = []
     for t in food:
         author = rng.choice(people)
