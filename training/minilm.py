@@ -191,8 +191,13 @@ def encode_cached(texts: Sequence[str], cache: Path | None, encoder: MiniLM | No
     keys = text_keys(texts)
     known_keys, known = np.zeros(0, "S16"), np.zeros((0, 384), np.float16)
     if cache is not None and cache.exists():
-        with np.load(cache) as z:
-            known_keys, known = z["keys"], z["vectors"]
+        try:
+            with np.load(cache) as z:
+                known_keys, known = z["keys"], z["vectors"]
+        except (OSError, ValueError, KeyError) as exc:  # cut short or not ours: start it again
+            import sys
+
+            print(f"ignoring the unreadable sentence cache {cache} ({exc}); it will be rewritten", file=sys.stderr)
     where = {k: i for i, k in enumerate(known_keys.tolist())}
     missing = sorted({k for k in keys.tolist() if k not in where})
     out = np.zeros((len(texts), 384), np.float32)

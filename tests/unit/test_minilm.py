@@ -46,3 +46,15 @@ def test_the_sentence_cache_reuses_vectors_and_adds_the_missing(encoder, tmp_pat
     np.testing.assert_array_equal(again[1:], first)  # the cached ones come back as they were
     _, encoded = encode_cached(texts, None, encoder)  # no cache: everything encoded
     assert encoded == 2
+
+
+def test_an_unreadable_sentence_cache_is_rewritten_not_fatal(encoder, tmp_path, capsys):
+    from training.minilm import encode_cached
+
+    cache = tmp_path / "sentences.npz"
+    cache.write_bytes(b"not an npz file")
+    vectors, encoded = encode_cached(["good morning everyone"], cache, encoder)
+    assert encoded == 1 and vectors.shape == (1, 384)
+    assert "unreadable sentence cache" in capsys.readouterr().err
+    _, encoded = encode_cached(["good morning everyone"], cache, encoder)
+    assert encoded == 0  # rewritten with the vector
