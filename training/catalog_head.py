@@ -183,6 +183,22 @@ def _choose_slot(ranker: TextRanker, mixed: np.ndarray, tune: _Rows, s, say) -> 
     return choose_slot_threshold(grid, s.prior_tolerance, s.prior_recall_tolerance), grid
 
 
+def ranker_over_ngrams(data_dir, out, reader: str):
+    """(the folder's ranker, the data directory's catalog) for a stage that reads the SQAM's
+    n-gram rows (the catalog head, the sentence term); a clear error where the SQAM reads
+    none or the catalog is another one."""
+    from models.catalog import EmojiCatalog
+
+    require(out, QUESTION_FILE, CHARS_FILE)
+    ranker = TextRanker(out)
+    if ranker.encoder.ngram_idf is None:
+        raise ValueError(f"the SQAM reads no n-grams (trained with them off): {reader} has nothing to read")
+    catalog = EmojiCatalog.load(data_dir)
+    if catalog.chars != ranker.chars:
+        raise ValueError("the data directory's catalog is not the one the shipped model ranks")
+    return ranker, catalog
+
+
 def train_catalog_head(
     data_dir: str | os.PathLike,
     out_dir: str | os.PathLike | None = None,
@@ -191,20 +207,13 @@ def train_catalog_head(
 ) -> dict[str, Any]:
     """Fit the catalog head on the SQAM's training tweets, then choose on its tune rows the
     head's weight, the popularity mix and the name slot, in that order, and write all three."""
-    from models.catalog import EmojiCatalog
     from training.data import shipped_pool
 
     s = settings or CatalogHeadSettings()
     out = artifacts_dir(out_dir)
-    require(out, QUESTION_FILE, CHARS_FILE)
     t_start = time.time()
     say = (lambda msg: print(msg, file=sys.stderr)) if verbose else (lambda msg: None)
-    ranker = TextRanker(out)
-    if ranker.encoder.ngram_idf is None:
-        raise ValueError("the SQAM reads no n-grams (trained with them off): the catalog head has nothing to read")
-    catalog = EmojiCatalog.load(data_dir)
-    if catalog.chars != ranker.chars:
-        raise ValueError("the data directory's catalog is not the one the shipped model ranks")
+    ranker, catalog = ranker_over_ngrams(data_dir, out, "the catalog head")
     pos, n_catalog = ranker.index.positions, len(ranker.chars)
     draw = shipped_pool(data_dir, out, catalog)  # the rows `train sqam` trained on / tuned with
     whole, val, tune_idx, rest = draw.pool, draw.reported, draw.tune, draw.rest

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from models.artifacts import CHARS_FILE, QUESTION_FILE, SENTENCE_FILE, artifacts_dir, require, update_manifest
+from models.artifacts import SENTENCE_FILE, artifacts_dir, update_manifest
 from models.ranker import TextRanker
 from models.sentence import FOLD, SentenceTerm, inputs_digest
 from models.text import MAX_NGRAMS, MAX_TOKENS
@@ -287,20 +287,14 @@ def train_sentence(
 ) -> dict[str, Any]:
     """Embed, teach and distil (module docstring); writes the term with weight 0 when no
     term was there (`train catalog-head` chooses it), else with the weight it had."""
-    from models.catalog import EmojiCatalog
+    from training.catalog_head import ranker_over_ngrams
     from training.minilm import cache_dir, encode_cached
 
     s = settings or SentenceSettings()
     out = artifacts_dir(out_dir)
-    require(out, QUESTION_FILE, CHARS_FILE)
     t_start = time.time()
     say = (lambda msg: print(msg, file=sys.stderr)) if verbose else (lambda msg: None)
-    ranker = TextRanker(out)
-    if ranker.encoder.ngram_idf is None:
-        raise ValueError("the SQAM reads no n-grams (trained with them off): the student has nothing to read")
-    catalog = EmojiCatalog.load(data_dir)
-    if catalog.chars != ranker.chars:
-        raise ValueError("the data directory's catalog is not the one the shipped model ranks")
+    ranker, catalog = ranker_over_ngrams(data_dir, out, "the student")
 
     tweets, labels, others = _texts(data_dir, out, catalog, ranker, s)
     texts = tweets + others

@@ -293,7 +293,10 @@ def test_a_grave_message_gets_no_laughing_or_partying_emoji_from_the_bot(core, r
     held = set(HELD_BACK)
     acts = run(core.handle(msg("earthquake killed hundreds")))  # 💯 was added before the guard
     added = [e.char for a in acts if isinstance(a, AddReactions) for e in a.emojis]
-    assert added and not set(added) & held
+    assert not set(added) & held
+    acts = run(core.handle(msg("my dog died today")))  # what fits is still added
+    added = [e.char for a in acts if isinstance(a, AddReactions) for e in a.emojis]
+    assert "🐶" in added and not set(added) & held
     reply = run(core.handle(cmd("emojify", "sad news: our colleague Tom died this morning")))[0]
     assert isinstance(reply, Reply) and "😢" in reply.text
     assert not {e for e in held if e in reply.text}
