@@ -1,11 +1,13 @@
 """`emojibot train catalog-head`: the linear n-gram model of whole-catalog ranking.
 
-After `train sqam` and `train names`. A LinearSVC (one-vs-rest, C 0.1, as the issue's
+After `train sqam`, `train names` and `train sentence`. A LinearSVC (one-vs-rest, C 0.1, as the issue's
 TF-IDF + LinearSVC yardstick, with the rarer emojis' tweets weighed up a little) over the
 SQAM's own idf-weighted n-gram rows, trained on the same whole-catalog train tweets as the
 SQAM (the train side minus the tune rows; a tweet's first emoji is its label); pruned to
 its largest weights; its weight next to the SQAM and the names chosen by MRR on the tune
 rows (never on the validation side, which is only reported: with and without the head).
+Then the sentence term's weight (after `train sentence`) and the popularity mix, together
+(``choose_sentence_and_mix``), and the name slot.
 """
 
 from __future__ import annotations
@@ -206,7 +208,8 @@ def train_catalog_head(
     verbose: bool = True,
 ) -> dict[str, Any]:
     """Fit the catalog head on the SQAM's training tweets, then choose on its tune rows the
-    head's weight, the popularity mix and the name slot, in that order, and write all three."""
+    head's weight, then the sentence term's weight (when `train sentence` wrote one) and the
+    popularity mix together (over TweetEval train too), then the name slot, and write them."""
     from training.data import shipped_pool
 
     s = settings or CatalogHeadSettings()
