@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from models.ranker import dequantize_rows
+
 FOLD = 1 << 16  # the student's table rows: n-gram bucket ids are folded modulo this
 
 
@@ -44,6 +46,14 @@ def inputs_digest(encoder) -> str:
             h.update(name.encode())
             h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()[:16]
+
+
+def quantize_rows(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int8 rows with one float32 scale each (``models.ranker.dequantize_rows`` reads them back)."""
+    from models.heads import quantize_columns
+
+    q, scale = quantize_columns(np.asarray(table, np.float32).T)
+    return q.T.copy(), scale
 
 
 class SentenceTerm:
@@ -60,7 +70,7 @@ class SentenceTerm:
     ):
         self.emojis = list(emojis)
         w = {k: np.asarray(v) for k, v in weights.items()}
-        self.table = w["table_q"].astype(np.float32) * w["table_scale"][:, None]  # (FOLD, dim)
+        self.table = dequantize_rows(w["table_q"], w["table_scale"])  # (FOLD, dim)
         self.hidden = (w["hidden_w"].astype(np.float32), w["hidden_b"].astype(np.float32))
         self.out = (w["out_w"].astype(np.float32), w["out_b"].astype(np.float32))
         self.log_share = np.asarray(log_share, np.float32)
@@ -78,10 +88,10 @@ class SentenceTerm:
         self.n_catalog = n_catalog
         return self
 
-    def log_odds(self, rows, sqam_inputs: np.ndarray) -> np.ndarray:
-        """(B, student emojis): ``log p(e | text) − log share(e)`` for the texts' n-gram rows
-        (B × buckets, sparse: ``NumpyQuestionEncoder.ngram_rows``) and the SQAM's pooled
-        n-gram vector and word mean (``NumpyQuestionEncoder.inputs``)."""
+    def _logits(self, rows, sqam_inputs: np.ndarray) -> np.ndarray:
+        """(B, student emojis): the student's logits for the texts' n-gram rows (B ×
+        buckets, sparse: ``NumpyQuestionEncoder.ngram_rows``) and the SQAM's pooled n-gram
+        vector and word mean (``NumpyQuestionEncoder.inputs``)."""
         if self._unfolded is None or self._unfolded.shape[0] != rows.shape[1]:
             self._unfolded = self.table[np.arange(rows.shape[1]) % len(self.table)]
         own = np.asarray(rows @ self._unfolded, np.float32)
@@ -90,6 +100,11 @@ class SentenceTerm:
         np.maximum(h, 0.0, out=h)
         z = h @ self.out[0]
         z += self.out[1]
+        return z
+
+    def log_odds(self, rows, sqam_inputs: np.ndarray) -> np.ndarray:
+        """(B, student emojis): ``log p(e | text) − log share(e)`` (inputs as :meth:`_logits`)."""
+        z = self._logits(rows, sqam_inputs)
         z -= z.max(axis=1, keepdims=True)
         z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
         z -= self.log_share
@@ -103,7 +118,9 @@ class SentenceTerm:
         then neither pushed under every other nor lifted, so reactions can still teach it
         (with the smallest, a retrain no longer brought 🤤 into the top 3 for food)."""
         assert self.columns is not None, "bind the term to a catalog first"
-        z = self.log_odds(rows, sqam_inputs)[:, self._keep]
+        # log p = logits − (a per-row normaliser), which the mean takes out again: no softmax
+        z = self._logits(rows, sqam_inputs)[:, self._keep]
+        z -= self.log_share[self._keep]
         z -= z.mean(axis=1, keepdims=True)
         z *= np.float32(weight)
         s[:, self.columns] += z
@@ -117,12 +134,12 @@ class SentenceTerm:
 
     def save(self, path: Path) -> None:
         """Writes the student as int8 table rows with a scale each and float32 layers."""
-        scale = np.maximum(np.abs(self.table).max(axis=1), 1e-12) / 127.0
+        q, scale = quantize_rows(self.table)
         np.savez_compressed(
             path,
             emojis=np.array(self.emojis),
-            table_q=np.round(self.table / scale[:, None]).astype(np.int8),
-            table_scale=scale.astype(np.float32),
+            table_q=q,
+            table_scale=scale,
             hidden_w=self.hidden[0],
             hidden_b=self.hidden[1],
             out_w=self.out[0],
@@ -146,11 +163,10 @@ class SentenceTerm:
     ) -> SentenceTerm:
         """From a newly trained student's float weights (``table``, ``hidden_w`` …), as
         :meth:`load` would read them back after :meth:`save` (the table as int8)."""
-        table = np.asarray(weights["table"], np.float32)
-        scale = np.maximum(np.abs(table).max(axis=1), 1e-12) / 127.0
+        table_q, table_scale = quantize_rows(np.asarray(weights["table"], np.float32))
         q = {
-            "table_q": np.round(table / scale[:, None]).astype(np.int8),
-            "table_scale": scale.astype(np.float32),
+            "table_q": table_q,
+            "table_scale": table_scale,
             **{k: weights[k] for k in ("hidden_w", "hidden_b", "out_w", "out_b")},
         }
         return cls(emojis, q, log_share, weight, digest)

@@ -111,12 +111,8 @@ def _inputs(ranker):
 
 
 def _raw(term):
-    scale = np.maximum(np.abs(term.table).max(axis=1), 1e-12) / 127.0
-    return {
-        "table_q": np.round(term.table / scale[:, None]).astype(np.int8),
-        "table_scale": scale.astype(np.float32),
-        "hidden_w": term.hidden[0],
-        "hidden_b": term.hidden[1],
-        "out_w": term.out[0],
-        "out_b": term.out[1],
-    }
+    from models.sentence import quantize_rows
+
+    q, scale = quantize_rows(term.table)
+    return {"table_q": q, "table_scale": scale, "hidden_w": term.hidden[0], "hidden_b": term.hidden[1],
+            "out_w": term.out[0], "out_b": term.out[1]}  # fmt: skip
