@@ -49,12 +49,13 @@ _JOKE = re.compile(
 
 # What a grave message never gets: faces that laugh, smile, flirt or play (the CLDR
 # subgroups face-smiling but 😇, face-affection but 🥲, face-tongue, face-hat,
-# face-costume, face-glasses, the smiling cats), the smirking and eye-rolling ones,
+# face-costume, face-glasses, the smiling cats), the skull (chat's "I'm dead", laughter:
+# _JOKE reads it so), the smirking and eye-rolling ones,
 # celebration (event but the awareness ribbon 🎗️, award-medal) and hype, party and
 # flirting symbols.
 HELD_BACK = (
     "😀 😁 😂 😃 😄 😅 😆 😉 😊 🙂 🙃 🤣 🫠 😍 😗 😘 😙 😚 🤩 🥰 ☺️ 😋 😛 😜 😝 🤑 🤪 🤠 🥳 🥸 "
-    "👹 👺 👻 👽 👾 💩 🤖 🤡 😎 🤓 🧐 😏 🙄 😒 😈 😸 😹 😺 😻 😼 😽 "
+    "👹 👺 👻 👽 👾 💩 🤖 🤡 😎 🤓 🧐 😏 🙄 😒 😈 😸 😹 😺 😻 😼 😽 💀 "
     "🎀 🎁 🎃 🎄 🎆 🎇 🎈 🎉 🎊 🎋 🎍 🎎 🎏 🎐 🎑 🎟️ 🎫 🧧 🧨 ✨ 🎖️ 🏅 🏆 🥇 🥈 🥉 "
     "💯 🔥 👌 🙌 👏 🤘 🤙 🤟 ✌️ 💃 🕺 🍾 🥂 🍻 🍺 🎶 🎵 💋 💦 🍆 🍑 👅 🤤 💘 💝 ❤️‍🔥 💌"
 ).split()

@@ -38,6 +38,7 @@ from models.catalog_head import CatalogHead
 from models.names import SLOT_POSITION, give_slot
 from models.prior import PopularityMix
 from models.ranker import SUM_OF_TERMS, TextRanker
+from training.data import CHOICE_TEXTS
 from training.metrics import catalog_metrics, rounded, within_tolerance
 
 
@@ -56,7 +57,7 @@ class CatalogHeadSettings:
     # tune rows and this many TweetEval train tweets (without a sentence term, 0 alone).
     prior_weights: tuple[float, ...] = (0.0, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
     sentence_weights: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0)
-    prior_texts: int = 8000
+    prior_texts: int = CHOICE_TEXTS
     # The name slot (models.names.give_slot): of these match thresholds, the one with the
     # best tune macro-recall@5 among those that cost top-5 and MRR at most `prior_tolerance`
     # and macro-recall@5, which moves more (a bootstrap standard error of 0.007 on the val
@@ -302,13 +303,11 @@ def train_catalog_head(
 def _tweeteval_rows(data_dir, catalog, positions: dict[str, int], limit: int) -> tuple[list[str], list[np.ndarray]]:
     """A seeded sample of TweetEval's train tweets, each with its emoji's catalog row: texts
     of another collection, whose gold are the popular emojis."""
-    from training.data import load_tweeteval
+    from training.data import choice_sample, load_tweeteval
 
     te = load_tweeteval(data_dir, "train")
     rows = [positions[catalog.lookup(e).char] for e in te.label_emojis]
-    idx = np.arange(len(te.texts))
-    if limit < len(idx):
-        idx = np.sort(np.random.default_rng(0).choice(idx, limit, replace=False))
+    idx = choice_sample(len(te.texts), limit)
     return [te.texts[i] for i in idx], [np.asarray([rows[te.labels[i]]]) for i in idx]
 
 

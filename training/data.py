@@ -99,6 +99,20 @@ def load_tweeteval(data_dir: str | os.PathLike, split: str) -> LabelledTexts:
     return read_tweeteval(d / f"{split}_text.txt", d / f"{split}_labels.txt", d / "mapping.txt")
 
 
+# TweetEval train tweets on which `train catalog-head` chooses the weights (its `prior_texts`).
+CHOICE_TEXTS = 8000
+
+
+def choice_sample(n: int, limit: int) -> np.ndarray:
+    """The seeded sample of ``limit`` of TweetEval's ``n`` train tweets on which `train
+    catalog-head` chooses the weights (all of them when ``limit ≥ n``), sorted: one draw, so
+    that training which reads TweetEval's labels can leave exactly these out."""
+    idx = np.arange(n)
+    if limit < n:
+        idx = np.sort(np.random.default_rng(0).choice(idx, limit, replace=False))
+    return idx
+
+
 def _csv_rows(path: str | os.PathLike, required: tuple[str, ...], hint: str = ""):
     """(line number, row) of a CSV file with the ``required`` header columns, each row cut to
     those columns in that order; blank rows skipped; DataError naming the line otherwise."""

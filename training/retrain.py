@@ -56,7 +56,7 @@ class NothingToLearn(ValueError):
 @dataclass
 class RetrainSettings:
     epochs: int = 2
-    learning_rate: float = 2e-3
+    learning_rate: float = 3e-3
     batch_size: int = 256
     feedback_weight: float = 1.0  # a feedback example's weight next to an original tweet's
     original_rows: int | None = None  # whole-catalog train tweets mixed in (None: all of them)

@@ -36,6 +36,7 @@ from models.artifacts import SENTENCE_FILE, artifacts_dir, update_manifest
 from models.ranker import TextRanker
 from models.sentence import FOLD, SentenceTerm, inputs_digest
 from models.text import MAX_NGRAMS, MAX_TOKENS
+from training.data import CHOICE_TEXTS
 from training.keras_data import callback_base, model_base, py_dataset_base
 
 SAMPLE_MESSAGES = (
@@ -60,6 +61,13 @@ class SentenceSettings:
     learning_rate: float = 2e-3
     check_share: float = 0.05  # of the texts, held out to pick the epoch
     seed: int = 0
+    # TweetEval train tweets the teacher also learns from, with their own emoji, at this
+    # weight next to a whole-catalog tweet (0: their texts only, unlabelled, for the
+    # student). The tweets on which `train catalog-head` chooses the weights are left out.
+    # At 1 the term cost the tune rows 0.007 of top-5 and MRR; at 0.3 0.002–0.003, and it
+    # reads TweetEval's tweets far better (docs/TEXT_RANKING.md, "TweetEval's own emojis").
+    tweeteval_labels: float = 0.3
+    choice_texts: int = CHOICE_TEXTS  # the draw `train catalog-head` chooses on (its prior_texts)
     max_tweets: int | None = None  # for quick runs and tests
     cache: bool = True  # keep the sentence vectors for the next run (training.minilm.cache_dir)
 
@@ -234,8 +242,9 @@ class SampleReadings(callback_base()):  # type: ignore[misc]
 
 
 def _texts(data_dir, out: Path, catalog, ranker: TextRanker, s: SentenceSettings):
-    """(training tweets, their first emoji's catalog row, TweetEval texts): what is embedded."""
-    from training.data import load_tweeteval, shipped_pool
+    """(training tweets, their first emoji's catalog row, TweetEval texts, the catalog row
+    of their emoji where the teacher may read it, else −1): what is embedded."""
+    from training.data import choice_sample, load_tweeteval, shipped_pool
 
     draw = shipped_pool(data_dir, out, catalog)
     rest = draw.rest[: s.max_tweets] if s.max_tweets else draw.rest
@@ -244,20 +253,23 @@ def _texts(data_dir, out: Path, catalog, ranker: TextRanker, s: SentenceSettings
     tweets = [draw.pool.texts[i] for i in rest]
     labels = np.asarray([pos[draw.pool.gold[i][0]] for i in rest], np.int64)
     room = max(0, s.max_texts - len(tweets))
-    te = load_tweeteval(data_dir, "train").texts
+    te = load_tweeteval(data_dir, "train")
     if s.max_tweets:
         room = min(room, s.max_tweets)
-    pick = np.sort(np.random.default_rng(s.seed).permutation(len(te))[:room])
-    return tweets, labels, [te[i] for i in pick]
+    pick = np.sort(np.random.default_rng(s.seed).permutation(len(te.texts))[:room])
+    emoji_rows = np.asarray([pos[catalog.lookup(e).char] for e in te.label_emojis], np.int64)
+    te_labels = emoji_rows[te.labels[pick]]
+    te_labels[np.isin(pick, choice_sample(len(te.texts), s.choice_texts))] = -1
+    return tweets, labels, [te.texts[i] for i in pick], te_labels
 
 
-def _teacher(vectors: np.ndarray, labels: np.ndarray, c: float, say):
+def _teacher(vectors: np.ndarray, labels: np.ndarray, weights: np.ndarray, c: float, say):
     """The logistic regression over sentence vectors: (model, classes as catalog rows, fit seconds)."""
     from sklearn.linear_model import LogisticRegression
 
     say(f"sentence: teacher, logistic regression (C {c:g}) over {len(labels):,} tweets")
     t0 = time.time()
-    lr = LogisticRegression(C=c, max_iter=300).fit(vectors, labels)
+    lr = LogisticRegression(C=c, max_iter=300).fit(vectors, labels, sample_weight=weights)
     return lr, np.asarray(lr.classes_, np.int64), time.time() - t0
 
 
@@ -296,7 +308,7 @@ def train_sentence(
     say = (lambda msg: print(msg, file=sys.stderr)) if verbose else (lambda msg: None)
     ranker, catalog = ranker_over_ngrams(data_dir, out, "the student")
 
-    tweets, labels, others = _texts(data_dir, out, catalog, ranker, s)
+    tweets, labels, others, other_labels = _texts(data_dir, out, catalog, ranker, s)
     texts = tweets + others
     cache = cache_dir() / "minilm-sentences.npz" if s.cache else None
     say(f"sentence: embedding {len(tweets):,} training tweets and {len(others):,} TweetEval tweets with MiniLM")
@@ -306,9 +318,16 @@ def train_sentence(
     reused = f", the rest repeated or from {cache}" if cache is not None else ", the rest repeated"
     say(f"sentence: {encoded:,} distinct texts encoded in {embed_seconds:.0f} s{reused}")
 
-    lr, classes, teach_seconds = _teacher(vectors[: len(tweets)], labels, s.c, say)
+    rows = np.arange(len(tweets))
+    weights = np.ones(len(tweets))
+    if s.tweeteval_labels:  # TweetEval tweets with their own emoji, the choosing ones left out
+        labelled = np.flatnonzero(other_labels >= 0)
+        rows = np.concatenate([rows, len(tweets) + labelled])
+        labels = np.concatenate([labels, other_labels[labelled]])
+        weights = np.concatenate([weights, np.full(len(labelled), s.tweeteval_labels)])
+    lr, classes, teach_seconds = _teacher(vectors[rows], labels, weights, s.c, say)
     teacher = lr.predict_proba(vectors).astype(np.float32)
-    counts = np.bincount(np.searchsorted(classes, labels), minlength=len(classes)).astype(np.float64)
+    counts = np.bincount(np.searchsorted(classes, labels), weights, minlength=len(classes))
     log_share = np.log(counts / counts.sum()).astype(np.float32)
     chars = [ranker.chars[int(c)] for c in classes]
 
@@ -329,6 +348,7 @@ def train_sentence(
         "emojis": len(chars),
         "training_tweets": len(tweets),
         "tweeteval_texts": len(others),
+        "tweeteval_labelled": int(np.sum(other_labels >= 0)) if s.tweeteval_labels else 0,
         "encoded_now": encoded,
         "embed_seconds": round(embed_seconds, 1),
         "teacher": {"c": s.c, "fit_seconds": round(teach_seconds, 1), "iterations": int(np.max(lr.n_iter_))},

@@ -71,6 +71,13 @@ def positive_number(value: str) -> float:
     return x
 
 
+def non_negative(value: str) -> float:
+    x = _number(value)
+    if not 0 <= x < float("inf"):
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return x
+
+
 def unit_interval(value: str) -> float:
     x = _number(value)
     if not 0 <= x <= 1:

@@ -6,6 +6,7 @@ import argparse
 
 from bot.cli.common import (
     CLIError,
+    non_negative,
     positive,
     positive_number,
     print_json,
@@ -116,7 +117,7 @@ def cmd_train_sentence(args: argparse.Namespace) -> int:
 
     require_data_dir(args.data_dir)
     s = SentenceSettings(cache=not args.no_cache)
-    for name in ("max_texts", "epochs", "max_tweets"):  # each checked by its argparse type
+    for name in ("max_texts", "epochs", "max_tweets", "tweeteval_labels"):  # each checked by its argparse type
         if getattr(args, name) is not None:
             setattr(s, name, getattr(args, name))
     info = train_sentence(args.data_dir, args.out, s)
@@ -267,6 +268,13 @@ def register(sub) -> None:
     tt.add_argument("--data-dir", required=True, help="the training data folder (e.g. ../shared/data)")
     tt.add_argument("--max-texts", dest="max_texts", type=positive, help="texts the encoder embeds at most (40000)")
     tt.add_argument("--epochs", type=positive, help="the student's epochs at most (10)")
+    tt.add_argument(
+        "--tweeteval-labels",
+        dest="tweeteval_labels",
+        type=non_negative,
+        help="the teacher also learns TweetEval train tweets' own emoji at this weight (0.3; 0: their texts only, "
+        "unlabelled; the tweets `train catalog-head` chooses on are always left out)",
+    )
     tt.add_argument("--max-tweets", dest="max_tweets", type=positive, help="train on at most this many tweets (tests)")
     tt.add_argument("--no-cache", dest="no_cache", action="store_true", help="neither read nor keep sentence vectors")
     tt.add_argument("--out", help=READ_WRITE_HELP)

@@ -393,15 +393,20 @@ def test_sentence_term_distils_the_encoder_and_catalog_head_weighs_it_with_the_m
     from models.artifacts import SENTENCE_FILE, read_manifest
     from models.ranker import TextRanker
     from training.catalog_head import CatalogHeadSettings, choose_sentence_and_mix, train_catalog_head
+    from training.data import choice_sample
     from training.sentence import SentenceSettings, train_sentence
 
     monkeypatch.setenv("EMOJIBOT_CACHE_DIR", str(tmp_path / "cache"))
     data, out, _, _ = tiny_artifacts
     folder = tmp_path / "artifacts"
     shutil.copytree(out, folder)
-    s = SentenceSettings(max_texts=700, epochs=6, batch_size=64, learning_rate=1e-2)
+    s = SentenceSettings(max_texts=700, epochs=6, batch_size=64, learning_rate=1e-2, choice_texts=150)
     info = train_sentence(data, folder, s, verbose=False)
     assert info["training_tweets"] > 300 and info["tweeteval_texts"] == 700 - info["training_tweets"]
+    # the teacher reads the TweetEval tweets' own emojis too, but not those `catalog-head` chooses on
+    picked = np.sort(np.random.default_rng(s.seed).permutation(400)[: info["tweeteval_texts"]])
+    left_out = np.isin(picked, choice_sample(400, 150))
+    assert 0 < left_out.sum() < len(picked) and info["tweeteval_labelled"] == len(picked) - left_out.sum()
     assert info["encoded_now"] > 0 and (tmp_path / "cache" / "minilm-sentences.npz").exists()
     assert info["emojis"] == len(SIGNALS) and info["weight"] == 0.0
     history = info["student"]["history"]

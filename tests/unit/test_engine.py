@@ -129,7 +129,8 @@ async def test_candidates_and_k(ranker):
 
 
 async def test_reload_swaps_the_model_between_batches_without_losing_a_request(ranker):
-    """A second real ranker whose answers differ (its answer matrix reversed): requests
+    """A second real ranker whose answers differ (its answer matrix reversed, its sentence
+    term and catalog head off): requests
     that were answered before the reload match the first, those sent after it the second,
     and every request in flight gets exactly one answer."""
     import numpy as np
@@ -139,6 +140,7 @@ async def test_reload_swaps_the_model_between_batches_without_losing_a_request(r
     other = TextRanker(ranker.folder)
     other.answers = np.ascontiguousarray(other.answers[::-1])
     other.bias = np.ascontiguousarray(other.bias[::-1])
+    other.sentence = other.catalog_head = None  # they would outweigh the reversed SQAM
     other.version = "reversed"
     text = "merry christmas everyone"
     want_old = [r.emoji for r in ranker.rank([text], 5)[0]]
