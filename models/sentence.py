@@ -3,11 +3,12 @@ network small enough for the bot's hot path, as one term of the whole-catalog sc
 
 The SQAM reads a message as a bag of n-grams and a mean of static word vectors. The
 whole all-MiniLM-L6-v2 encoder reads the sentence, and a logistic regression over its
-sentence vectors (the *teacher*, trained offline on the whole-catalog tweets) ranks the
+sentence vectors (the *teacher*, trained offline on the whole-catalog tweets and, at a
+lower weight, TweetEval's tweets of the popular emojis) ranks the
 emojis of sad news, a lost game or a thank-you better than the word vectors do; but the
 encoder runs at about 100 texts a second on two cores, 50–100 times too slow for the bot.
 So a *student* learns the teacher's probabilities (KL divergence, on the training tweets and
-unlabelled TweetEval tweets): the message's idf-weighted n-grams pooled through the
+TweetEval tweets): the message's idf-weighted n-grams pooled through the
 student's own small table (2¹⁶ × 16, n-gram ids folded into it), next to the SQAM's own
 pooled n-gram vector and word mean (which the ranker computes anyway), under one dense
 layer and a softmax over the emojis the tweets use. It runs in NumPy, on features the

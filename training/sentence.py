@@ -6,11 +6,13 @@ After `train sqam` (the student reads the SQAM's inputs) and before `train catal
 
 1. **Embed.** all-MiniLM-L6-v2 (``training.minilm``, NumPy) embeds the SQAM's training
    tweets (the tune rows left out: they choose the weight) and, up to ``max_texts`` in all,
-   a seeded sample of TweetEval's train tweets, whose labels are never read here. This is
+   a seeded sample of TweetEval's train tweets. This is
    most of the time (about 100 texts a second on two cores), so the vectors are kept in a
    cache outside the artifacts (``training.minilm.encode_cached``) for the next run.
 2. **Teach.** A multinomial logistic regression over the training tweets' sentence vectors,
-   a tweet's first emoji its label: the teacher, ``p(e | sentence)``.
+   a tweet's first emoji its label: the teacher, ``p(e | sentence)``; with the sampled
+   TweetEval tweets and their own emoji too, at ``tweeteval_labels`` each, but those on
+   which `train catalog-head` chooses the weights (``training.data.choice_sample``).
 3. **Distil.** The student (``Student``: the texts' n-grams through a small table of its
    own, next to the SQAM's pooled n-gram vector and word mean, one dense layer, a softmax)
    learns the teacher's probabilities on every embedded text by KL divergence; a held-out
