@@ -1,5 +1,6 @@
 """Complaints: a message that reads negative. For these the bot holds back the emojis of
-delight: the grinning, adoring and kissing faces, the love hearts other than ❤️, party.
+delight: the grinning, smiling, adoring and kissing faces, the love hearts other than ❤️,
+party.
 
 Tweets teach the ranking that 😍 and 💕 go with almost anything, so "the deploy failed
 again, rolling back" got 😂 🙄 😍 ❤️ 😭, "traffic was terrible this morning" 😂 💯 ❤️ 😍 💕
@@ -32,11 +33,13 @@ THRESHOLD = -0.3  # tone (Tone.compound) at or below which a message reads negat
 NEGATION = -0.74  # VADER's factor for a word after a negation (its N_SCALAR)
 BEFORE_BUT, AFTER_BUT = 0.5, 1.5  # VADER's weights of the words before and after a *but*
 
-# What a negative message never gets: the grinning and smiling faces (😀 😃 😄 😁 😆 😊;
-# not 😅, 🙂 or 🙃, which fit bad luck and irony), the adoring and kissing ones (CLDR
+# What a negative message never gets: the grinning and smiling faces (😀 😃 😄 😁 😆 😊,
+# and the smiling 😎 and 🌞, which read as smug or sunny on a cancelled flight or a lost
+# game; not 😅, 🙂 or 🙃, which fit bad luck and irony, nor ☀️, the weather of a hot
+# day), the adoring and kissing ones (CLDR
 # face-affection but 🤩 and 🥲), the smiling cat with heart eyes, the love hearts but ❤️ and
 # 💔, the kiss mark, sparkles and party.
-DELIGHT = ("😀 😃 😄 😁 😆 😊 ☺️ 🥰 😍 😘 😗 😚 😙 🥳 😻 💘 💝 💖 💗 💓 💞 💕 💋 ✨ 🎉 🎊").split()
+DELIGHT = ("😀 😃 😄 😁 😆 😊 ☺️ 😎 🌞 🥰 😍 😘 😗 😚 😙 🥳 😻 💘 💝 💖 💗 💓 💞 💕 💋 ✨ 🎉 🎊").split()
 
 
 class Tone:
