@@ -16,8 +16,13 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import zipfile
+import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 DEFAULT_DIR = Path(__file__).resolve().parent / "artifacts"
 MANIFEST = "manifest.json"
@@ -47,6 +52,20 @@ PICTURE_META_FILE = "picture_model.json"
 TARGETS_FILE = "picture_targets.npy"
 
 
+# The command that writes each file (what an operator reruns to rebuild a damaged one).
+WRITTEN_BY = {
+    **dict.fromkeys((CHARS_FILE, CODES_FILE, VAE_ENCODER_FILE, VAE_DECODER_FILE), "emojibot train vae"),
+    **dict.fromkeys((QUESTION_FILE, ANSWERS_FILE, BIAS_FILE, VOCAB_FILE), "emojibot train sqam"),
+    HEADS_FILE: "emojibot train heads",
+    **dict.fromkeys((NAMES_FILE, MEANINGS_FILE), "emojibot train names"),
+    SENTENCE_FILE: "emojibot train sentence",
+    **dict.fromkeys((CATALOG_HEAD_FILE, PRIOR_FILE, NAME_SLOT_FILE), "emojibot train catalog-head"),
+    **dict.fromkeys(
+        (PICTURE_ENCODER_FILE, GENERATOR_FILE, CLASSIFIER_FILE, PICTURE_META_FILE, TARGETS_FILE), "emojibot train wgan"
+    ),
+}
+
+
 class ArtifactError(RuntimeError):
     """The artifact folder is missing, incomplete or from an incompatible version."""
 
@@ -62,7 +81,7 @@ def read_manifest(folder: str | os.PathLike | None = None) -> dict[str, Any]:
     path = artifacts_dir(folder) / MANIFEST
     if not path.exists():
         return {}
-    return json.loads(path.read_text(encoding="utf-8"))
+    return read_json(path)
 
 
 def update_manifest(folder: str | os.PathLike | None, section: str, info: dict[str, Any]) -> dict[str, Any]:
@@ -79,6 +98,35 @@ def update_manifest(folder: str | os.PathLike | None, section: str, info: dict[s
     manifest["version"] = f"{_dt.date.today():%Y%m%d}-{digest.hexdigest()[:8]}"
     write_json_atomically(folder / MANIFEST, manifest)  # a rename: never writes through a hard link
     return manifest
+
+
+# What a file that is truncated, corrupt or of another format raises while it is read:
+# NumPy and the zip reader (ValueError, BadZipFile, zlib.error, EOFError), JSON and text
+# (ValueError), h5py and the file system (OSError), a missing array or key (KeyError).
+_UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
+def read_file(path: Path, read: Callable[[Path], T]) -> T:
+    """``read(path)``, a failure to read the file raised as an :class:`ArtifactError` that
+    names it and says what to do: an operator learns which file of which folder to restore
+    or rebuild, not a NumPy message (a bot then starts without the picture model, or keeps
+    the version it has, as for a missing file)."""
+    try:
+        return read(path)
+    except _UNREADABLE as exc:
+        # the reader's first sentence only (NumPy goes on to suggest loading pickles unsafely)
+        why = str(exc).split(". ")[0].strip() or type(exc).__name__
+        command = WRITTEN_BY.get(path.name)
+        rebuild = f"rebuild it with `{command}`" if command else "rebuild the folder"
+        raise ArtifactError(
+            f"{path} cannot be read ({why}): the file is truncated, corrupt or of another format; restore it "
+            f"(`git checkout -- models/artifacts` for the shipped folder) or {rebuild}"
+        ) from exc
+
+
+def read_json(path: Path) -> Any:
+    """A JSON artifact file, as :func:`read_file` reads one."""
+    return read_file(path, lambda p: json.loads(p.read_text(encoding="utf-8")))
 
 
 def require(folder: Path, *names: str, build: str = "`emojibot train vae` and `emojibot train sqam`") -> None:
@@ -139,7 +187,7 @@ class Registry:
         if folder == self.shipped:
             return {"status": "shipped"}
         path = folder / STATUS_FILE
-        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"status": "candidate"}
+        return read_json(path) if path.exists() else {"status": "candidate"}
 
     def set_status(self, version: str, status: str, **details: Any) -> None:
         folder = self.folder(version)
@@ -182,7 +230,7 @@ class Registry:
             fig = (v.get("figures") or {}).get("candidate") or {}
             cache = self.figures_cache(v["version"])
             if not fig and cache.exists():
-                fig = json.loads(cache.read_text(encoding="utf-8"))
+                fig = read_json(cache)
             rows.append(
                 {
                     "version": v["version"],

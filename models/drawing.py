@@ -7,14 +7,13 @@ to the catalog's codes, or points on 2-D grids spanned by three catalog emojis A
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from models.artifacts import CHARS_FILE, CODES_FILE, artifacts_dir, require
+from models.artifacts import CHARS_FILE, CODES_FILE, artifacts_dir, read_file, read_json, require
 from models.artifacts import VAE_DECODER_FILE as DECODER_FILE
 
 
@@ -27,9 +26,9 @@ class EmojiDecoder:
         self.folder = Path(artifacts_dir(folder))
         require(self.folder, DECODER_FILE, CODES_FILE, CHARS_FILE)
         self.model = build_decoder(LATENT_DIM)
-        self.model.load_weights(self.folder / DECODER_FILE)
-        self.codes = np.load(self.folder / CODES_FILE).astype(np.float32)
-        self.chars: list[str] = json.loads((self.folder / CHARS_FILE).read_text(encoding="utf-8"))
+        read_file(self.folder / DECODER_FILE, self.model.load_weights)
+        self.codes = read_file(self.folder / CODES_FILE, np.load).astype(np.float32)
+        self.chars: list[str] = read_json(self.folder / CHARS_FILE)
         self.latent_dim = LATENT_DIM
 
     def decode(self, codes: np.ndarray) -> np.ndarray:

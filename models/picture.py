@@ -16,7 +16,6 @@ emojis.
 from __future__ import annotations
 
 import io
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +29,8 @@ from models.artifacts import (
     GENERATOR_FILE,
     PICTURE_META_FILE,
     artifacts_dir,
+    read_file,
+    read_json,
     read_manifest,
     require,
 )
@@ -310,6 +311,11 @@ class PictureAnswer:
     candidates: list[str]
 
 
+def _read_classifier(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    with np.load(path) as z:
+        return z["w"], z["b"], [str(c) for c in z["emojis"]]
+
+
 class PictureModel:
     """The shipped picture models: encoder, generator, classifier head, and the target space."""
 
@@ -326,21 +332,20 @@ class PictureModel:
             CHARS_FILE,
             build="`emojibot train wgan --data-dir DATA`",
         )
-        self.meta = json.loads((self.folder / PICTURE_META_FILE).read_text(encoding="utf-8"))
+        self.meta = read_json(self.folder / PICTURE_META_FILE)
         self.version = str(read_manifest(self.folder).get("version", "unversioned"))
         from models.catalog import EmojiIndex
 
-        self.index = EmojiIndex.load(self.folder / CHARS_FILE)
+        self.index = read_file(self.folder / CHARS_FILE, EmojiIndex.load)
         self.chars = self.index.chars
-        self.targets = np.load(self.folder / self.meta["target_file"]).astype(np.float32)
+        self.targets = read_file(self.folder / self.meta["target_file"], np.load).astype(np.float32)
         self.targets /= np.maximum(np.linalg.norm(self.targets, axis=1, keepdims=True), 1e-8)
         self.samples = samples
         self.encoder = build_image_encoder()
-        self.encoder.load_weights(self.folder / ENCODER_FILE)
+        read_file(self.folder / ENCODER_FILE, self.encoder.load_weights)
         self.generator = build_generator(self.targets.shape[1])
-        self.generator.load_weights(self.folder / GENERATOR_FILE)
-        with np.load(self.folder / CLASSIFIER_FILE) as z:
-            self.classifier = (z["w"], z["b"], [str(c) for c in z["emojis"]])
+        read_file(self.folder / GENERATOR_FILE, self.generator.load_weights)
+        self.classifier = read_file(self.folder / CLASSIFIER_FILE, _read_classifier)
         self._rng = np.random.default_rng(seed)
         keras.utils.set_random_seed(seed)
         pic = tf.TensorSpec((None, PICTURE_SIZE, PICTURE_SIZE, 3), tf.float32)

@@ -31,7 +31,9 @@ from models.artifacts import (
     QUESTION_FILE,
     SENTENCE_FILE,
     VOCAB_FILE,
+    ArtifactError,
     artifacts_dir,
+    read_file,
     read_manifest,
     require,
 )
@@ -195,6 +197,15 @@ SUM_OF_TERMS = {"prior": False, "name_slot": False, **NO_GUARDS}
 SQAM_ALONE = {"names": False, "catalog_head": False, "sentence": False, "prior": False, **NO_GUARDS}
 
 
+def _question_encoder(path: Path) -> NumpyQuestionEncoder:
+    with np.load(path) as z:
+        return NumpyQuestionEncoder(dict(z))
+
+
+def _read_threshold(path: Path) -> float:
+    return json.loads(path.read_text(encoding="utf-8"))["threshold"]
+
+
 class TextRanker:
     """Loads the shipped artifacts once and ranks texts against the catalog (or a subset)."""
 
@@ -203,42 +214,52 @@ class TextRanker:
         require(self.folder, QUESTION_FILE, ANSWERS_FILE, BIAS_FILE, VOCAB_FILE, CHARS_FILE)
         self.manifest = read_manifest(self.folder)
         self.version = str(self.manifest.get("version", "unversioned"))
-        with np.load(self.folder / QUESTION_FILE) as z:
-            self.encoder = NumpyQuestionEncoder(dict(z))
-        self.answers = np.load(self.folder / ANSWERS_FILE).astype(np.float32)
+        self.encoder = read_file(self.folder / QUESTION_FILE, _question_encoder)
+        self.answers = read_file(self.folder / ANSWERS_FILE, np.load).astype(np.float32)
         # score = scale · cosine + the emoji's learned bias (how often people use it at all)
         self.scale = float(self.manifest.get("sqam", {}).get("model", {}).get("scale", 1.0))
         bias_path = self.folder / BIAS_FILE
         self.bias = (
-            np.load(bias_path).astype(np.float32) if bias_path.exists() else np.zeros(len(self.answers), np.float32)
+            read_file(bias_path, np.load).astype(np.float32)
+            if bias_path.exists()
+            else np.zeros(len(self.answers), np.float32)
         )
         from models.catalog import EmojiIndex
 
-        self.index = EmojiIndex.load(self.folder / CHARS_FILE)
+        self.index = read_file(self.folder / CHARS_FILE, EmojiIndex.load)
         self.chars = self.index.chars
         self._positions = self.index.positions
         self._heads: TextHeads | None = None
         self._heads_note: str | None = None  # None: not loaded yet
-        self.featurizer = TextFeaturizer(Vocabulary.load(self.folder / VOCAB_FILE))
+        self.featurizer = TextFeaturizer(read_file(self.folder / VOCAB_FILE, Vocabulary.load))
+        vectors = self.encoder.word_vectors
+        if vectors is not None and len(vectors) != len(self.featurizer.vocab.words):
+            # a cut or swapped vocabulary reads, but every word past the cut would be unknown
+            raise ArtifactError(
+                f"{self.folder / VOCAB_FILE} has {len(self.featurizer.vocab.words):,} words and "
+                f"{QUESTION_FILE} {len(vectors):,} word vectors: the two are not of one training; restore "
+                "the folder (`git checkout -- models/artifacts` for the shipped one) or rebuild both with "
+                "`emojibot train sqam`"
+            )
         self.names = None  # emoji names in the message (models.names), on whole-catalog scores
         if (self.folder / NAMES_FILE).exists():
             from models.names import NameMatch, vocab_digest
 
-            names = NameMatch.load(self.folder / NAMES_FILE)
+            names = read_file(self.folder / NAMES_FILE, NameMatch.load)
             # built for another vocabulary (`train sqam` ran since): its rows mean other words
             self.names = names if names.vocab_digest == vocab_digest(self.featurizer.vocab.words) else None
         self.meanings = None  # words near an emoji's names in meaning (models.names), next to the names
         if self.names is not None and (self.folder / MEANINGS_FILE).exists():
             from models.names import NameMatch
 
-            meanings = NameMatch.load(self.folder / MEANINGS_FILE)
+            meanings = read_file(self.folder / MEANINGS_FILE, NameMatch.load)
             self.meanings = meanings if meanings.vocab_digest == self.names.vocab_digest else None
         self.catalog_head = None  # the linear n-gram model of whole-catalog ranking (models.catalog_head)
         self.catalog_head_note = f"no {CATALOG_HEAD_FILE}: the SQAM and the names rank the catalog"
         if (self.folder / CATALOG_HEAD_FILE).exists():
             from models.catalog_head import CatalogHead, idf_digest
 
-            head = CatalogHead.load(self.folder / CATALOG_HEAD_FILE)
+            head = read_file(self.folder / CATALOG_HEAD_FILE, CatalogHead.load)
             if self.encoder.ngram_idf is None or head.idf_digest != idf_digest(self.encoder.ngram_idf):
                 # trained on another SQAM's n-gram weighting (`train sqam` ran since)
                 self.catalog_head_note = f"{CATALOG_HEAD_FILE} reads another n-gram weighting: ignored"
@@ -250,7 +271,7 @@ class TextRanker:
         if (self.folder / SENTENCE_FILE).exists():
             from models.sentence import SentenceTerm, inputs_digest
 
-            term = SentenceTerm.load(self.folder / SENTENCE_FILE)
+            term = read_file(self.folder / SENTENCE_FILE, SentenceTerm.load)
             if self.encoder.ngram_idf is None or term.inputs_digest != inputs_digest(self.encoder):
                 # trained on another SQAM's inputs (`train sqam` ran since)
                 self.sentence_note = f"{SENTENCE_FILE} reads another SQAM's inputs: ignored"
@@ -261,7 +282,7 @@ class TextRanker:
         # the fifth place, chosen by `train catalog-head` (0: off)
         self.name_slot = 0.0
         if self.names is not None and (self.folder / NAME_SLOT_FILE).exists():
-            self.name_slot = float(json.loads((self.folder / NAME_SLOT_FILE).read_text())["threshold"])
+            self.name_slot = float(read_file(self.folder / NAME_SLOT_FILE, _read_threshold))
         from models.grave import HELD_BACK
 
         # what a grave message never gets (models.grave): catalog positions
@@ -276,7 +297,8 @@ class TextRanker:
         if (self.folder / PRIOR_FILE).exists():
             from models.prior import PopularityMix
 
-            self.prior = PopularityMix.load(self.folder / PRIOR_FILE).bind(self._positions, len(self.chars))
+            mix = read_file(self.folder / PRIOR_FILE, PopularityMix.load)
+            self.prior = mix.bind(self._positions, len(self.chars))
 
     @property
     def heads(self) -> TextHeads | None:
@@ -301,7 +323,7 @@ class TextRanker:
         path = self.folder / HEADS_FILE
         if not path.exists():
             return None, f"no {HEADS_FILE}: the SQAM ranks alone (`emojibot train heads` builds it)"
-        heads = TextHeads.load(path)
+        heads = read_file(path, TextHeads.load)
         if heads.sqam_digest != answers_digest(self.folder / ANSWERS_FILE):
             return None, f"{HEADS_FILE} was tuned with another SQAM: ignored until `emojibot train heads` reruns"
         self._head_positions = [

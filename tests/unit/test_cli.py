@@ -407,3 +407,65 @@ def test_the_readmes_tables_of_the_guards_show_the_ranking_with_and_without_them
             assert _emojis(" ".join(r.emoji for r in ranked[0])) == _emojis(top.strip("*")), (text, guarded)
             got = [r.emoji for r in reactions(ranked[0][:AUTO_REACT_COUNT], AUTO_REACT_THRESHOLD)]
             assert _emojis(" ".join(got)) == ([] if added == "(nothing)" else _emojis(added)), (text, guarded)
+
+
+def _damaged_copy(tmp_path, name: str):
+    """The shipped artifact folder with ``name`` cut to its first half (a disk that filled up
+    during a copy, a download that stopped): links to every other file."""
+    from models.artifacts import DEFAULT_DIR
+
+    folder = tmp_path / "artifacts"
+    folder.mkdir()
+    for f in DEFAULT_DIR.iterdir():
+        if f.is_file() and f.name != name:
+            (folder / f.name).symlink_to(f)
+    data = (DEFAULT_DIR / name).read_bytes()
+    (folder / name).write_bytes(data[: len(data) // 2])
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("name", "command"),
+    [
+        ("sqam_question.npz", "emojibot train sqam"),
+        ("sqam_answers.npy", "emojibot train sqam"),
+        ("vocab.txt", None),  # a cut text file is still text: it must not be an unreadable error
+        ("emoji_chars.json", "emojibot train vae"),
+        ("name_match.npz", "emojibot train names"),
+        ("name_meaning.npz", "emojibot train names"),
+        ("catalog_head.npz", "emojibot train catalog-head"),
+        ("sentence_term.npz", "emojibot train sentence"),
+        ("catalog_prior.npz", "emojibot train catalog-head"),
+        ("name_slot.json", "emojibot train catalog-head"),
+        ("manifest.json", None),
+    ],
+)
+def test_a_damaged_artifact_file_is_named_with_what_rebuilds_it(capsys, tmp_path, name, command):
+    """A truncated artifact is one line naming the file and the command that writes it, exit
+    2, not NumPy's message (which suggests loading pickles unsafely) or a traceback."""
+    folder = _damaged_copy(tmp_path, name)
+    code, out, err = run(capsys, "--artifacts", str(folder), "emojify", "happy birthday!")
+    if name == "vocab.txt":  # half a vocabulary reads: the ranking still answers, or says why not
+        assert code in (0, 2) and "Traceback" not in err
+        return
+    assert code == 2 and not out
+    assert f"{folder / name} cannot be read" in err and "truncated, corrupt" in err
+    assert "allow_pickle" not in err and len(err.strip().splitlines()) == 1
+    assert (f"rebuild it with `{command}`" in err) if command else ("rebuild the folder" in err)
+
+
+def test_the_bot_starts_without_pictures_when_a_picture_file_is_damaged(tmp_path, caplog):
+    """A damaged picture model is what a missing one is: the bot answers pictures by their
+    message's text, and says why in its log, rather than not starting at all."""
+    import logging
+
+    from bot.core.config import BotSettings
+    from bot.serve import build_core
+
+    folder = _damaged_copy(tmp_path, "wgan_generator.weights.h5")
+    settings = BotSettings(_env_file=None, database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite'}")
+    with caplog.at_level(logging.WARNING, logger="emojibot"):
+        core = build_core(settings, artifacts=str(folder))
+    assert core.pictures is None
+    assert any("wgan_generator.weights.h5 cannot be read" in r.getMessage() for r in caplog.records)
+    assert core.text.version  # the text model loaded from the same folder
