@@ -90,14 +90,41 @@ def update_manifest(folder: str | os.PathLike | None, section: str, info: dict[s
     folder.mkdir(parents=True, exist_ok=True)
     manifest = read_manifest(folder)
     manifest[section] = info
-    digest = hashlib.sha256()
-    for f in sorted(folder.iterdir()):
-        if f.is_file() and f.name not in (MANIFEST, STATUS_FILE):
-            digest.update(f.name.encode())
-            digest.update(f.read_bytes())
-    manifest["version"] = f"{_dt.date.today():%Y%m%d}-{digest.hexdigest()[:8]}"
+    manifest["version"] = f"{_dt.date.today():%Y%m%d}-{content_digest(folder)}"
     write_json_atomically(folder / MANIFEST, manifest)  # a rename: never writes through a hard link
     return manifest
+
+
+def content_digest(folder: Path) -> str:
+    """What a version's name ends with: the first 8 hex digits of the SHA-256 of the
+    folder's files, names and bytes in name order (the manifest and the registry's verdict
+    left out)."""
+    digest = hashlib.sha256()
+    for f in sorted(Path(folder).iterdir()):
+        if f.is_file() and f.name not in (MANIFEST, STATUS_FILE):
+            digest.update(f.name.encode())
+            with f.open("rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    digest.update(chunk)
+    return digest.hexdigest()[:8]
+
+
+def verify(folder: str | os.PathLike) -> str:
+    """The folder's version, if its files are the ones that version was written with; else
+    an ArtifactError that says so. A file changed, replaced or not fully copied (a version
+    folder synced to another host while a worker reads it) parses and ranks, wrongly;
+    this is what catches it: about 40 ms for the 37 MB of a version."""
+    folder = Path(folder)
+    version = str(read_manifest(folder).get("version", ""))
+    if not version:
+        raise ArtifactError(f"{folder} has no {MANIFEST} with a version: not a model version's folder")
+    found = content_digest(folder)
+    if version.rsplit("-", 1)[-1] != found:
+        raise ArtifactError(
+            f"{folder}: its files are not the ones of version {version} (their digest is {found}): a file was "
+            "changed, replaced or not fully copied; copy the version's folder again, or rebuild it"
+        )
+    return version
 
 
 # What a file that is truncated, corrupt or of another format raises while it is read:

@@ -1,4 +1,4 @@
-"""`model list|promote VERSION|rollback`: the model registry.
+"""`model list|promote VERSION|rollback|verify [VERSION ...]`: the model registry.
 
 Versions live in folders (the shipped one in the package, retrained ones under
 ``EMOJIBOT_MODELS_DIR``); which one the bot answers with is the store's ``current`` pointer,
@@ -54,6 +54,9 @@ def cmd_promote(args: argparse.Namespace) -> int:
     settings = load_cli_settings(args)
     registry = _registry(args, settings)
     status = registry.status(args.version)["status"]  # ArtifactError: unknown version
+    from models.artifacts import verify
+
+    verify(registry.folder(args.version))  # ArtifactError: its files are not that version's
     if status == "rejected" and not args.force:
         raise CLIError(
             f"{args.version} was rejected by the gate (see `emojibot model list`); add --force to promote it"
@@ -72,6 +75,28 @@ def cmd_promote(args: argparse.Namespace) -> int:
         registry.set_status(args.version, "promoted", promoted_by="cli")
     print(f"current model: {args.version} (running bots switch within {settings.model_poll_s:g} s)")
     return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Each version's files against its name (``models.artifacts.verify``); exit 2 if one differs."""
+    from models.artifacts import ArtifactError, verify
+
+    settings = load_cli_settings(args)
+    registry = _registry(args, settings)
+    versions = args.versions or [v["version"] for v in registry.versions()]
+    rows = []
+    for version in versions:
+        try:
+            verify(registry.folder(version))
+            rows.append({"version": version, "ok": True})
+        except ArtifactError as exc:
+            rows.append({"version": version, "ok": False, "reason": str(exc)})
+    if args.json:
+        print_json(rows)
+    else:
+        for r in rows:
+            print(f"{r['version']:<20} " + ("ok" if r["ok"] else f"DAMAGED: {r['reason']}"))
+    return 0 if all(r["ok"] for r in rows) else 2
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
@@ -94,18 +119,21 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    m = sub.add_parser("model", help="the model registry: list versions, promote one, roll back")
+    m = sub.add_parser("model", help="the model registry: list versions, promote one, roll back, verify their files")
     msub = m.add_subparsers(dest="model_command", metavar="COMMAND", required=True)
     for name, func, help_ in (
         ("list", cmd_list, "every version with its status and gate figures; * marks the current one"),
         ("promote", cmd_promote, "make VERSION the one every worker answers with"),
         ("rollback", cmd_rollback, "go back to the version that was current before"),
+        ("verify", cmd_verify, "check that each version's files are the ones its name stands for (exit 2 if not)"),
     ):
         p = msub.add_parser(name, help=help_)
         if name == "promote":
             p.add_argument("version")
             p.add_argument("--force", action="store_true", help="promote a version the gate rejected")
-        if name == "list":
+        if name == "verify":
+            p.add_argument("versions", nargs="*", metavar="VERSION", help="the versions to check (default: all)")
+        if name in ("list", "verify"):
             p.add_argument("--json", action="store_true")
         p.add_argument("--models-dir", dest="models_dir", help="where model versions are kept ($EMOJIBOT_MODELS_DIR)")
         p.add_argument("--database-url", dest="database_url", help="the bot's database ($EMOJIBOT_DATABASE_URL)")

@@ -4,8 +4,9 @@
 (called by the pipeline every ``poll_s`` seconds) loads a newly promoted version off the
 event loop and hands it to the text engine, which switches between two batches: no
 message waits, none is dropped or answered twice. A version this worker cannot load (its
-folder missing on this host) is logged once and tried again every minute; meanwhile the
-worker keeps the one it has.
+folder missing on this host, a file damaged, or files that are not the ones its version
+names: ``models.artifacts.verify``) is logged once and tried again every minute;
+meanwhile the worker keeps the one it has.
 
 :meth:`start_retrain` starts `emojibot retrain` as a separate process (the bot keeps
 answering while it trains); the store's lock makes sure only one runs per database, and
@@ -62,7 +63,7 @@ class ModelManager:
     async def sync(self) -> str | None:
         """Switch to the store's current version if it is not the one loaded; returns the
         version switched to, or None."""
-        from models.artifacts import ArtifactError
+        from models.artifacts import ArtifactError, verify
         from models.ranker import TextRanker
 
         wanted = await self.store.current_model() or self.start_version
@@ -72,6 +73,8 @@ class ModelManager:
             return None  # tried lately: its folder may reach this host later
         try:
             folder = self.registry.shipped if wanted == self.start_version else self.registry.folder(wanted)
+            if folder != self.registry.shipped:  # a retrained version may reach this host file by file
+                await asyncio.to_thread(verify, folder)
             ranker = await asyncio.to_thread(TextRanker, folder)
         except (ArtifactError, OSError, ValueError) as exc:
             if wanted not in self._failed:

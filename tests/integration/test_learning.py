@@ -362,3 +362,61 @@ async def test_a_version_missing_on_this_host_keeps_the_old_model_until_its_fold
     assert await core.models.sync() is None  # not retried within the minute
     monkeypatch.setattr(models_module, "RETRY_LOAD_S", 0.0)
     assert await core.models.sync() == new and core.model_version == new
+
+
+async def test_a_version_whose_files_are_not_its_own_is_refused_until_they_are(make_core, tmp_path, monkeypatch):
+    """A version folder still being copied to this host (one file of it old, the others
+    new) parses and would rank wrongly: the worker checks the files against the version's
+    name (``models.artifacts.verify``), keeps its model, and loads the version once the
+    copy is whole."""
+    import numpy as np
+
+    import bot.core.models as models_module
+    from models.artifacts import BIAS_FILE
+
+    registry = Registry(tmp_path / "models")
+    new = _version_with_bias(registry, "🎉", "half-copied")
+    bias_file = registry.folder(new) / BIAS_FILE
+    whole = bias_file.read_bytes()
+    bias_file.unlink()
+    np.save(bias_file, np.load(registry.shipped / BIAS_FILE))  # the old file, not yet replaced
+    engine = EmojiEngine(TextRanker())
+    core = await make_core(text=engine)
+    core.models = ModelManager(core.store, engine, models_dir=registry.root)
+    shipped = core.model_version
+    await core.store.set_current_model(new)
+    assert await core.models.sync() is None and core.model_version == shipped
+    assert (await core.text.rank_async("see you tomorrow"))[0].emoji != "🎉"
+    bias_file.write_bytes(whole)  # the copy finishes
+    monkeypatch.setattr(models_module, "RETRY_LOAD_S", 0.0)
+    assert await core.models.sync() == new
+    assert (await core.text.rank_async("see you tomorrow"))[0].emoji == "🎉"
+
+
+def test_model_verify_names_a_damaged_version_and_promote_refuses_it(tmp_path):
+    from models.artifacts import BIAS_FILE
+
+    registry = Registry(tmp_path / "models")
+    good = _version_with_bias(registry, "🎉", "good")
+    bad = _version_with_bias(registry, "🔥", "bad")
+    path = registry.folder(bad) / BIAS_FILE
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01  # one bit of one float: it still loads and ranks
+    path.unlink()
+    path.write_bytes(bytes(data))
+    env = dict(os.environ, EMOJIBOT_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite'}",
+               EMOJIBOT_MODELS_DIR=str(registry.root))  # fmt: skip
+
+    def cli(*args: str):
+        return subprocess.run([sys.executable, "-m", "bot.cli", "model", *args], capture_output=True, text=True,
+                              env=env, timeout=120, check=False)  # fmt: skip
+
+    out = cli("verify", "--json")
+    assert out.returncode == 2
+    rows = {r["version"]: r for r in json.loads(out.stdout)}
+    assert rows[registry.shipped_version]["ok"] and rows[good]["ok"] and not rows[bad]["ok"]
+    assert "not the ones of version" in rows[bad]["reason"]
+    assert cli("verify", good).returncode == 0
+    out = cli("promote", bad)
+    assert out.returncode == 2 and "not fully copied" in out.stderr
+    assert cli("promote", good).returncode == 0

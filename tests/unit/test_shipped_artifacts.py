@@ -72,3 +72,11 @@ def test_obvious_texts_rank_the_obvious_emoji_first_among_candidates(ranker, tex
 def test_obvious_texts_find_fitting_emojis_in_the_whole_catalog(ranker, text, any_of):
     top = [r.emoji for r in ranker.rank([text], k=10)[0]]
     assert set(top) & any_of, top
+
+
+def test_the_shipped_files_are_the_ones_their_version_names():
+    """The shipped folder's name (its manifest's version) is the digest of its files: a
+    file committed without the training command that writes the manifest would not be."""
+    from models.artifacts import DEFAULT_DIR, read_manifest, verify
+
+    assert verify(DEFAULT_DIR) == read_manifest(DEFAULT_DIR)["version"]
