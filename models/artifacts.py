@@ -143,6 +143,8 @@ def read_file(path: Path, read: Callable[[Path], T]) -> T:
     except _UNREADABLE as exc:
         # the reader's first sentence only (NumPy goes on to suggest loading pickles unsafely)
         why = str(exc).split(". ")[0].strip() or type(exc).__name__
+        if isinstance(exc, OSError) and exc.errno is not None:  # permissions, a folder in its place, …
+            raise ArtifactError(f"{path} cannot be read ({why}): make it a file this user can read") from exc
         command = WRITTEN_BY.get(path.name)
         rebuild = f"rebuild it with `{command}`" if command else "rebuild the folder"
         raise ArtifactError(

@@ -467,5 +467,6 @@ def test_the_bot_starts_without_pictures_when_a_picture_file_is_damaged(tmp_path
     with caplog.at_level(logging.WARNING, logger="emojibot"):
         core = build_core(settings, artifacts=str(folder))
     assert core.pictures is None
-    assert any("wgan_generator.weights.h5 cannot be read" in r.getMessage() for r in caplog.records)
+    said = [r.getMessage() for r in caplog.records if "wgan_generator.weights.h5 cannot be read" in r.getMessage()]
+    assert said and "`emojibot train wgan`" in said[0]
     assert core.text.version  # the text model loaded from the same folder
