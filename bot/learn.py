@@ -11,6 +11,7 @@ separate process so that it keeps answering meanwhile.
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from bot.store.repository import StoreUnavailable
 
 GATE_TOLERANCE = 0.005
+log = logging.getLogger("emojibot.learn")
 
 
 class RetrainBusy(RuntimeError):
@@ -35,6 +37,7 @@ async def run_retrain(
 ) -> dict:
     """Returns the verdict (``promoted``, ``rejected``, ``trained`` when ``promote`` is
     off and it passed, or ``nothing to learn``), the reasons, the figures and the timings."""
+    from models.artifacts import verify
     from models.ranker import TextRanker
     from training.feedback import build_feedback
     from training.retrain import NothingToLearn, feedback_metrics, gate, retrain, validation_figures
@@ -68,6 +71,11 @@ async def run_retrain(
 
         ticker = asyncio.create_task(report_progress())
         try:
+            left = registry.clear_staging()  # the lock is ours: no other retrain is staging
+            if left:
+                log.warning("removed %d staging folder(s) left by a retrain that was killed", left)
+            say(f"checking the current version's files ({base_version})")
+            await asyncio.to_thread(verify, base)  # never fine-tune a damaged copy into a new version
             say(f"reading the feedback (current version {base_version})")
             t = time.time()
             export = await store.export_feedback()

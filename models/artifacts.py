@@ -239,6 +239,17 @@ class Registry:
                     shutil.copy2(f, staging / f.name)
         return staging
 
+    def clear_staging(self) -> int:
+        """Remove the staging folders a retrain left when it was killed before it could clean
+        up (SIGKILL, the OOM killer, a power cut); call it holding the retrain lock, when no
+        other retrain can be staging. Returns how many were removed."""
+        import shutil
+
+        stale = [d for d in self.root.glob(".staging-*") if d.is_dir()] if self.root.is_dir() else []
+        for d in stale:
+            shutil.rmtree(d, ignore_errors=True)
+        return len(stale)
+
     def commit(self, staging: Path) -> str:
         """Move a finished staging folder into ``versions/``; returns its version."""
         version = str(read_manifest(staging)["version"])

@@ -420,3 +420,37 @@ def test_model_verify_names_a_damaged_version_and_promote_refuses_it(tmp_path):
     out = cli("promote", bad)
     assert out.returncode == 2 and "not fully copied" in out.stderr
     assert cli("promote", good).returncode == 0
+
+
+async def test_a_retrain_refuses_a_damaged_current_version_and_clears_what_a_killed_one_left(
+    make_core, tmp_path, data_dir
+):
+    """A retrain fine-tunes the current version into a new one: a copy of it whose files are
+    not its own would be fine-tuned, gated and promoted as if it were. And a retrain killed
+    outright (SIGKILL, the OOM killer) leaves its staging folder behind; the next one, holding
+    the lock, clears it."""
+    from models.artifacts import BIAS_FILE
+
+    core = await _learning_core(make_core, tmp_path, data_dir)
+    registry = Registry(tmp_path / "models")
+    current = _version_with_bias(registry, "🎉", "damaged")
+    path = registry.folder(current) / BIAS_FILE
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01
+    path.unlink()
+    path.write_bytes(bytes(data))
+    await core.store.set_current_model(current)
+    left = registry.root / ".staging-killed"
+    left.mkdir()
+    (left / BIAS_FILE).write_bytes(b"half")
+    env = dict(os.environ, EMOJIBOT_DATABASE_URL=core.store.url)
+    out = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "retrain", "--json", "--quiet", "--data-dir", str(data_dir),
+         "--models-dir", str(registry.root)],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+    )  # fmt: skip
+    assert out.returncode == 2 and f"not the ones of version {current}" in out.stderr
+    assert not left.exists()
+    run = (await core.store.runs())[0]
+    assert run["status"] == "failed" and "not the ones of version" in run["progress"]
+    assert [v["version"] for v in registry.versions()][1:] == [current]  # no new version
