@@ -134,7 +134,8 @@ def register(sub) -> None:
         if name == "verify":
             p.add_argument("versions", nargs="*", metavar="VERSION", help="the versions to check (default: all)")
         if name in ("list", "verify"):
-            p.add_argument("--json", action="store_true")
+            p.add_argument("--json", action="store_true", help="print the rows as JSON")
         p.add_argument("--models-dir", dest="models_dir", help="where model versions are kept ($EMOJIBOT_MODELS_DIR)")
-        p.add_argument("--database-url", dest="database_url", help="the bot's database ($EMOJIBOT_DATABASE_URL)")
+        if name != "verify":  # the only one that reads no database
+            p.add_argument("--database-url", dest="database_url", help="the bot's database ($EMOJIBOT_DATABASE_URL)")
         p.set_defaults(func=func)
