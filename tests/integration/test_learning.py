@@ -276,17 +276,33 @@ async def test_every_worker_on_postgresql_switches_to_a_promoted_version(make_co
         await workers[0].store.pop_current_model()  # the PostgreSQL test database is shared
 
 
-def test_model_list_promote_and_rollback_from_the_command_line(tmp_path):
-    registry = Registry(tmp_path / "models")
-    v1 = _version_with_bias(registry, "🎉", "one")
-    v2 = _version_with_bias(registry, "🔥", "two")
-    registry.set_status(v2, "rejected", reasons=["test"])
+def _model_cli(tmp_path, registry: Registry):
+    """``cli(*args)``: `emojibot model ARGS` in its own process over the registry's folder."""
     env = dict(os.environ, EMOJIBOT_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite'}",
                EMOJIBOT_MODELS_DIR=str(registry.root))  # fmt: skip
 
     def cli(*args: str):
         return subprocess.run([sys.executable, "-m", "bot.cli", "model", *args], capture_output=True, text=True,
                               env=env, timeout=120, check=False)  # fmt: skip
+
+    return cli
+
+
+def _flip_a_bit(path) -> None:
+    """One bit of the file's last byte (one bit of one float of an array: it still loads and
+    ranks), written as a new file, not through the registry's hard links."""
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01
+    path.unlink()
+    path.write_bytes(bytes(data))
+
+
+def test_model_list_promote_and_rollback_from_the_command_line(tmp_path):
+    registry = Registry(tmp_path / "models")
+    v1 = _version_with_bias(registry, "🎉", "one")
+    v2 = _version_with_bias(registry, "🔥", "two")
+    registry.set_status(v2, "rejected", reasons=["test"])
+    cli = _model_cli(tmp_path, registry)
 
     rows = json.loads(cli("list", "--json").stdout)
     assert [(r["version"], r["status"], r["current"]) for r in rows][1:] == [
@@ -399,17 +415,8 @@ def test_model_verify_names_a_damaged_version_and_promote_refuses_it(tmp_path):
     registry = Registry(tmp_path / "models")
     good = _version_with_bias(registry, "🎉", "good")
     bad = _version_with_bias(registry, "🔥", "bad")
-    path = registry.folder(bad) / BIAS_FILE
-    data = bytearray(path.read_bytes())
-    data[-1] ^= 0x01  # one bit of one float: it still loads and ranks
-    path.unlink()
-    path.write_bytes(bytes(data))
-    env = dict(os.environ, EMOJIBOT_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite'}",
-               EMOJIBOT_MODELS_DIR=str(registry.root))  # fmt: skip
-
-    def cli(*args: str):
-        return subprocess.run([sys.executable, "-m", "bot.cli", "model", *args], capture_output=True, text=True,
-                              env=env, timeout=120, check=False)  # fmt: skip
+    _flip_a_bit(registry.folder(bad) / BIAS_FILE)
+    cli = _model_cli(tmp_path, registry)
 
     out = cli("verify", "--json")
     assert out.returncode == 2
@@ -434,11 +441,7 @@ async def test_a_retrain_refuses_a_damaged_current_version_and_clears_what_a_kil
     core = await _learning_core(make_core, tmp_path, data_dir)
     registry = Registry(tmp_path / "models")
     current = _version_with_bias(registry, "🎉", "damaged")
-    path = registry.folder(current) / BIAS_FILE
-    data = bytearray(path.read_bytes())
-    data[-1] ^= 0x01
-    path.unlink()
-    path.write_bytes(bytes(data))
+    _flip_a_bit(registry.folder(current) / BIAS_FILE)
     await core.store.set_current_model(current)
     left = registry.root / ".staging-killed"
     left.mkdir()
