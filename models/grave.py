@@ -97,12 +97,16 @@ def grave_rows(texts: Sequence[str]) -> np.ndarray:
     return np.asarray([i for i in sorted(hits) if _names_grave(texts[i])], dtype=np.int64)
 
 
-def hold_back(s: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> None:
+def hold_back(s: np.ndarray, rows: np.ndarray, cols: np.ndarray, keep: np.ndarray | None = None) -> None:
     """Move the ``cols`` of each of ``rows`` of the scores ``s`` (in place) below every
-    other column of that row, keeping their order among themselves."""
+    other column of that row, keeping their order among themselves; ``keep``, (len(rows),
+    len(cols)) booleans, leaves those cells where they are."""
     if len(rows) == 0 or len(cols) == 0:
         return
     sub = s[rows]
     span = sub.max(axis=1) - sub.min(axis=1) + 1.0
-    sub[:, cols] -= span[:, None]
+    if keep is None:
+        sub[:, cols] -= span[:, None]
+    else:
+        sub[:, cols] -= span[:, None] * ~keep
     s[rows] = sub

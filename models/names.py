@@ -73,6 +73,20 @@ class NameHits:
         """``s += weight · dense()``, in place (each cell once, so a fancy-index add is exact)."""
         s[self.rows, self.cols] += weight * self.weights
 
+    def cells(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """(len(rows), len(cols)) booleans: whether text ``rows[i]`` names emoji ``cols[j]``."""
+        out = np.zeros((len(rows), len(cols)), bool)
+        if len(rows) == 0 or len(cols) == 0 or len(self.rows) == 0:
+            return out
+        row_at = np.full(self.n_texts, -1, np.int64)
+        row_at[rows] = np.arange(len(rows))
+        col_at = np.full(self.n_emojis, -1, np.int64)
+        col_at[cols] = np.arange(len(cols))
+        i, j = row_at[self.rows], col_at[self.cols]
+        hit = (i >= 0) & (j >= 0) & (self.weights > 0)
+        out[i[hit], j[hit]] = True
+        return out
+
     def strongest(self) -> tuple[np.ndarray, np.ndarray]:
         """Per text, the emoji its names match most (the first such column) and that match;
         −1 and 0 for a text that names none."""

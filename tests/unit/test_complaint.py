@@ -92,6 +92,20 @@ def test_the_shipped_ranking_holds_back_delight_for_complaints(ranker):
     ]
 
 
+def test_an_emoji_of_delight_the_message_names_is_its_topic_and_stays(ranker):
+    """☀️ is a cheer on a sick day and the topic of a complaint about the sun: the guard
+    holds back only what the message does not name (the name match)."""
+    r = ranker
+    sick, sunny = "out sick today, back tomorrow", "this sunny weather is killing me"
+    assert (_tone(r, [sick, sunny]) <= THRESHOLD).all()
+    unguarded = [[x.emoji for x in row] for row in r.score_and_rank([sick, sunny], 5, complaint=False)[1]]
+    assert "☀️" in unguarded[0] and "☀️" in unguarded[1]
+    guarded = [[x.emoji for x in row] for row in r.rank([sick, sunny])]
+    assert "☀️" not in guarded[0], guarded[0]  # the sick day: held back
+    assert "☀️" in guarded[1], guarded[1]  # named by "sunny": kept
+    assert not set(guarded[1]) & (set(DELIGHT) - {"☀️", "🌞"})  # the rest of delight still held
+
+
 def test_among_given_candidates_nothing_is_held_back(ranker):
     """The airline benchmark's 🎉 stands for a glad tweet among three: given candidates
     are the caller's choice, and the guard is for the bot's own whole-catalog choice."""

@@ -53,6 +53,13 @@ def test_holding_back_moves_columns_below_every_other_and_keeps_their_order():
     assert s[1].tolist() == [0.2, 0.4, 0.3, 0.1]  # other rows untouched
 
 
+def test_holding_back_leaves_the_cells_it_is_told_to_keep():
+    s = np.array([[0.5, 0.1, 0.3, 0.05], [0.2, 0.4, 0.3, 0.1]])
+    hold_back(s, np.array([0, 1]), np.array([0, 2]), keep=np.array([[True, False], [False, False]]))
+    assert s[0, 0] == 0.5 and list(np.argsort(-s[0])) == [0, 1, 3, 2]  # column 0 kept, 2 held
+    assert list(np.argsort(-s[1])) == [1, 3, 2, 0]  # both held in row 1
+
+
 def test_the_shipped_ranking_holds_back_laughing_and_partying_emojis_for_grave_messages():
     from models.ranker import TextRanker
 

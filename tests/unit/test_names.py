@@ -90,6 +90,17 @@ def test_strongest_is_each_texts_best_summed_match(names):
         assert match[r] == pytest.approx(full[r].max()) and full[r, cols[r]] == pytest.approx(full[r].max())
 
 
+def test_cells_say_which_of_the_given_emojis_each_given_text_names(names):
+    m, _, catalog = names
+    ids = np.array([[2, 3, 0, 0], [4, 6, 0, 0], [5, 0, 0, 0]], np.int32)  # "pizza tacos", "face the", "coffee"
+    col = {c: i for i, c in enumerate(catalog.chars)}
+    cols = np.array([col["🍕"], col["☕"], col["🌮"]])
+    cells = m.match(ids).cells(np.array([2, 0, 1]), cols)
+    assert cells.tolist() == [[False, True, False], [True, False, True], [False, False, False]]
+    assert m.match(ids).cells(np.array([], np.int64), cols).shape == (0, 3)
+    np.testing.assert_array_equal(m.match(ids).cells(np.arange(3), np.arange(len(catalog.chars))), m.scores(ids) > 0)
+
+
 def test_the_name_slot_gives_a_strongly_named_emoji_the_fifth_place_only():
     from models.names import give_slot
 
