@@ -1,5 +1,6 @@
 """Grave messages (models.grave): the bot does not laugh, flirt or party at a death, a grave
-illness or a disaster, with the shipped model and its real ranking."""
+illness or a disaster, nor at the sympathy sent for one, with the shipped model and its real
+ranking."""
 
 from __future__ import annotations
 
@@ -19,6 +20,14 @@ GRAVE = [
     "thoughts and prayers for the victims of the mass shooting",
     "Prince's death hit me hard",
     "my dog died today",
+    # sympathy for someone ill or grieving
+    "get well soon!",
+    "hope you're feeling better",
+    "sorry to hear that",
+    "so sorry for your loss",
+    "hang in there",
+    "wishing you a speedy recovery",
+    "sending hugs",
 ]
 NOT_GRAVE = [
     "love these girls to death",  # hyperbole: a bare "death" or "died" is no death
@@ -33,6 +42,12 @@ NOT_GRAVE = [
     "Suicide Squad at the cinema",
     "the server is down again, everything is on fire",
     "happy birthday Sam, have a great one!",
+    "I feel better now",  # glad, not a wish
+    "sending love from vegas",
+    "thinking of you",  # as often romantic
+    "sorry I'm late",
+    "well done everyone",
+    "get well soon lol",
 ]
 
 
