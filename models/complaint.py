@@ -14,8 +14,8 @@ Left where they are, on purpose: ❤️ (sympathy for a sad message as much as l
 (the 2016 tweets use it 2.4 times as often with a negative message as with any: it is how
 people laugh at their own bad luck) and every emoji of a topic (🔥 on a fire, ✈️ on a
 cancelled flight), including an emoji of delight that the message names (the name match,
-:mod:`models.names`): ☀️ and 🌞 stay for "this sunny weather is killing me", 🎉 for "the
-party got cancelled". The set is fixed by meaning, not learned. The threshold is the loosest
+:mod:`models.names`): ☀️ stays for "this sunny weather is killing me", 🌞 ☀️ for "the sun
+is so hot, hate summer", 🎉 for "the party got cancelled". The set is fixed by meaning, not learned. The threshold is the loosest
 of −0.05 (VADER's own line for "negative"), −0.2, −0.3, −0.4 and −0.5 that costs the
 shipped model's tune rows and TweetEval's train tweets (never reported) at most 0.002 of
 top-5 and of MRR, the rule of the name slot. Looser, the TweetEval tweets lose 0.0037 to

@@ -421,7 +421,7 @@ class TextRanker:
 
                 hold_back(s, grave_rows(texts), self.held_back)
             if terms.complaint:
-                # an emoji of delight the message names is its topic, not a cheer: ☀️ 🌞 for
+                # an emoji of delight the message names is its topic, not a cheer: ☀️ for
                 # "this sunny weather is killing me", 🎉 for "the party got cancelled"
                 negative = self.tone.rows(batch.word_ids)
                 hold_back(s, negative, self.delight, named.cells(negative, self.delight) if named is not None else None)
