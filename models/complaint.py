@@ -10,19 +10,20 @@ lexicon over its words) is at or below :data:`THRESHOLD`, the emojis of :data:`D
 move below every other emoji of its ranking (:func:`models.grave.hold_back`). What is
 left is what the ranking puts next: 😭 😩 🙄 🤔 and the like.
 
-Left where they are, on purpose: ❤️ (sympathy for a sad message as much as love), 😂
-(the 2016 tweets use it 2.4 times as often with a negative message as with any: it is how
+Left where they are, on purpose: ❤️ (sympathy for a sad message as much as love), 😂 (the
+2016 tweets use it 2.4 times as often with a negative message as with any: it is how
 people laugh at their own bad luck) and every emoji of a topic (🔥 on a fire, ✈️ on a
 cancelled flight), including an emoji of delight that the message names (the name match,
 :mod:`models.names`): ☀️ stays for "this sunny weather is killing me", 🌞 ☀️ for "the sun
-is so hot, hate summer", 🎉 for "the party got cancelled". The set is fixed by meaning, not learned. The threshold is the loosest
-of −0.05 (VADER's own line for "negative"), −0.2, −0.3, −0.4 and −0.5 that costs the
-shipped model's tune rows and TweetEval's train tweets (never reported) at most 0.002 of
-top-5 and of MRR, the rule of the name slot. Looser, the TweetEval tweets lose 0.0037 to
-0.0051 of top-5: the lexicon reads much of their praise as negative ("nothing better
-than", "you're killing me", "no filter needed"), and their writers put 😍 on it. So a
-mild complaint ("meeting moved, sorry for the late notice") keeps the ranking's own
-answer. Measured on every collection we have in the README, "Complaints".
+is so hot, hate summer", 🎉 for "the party got cancelled". The set is fixed by meaning, not
+learned. The threshold is the loosest of −0.05 (VADER's own line for "negative"), −0.2,
+−0.3, −0.4 and −0.5 that costs the shipped model's tune rows and TweetEval's train tweets
+(never reported) at most 0.002 of top-5 and of MRR, the rule of the name slot. Looser, the
+TweetEval tweets lose 0.0037 to 0.0051 of top-5: the lexicon reads much of their praise as
+negative ("nothing better than", "you're killing me", "no filter needed"), and their
+writers put 😍 on it. So a mild complaint ("meeting moved, sorry for the late notice")
+keeps the ranking's own answer. Measured on every collection we have in the README,
+"Complaints".
 """
 
 from __future__ import annotations

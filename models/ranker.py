@@ -197,6 +197,47 @@ SUM_OF_TERMS = {"prior": False, "name_slot": False, **NO_GUARDS}
 SQAM_ALONE = {"names": False, "catalog_head": False, "sentence": False, "prior": False, **NO_GUARDS}
 
 
+@dataclass(frozen=True)
+class Explained:
+    """Why one emoji stands where it does for a text (:meth:`TextRanker.explain`): its
+    probability and fit as the ranking gives them, and the terms whose sum the popularity
+    mix turns into that probability (``parts``: ``sqam`` is ``scale · fit + bias``; the
+    others are what the names, the meaning match, the catalog head and the sentence term
+    add, 0 where the model has no such part)."""
+
+    emoji: str
+    score: float
+    fit: float
+    parts: dict[str, float]
+    # the probability's two halves: the terms' softmax and the popularity (models.prior)
+    from_message: float
+    from_popularity: float
+    by_name_slot: bool = False  # its place is the name slot's (models.names.give_slot)
+    held_back: str | None = None  # "grave" or "complaint" where a guard moved it below the rest
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The ranking of one text with its parts: the top ``k`` as ranked, then the emojis a
+    guard moved out of that top ``k``; the message's tone and which guards applied."""
+
+    text: str
+    tone: float
+    grave: bool
+    complaint: bool
+    emojis: list[Explained]
+
+
+# The additive parts of whole-catalog scores, each with the terms that turn it off (the
+# names' switch also turns off the meaning match, so the names are measured with it off).
+_PARTS = (
+    ("names", {"names": False}, {"meanings": False}),
+    ("meanings", {"meanings": False}, {}),
+    ("catalog_head", {"catalog_head": False}, {}),
+    ("sentence", {"sentence": False}, {}),
+)
+
+
 def _question_encoder(path: Path) -> NumpyQuestionEncoder:
     with np.load(path) as z:
         return NumpyQuestionEncoder(dict(z))
@@ -476,6 +517,53 @@ class TextRanker:
         _check_texts(texts, allow_empty)
         s, cos = self._scores(texts, candidates, Terms(**terms))
         return s, self._top(s, cos, k, candidates)
+
+    def explain(self, text: str, k: int = 5) -> Explanation:
+        """The top ``k`` of ``text`` over the whole catalog, each emoji with the parts of its
+        score, then the emojis the guards moved out of that top ``k``: what `emojibot emojify
+        --explain` prints. Scores the text once per part (a few milliseconds)."""
+        from models.complaint import THRESHOLD
+        from models.grave import grave_rows
+
+        _check_texts([text], allow_empty=False)
+        score, cos = (a[0] for a in self._scores([text], None, Terms()))
+        unguarded = self._scores([text], None, Terms(**NO_GUARDS))[0][0]
+        total = self.scores([text], **SUM_OF_TERMS)[0]
+        parts: dict[str, np.ndarray] = {}
+        for name, off, base in _PARTS:
+            with_it = self.scores([text], **SUM_OF_TERMS, **base)[0] if base else total
+            parts[name] = with_it - self.scores([text], **SUM_OF_TERMS, **base, **off)[0]
+        parts = {"sqam": total - sum(parts.values()), **parts}
+        if self.prior is not None and self.prior.weight:
+            assert self.prior.popularity is not None
+            popularity = self.prior.weight * self.prior.popularity
+            message = self.prior.probabilities(total[None])[0] - popularity
+        else:
+            popularity, message = np.zeros_like(total), total
+        grave = len(grave_rows([text])) > 0
+        tone = float(self.tone.compound(self.featurizer.featurize([text]).word_ids)[0])
+        k = max(1, min(k, len(self.chars)))
+
+        def best(s: np.ndarray) -> list[int]:
+            return [int(i) for i in np.argsort(-s, kind="stable")[:k]]
+
+        top = best(score)
+        slotted = set(best(unguarded)) - set(
+            best(self._scores([text], None, Terms(name_slot=False, **NO_GUARDS))[0][0])
+        )
+        held = set(self.held_back.tolist()) if grave else set()
+
+        def one(i: int, moved: bool) -> Explained:
+            return Explained(
+                self.chars[i], float(score[i]), float(cos[i]), {n: float(v[i]) for n, v in parts.items()},
+                float(message[i]), float(popularity[i]), i in slotted,
+                ("grave" if i in held else "complaint") if moved else None,
+            )  # fmt: skip
+
+        return Explanation(
+            text, tone, grave, tone <= THRESHOLD,
+            [one(i, False) for i in top] + [one(i, True) for i in best(unguarded) if i not in top],
+        )  # fmt: skip
 
     def _top(self, s: np.ndarray, cos: np.ndarray, k: int, candidates: Sequence[str] | None) -> list[list[Ranked]]:
         names = self.chars if candidates is None else self.index.names(candidates)[1]

@@ -29,6 +29,15 @@ def cmd_emojify(args: argparse.Namespace) -> int:
         text = raw.decode("utf-8", "replace")
         print("emojibot: note: the text was not valid UTF-8; undecodable bytes were replaced", file=sys.stderr)
     ranker = TextRanker(args.artifacts)
+    if args.explain:
+        if args.candidates:
+            raise CLIError("--explain reads the whole catalog's ranking: leave out --candidates")
+        try:
+            explanation = ranker.explain(text, args.top)
+        except EmptyTextError as exc:
+            raise CLIError(f'{exc} (for example: emojibot emojify "what a game!" --explain)') from exc
+        _print_explanation(explanation, ranker.version, args.json)
+        return 0
     try:
         result = ranker.rank([text], k=args.top, candidates=args.candidates)[0]
     except EmptyTextError as exc:
@@ -53,6 +62,46 @@ def cmd_emojify(args: argparse.Namespace) -> int:
                 # candidates the SQAM's and the heads' sum: four significant digits for both
                 print(f"  {r.emoji}  score {r.score:.4g}  fit {r.fit:+.3f}")
     return 0
+
+
+_PART_NAMES = {"sqam": "SQAM", "names": "names", "meanings": "meaning", "catalog_head": "head", "sentence": "sentence"}
+
+
+def _print_explanation(e, version: str, as_json: bool) -> None:
+    """`emojify --explain`: each emoji's probability split into what the message gives it
+    and what popularity does, its fit, and the terms whose sum the message's half reads."""
+    from dataclasses import asdict
+
+    if as_json:
+        print_json(
+            {"text": e.text[:200], "model_version": version, **{k: v for k, v in asdict(e).items() if k != "text"}}
+        )
+        return
+    ranked = [x for x in e.emojis if x.held_back is None]
+    print(" ".join(x.emoji for x in ranked))
+    guards = []
+    if e.grave:
+        guards.append(
+            "names a death, a grave illness or a disaster, or sends sympathy: the grave guard holds back "
+            "the laughing and partying emojis"
+        )
+    if e.complaint:
+        guards.append("reads negative: the complaint guard holds back the emojis of delight it does not name")
+    print(f"tone {e.tone:+.2f}" + "".join(f"; {g}" for g in guards))
+    print(
+        "prob = message + popular: each emoji's probability, from the message (the softmax of the sum of the terms "
+        "on the right) and from how often people use it; fit: the cosine auto-react reads"
+    )
+    names = "".join(f"{_PART_NAMES[p]:>9}" for p in e.emojis[0].parts)
+    print(f"\t{'prob':>7}{'message':>9}{'popular':>9}{'fit':>7}  |{names}")
+    for x in e.emojis:
+        terms = "".join(f"{v:>+9.2f}" for v in x.parts.values())
+        if x.held_back:
+            print(f"  {x.emoji}\t{'held back (' + x.held_back + ')':<25}{x.fit:>+7.2f}  |{terms}")
+        else:
+            note = "  (the name slot's place)" if x.by_name_slot else ""
+            probs = f"{x.score:>7.4f}{x.from_message:>9.4f}{x.from_popularity:>9.4f}"
+            print(f"  {x.emoji}\t{probs}{x.fit:>+7.2f}  |{terms}{note}")
 
 
 def cmd_picture(args: argparse.Namespace) -> int:
@@ -149,6 +198,13 @@ def register(sub) -> None:
         action="store_true",
         help="also print each emoji's score (over the whole catalog: its probability) and fit (the cosine, "
         "before popularity)",
+    )
+    e.add_argument(
+        "--explain",
+        action="store_true",
+        help="say why each emoji stands where it does: its probability split into what the message gives it "
+        "and what popularity does, its fit, the parts of the ranking that add up to the message's score "
+        "(SQAM, names, meaning match, catalog head, sentence term), and the emojis a guard held back",
     )
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=cmd_emojify)

@@ -36,6 +36,52 @@ def test_emojify_with_candidates(capsys):
     assert code == 0 and sorted(out.split()) == sorted(["🎉", "😈", "😡"])
 
 
+def test_emojify_explain_splits_each_emojis_probability_and_score_into_their_parts(capsys):
+    """`--explain`: the top 5 as ranked, each probability = what the message gives + what
+    popularity does, the terms adding up to the sum the mix reads, and the emojis the
+    complaint guard held back ("out sick today" reads negative: ☀️ was auto-reacted to it)."""
+    from models.ranker import SUM_OF_TERMS, TextRanker
+
+    text = "out sick today"
+    code, out, _ = run(capsys, "emojify", text, "--explain", "--json")
+    assert code == 0
+    obj = json.loads(out)
+    ranker = TextRanker()
+    ranked = [r.emoji for r in ranker.rank([text])[0]]
+    shown = [e for e in obj["emojis"] if e["held_back"] is None]
+    assert [e["emoji"] for e in shown] == ranked
+    assert obj["complaint"] and not obj["grave"] and obj["tone"] <= -0.3
+    held = {e["emoji"]: e["held_back"] for e in obj["emojis"] if e["held_back"]}
+    assert held.get("☀️") == "complaint", held
+    total = ranker.scores([text], **SUM_OF_TERMS)[0]
+    for e in obj["emojis"]:
+        assert sum(e["parts"].values()) == pytest.approx(float(total[ranker.index.positions[e["emoji"]]]), abs=1e-4)
+        assert e["parts"]["sqam"] == pytest.approx(
+            ranker.scale * e["fit"] + float(ranker.bias[ranker.index.positions[e["emoji"]]]), abs=1e-4
+        )
+    for e in shown:
+        assert e["score"] == pytest.approx(e["from_message"] + e["from_popularity"], abs=1e-6)
+    # what people use most is there by popularity, not by this message
+    laugh = next(e for e in shown if e["emoji"] == "😂")
+    assert laugh["from_popularity"] > 0.5 * laugh["score"]
+    code, out, _ = run(capsys, "emojify", text, "--explain")
+    lines = out.splitlines()
+    assert code == 0 and lines[0].split() == ranked
+    assert any(line.strip().startswith("☀") and "held back (complaint)" in line for line in lines)
+
+
+def test_emojify_explain_names_the_grave_guard_for_sympathy(capsys):
+    code, out, _ = run(capsys, "emojify", "get well soon", "--explain", "--json")
+    obj = json.loads(out)
+    assert code == 0 and obj["grave"]
+    assert {e["emoji"]: e["held_back"] for e in obj["emojis"]}.get("😂") == "grave"
+
+
+def test_emojify_explain_reads_the_whole_catalog_only(capsys):
+    code, out, err = run(capsys, "emojify", "my flight was delayed", "--explain", "--candidates", "🎉", "😡")
+    assert code == 2 and out == "" and "--candidates" in err
+
+
 @pytest.mark.parametrize("text", ["", "   ", "\n\t"])
 def test_empty_text_is_a_clear_error(capsys, text):
     code, out, err = run(capsys, "emojify", text)
@@ -360,13 +406,14 @@ def test_the_readmes_console_examples_print_what_the_shipped_model_answers(capsy
     what the shipped model prints, not what an earlier one did."""
     import shlex
 
-    block = _readme().split("```console\n", 1)[1].split("```", 1)[0].splitlines()
-    examples = [(line, block[i + 1]) for i, line in enumerate(block) if line.startswith("$ emojibot emojify ")]
-    assert examples, "the README's first console block shows `emojibot emojify`"
+    blocks = [b.split("```", 1)[0].splitlines() for b in _readme().split("```console\n")[1:]]
+    examples = [(line, b[i + 1]) for b in blocks for i, line in enumerate(b) if line.startswith("$ emojibot emojify ")]
+    assert any(line.startswith("$ emojibot emojify ") for line in blocks[0]), "the README opens with `emojify`"
+    assert any("--explain" in command for command, _ in examples)
     for command, shown in examples:
         code, out, err = run(capsys, *shlex.split(command)[2:])
         assert code == 0, err
-        assert _emojis(out.strip().splitlines()[-1]) == _emojis(shown), command
+        assert _emojis(out.strip().splitlines()[0]) == _emojis(shown), command  # the ranking's line
 
 
 def test_the_readmes_table_of_everyday_messages_shows_the_shipped_ranking_and_its_reactions(capsys):
