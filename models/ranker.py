@@ -152,6 +152,9 @@ class Ranked:
     emoji: str
     score: float
     fit: float = 0.0
+    # over the whole catalog, the share of ``score`` that the popularity mix gives the emoji
+    # (how often people use it) rather than the message (models.prior); 0 among candidates
+    popular: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -573,9 +576,17 @@ class TextRanker:
         top = top_k(s, k)
         order = np.argsort(-np.take_along_axis(s, top, axis=1), axis=1, kind="stable")
         top = np.take_along_axis(top, order, axis=1)
-        top_scores = np.take_along_axis(s, top, axis=1).tolist()
+        top_s = np.take_along_axis(s, top, axis=1)
         top_fits = np.take_along_axis(cos, top, axis=1).tolist()
+        if candidates is None and self.prior is not None and self.prior.weight:
+            assert self.prior.popularity is not None
+            # the mixture's second half, w · popularity, as a share of the probability (a
+            # guard's held-back emoji, scored below 0, and the name slot's are no mixture)
+            given = np.float32(self.prior.weight) * self.prior.popularity[top]
+            popular = np.where(top_s > 0, np.clip(given / np.maximum(top_s, 1e-12), 0.0, 1.0), 0.0).tolist()
+        else:
+            popular = np.zeros(top.shape).tolist()
         return [
-            [Ranked(names[i], sc, f) for i, sc, f in zip(idx, row_s, row_f, strict=True)]
-            for idx, row_s, row_f in zip(top.tolist(), top_scores, top_fits, strict=True)
+            [Ranked(names[i], sc, f, p) for i, sc, f, p in zip(idx, row_s, row_f, row_p, strict=True)]
+            for idx, row_s, row_f, row_p in zip(top.tolist(), top_s.tolist(), top_fits, popular, strict=True)
         ]

@@ -54,6 +54,7 @@ EMOJIFY_HELP = (
     "*/emojify forget-me* — delete everything the bot stored about you (your messages and reactions)."
 )
 FORGET_WORDS = ("forget-me", "forget me")
+POPULAR_SHARE = 0.5  # /emojify names an emoji as there for its popularity past this share of its probability
 AUDIT_DETAIL_CHARS = 2_000  # what an admin typed after the action, as the audit keeps it (a never-list's names)
 BUSY_TEXT = "I can't take that right now (I'm restarting, or my database is unavailable). Try again in a minute."
 ADMIN_HELP = (
@@ -316,17 +317,23 @@ class BotCore:
         # the name as words, not a :short_name: that a chat client would draw as the emoji again
         lines = "\n".join(f"{x.char}  {x.short_name.replace('_', ' ')}  fit `{x.score:+.3f}`" for x in chosen)
         fitting = [x.char for x in chosen if x.score >= cfg.threshold]
+        # the ones that do not fit and are here mostly for how often people use them (the
+        # popularity mix's share of their probability, models.prior), by name
+        share = {r.emoji: getattr(r, "popular", 0.0) for r in ranked}
+        popular = [x.char for x in chosen if x.score < cfg.threshold and share.get(x.char, 0.0) >= POPULAR_SHARE]
+        it, is_ = ("it", "is") if len(popular) == 1 else ("them", "are")
+        why = f"{' '.join(popular)} {is_} here mostly because people use {it} most" if popular else ""
         if not fitting:
             # the ranking still has a top 5 (popularity fills it); say that none of it fits
             lines += (
-                f"\n_None of these fits the message well (every fit is below {cfg.threshold:g}): they are the "
-                "emojis people use most, and auto-react adds none of them._"
+                f"\n_None of these fits the message well (every fit is below {cfg.threshold:g}), so auto-react "
+                f"adds none of them{'; ' + why if why else ''}._"
             )
         elif len(fitting) < len(chosen):
-            # say which fit, the rest being the ranking's popular guesses
+            # say which fit, and which of the rest are the ranking's popular guesses
             lines += (
                 f"\n_Fits the message (at least {cfg.threshold:g}): {' '.join(fitting)}; the others are weaker "
-                "guesses, mostly the emojis people use most._"
+                f"guesses{' (' + why + ')' if why else ''}._"
             )
         if kept_out:  # say why an emoji the ranking put here is missing
             lines += f"\n_Not shown: {' '.join(kept_out)}, kept out of this channel (`/emojify-admin never`)._"

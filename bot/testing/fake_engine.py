@@ -25,6 +25,7 @@ class FakeRanked:
     emoji: str
     score: float
     fit: float = 0.0
+    popular: float = 0.0  # as models.ranker.Ranked
 
 
 class FakeEngine:

@@ -158,6 +158,18 @@ def test_emojify_says_which_emojis_fit_when_only_some_do(core, ranker, run):
     reply = run(core.handle(cmd("emojify", text)))[0].text
     assert f"Fits the message (at least 0.2): {' '.join(fitting)};" in reply
     assert "None of these fits" not in reply
+    # and which of the others are there for how often people use them, not for the message
+    popular = [r.emoji for r in ranked if r.fit < 0.2 and r.popular >= 0.5]
+    assert {"😍", "😂", "❤️"} <= set(popular)  # the shipped model: 0.79, 0.72, 0.92 of their probability
+    assert f"the others are weaker guesses ({' '.join(popular)} are here mostly because people use them most)" in reply
+
+
+def test_emojify_names_no_emoji_as_popular_filler_where_the_message_chose_it(core, ranker, run):
+    run(core.handle(cmd("emojify-admin", "threshold 0.2", user="UADMIN")))
+    text = "I'm bored"  # every emoji of its top 5 is there for the message (🙄 🙃 😪 😌 😩)
+    ranked = ranker.rank([text], 5)[0]
+    assert all(r.popular < 0.5 for r in ranked)
+    assert "because people use" not in run(core.handle(cmd("emojify", text)))[0].text
 
 
 def test_message_texts_are_stored_only_where_the_channel_learns(core, run):
