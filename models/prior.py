@@ -70,6 +70,14 @@ class PopularityMix:
         z += np.float32(w) * self.popularity
         return z
 
+    def given(self, cols: np.ndarray | None = None) -> np.ndarray:
+        """The mixture's second half, ``weight · popularity``, of the catalog rows ``cols``
+        (all of them by default): what an emoji's probability owes to how often people use
+        it, whatever the message."""
+        assert self.popularity is not None, "bind the mix to a catalog first"
+        p = self.popularity if cols is None else self.popularity[cols]
+        return np.float32(self.weight) * p
+
     def save(self, path: Path) -> None:
         np.savez(
             path,

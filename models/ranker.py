@@ -538,8 +538,7 @@ class TextRanker:
             parts[name] = with_it - self.scores([text], **SUM_OF_TERMS, **base, **off)[0]
         parts = {"sqam": total - sum(parts.values()), **parts}
         if self.prior is not None and self.prior.weight:
-            assert self.prior.popularity is not None
-            popularity = self.prior.weight * self.prior.popularity
+            popularity = self.prior.given()
             message = self.prior.probabilities(total[None])[0] - popularity
         else:
             popularity, message = np.zeros_like(total), total
@@ -579,10 +578,9 @@ class TextRanker:
         top_s = np.take_along_axis(s, top, axis=1)
         top_fits = np.take_along_axis(cos, top, axis=1).tolist()
         if candidates is None and self.prior is not None and self.prior.weight:
-            assert self.prior.popularity is not None
-            # the mixture's second half, w · popularity, as a share of the probability (a
-            # guard's held-back emoji, scored below 0, and the name slot's are no mixture)
-            given = np.float32(self.prior.weight) * self.prior.popularity[top]
+            # the mixture's second half as a share of the probability (a guard's held-back
+            # emoji, scored below 0, and the name slot's are no mixture)
+            given = self.prior.given(top)
             popular = np.where(top_s > 0, np.clip(given / np.maximum(top_s, 1e-12), 0.0, 1.0), 0.0).tolist()
         else:
             popular = np.zeros(top.shape).tolist()

@@ -33,6 +33,26 @@ def test_a_sure_score_keeps_its_ranking_and_a_flat_one_turns_to_the_popular_emoj
     np.testing.assert_allclose(mix.probabilities(np.array([sure, flat], np.float32)), p, rtol=1e-6)
 
 
+def test_what_popularity_gives_is_the_mixtures_second_half():
+    mix = _mix(weight=0.2)
+    s = np.array([[0.0, 0.0, 12.0, 0.0, 0.0], [0.0, 0.0, 0.3, 0.2, 0.0]], np.float32)
+    rest = mix.probabilities(s) - mix.given()  # what the scores give: (1 − w) · softmax, summing to 0.8
+    np.testing.assert_allclose(rest.sum(axis=1), 0.8, rtol=1e-5)
+    assert (rest > 0).all()
+    np.testing.assert_allclose(mix.given(np.array([0, 2])), 0.2 * mix.popularity[[0, 2]])
+
+
+def test_the_ranker_says_how_much_of_each_top_emoji_popularity_gave(ranker):
+    """``Ranked.popular``: the mix's share of each probability; among candidates none."""
+    text = "our server is down again and the pager won't stop"
+    top = ranker.rank([text], 5)[0]
+    given = ranker.prior.given(np.array([ranker.index.positions[r.emoji] for r in top]))
+    np.testing.assert_allclose([r.popular for r in top], given / np.array([r.score for r in top]), rtol=1e-4)
+    assert top[0].emoji == "😍" and top[0].popular > 0.5  # filler: what people use most
+    assert min(r.popular for r in top) < 0.1  # 📟: the message's own
+    assert all(r.popular == 0.0 for r in ranker.rank([text], 2, candidates=["😍", "📟"])[0])
+
+
 def test_weight_zero_is_the_scores_own_order_and_weight_one_is_popularity():
     rng = np.random.default_rng(0)
     s = rng.normal(size=(6, 5)).astype(np.float32)
