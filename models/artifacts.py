@@ -16,6 +16,8 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -51,6 +53,8 @@ CLASSIFIER_FILE = "picture_classifier.npz"
 PICTURE_META_FILE = "picture_model.json"
 TARGETS_FILE = "picture_targets.npy"
 
+
+STAGING_PREFIX = ".staging-"  # a retrain's folder under the registry's root until it is committed
 
 # The command that writes each file (what an operator reruns to rebuild a damaged one).
 WRITTEN_BY = {
@@ -226,11 +230,8 @@ class Registry:
 
     def stage(self, base: Path) -> Path:
         """A new staging folder under the root holding a copy of ``base``'s files."""
-        import shutil
-        import tempfile
-
         self.root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root))
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.root))
         for f in base.iterdir():
             if f.is_file() and f.name != STATUS_FILE:
                 try:
@@ -243,9 +244,7 @@ class Registry:
         """Remove the staging folders a retrain left when it was killed before it could clean
         up (SIGKILL, the OOM killer, a power cut); call it holding the retrain lock, when no
         other retrain can be staging. Returns how many were removed."""
-        import shutil
-
-        stale = [d for d in self.root.glob(".staging-*") if d.is_dir()] if self.root.is_dir() else []
+        stale = [d for d in self.root.glob(f"{STAGING_PREFIX}*") if d.is_dir()] if self.root.is_dir() else []
         for d in stale:
             shutil.rmtree(d, ignore_errors=True)
         return len(stale)

@@ -154,6 +154,7 @@ class Ranked:
     fit: float = 0.0
     # over the whole catalog, the share of ``score`` that the popularity mix gives the emoji
     # (how often people use it) rather than the message (models.prior); 0 among candidates
+    # (for an emoji the name slot placed, a share of the score the slot gave it)
     popular: float = 0.0
 
 
@@ -525,7 +526,6 @@ class TextRanker:
         """The top ``k`` of ``text`` over the whole catalog, each emoji with the parts of its
         score, then the emojis the guards moved out of that top ``k``: what `emojibot emojify
         --explain` prints. Scores the text once per part (a few milliseconds)."""
-        from models.complaint import THRESHOLD
         from models.grave import grave_rows
 
         _check_texts([text], allow_empty=False)
@@ -543,7 +543,8 @@ class TextRanker:
         else:
             popularity, message = np.zeros_like(total), total
         grave = len(grave_rows([text])) > 0
-        tone = float(self.tone.compound(self.featurizer.featurize([text]).word_ids)[0])
+        word_ids = self.featurizer.featurize([text]).word_ids
+        tone, negative = float(self.tone.compound(word_ids)[0]), len(self.tone.rows(word_ids)) > 0
         k = max(1, min(k, len(self.chars)))
 
         def best(s: np.ndarray) -> list[int]:
@@ -563,7 +564,7 @@ class TextRanker:
             )  # fmt: skip
 
         return Explanation(
-            text, tone, grave, tone <= THRESHOLD,
+            text, tone, grave, negative,
             [one(i, False) for i in top] + [one(i, True) for i in best(unguarded) if i not in top],
         )  # fmt: skip
 
