@@ -192,6 +192,12 @@ class HeadGroup:
     offsets: np.ndarray  # (K,) per-emoji offsets (macro-F1), 0 where not tuned
     sequence: SequenceHead | None = None
     word_weights: np.ndarray | None = None  # (D, K) float32 over :func:`word_block`
+    # The sentence block: a logistic regression over the text's all-MiniLM-L6-v2 sentence
+    # vector (models.minilm), its log-probabilities added at ``sentence_share`` next to the
+    # head's scores: (384, K) weights, (K,) bias. The TweetEval head has one (README).
+    sentence_weights: np.ndarray | None = None
+    sentence_bias: np.ndarray | None = None
+    sentence_share: float = 0.0
 
     def head_scores(self, x, word_vectors: np.ndarray | None = None, batch: TextBatch | None = None) -> np.ndarray:
         """(B, K) raw head scores for feature rows ``x`` (and the featurised batch, which
@@ -205,9 +211,31 @@ class HeadGroup:
             h = h + self.sequence.logits(word_vectors, batch)
         return h
 
-    def adjust(self, x, word_vectors: np.ndarray | None = None, batch: TextBatch | None = None) -> np.ndarray:
-        """(B, K) additive adjustment of the group's emojis for feature rows ``x``."""
+    @property
+    def reads_sentences(self) -> bool:
+        return self.sentence_weights is not None and self.sentence_share != 0.0
+
+    def sentence_scores(self, sentences: np.ndarray) -> np.ndarray:
+        """(B, K) the sentence block's log-probabilities for (B, 384) sentence vectors."""
+        assert self.sentence_weights is not None and self.sentence_bias is not None
+        z = sentences @ self.sentence_weights + self.sentence_bias
+        z -= z.max(axis=1, keepdims=True)
+        return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+    def adjust(
+        self,
+        x,
+        word_vectors: np.ndarray | None = None,
+        batch: TextBatch | None = None,
+        sentences: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """(B, K) additive adjustment of the group's emojis for feature rows ``x`` (and the
+        texts' sentence vectors, which a group with a sentence block needs)."""
         adj = self.beta * self.head_scores(x, word_vectors, batch) + self.offsets
+        if self.reads_sentences:
+            if sentences is None:
+                raise ValueError(f"head {self.name!r} reads sentence vectors: pass them")
+            adj = adj + self.sentence_share * self.sentence_scores(sentences)
         return adj - adj.max(axis=1, keepdims=True)
 
 
@@ -218,6 +246,18 @@ class TextHeads:
         self.features = features
         self.groups = groups
         self.sqam_digest = sqam_digest
+        self._encoder = None  # models.minilm.MiniLM, loaded on first use
+
+    def sentence_vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """(B, 384) the texts' all-MiniLM-L6-v2 sentence vectors, for a group with a
+        sentence block. The encoder loads on first use (about a second, 90 MB) and raises
+        :class:`models.minilm.MiniLMUnavailable`, with the install command, where its
+        package is missing."""
+        if self._encoder is None:
+            from models.minilm import MiniLM
+
+            self._encoder = MiniLM()
+        return self._encoder.encode(texts)
 
     def save(self, path: Path) -> None:
         arrays: dict[str, np.ndarray] = {
@@ -245,6 +285,12 @@ class TextHeads:
             }
             if g.word_weights is not None:  # D × K: float32
                 arrays[f"{g.name}_word_weights"] = g.word_weights.astype(np.float32)
+            if g.sentence_weights is not None and g.sentence_bias is not None:  # 384 × K: float32
+                arrays |= {
+                    f"{g.name}_sentence_weights": g.sentence_weights.astype(np.float32),
+                    f"{g.name}_sentence_bias": g.sentence_bias.astype(np.float32),
+                    f"{g.name}_sentence_share": np.array(g.sentence_share, dtype=np.float32),
+                }
             if g.sequence is not None:  # small (tens of kB): float32
                 arrays |= {f"{g.name}_seq_{k}": g.sequence.weights[k].astype(np.float32) for k in SEQUENCE_PARTS}
         np.savez_compressed(path, **arrays)
@@ -279,9 +325,21 @@ class TextHeads:
                         word_weights=(
                             z[f"{name}_word_weights"].astype(np.float32) if f"{name}_word_weights" in z.files else None
                         ),
+                        **_sentence_block(z, name),
                     )
                 )
             return cls(features, groups, str(z["sqam_digest"]))
+
+
+def _sentence_block(z, name: str) -> dict:
+    """A group's sentence block as :class:`HeadGroup` takes it (none in a file without one)."""
+    if f"{name}_sentence_weights" not in z.files:
+        return {}
+    return {
+        "sentence_weights": z[f"{name}_sentence_weights"].astype(np.float32),
+        "sentence_bias": z[f"{name}_sentence_bias"].astype(np.float32),
+        "sentence_share": float(z[f"{name}_sentence_share"]),
+    }
 
 
 def rebind_heads(src: Path, dst: Path, sqam_digest: str) -> None:

@@ -498,8 +498,11 @@ class TextRanker:
         if not targets:
             return
         x = self.heads.features.transform(texts)
+        # the TweetEval head's sentence block reads the whole MiniLM encoder: only for its
+        # candidates, never over the whole catalog (README, "Among fixed emoji sets")
+        sentences = self.heads.sentence_vectors(texts) if any(g.reads_sentences for g, _, _ in targets) else None
         for g, cols, members in targets:
-            s[:, cols] += g.adjust(x, self.encoder.word_vectors, batch)[:, members]
+            s[:, cols] += g.adjust(x, self.encoder.word_vectors, batch, sentences)[:, members]
 
     def rank(self, texts: Sequence[str], k: int = 5, candidates: Sequence[str] | None = None) -> list[list[Ranked]]:
         """Top-``k`` emojis for each text, best first."""

@@ -29,6 +29,7 @@ it is only reported.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -91,6 +92,15 @@ class HeadSettings:
     # Alone on the n-grams, out of fold: TweetEval macro-F1 0.2988 → 0.3018 at 0.5 (0.3004 at
     # 1, 0.3000 at 2); the airline SVM's 5-fold accuracy 0.8236 → 0.8295 at 0.5 (README).
     word_block: float = 0.5
+    # The TweetEval head's sentence block (``HeadGroup.sentence_weights``): a class-balanced
+    # logistic regression (C) over the tweets' MiniLM sentence vectors, its out-of-fold
+    # log-probabilities added next to the head at the share of these (at unit spread) with
+    # the best out-of-fold macro-F1, before the offsets; () leaves it out. The vectors of
+    # the train tweets are kept in the sentence cache (``training.minilm.cache_dir``) unless
+    # ``sentence_cache`` is off.
+    tweet_sentence_shares: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7)
+    tweet_sentence_c: float = 3.0
+    sentence_cache: bool = True
 
 
 # liblinear visits the training rows in a random order; fixed, so that folds fitted side by
@@ -332,14 +342,66 @@ class _TweetEvalFit:
     svm_oof: np.ndarray
     combined_oof: np.ndarray
     report: dict[str, Any]
+    # the sentence block (None where left out): weights, bias, share; the head's out-of-fold
+    # scores without it
+    sentence: tuple[np.ndarray, np.ndarray, float] | None = None
+    head_oof: np.ndarray | None = None
+
+
+ABSENT_LOG_PROBABILITY = -30.0  # the sentence block's log-probability of a label it never saw
+
+
+def _sentence_block(
+    s: HeadSettings, folds, sentences: np.ndarray, y: np.ndarray, n_classes: int, combined_oof: np.ndarray, bar
+) -> tuple[tuple[np.ndarray, np.ndarray, float], np.ndarray, dict[str, Any]]:
+    """The TweetEval head's sentence block: a logistic regression over the train tweets'
+    MiniLM sentence vectors, out of fold on the head's folds, at the share (of
+    ``tweet_sentence_shares``, at unit spread next to ``combined_oof``) with the best
+    out-of-fold macro-F1. → ((weights, bias, share), the combined out-of-fold scores with
+    it, the report)."""
+    from sklearn.linear_model import LogisticRegression
+
+    def fit(a: np.ndarray) -> LogisticRegression:
+        lr = LogisticRegression(C=s.tweet_sentence_c, max_iter=300, class_weight="balanced")
+        return lr.fit(sentences[a], y[a])
+
+    bar.set_postfix_str("sentence block")
+    oof = np.full((len(y), n_classes), ABSENT_LOG_PROBABILITY, np.float64)  # a label a fold lacks
+    for a, b in folds:
+        lr = fit(a)
+        oof[np.ix_(b, lr.classes_)] = lr.predict_log_proba(sentences[b])
+    ratio = _spread(combined_oof) / _spread(oof)
+    grid = {g: ranking_metrics(combined_oof + g * ratio * oof, y)["macro_f1"] for g in s.tweet_sentence_shares}
+    share = max(grid, key=lambda g: (grid[g], -g))
+    lr = fit(np.arange(len(y)))
+    weights = np.zeros((sentences.shape[1], n_classes), np.float32)
+    bias = np.full(n_classes, ABSENT_LOG_PROBABILITY, np.float32)  # an emoji no train tweet has
+    coef = lr.coef_ if len(lr.classes_) > 2 else np.vstack([-lr.coef_, lr.coef_]) / 2  # two labels: one row
+    icpt = lr.intercept_ if len(lr.classes_) > 2 else np.concatenate([-lr.intercept_, lr.intercept_]) / 2
+    weights[:, lr.classes_], bias[lr.classes_] = coef.T, icpt
+    report = {
+        "sentence_c": s.tweet_sentence_c,
+        "sentence_share": share,
+        "sentence_alone_oof_macro_f1": round(ranking_metrics(oof, y)["macro_f1"], 4),
+        "sentence_share_oof_macro_f1": {str(g): round(v, 4) for g, v in grid.items()},
+    }
+    return (weights, bias, float(share * ratio)), combined_oof + share * ratio * oof, report
 
 
 def _tweeteval_head(
-    s: HeadSettings, x, y: np.ndarray, n_classes: int, n_plain: int, sq: np.ndarray, bar
+    s: HeadSettings,
+    x,
+    y: np.ndarray,
+    n_classes: int,
+    n_plain: int,
+    sq: np.ndarray,
+    bar,
+    sentences: np.ndarray | None = None,
 ) -> _TweetEvalFit:
     """The TweetEval head over features ``x`` of the train tweets, next to the SQAM's scores
-    ``sq`` of them. Every choice (C, the NB-SVM's share, the mix, the offsets) is made on
-    out-of-fold scores of those tweets; val is only reported (README)."""
+    ``sq`` of them, and (given the tweets' ``sentences`` vectors) its sentence block. Every
+    choice (C, the NB-SVM's share, the mix, the sentence block's share, the offsets) is made
+    on out-of-fold scores of those tweets; val is only reported (README)."""
     bar.set_postfix_str("TweetEval head")
     folds = _folds(y, s.tweet_folds, s.seed, "TweetEval head", "emoji")
     svm_oof = {}
@@ -375,7 +437,10 @@ def _tweeteval_head(
         nb_w, nb_b = nb_fitter(x, y, n_classes)
         w, bias = w + c * nb_w, bias + c * nb_b
     beta = mix / (1 - mix) * _spread(sq) / _spread(h_oof)
-    combined_oof = sq + beta * h_oof  # per-row shifts do not change a ranking
+    combined_oof = head_oof = sq + beta * h_oof  # per-row shifts do not change a ranking
+    sentence, sentence_report = None, {}
+    if sentences is not None and any(s.tweet_sentence_shares):
+        sentence, combined_oof, sentence_report = _sentence_block(s, folds, sentences, y, n_classes, head_oof, bar)
     bar.update()
 
     bar.set_postfix_str("offsets")
@@ -393,8 +458,11 @@ def _tweeteval_head(
         "mix": mix,
         "mix_oof_macro_f1": {f"nb {k[0]}, mix {k[1]}": round(v, 4) for k, v in mix_grid.items()},
         "offsets_cross_fitted": cross_fit,
+        **sentence_report,
     }
-    return _TweetEvalFit(w, bias, float(beta), offsets, svm_w, svm_b, svm_oof[tweet_c], combined_oof, report)
+    return _TweetEvalFit(
+        w, bias, float(beta), offsets, svm_w, svm_b, svm_oof[tweet_c], combined_oof, report, sentence, head_oof
+    )
 
 
 def _airline_head(
@@ -464,6 +532,18 @@ def _untouched_figures(
     }
 
 
+def _sentence_vectors(s: HeadSettings, texts: list[str], verbose: bool) -> np.ndarray:
+    """The train tweets' MiniLM sentence vectors, through the sentence cache (a rerun reads
+    them back) unless ``s.sentence_cache`` is off."""
+    from training.minilm import SENTENCE_CACHE, cache_dir, encode_cached
+
+    cache = cache_dir() / SENTENCE_CACHE if s.sentence_cache else None
+    vectors, encoded = encode_cached(texts, cache, progress=verbose)
+    if verbose:
+        print(f"heads: {len(texts):,} sentence vectors, {encoded:,} encoded now", file=sys.stderr)
+    return vectors
+
+
 def train_heads(
     data_dir: str | os.PathLike,
     out_dir: str | os.PathLike | None = None,
@@ -509,7 +589,8 @@ def train_heads(
     sq_train = ranker.scores_in_chunks(t_texts, tweet_emojis)
     # the dense columns at the end (lexicon, word block) keep r = 1 in an NB-SVM
     n_plain = (LEXICON_FEATURES if features.lexicon else 0) + x_train_w.shape[1] - n_sparse
-    tweet = _tweeteval_head(s, x_train_w, y_t, len(tweet_emojis), n_plain, sq_train, bar)
+    sentences = _sentence_vectors(s, t_texts, verbose) if any(s.tweet_sentence_shares) else None
+    tweet = _tweeteval_head(s, x_train_w, y_t, len(tweet_emojis), n_plain, sq_train, bar, sentences)
 
     air_group, air_report = _airline_head(
         s, ranker, x_air_w, x_air, n_sparse, n_plain, a_texts, airline.labels[a_train], airline_emojis, bar
@@ -517,10 +598,16 @@ def train_heads(
     bar.update()
 
     tweet_sparse, tweet_words = _split(tweet.w, n_sparse, s.word_block)
+    sentence_block = {}
+    if tweet.sentence is not None:
+        sentence_block = dict(zip(("sentence_weights", "sentence_bias", "sentence_share"), tweet.sentence, strict=True))
     groups = [
-        HeadGroup("tweeteval", tweet_emojis, tweet_sparse, tweet.b, tweet.beta, tweet.offsets, None, tweet_words),
+        HeadGroup(
+            "tweeteval", tweet_emojis, tweet_sparse, tweet.b, tweet.beta, tweet.offsets, None, tweet_words,
+            **sentence_block,
+        ),
         air_group,
-    ]
+    ]  # fmt: skip
     TextHeads(features, groups, answers_digest(out / ANSWERS_FILE)).save(out / HEADS_FILE)
 
     bar.set_postfix_str("report")
@@ -541,7 +628,8 @@ def train_heads(
         "tweeteval_train_oof": {
             "sqam_alone": ranking_metrics(sq_train, y_t),
             "svm_alone": ranking_metrics(tweet.svm_oof, y_t),
-            "sqam_plus_head": ranking_metrics(tweet.combined_oof, y_t),
+            "sqam_plus_head": ranking_metrics(tweet.head_oof, y_t),
+            "with_sentence_block": ranking_metrics(tweet.combined_oof, y_t),
         },
         **untouched,
         "train_seconds": round(time.time() - t0, 1),

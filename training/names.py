@@ -58,7 +58,8 @@ def meaning_similarity(words: list[str], catalog, encoder=None, floor: float = M
     of a word and an emoji's CLDR name or short names (the higher) reaches ``floor``."""
     from scipy.sparse import csr_matrix, vstack
 
-    from training.minilm import PLACEHOLDER_WORDS, MiniLM
+    from models.minilm import MiniLM
+    from training.minilm import PLACEHOLDER_WORDS
 
     enc = encoder or MiniLM()
     cldr, short = name_phrases(catalog)

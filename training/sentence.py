@@ -302,7 +302,7 @@ def train_sentence(
     """Embed, teach and distil (module docstring); writes the term with weight 0 when no
     term was there (`train catalog-head` chooses it), else with the weight it had."""
     from training.catalog_head import ranker_over_ngrams
-    from training.minilm import cache_dir, encode_cached
+    from training.minilm import SENTENCE_CACHE, cache_dir, encode_cached
 
     s = settings or SentenceSettings()
     out = artifacts_dir(out_dir)
@@ -312,7 +312,7 @@ def train_sentence(
 
     tweets, labels, others, other_labels = _texts(data_dir, out, catalog, ranker, s)
     texts = tweets + others
-    cache = cache_dir() / "minilm-sentences.npz" if s.cache else None
+    cache = cache_dir() / SENTENCE_CACHE if s.cache else None
     say(f"sentence: embedding {len(tweets):,} training tweets and {len(others):,} TweetEval tweets with MiniLM")
     t0 = time.time()
     vectors, encoded = encode_cached(texts, cache, progress=verbose)

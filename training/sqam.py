@@ -370,7 +370,7 @@ def train_sqam(
     epoch on the tune rows, write what the ranker reads and record it in the manifest."""
     import keras
 
-    from training.minilm import MiniLM
+    from models.minilm import MiniLM
 
     s = settings or TrainSettings()
     keras.utils.set_random_seed(s.seed)

@@ -126,7 +126,10 @@ def _tiny_head_settings():
     from training.sequence import SequenceSettings
 
     return HeadSettings(
-        tweet_cs=(0.1, 1.0), airline_cs=(0.3, 1.0), airline_sequence=SequenceSettings(lstm_units=8, epochs=4)
+        tweet_cs=(0.1, 1.0),
+        airline_cs=(0.3, 1.0),
+        airline_sequence=SequenceSettings(lstm_units=8, epochs=4),
+        sentence_cache=False,
     )
 
 
@@ -148,6 +151,10 @@ def test_heads_train_after_the_sqam_and_ship(tiny_artifacts, tiny_heads):
     ranker = TextRanker(out)
     assert ranker.heads is not None, ranker.heads_note
     assert [g.name for g in ranker.heads.groups] == ["tweeteval", "airline"]
+    # the TweetEval head's sentence block, its share chosen out of fold (0 leaves it unread)
+    assert manifest["heads"]["sentence_share"] in _tiny_head_settings().tweet_sentence_shares
+    assert ranker.heads.groups[0].sentence_weights is not None and ranker.heads.groups[1].sentence_weights is None
+    assert ranker.heads.groups[0].reads_sentences == (manifest["heads"]["sentence_share"] > 0)
     stack = manifest["heads"]["airline_stack"]
     assert set(stack["weights"]) == {"svm", "nbsvm", "bilstm"}
     # the BiLSTM ships exactly when the cross-validation gave it a share

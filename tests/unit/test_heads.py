@@ -408,3 +408,45 @@ def test_the_word_block_carries_a_label_to_words_of_the_same_meaning_and_survive
     np.testing.assert_allclose(scores, full, atol=np.abs(w[: x.shape[1]]).max() / 127 * 10)
     with pytest.raises(ValueError, match="reads words"):
         loaded.head_scores(feats.transform(fresh))
+
+
+def test_the_sentence_block_learns_out_of_fold_adds_its_log_probabilities_and_survives_save_and_load(tmp_path):
+    """The TweetEval head's sentence block: a logistic regression over MiniLM sentence
+    vectors (the real encoder), chosen out of fold, whose log-probabilities join the head
+    at its share. Sentences of the same meaning in other words ("the plane was late" for
+    "my flight got delayed") land on the same label; a head with a block refuses to score
+    without the vectors, and the file gives the block back."""
+    from types import SimpleNamespace
+
+    from models.heads import BLOCK_FEATURES, HeadGroup, SurfaceFeatures, TextHeads
+    from models.minilm import MiniLM
+    from training.heads import HeadSettings, _folds, _sentence_block
+
+    glad = ["what a wonderful day", "I am so happy today", "this is the best news ever", "we won, amazing"]
+    late = ["my flight got delayed again", "the train is late", "stuck waiting at the gate", "the bus never came"]
+    texts, y = glad * 5 + late * 5, np.array([0] * 20 + [1] * 20)
+    encoder = MiniLM()
+    vectors = encoder.encode(texts)
+    head_oof = np.zeros((len(y), 3))  # a head that knows nothing; label 2 no tweet has
+    s = HeadSettings(tweet_sentence_shares=(0.0, 0.5, 1.0))
+    bar = SimpleNamespace(set_postfix_str=lambda _: None)
+    (w, b, share), combined, report = _sentence_block(s, _folds(y, 5, 0, "t", "l"), vectors, y, 3, head_oof, bar)
+    assert share > 0 and report["sentence_share"] in (0.5, 1.0) and report["sentence_alone_oof_macro_f1"] > 0.9
+    assert list(combined.argmax(1)) == list(y)  # out of fold, the block alone decides
+    assert w.shape == (384, 3) and w[:, 2].max() == 0 and b[2] < -10  # the label it never saw
+
+    feats = SurfaceFeatures([np.ones(BLOCK_FEATURES, np.float32)] * 2)
+    zeros = np.zeros((feats.n_features, 3), np.float32)
+    group = HeadGroup("g", ["🎉", "😡", "😈"], zeros, np.zeros(3), 1.0, np.zeros(3), None, None, w, b, share)
+    TextHeads(feats, [group], "digest").save(tmp_path / "heads.npz")
+    heads = TextHeads.load(tmp_path / "heads.npz")
+    loaded = heads.groups[0]
+    assert loaded.reads_sentences and loaded.sentence_share == pytest.approx(share)
+    fresh = ["the plane was late", "such a lovely sunny afternoon"]
+    x = feats.transform(fresh)
+    adj = loaded.adjust(x, sentences=heads.sentence_vectors(fresh))
+    assert list(adj.argmax(1)) == [1, 0] and adj.max() == 0  # shifted so each row's best is 0
+    logp = loaded.sentence_scores(encoder.encode(fresh))
+    np.testing.assert_allclose(np.exp(logp).sum(1), 1.0, rtol=1e-5)
+    with pytest.raises(ValueError, match="sentence vectors"):
+        loaded.adjust(x)

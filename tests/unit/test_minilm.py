@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from training.minilm import MiniLM, static_word_vectors
+from models.minilm import MiniLM
+from training.minilm import static_word_vectors
 
 
 @pytest.fixture(scope="module")
