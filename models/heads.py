@@ -239,6 +239,21 @@ class HeadGroup:
         return adj - adj.max(axis=1, keepdims=True)
 
 
+SENTENCE_DIM = 384  # all-MiniLM-L6-v2's sentence vectors
+_REMEMBERED: dict[bytes, np.ndarray] = {}  # text key → float16 sentence vector (remember_sentences)
+
+
+def remember_sentences(texts: Sequence[str], vectors: np.ndarray) -> None:
+    """Keep the texts' sentence vectors (from the training's sentence cache) for this
+    process, so that ranking them among TweetEval's candidates again reads them instead of
+    running the encoder: what an evaluation that repeats its tweets does (the retrain gate
+    measures two versions on TweetEval val). Only what a caller hands over is kept."""
+    from models.minilm import text_keys
+
+    for k, v in zip(text_keys(texts).tolist(), np.asarray(vectors, np.float16), strict=True):
+        _REMEMBERED[k] = v
+
+
 class TextHeads:
     """All head groups of an artifact folder, with their shared feature extractor."""
 
@@ -248,16 +263,31 @@ class TextHeads:
         self.sqam_digest = sqam_digest
         self._encoder = None  # models.minilm.MiniLM, loaded on first use
 
+    @property
+    def reads_sentences(self) -> bool:
+        """Whether a group has a sentence block (ranking its candidates runs the encoder)."""
+        return any(g.reads_sentences for g in self.groups)
+
     def sentence_vectors(self, texts: Sequence[str]) -> np.ndarray:
         """(B, 384) the texts' all-MiniLM-L6-v2 sentence vectors, for a group with a
-        sentence block. The encoder loads on first use (about a second, 90 MB) and raises
-        :class:`models.minilm.MiniLMUnavailable`, with the install command, where its
-        package is missing."""
-        if self._encoder is None:
-            from models.minilm import MiniLM
+        sentence block, at float16's precision (as the sentence cache keeps them and the
+        block was fitted on them, so a vector read back from :func:`remember_sentences` and
+        one encoded now are the same). The encoder loads on first use (about a second, 90
+        MB) and raises :class:`models.minilm.MiniLMUnavailable`, with the install command,
+        where its package is missing."""
+        from models.minilm import MiniLM, text_keys
 
-            self._encoder = MiniLM()
-        return self._encoder.encode(texts)
+        keys = text_keys(texts).tolist()
+        out = np.zeros((len(texts), SENTENCE_DIM), np.float32)
+        todo = [i for i, k in enumerate(keys) if k not in _REMEMBERED]
+        for i, k in enumerate(keys):
+            if k in _REMEMBERED:
+                out[i] = _REMEMBERED[k]
+        if todo:
+            if self._encoder is None:
+                self._encoder = MiniLM()
+            out[todo] = self._encoder.encode([texts[i] for i in todo]).astype(np.float16)
+        return out
 
     def save(self, path: Path) -> None:
         arrays: dict[str, np.ndarray] = {

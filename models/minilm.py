@@ -142,3 +142,10 @@ class MiniLM:
             pooled = (h * mask[..., None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1.0)
             out[idx] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
         return out
+
+
+def text_keys(texts: Sequence[str]) -> np.ndarray:
+    """(N,) 16-byte keys of texts: the cache's index."""
+    import hashlib
+
+    return np.asarray([hashlib.blake2b(t.encode("utf-8"), digest_size=16).digest() for t in texts], dtype="S16")

@@ -25,6 +25,7 @@ from training.data import (
     read_tweeteval,
 )
 from training.metrics import catalog_metrics, ranking_metrics
+from training.minilm import remember_cached
 
 
 def evaluate_tweeteval(
@@ -72,11 +73,13 @@ def evaluate_tweeteval(
     elif not offsets:
         if ranker.heads is None:
             raise ValueError(f"--no-offsets: {ranker.heads_note}")
+        remember_cached(ranker, data.texts)
         for g in ranker.heads.groups:
             g.offsets = np.zeros_like(g.offsets)
         scores = ranker.scores_in_chunks(data.texts, data.label_emojis)
         name = f"{ranker.version}-offsets"
     else:
+        remember_cached(ranker, data.texts)
         scores = ranker.scores_in_chunks(data.texts, data.label_emojis)
     m = ranking_metrics(scores, data.labels, k=5)
     return {**m, "n": len(data.texts), "model_version": name}

@@ -53,6 +53,7 @@ from models.text import TextBatch
 from training.calibrate import cross_fitted_gain, fit_offsets
 from training.data import DataError, airline_split, load_airline, load_tweeteval
 from training.metrics import ranking_metrics
+from training.minilm import remember_cached
 from training.sequence import SequenceSettings, export_sequence, fit_sequence, predict_sequence
 
 
@@ -500,12 +501,23 @@ def _airline_head(
 
 
 def _untouched_figures(
-    out, ranker: TextRanker, tweet: _TweetEvalFit, x_val_w, val, tweet_emojis, air_group: HeadGroup, x_hold, hold
+    out,
+    ranker: TextRanker,
+    tweet: _TweetEvalFit,
+    x_val_w,
+    val,
+    tweet_emojis,
+    air_group: HeadGroup,
+    x_hold,
+    hold,
+    cache: bool = True,
 ) -> dict[str, Any]:
     """TweetEval val and the airline hold-out, on which nothing was chosen: each part alone
     and what ships, read back from the heads file (quantised weights, the full scoring path)."""
     shipped = TextRanker(out)
     assert shipped.heads is not None
+    if cache:  # val's sentence vectors through the sentence cache
+        remember_cached(shipped, val.texts)
     val_m = ranking_metrics(shipped.scores_in_chunks(val.texts, tweet_emojis), val.labels)
     sq_val = ranker.scores_in_chunks(val.texts, tweet_emojis)
     svm_val = x_val_w @ tweet.svm_w + tweet.svm_b
@@ -612,7 +624,9 @@ def train_heads(
 
     bar.set_postfix_str("report")
     hold = airline.take(a_hold)
-    untouched = _untouched_figures(out, ranker, tweet, x_val_w, val, tweet_emojis, air_group, x_hold, hold)
+    untouched = _untouched_figures(
+        out, ranker, tweet, x_val_w, val, tweet_emojis, air_group, x_hold, hold, s.sentence_cache
+    )
     bar.update()
     bar.close()
     info: dict[str, Any] = {

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.minilm import MiniLM
+from models.minilm import MiniLM, text_keys
 
 # What the tokenizer's placeholders mean, in words the encoder knows.
 PLACEHOLDER_WORDS = {
@@ -48,13 +48,6 @@ def cache_dir() -> Path:
     return Path(os.environ.get("EMOJIBOT_CACHE_DIR") or Path.home() / ".cache" / "emojibot")
 
 
-def text_keys(texts: Sequence[str]) -> np.ndarray:
-    """(N,) 16-byte keys of texts: the cache's index."""
-    import hashlib
-
-    return np.asarray([hashlib.blake2b(t.encode("utf-8"), digest_size=16).digest() for t in texts], dtype="S16")
-
-
 def encode_cached(texts: Sequence[str], cache: Path | None, encoder: MiniLM | None = None, progress: bool = False):
     """(len(texts), 384) sentence vectors, as :meth:`MiniLM.encode`, reusing those of the
     cache file (``None``: no cache) and adding the texts it lacked to it. The vectors are
@@ -88,3 +81,18 @@ def encode_cached(texts: Sequence[str], cache: Path | None, encoder: MiniLM | No
             tmp.replace(cache)
     out[:] = known[[where[k] for k in keys.tolist()]]
     return out, len(missing)
+
+
+def remember_cached(ranker, texts: Sequence[str]) -> None:
+    """Before an evaluation ranks ``texts`` among TweetEval's candidates with ``ranker``
+    (a :class:`models.ranker.TextRanker`): where its heads read sentence vectors, hand them
+    the texts' vectors from the sentence cache (:func:`models.heads.remember_sentences`),
+    encoding and adding those it lacks. The retrain gate, `bench text` and `evaluate
+    tweeteval` rank the same tweets again and again, and read them back instead of running
+    the encoder; the figures are the same either way."""
+    if ranker.heads is None or not ranker.heads.reads_sentences:
+        return
+    from models.heads import remember_sentences
+
+    vectors, _ = encode_cached(texts, cache_dir() / SENTENCE_CACHE)
+    remember_sentences(texts, vectors)

@@ -304,6 +304,7 @@ def validation_figures(folder: Path, data_dir, cache: Path | None = None) -> dic
     ranks the 20 emojis). Cached per version in ``cache`` (a version's files never change)."""
     from models.catalog import EmojiCatalog
     from training.data import load_tweeteval, shipped_pool
+    from training.minilm import remember_cached
 
     if cache is not None and cache.exists():
         return json.loads(cache.read_text(encoding="utf-8"))
@@ -312,6 +313,7 @@ def validation_figures(folder: Path, data_dir, cache: Path | None = None) -> dic
     _, texts, gold = val.in_catalog(ranker.index.positions)
     whole = catalog_metrics(ranker.scores_in_chunks(texts), gold)
     tv = load_tweeteval(data_dir, "val")
+    remember_cached(ranker, tv.texts)
     tv_scores = ranker.scores_in_chunks(tv.texts, tv.label_emojis)
     te = ranking_metrics(tv_scores, tv.labels)
     out = {
