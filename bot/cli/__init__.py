@@ -36,11 +36,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from models.artifacts import ArtifactError
     from models.catalog import UnknownEmojiError
+    from models.minilm import MiniLMUnavailable
     from training.data import DataError
 
     try:
         return int(args.func(args) or 0)
-    except (CLIError, ArtifactError, DataError, UnknownEmojiError) as exc:
+    except (CLIError, ArtifactError, DataError, UnknownEmojiError, MiniLMUnavailable) as exc:
         print(f"emojibot: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

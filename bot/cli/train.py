@@ -73,12 +73,7 @@ def cmd_train_sqam(args: argparse.Namespace) -> int:
         if args.max_tweets < 1:
             raise CLIError("--max-tweets must be at least 1")
         s.max_tweets = args.max_tweets
-    from models.minilm import MiniLMUnavailable
-
-    try:
-        info = train_sqam(args.data_dir, args.out, s, codes_dir=args.codes)
-    except MiniLMUnavailable as e:
-        raise CLIError(str(e)) from None
+    info = train_sqam(args.data_dir, args.out, s, codes_dir=args.codes)  # no MiniLM: one line (bot.cli.main)
     print_json({k: v for k, v in info.items() if k != "history"})
     return 0
 

