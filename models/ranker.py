@@ -522,8 +522,9 @@ class TextRanker:
         evaluation's metrics and the reactions the bot would add); ``terms`` as for
         :meth:`scores`."""
         _check_texts(texts, allow_empty)
-        s, cos = self._scores(texts, candidates, Terms(**terms))
-        return s, self._top(s, cos, k, candidates)
+        parts = Terms(**terms)
+        s, cos = self._scores(texts, candidates, parts)
+        return s, self._top(s, cos, k, candidates, mixed=parts.prior)
 
     def explain(self, text: str, k: int = 5) -> Explanation:
         """The top ``k`` of ``text`` over the whole catalog, each emoji with the parts of its
@@ -571,7 +572,12 @@ class TextRanker:
             [one(i, False) for i in top] + [one(i, True) for i in best(unguarded) if i not in top],
         )  # fmt: skip
 
-    def _top(self, s: np.ndarray, cos: np.ndarray, k: int, candidates: Sequence[str] | None) -> list[list[Ranked]]:
+    def _top(
+        self, s: np.ndarray, cos: np.ndarray, k: int, candidates: Sequence[str] | None, mixed: bool = True
+    ) -> list[list[Ranked]]:
+        """The top ``k`` of each row of ``s`` as :class:`Ranked`; ``mixed``: ``s`` went
+        through the popularity mix (``prior`` on), so each emoji's popularity share means
+        something (0 otherwise)."""
         names = self.chars if candidates is None else self.index.names(candidates)[1]
         k = max(1, min(k, s.shape[1]))
         # the k best of each row, then those k in order: whole-batch array operations (2.6 ms
@@ -581,7 +587,7 @@ class TextRanker:
         top = np.take_along_axis(top, order, axis=1)
         top_s = np.take_along_axis(s, top, axis=1)
         top_fits = np.take_along_axis(cos, top, axis=1).tolist()
-        if candidates is None and self.prior is not None and self.prior.weight:
+        if mixed and candidates is None and self.prior is not None and self.prior.weight:
             # the mixture's second half as a share of the probability (a guard's held-back
             # emoji, scored below 0, and the name slot's are no mixture)
             given = self.prior.given(top)

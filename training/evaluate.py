@@ -70,15 +70,13 @@ def evaluate_tweeteval(
         decision = model.decision_function(data.texts)
         scores = decision[:, [list(model.classes_).index(known.index(e)) for e in data.label_emojis]]
         name = "baseline:svm"
-    elif not offsets:
-        if ranker.heads is None:
-            raise ValueError(f"--no-offsets: {ranker.heads_note}")
-        remember_cached(ranker, data.texts)
-        for g in ranker.heads.groups:
-            g.offsets = np.zeros_like(g.offsets)
-        scores = ranker.scores_in_chunks(data.texts, data.label_emojis)
-        name = f"{ranker.version}-offsets"
     else:
+        if not offsets:
+            if ranker.heads is None:
+                raise ValueError(f"--no-offsets: {ranker.heads_note}")
+            for g in ranker.heads.groups:
+                g.offsets = np.zeros_like(g.offsets)
+            name = f"{ranker.version}-offsets"
         remember_cached(ranker, data.texts)
         scores = ranker.scores_in_chunks(data.texts, data.label_emojis)
     m = ranking_metrics(scores, data.labels, k=5)

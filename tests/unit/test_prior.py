@@ -59,6 +59,8 @@ def test_the_ranker_says_how_much_of_each_top_emoji_popularity_gave(ranker):
     assert top[0].emoji == "😍" and top[0].popular > 0.5  # filler: what people use most
     assert min(r.popular for r in top) < 0.1  # 📟: the message's own
     assert all(r.popular == 0.0 for r in ranker.rank([text], 2, candidates=["😍", "📟"])[0])
+    # without the mix (`evaluate emojis --no-prior`) the scores are no probabilities: no share
+    assert all(r.popular == 0.0 for r in ranker.score_and_rank([text], 5, prior=False)[1][0])
 
 
 def test_weight_zero_is_the_scores_own_order_and_weight_one_is_popularity():
