@@ -107,12 +107,23 @@ class CatalogHead:
     def add_to(self, s: np.ndarray, rows, weight: float) -> None:
         """``s += weight · (scores(rows) − unseen)``, in place: the ranking of
         ``weight · scores`` (the same shift for every emoji), without a pass over the
-        emojis the head does not know."""
+        emojis the head does not know. The weights are kept scaled and laid over the
+        catalog's columns, so the product comes out as wide as ``s`` and is added in one
+        pass (picking the head's 653 columns out of ``s`` and writing them back cost a
+        quarter of the step)."""
         assert self.columns is not None, "bind the head to a catalog first"
         if self._scaled is None or self._scaled[0] != weight:
-            self._scaled = (weight, (self.weights * weight).tocsr(), (self.bias - self.unseen) * weight)
+            from scipy.sparse import csr_matrix
+
+            w = self.weights
+            wide = csr_matrix((w.data * np.float32(weight), self.columns[w.indices], w.indptr),
+                              shape=(w.shape[0], self.n_catalog))  # fmt: skip
+            bias = np.zeros(self.n_catalog, np.float32)
+            bias[self.columns] = (self.bias - self.unseen) * weight
+            self._scaled = (weight, wide, bias)
         _, w, b = self._scaled
-        s[:, self.columns] += (rows @ w).toarray() + b
+        s += (rows @ w).toarray()
+        s += b
 
     def save(self, path: Path) -> None:
         w = self.weights.tocsc()  # one int8 scale per emoji (column)
