@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.sparse import csr_matrix
 
-from models.catalog_head import CatalogHead, idf_digest
+from models.catalog_head import CatalogHead, add_product, idf_digest
 from models.ranker import top_k
 
 
@@ -107,3 +107,30 @@ def test_rank_orders_each_top_k_by_score(ranker, texts):
         assert [r.score for r in ranked] == sorted((r.score for r in ranked), reverse=True)
         assert ranked[0].score == pytest.approx(float(row.max()))
         assert ranked[-1].score == pytest.approx(float(np.sort(row)[-5]))
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_the_product_added_in_place_equals_scipys_with_repeated_entries_and_without_its_internals(
+    compiled, monkeypatch
+):
+    """``add_product`` (the catalog head's step) adds ``a @ b`` into ``out`` through SciPy's
+    compiled routines, or, where they are missing, through the public product; the rows
+    the ranker hands it keep a text's repeated n-grams as separate, unsorted entries."""
+    from scipy.sparse import _sparsetools
+
+    rng = np.random.default_rng(7)
+    if compiled:  # the compiled route must not fall back on the public product
+        monkeypatch.setattr(csr_matrix, "__matmul__", lambda *_: pytest.fail("fell back"))
+    else:
+        monkeypatch.delattr(_sparsetools, "csr_matmat")
+    ids = np.array([[5, 3, 5, 0], [9, 1, 2, 1], [0, 0, 0, 0]])  # repeats, unsorted, an empty row
+    nz = ids != 0
+    indptr = np.concatenate([[0], np.cumsum(nz.sum(axis=1))])
+    a = csr_matrix((rng.uniform(size=nz.sum()).astype(np.float32), ids[nz], indptr), shape=(3, 12))
+    assert not a.has_canonical_format
+    dense_b = np.where(rng.uniform(size=(12, 7)) < 0.4, rng.normal(size=(12, 7)), 0).astype(np.float32)
+    b = csr_matrix(dense_b)
+    out = rng.normal(size=(3, 7)).astype(np.float32)
+    expected = out + a.toarray() @ dense_b
+    add_product(out, a, b, per_row=7)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
