@@ -117,6 +117,7 @@ class CatalogHead:
             self.emojis = [self.emojis[j] for j in keep]
         self.columns = np.asarray([positions[e] for e in self.emojis], np.int64)
         self.n_catalog = n_catalog
+        self._scaled = None  # laid over the catalog's columns: made again for these
         return self
 
     def raw(self, rows) -> np.ndarray:

@@ -40,6 +40,12 @@ def test_scores_add_to_and_unknown_emojis():
     added = base.copy()
     head.add_to(added, rows, 2.0)
     np.testing.assert_allclose(added, base + 2.0 * (s - head.unseen), rtol=1e-5, atol=1e-5)
+    # bound again to another catalog, the head adds into that catalog's columns
+    head.bind({"😂": 4, "🍕": 1}, 6)
+    again = np.zeros((4, 6), np.float32)
+    head.add_to(again, rows, 2.0)
+    np.testing.assert_allclose(again[:, [1, 4]], 2.0 * (dense - head.unseen), rtol=1e-5, atol=1e-5)
+    assert (again[:, [0, 2, 3, 5]] == 0).all()
 
 
 def test_save_and_load_round_trip_in_int8(tmp_path):
