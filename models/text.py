@@ -162,14 +162,27 @@ def _hash(s: str) -> int:
     return zlib.crc32(s.encode("utf-8")) % (NGRAM_BUCKETS - 1) + 1
 
 
+# CRC-32 of each n-gram's prefix ("c3:" …): zlib continues a CRC from it over the n-gram's
+# bytes, the same value as hashing the joined string, without building it.
+_CHAR_PREFIX = {n: zlib.crc32(f"c{n}:".encode()) for n in (3, 4, 5)}
+
+
 @functools.lru_cache(maxsize=CACHE_WORDS)
 def _char_ngram_ids(token: str) -> bytes:
     """A word's hashed character 3–5-grams, as the bytes of an int32 array: a message's are
-    joined in one C call (kept as Python ints, they cost a third of featurising)."""
+    joined in one C call (kept as Python ints, they cost a third of featurising). For an
+    ASCII word a character is a byte, so each n-gram is a slice of the word's bytes and its
+    hash a CRC continued from the prefix's (:data:`_CHAR_PREFIX`): the same ids in half the
+    time of a new word (3.8 against 7.3 µs)."""
     if token.startswith("<") or len(token) < 2:
         return b""
     w = f"<{token}>"
-    return array("i", [_hash(f"c{n}:" + w[i : i + n]) for n in (3, 4, 5) for i in range(len(w) - n + 1)]).tobytes()
+    if w.isascii():
+        b, crc, buckets = w.encode(), zlib.crc32, NGRAM_BUCKETS - 1
+        ids = [crc(b[i : i + n], _CHAR_PREFIX[n]) % buckets + 1 for n in (3, 4, 5) for i in range(len(b) - n + 1)]
+    else:
+        ids = [_hash(f"c{n}:" + w[i : i + n]) for n in (3, 4, 5) for i in range(len(w) - n + 1)]
+    return array("i", ids).tobytes()
 
 
 @functools.lru_cache(maxsize=CACHE_WORDS)

@@ -78,6 +78,22 @@ def test_ngrams_are_stable_and_bounded():
     assert two[3:] == list(ngram_ids(["hi"])[1:] + ngram_ids(["you"])[1:])
 
 
+@pytest.mark.parametrize("word", ["hello", "don't", "café", "日本語", "ab", "x", "<url>"])
+def test_character_ngram_ids_are_the_crc32_of_each_prefixed_ngram(word):
+    """The shipped tables are indexed by these ids: an ASCII word's, hashed by continuing
+    the prefix's CRC over byte slices, must be the ids of hashing "c{n}:" + the n-gram, as
+    every other word's are."""
+    import zlib
+
+    ids = list(ngram_ids([word]))[1:]  # after the word's own id
+    w = f"<{word}>"
+    expected = [] if word.startswith("<") or len(word) < 2 else [
+        zlib.crc32(f"c{n}:{w[i : i + n]}".encode()) % (NGRAM_BUCKETS - 1) + 1
+        for n in (3, 4, 5) for i in range(len(w) - n + 1)
+    ]  # fmt: skip
+    assert ids == expected
+
+
 def test_featurizer_pads_and_maps_unknown_words():
     vocab = Vocabulary(["<pad>", "<oov>", "hello"])
     b = TextFeaturizer(vocab).featurize(["hello qwfpgj", "hello"])
