@@ -91,7 +91,7 @@ class CatalogHead:
         self.unseen = float(unseen)
         self.columns: np.ndarray | None = None  # the head's emojis' catalog rows (bind)
         self.n_catalog = 0
-        self._scaled = None  # (weight, weights · weight, (bias − unseen) · weight) for add_to
+        self._scaled = None  # (weight, the weights · weight laid over the catalog, the biases) for add_to
 
     @classmethod
     def from_dense(cls, emojis, w: np.ndarray, bias, weight: float, idf: np.ndarray, keep: int) -> CatalogHead:
