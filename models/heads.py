@@ -194,7 +194,8 @@ class HeadGroup:
     word_weights: np.ndarray | None = None  # (D, K) float32 over :func:`word_block`
     # The sentence block: a logistic regression over the text's all-MiniLM-L6-v2 sentence
     # vector (models.minilm), its log-probabilities added at ``sentence_share`` next to the
-    # head's scores: (384, K) weights, (K,) bias. The TweetEval head has one (README).
+    # head's scores: (384, K) weights, (K,) bias. The TweetEval head has one, and the
+    # airline head where its stack gives the member a weight (README).
     sentence_weights: np.ndarray | None = None
     sentence_bias: np.ndarray | None = None
     sentence_share: float = 0.0

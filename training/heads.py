@@ -93,14 +93,17 @@ class HeadSettings:
     # Alone on the n-grams, out of fold: TweetEval macro-F1 0.2988 → 0.3018 at 0.5 (0.3004 at
     # 1, 0.3000 at 2); the airline SVM's 5-fold accuracy 0.8236 → 0.8295 at 0.5 (README).
     word_block: float = 0.5
-    # The TweetEval head's sentence block (``HeadGroup.sentence_weights``): a class-balanced
-    # logistic regression (C) over the tweets' MiniLM sentence vectors, its out-of-fold
-    # log-probabilities added next to the head at the share of these (at unit spread) with
-    # the best out-of-fold macro-F1, before the offsets; () leaves it out. The vectors of
-    # the train tweets are kept in the sentence cache (``training.minilm.cache_dir``) unless
+    # The sentence blocks (``HeadGroup.sentence_weights``): a logistic regression (C
+    # ``sentence_c``) over the tweets' MiniLM sentence vectors. TweetEval's is class-balanced,
+    # its out-of-fold log-probabilities added next to the head at the share of these (at
+    # unit spread) with the best out-of-fold macro-F1, before the offsets; () leaves it out.
+    # The airline head's is a fourth member of its stack (``airline_sentence``), its weight
+    # chosen with the others' by cross-validated accuracy. The vectors of the train tweets
+    # are kept in the sentence cache (``training.minilm.cache_dir``) unless
     # ``sentence_cache`` is off.
     tweet_sentence_shares: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7)
-    tweet_sentence_c: float = 3.0
+    sentence_c: float = 3.0
+    airline_sentence: bool = True
     sentence_cache: bool = True
 
 
@@ -248,9 +251,13 @@ def _airline_stack(
     y: np.ndarray,
     n_classes: int,
     bar,
-) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray] | None, dict[str, Any]]:
+    sentences: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray] | None, tuple[np.ndarray, np.ndarray, float] | None, dict]:
     """The airline head: weights and biases over the surface features, the sequence head's
-    weights (or None) and a report of the cross-validation that chose them."""
+    weights (or None), the sentence member's (weights, bias, its factor next to the
+    linear members) where it has a share (or None), and a report of the cross-validation
+    that chose them. The members are the LinearSVC, the NB-SVM, the BiLSTM and, given the
+    tweets' ``sentences`` vectors, a logistic regression over them (its log-probabilities)."""
     folds = _folds(y, s.airline_folds, s.seed, "airline head", "sentiment")
     n_folds = len(folds)
 
@@ -275,6 +282,10 @@ def _airline_stack(
             "BiLSTM",
             1,  # TensorFlow already uses every core
         )
+    if sentences is not None:
+        bar.set_postfix_str("airline head: sentence member")
+        sentence_fit = _sentence_fitter(sentences, y, s.sentence_c, balanced=False)
+        parts["sentence"] = _sentence_oof(sentence_fit, folds, sentences, len(y), n_classes)
     spreads = {k: _spread(m) for k, m in parts.items()}
     weights, stack_acc = _stack_weights([m / spreads[k] for k, m in parts.items()], y, s.stack_step)
     share = dict(zip(parts, weights, strict=True))
@@ -291,6 +302,10 @@ def _airline_stack(
         bar.set_postfix_str("airline head: BiLSTM")
         model = fit_sequence(word_vectors, word_ids, y, n_classes, seq)
         sequence = export_sequence(model, scale=share["bilstm"] / spreads["bilstm"])
+    sentence = None
+    if sentences is not None and share["sentence"] > 0:
+        sw, sb = _sentence_weights(sentence_fit(np.arange(len(y))), sentences.shape[1], n_classes)
+        sentence = (sw, sb, share["sentence"] / spreads["sentence"])
     report = {
         "airline_c": airline_c,
         "airline_c_cv_accuracy": {str(k): round(v, 4) for k, v in cv.items()},
@@ -301,7 +316,7 @@ def _airline_stack(
             "stacked_cv_accuracy": round(stack_acc, 4),
         },
     }
-    return w, b, sequence, report
+    return w, b, sequence, sentence, report
 
 
 def _with_words(x, texts: list[str], ranker: TextRanker, scale: float):
@@ -352,6 +367,38 @@ class _TweetEvalFit:
 ABSENT_LOG_PROBABILITY = -30.0  # the sentence block's log-probability of a label it never saw
 
 
+def _sentence_fitter(sentences: np.ndarray, y: np.ndarray, c: float, balanced: bool):
+    """Rows → a logistic regression over those rows' sentence vectors."""
+    from sklearn.linear_model import LogisticRegression
+
+    def fit(a: np.ndarray) -> LogisticRegression:
+        lr = LogisticRegression(C=c, max_iter=300, class_weight="balanced" if balanced else None)
+        return lr.fit(sentences[a], y[a])
+
+    return fit
+
+
+def _sentence_oof(fit, folds, sentences: np.ndarray, n: int, n_classes: int) -> np.ndarray:
+    """Out-of-fold log-probabilities of a :func:`_sentence_fitter` (a label a fold lacks:
+    :data:`ABSENT_LOG_PROBABILITY`)."""
+    oof = np.full((n, n_classes), ABSENT_LOG_PROBABILITY, np.float64)
+    for a, b in folds:
+        lr = fit(a)
+        oof[np.ix_(b, lr.classes_)] = lr.predict_log_proba(sentences[b])
+    return oof
+
+
+def _sentence_weights(lr, n_dim: int, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n_dim, K) weights and (K,) biases of a fitted logistic regression, with a column for
+    every label id (one the training rows lack: no weights, ``ABSENT_LOG_PROBABILITY``)."""
+    weights = np.zeros((n_dim, n_classes), np.float32)
+    bias = np.full(n_classes, ABSENT_LOG_PROBABILITY, np.float32)  # a label no train tweet has
+    coef = lr.coef_ if len(lr.classes_) > 2 else np.vstack([-lr.coef_, lr.coef_]) / 2  # two labels: one row
+    icpt = lr.intercept_ if len(lr.classes_) > 2 else np.concatenate([-lr.intercept_, lr.intercept_]) / 2
+    weights[:, lr.classes_], bias[lr.classes_] = coef.T, icpt
+    return weights, bias
+
+
 def _sentence_block(
     s: HeadSettings, folds, sentences: np.ndarray, y: np.ndarray, n_classes: int, combined_oof: np.ndarray, bar
 ) -> tuple[tuple[np.ndarray, np.ndarray, float], np.ndarray, dict[str, Any]]:
@@ -360,28 +407,15 @@ def _sentence_block(
     ``tweet_sentence_shares``, at unit spread next to ``combined_oof``) with the best
     out-of-fold macro-F1. → ((weights, bias, share), the combined out-of-fold scores with
     it, the report)."""
-    from sklearn.linear_model import LogisticRegression
-
-    def fit(a: np.ndarray) -> LogisticRegression:
-        lr = LogisticRegression(C=s.tweet_sentence_c, max_iter=300, class_weight="balanced")
-        return lr.fit(sentences[a], y[a])
-
+    fit = _sentence_fitter(sentences, y, s.sentence_c, balanced=True)
     bar.set_postfix_str("sentence block")
-    oof = np.full((len(y), n_classes), ABSENT_LOG_PROBABILITY, np.float64)  # a label a fold lacks
-    for a, b in folds:
-        lr = fit(a)
-        oof[np.ix_(b, lr.classes_)] = lr.predict_log_proba(sentences[b])
+    oof = _sentence_oof(fit, folds, sentences, len(y), n_classes)
     ratio = _spread(combined_oof) / _spread(oof)
     grid = {g: ranking_metrics(combined_oof + g * ratio * oof, y)["macro_f1"] for g in s.tweet_sentence_shares}
     share = max(grid, key=lambda g: (grid[g], -g))
-    lr = fit(np.arange(len(y)))
-    weights = np.zeros((sentences.shape[1], n_classes), np.float32)
-    bias = np.full(n_classes, ABSENT_LOG_PROBABILITY, np.float32)  # an emoji no train tweet has
-    coef = lr.coef_ if len(lr.classes_) > 2 else np.vstack([-lr.coef_, lr.coef_]) / 2  # two labels: one row
-    icpt = lr.intercept_ if len(lr.classes_) > 2 else np.concatenate([-lr.intercept_, lr.intercept_]) / 2
-    weights[:, lr.classes_], bias[lr.classes_] = coef.T, icpt
+    weights, bias = _sentence_weights(fit(np.arange(len(y))), sentences.shape[1], n_classes)
     report = {
-        "sentence_c": s.tweet_sentence_c,
+        "sentence_c": s.sentence_c,
         "sentence_share": share,
         "sentence_alone_oof_macro_f1": round(ranking_metrics(oof, y)["macro_f1"], 4),
         "sentence_share_oof_macro_f1": {str(g): round(v, 4) for g, v in grid.items()},
@@ -477,13 +511,15 @@ def _airline_head(
     y: np.ndarray,
     emojis: list[str],
     bar,
+    sentences: np.ndarray | None = None,
 ) -> tuple[HeadGroup, dict[str, Any]]:
     """The airline head group (the stack that cross-validation chose, its word-block weights
-    split off, its share next to the SQAM) and the cross-validation's report."""
+    split off, its sentence member as the group's sentence block, its share next to the
+    SQAM) and the cross-validation's report."""
     batch = ranker.featurizer.featurize(texts)
     try:
-        w, b, seq, report = _airline_stack(
-            s, x_air_w, n_plain, batch.word_ids, ranker.encoder.word_vectors, y, len(emojis), bar
+        w, b, seq, sentence, report = _airline_stack(
+            s, x_air_w, n_plain, batch.word_ids, ranker.encoder.word_vectors, y, len(emojis), bar, sentences
         )
     except DataError:
         bar.close()  # the error goes on a line of its own
@@ -496,7 +532,12 @@ def _airline_head(
     sq_air = ranker.scores_in_chunks(texts[:2000], emojis)
     first = TextBatch(batch.word_ids[:2000], batch.ngram_ids[:2000], batch.lengths[:2000])
     head_air = group.head_scores(x_air[:2000], ranker.encoder.word_vectors, first)
+    if sentence is not None:  # the stack's fourth member, its log-probabilities at its factor
+        group.sentence_weights, group.sentence_bias, factor = sentence
+        head_air = head_air + factor * group.sentence_scores(sentences[:2000])
     group.beta = float(s.airline_mix / (1 - s.airline_mix) * (_spread(sq_air) / _spread(head_air)))
+    if sentence is not None:  # HeadGroup.adjust adds the block outside beta
+        group.sentence_share = float(group.beta * factor)
     return group, report
 
 
@@ -516,8 +557,8 @@ def _untouched_figures(
     and what ships, read back from the heads file (quantised weights, the full scoring path)."""
     shipped = TextRanker(out)
     assert shipped.heads is not None
-    if cache:  # val's sentence vectors through the sentence cache
-        remember_cached(shipped, val.texts)
+    if cache:  # val's and the airline hold-out's sentence vectors through the sentence cache
+        remember_cached(shipped, val.texts + hold.texts)
     val_m = ranking_metrics(shipped.scores_in_chunks(val.texts, tweet_emojis), val.labels)
     sq_val = ranker.scores_in_chunks(val.texts, tweet_emojis)
     svm_val = x_val_w @ tweet.svm_w + tweet.svm_b
@@ -526,7 +567,11 @@ def _untouched_figures(
     air_m = ranking_metrics(shipped.scores_in_chunks(hold.texts, emojis), hold.labels, k=1)
     air_sqam = ranking_metrics(ranker.scores_in_chunks(hold.texts, emojis), hold.labels, k=1)
     hold_batch = ranker.featurizer.featurize(hold.texts)
-    air_head = ranking_metrics(air_group.head_scores(x_hold, ranker.encoder.word_vectors, hold_batch), hold.labels, k=1)
+    head_hold = air_group.head_scores(x_hold, ranker.encoder.word_vectors, hold_batch)
+    if air_group.reads_sentences:  # the stack's sentence member, at its factor next to the rest
+        block = air_group.sentence_scores(shipped.heads.sentence_vectors(hold.texts))
+        head_hold = head_hold + air_group.sentence_share / air_group.beta * block
+    air_head = ranking_metrics(head_hold, hold.labels, k=1)
     return {
         "tweeteval_val": {  # untouched: nothing above was chosen on it
             "sqam_alone": ranking_metrics(sq_val, val.labels),
@@ -604,9 +649,11 @@ def train_heads(
     sentences = _sentence_vectors(s, t_texts, verbose) if any(s.tweet_sentence_shares) else None
     tweet = _tweeteval_head(s, x_train_w, y_t, len(tweet_emojis), n_plain, sq_train, bar, sentences)
 
+    a_sentences = _sentence_vectors(s, a_texts, verbose) if s.airline_sentence else None
     air_group, air_report = _airline_head(
-        s, ranker, x_air_w, x_air, n_sparse, n_plain, a_texts, airline.labels[a_train], airline_emojis, bar
-    )
+        s, ranker, x_air_w, x_air, n_sparse, n_plain, a_texts, airline.labels[a_train], airline_emojis, bar,
+        a_sentences,
+    )  # fmt: skip
     bar.update()
 
     tweet_sparse, tweet_words = _split(tweet.w, n_sparse, s.word_block)

@@ -84,7 +84,7 @@ def encode_cached(texts: Sequence[str], cache: Path | None, encoder: MiniLM | No
 
 
 def remember_cached(ranker, texts: Sequence[str]) -> None:
-    """Before an evaluation ranks ``texts`` among TweetEval's candidates with ``ranker``
+    """Before an evaluation ranks ``texts`` among a head's candidates with ``ranker``
     (a :class:`models.ranker.TextRanker`): where its heads read sentence vectors, hand them
     the texts' vectors from the sentence cache (:func:`models.heads.remember_sentences`),
     encoding and adding those it lacks. The retrain gate, `bench text` and `evaluate

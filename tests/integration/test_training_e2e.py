@@ -153,12 +153,14 @@ def test_heads_train_after_the_sqam_and_ship(tiny_artifacts, tiny_heads):
     assert [g.name for g in ranker.heads.groups] == ["tweeteval", "airline"]
     # the TweetEval head's sentence block, its share chosen out of fold (0 leaves it unread)
     assert manifest["heads"]["sentence_share"] in _tiny_head_settings().tweet_sentence_shares
-    assert ranker.heads.groups[0].sentence_weights is not None and ranker.heads.groups[1].sentence_weights is None
+    assert ranker.heads.groups[0].sentence_weights is not None
     assert ranker.heads.groups[0].reads_sentences == (manifest["heads"]["sentence_share"] > 0)
     stack = manifest["heads"]["airline_stack"]
-    assert set(stack["weights"]) == {"svm", "nbsvm", "bilstm"}
-    # the BiLSTM ships exactly when the cross-validation gave it a share
-    assert (ranker.heads.groups[1].sequence is not None) == (stack["weights"]["bilstm"] > 0)
+    assert set(stack["weights"]) == {"svm", "nbsvm", "bilstm", "sentence"}
+    # the BiLSTM and the sentence member ship exactly when the cross-validation gave them a share
+    airline = ranker.heads.groups[1]
+    assert (airline.sequence is not None) == (stack["weights"]["bilstm"] > 0)
+    assert airline.reads_sentences == (stack["weights"]["sentence"] > 0) == (airline.sentence_weights is not None)
     # the words of each signal decide among the 20 with the heads in place
     assert tiny_heads["tweeteval_val"]["shipped"]["accuracy"] > 0.9
     top = ranker.rank(["camera lens photo"], k=1, candidates=list(TWEETEVAL_EMOJIS))[0][0]

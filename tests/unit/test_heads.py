@@ -450,3 +450,38 @@ def test_the_sentence_block_learns_out_of_fold_adds_its_log_probabilities_and_su
     np.testing.assert_allclose(np.exp(logp).sum(1), 1.0, rtol=1e-5)
     with pytest.raises(ValueError, match="sentence vectors"):
         loaded.adjust(x)
+
+
+def test_the_airline_stack_takes_a_sentence_member_where_cross_validation_gives_it_weight():
+    """The airline head's fourth stack member: a logistic regression over MiniLM sentence
+    vectors (the real encoder). Where the n-gram features say nothing and the sentences say
+    everything, the cross-validated stack gives the member its weight and returns its
+    weights; without the vectors the stack has three members and no block."""
+    from types import SimpleNamespace
+
+    from scipy.sparse import csr_matrix
+
+    from models.minilm import MiniLM
+    from training.heads import HeadSettings, _airline_stack
+
+    glad = ["what a wonderful day", "I am so happy today", "this is the best news ever", "we won, amazing"]
+    late = ["my flight got delayed again", "the train is late", "stuck waiting at the gate", "the bus never came"]
+    plain = ["the meeting is at noon", "here is the report", "the store opens at nine", "it is a tuesday"]
+    texts = (glad + late + plain) * 5
+    y = np.array(([0] * 4 + [2] * 4 + [1] * 4) * 5)
+    sentences = MiniLM().encode(texts)
+    rng = np.random.default_rng(0)
+    x = csr_matrix(rng.uniform(size=(len(y), 30)).astype(np.float32))  # features that know nothing
+    s = HeadSettings(airline_cs=(0.3,), airline_sequence=None)
+    bar = SimpleNamespace(set_postfix_str=lambda _: None)
+    w, b, seq, sentence, report = _airline_stack(s, x, 0, None, None, y, 3, bar, sentences)
+    weights = report["airline_stack"]["weights"]
+    assert set(weights) == {"svm", "nbsvm", "sentence"} and weights["sentence"] >= 0.5
+    assert report["airline_stack"]["cv_accuracy"]["sentence"] > 0.9
+    assert seq is None and sentence is not None
+    sw, sb, factor = sentence
+    assert sw.shape == (384, 3) and sb.shape == (3,) and factor > 0
+    z = MiniLM().encode(["the plane was late", "such a lovely sunny afternoon"]) @ sw + sb
+    assert list(z.argmax(1)) == [2, 0]
+    *_, none, report = _airline_stack(s, x, 0, None, None, y, 3, bar)
+    assert none is None and set(report["airline_stack"]["weights"]) == {"svm", "nbsvm"}
