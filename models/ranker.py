@@ -507,8 +507,9 @@ class TextRanker:
         if not targets:
             return
         x = self.heads.features.transform(texts)
-        # the TweetEval head's sentence block reads the whole MiniLM encoder: only for its
-        # candidates, never over the whole catalog (README, "Among fixed emoji sets")
+        # a head's sentence block (TweetEval's, the airline stack's member) reads the whole
+        # MiniLM encoder: only for its candidates, never over the whole catalog (README,
+        # "Among fixed emoji sets")
         sentences = self.heads.sentence_vectors(texts) if any(g.reads_sentences for g, _, _ in targets) else None
         for g, cols, members in targets:
             s[:, cols] += g.adjust(x, self.encoder.word_vectors, batch, sentences)[:, members]

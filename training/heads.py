@@ -538,6 +538,7 @@ def _airline_head(
     group.beta = float(s.airline_mix / (1 - s.airline_mix) * (_spread(sq_air) / _spread(head_air)))
     if sentence is not None:  # HeadGroup.adjust adds the block outside beta
         group.sentence_share = float(group.beta * factor)
+        report["airline_stack"]["sentence_share"] = group.sentence_share
     return group, report
 
 
@@ -557,8 +558,9 @@ def _untouched_figures(
     and what ships, read back from the heads file (quantised weights, the full scoring path)."""
     shipped = TextRanker(out)
     assert shipped.heads is not None
-    if cache:  # val's and the airline hold-out's sentence vectors through the sentence cache
-        remember_cached(shipped, val.texts + hold.texts)
+    if cache:  # val's and (where its head reads them) the airline hold-out's sentence vectors, cached
+        remember_cached(shipped, val.texts, tweet_emojis)
+        remember_cached(shipped, hold.texts, air_group.emojis)
     val_m = ranking_metrics(shipped.scores_in_chunks(val.texts, tweet_emojis), val.labels)
     sq_val = ranker.scores_in_chunks(val.texts, tweet_emojis)
     svm_val = x_val_w @ tweet.svm_w + tweet.svm_b

@@ -83,14 +83,19 @@ def encode_cached(texts: Sequence[str], cache: Path | None, encoder: MiniLM | No
     return out, len(missing)
 
 
-def remember_cached(ranker, texts: Sequence[str]) -> None:
+def remember_cached(ranker, texts: Sequence[str], candidates: Sequence[str] | None = None) -> None:
     """Before an evaluation ranks ``texts`` among a head's candidates with ``ranker``
-    (a :class:`models.ranker.TextRanker`): where its heads read sentence vectors, hand them
-    the texts' vectors from the sentence cache (:func:`models.heads.remember_sentences`),
-    encoding and adding those it lacks. The retrain gate, `bench text` and `evaluate
-    tweeteval` rank the same tweets again and again, and read them back instead of running
-    the encoder; the figures are the same either way."""
-    if ranker.heads is None or not ranker.heads.reads_sentences:
+    (a :class:`models.ranker.TextRanker`): where its heads read sentence vectors (only
+    those among ``candidates``, where given: the catalog characters of the emojis ranked),
+    hand them the texts' vectors from the sentence cache
+    (:func:`models.heads.remember_sentences`), encoding and adding those it lacks. The
+    retrain gate, `bench text` and `evaluate tweeteval` rank the same tweets again and
+    again, and read them back instead of running the encoder; the figures are the same
+    either way."""
+    if ranker.heads is None:
+        return
+    wanted = None if candidates is None else set(candidates)
+    if not any(g.reads_sentences and (wanted is None or wanted & set(g.emojis)) for g in ranker.heads.groups):
         return
     from models.heads import remember_sentences
 

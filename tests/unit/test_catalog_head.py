@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.sparse import csr_matrix
 
-from models.catalog_head import CatalogHead, add_product, idf_digest
+from models.catalog_head import CatalogHead, SparseProduct, idf_digest
 from models.ranker import top_k
 
 
@@ -119,9 +119,10 @@ def test_rank_orders_each_top_k_by_score(ranker, texts):
 def test_the_product_added_in_place_equals_scipys_with_repeated_entries_and_without_its_internals(
     compiled, monkeypatch
 ):
-    """``add_product`` (the catalog head's step) adds ``a @ b`` into ``out`` through SciPy's
-    compiled routines, or, where they are missing, through the public product; the rows
-    the ranker hands it keep a text's repeated n-grams as separate, unsorted entries."""
+    """``SparseProduct`` (the catalog head's step) adds ``a @ b`` into ``out`` through
+    SciPy's compiled routines, or, where they are missing, through the public product; the
+    rows the ranker hands it keep a text's repeated n-grams as separate, unsorted entries.
+    Shapes that do not fit are refused (the compiled routines would write past them)."""
     from scipy.sparse import _sparsetools
 
     rng = np.random.default_rng(7)
@@ -138,5 +139,11 @@ def test_the_product_added_in_place_equals_scipys_with_repeated_entries_and_with
     b = csr_matrix(dense_b)
     out = rng.normal(size=(3, 7)).astype(np.float32)
     expected = out + a.toarray() @ dense_b
-    add_product(out, a, b, per_row=7)
+    product = SparseProduct(b)
+    assert product.per_row == int((dense_b != 0).any(axis=0).sum())  # room for every column b has
+    product.add_into(out, a)
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="cannot add"):
+        product.add_into(np.zeros((3, 6), np.float32), a)
+    with pytest.raises(ValueError, match="cannot add"):
+        product.add_into(np.zeros((3, 7), np.float32), csr_matrix(np.ones((3, 13), np.float32)))

@@ -485,3 +485,38 @@ def test_the_airline_stack_takes_a_sentence_member_where_cross_validation_gives_
     assert list(z.argmax(1)) == [2, 0]
     *_, none, report = _airline_stack(s, x, 0, None, None, y, 3, bar)
     assert none is None and set(report["airline_stack"]["weights"]) == {"svm", "nbsvm"}
+
+
+def test_the_airline_group_joins_the_sqam_at_its_fixed_mix_sentence_member_included():
+    """The shipped airline group adds its stack (the linear members through β, the sentence
+    member through its own share) next to the SQAM at ``airline_mix``: on its training
+    texts the spread of the group's adjustment is mix / (1 − mix) times the SQAM's. A
+    sentence member added at its stack weight without β (or β computed without it) breaks
+    that."""
+    from types import SimpleNamespace
+
+    from scipy.sparse import csr_matrix
+
+    from models.minilm import MiniLM
+    from models.ranker import TextRanker
+    from training.heads import HeadSettings, _airline_head, _spread, _with_words
+
+    glad = ["what a wonderful flight", "I am so happy with the crew", "best airline ever", "landed early, amazing"]
+    late = ["my flight got delayed again", "the plane is late", "stuck waiting at the gate", "they lost my bag"]
+    plain = ["which gate for the flight", "here is my booking", "the lounge opens at nine", "boarding at noon"]
+    texts = (glad + late + plain) * 5
+    y = np.array(([0] * 4 + [2] * 4 + [1] * 4) * 5)
+    ranker = TextRanker()
+    ranker.heads = None  # the SQAM alone, as `train heads` reads it
+    s = HeadSettings(airline_cs=(0.3,), airline_sequence=None)
+    x = csr_matrix(np.random.default_rng(0).uniform(size=(len(y), 30)).astype(np.float32))
+    xw = _with_words(x, texts, ranker, s.word_block)
+    emojis = ["🎉", "😈", "😡"]
+    bar = SimpleNamespace(set_postfix_str=lambda _: None, close=lambda: None)
+    sentences = MiniLM().encode(texts)
+    group, report = _airline_head(s, ranker, xw, x, 30, xw.shape[1] - 30, texts, y, emojis, bar, sentences)
+    assert report["airline_stack"]["weights"]["sentence"] > 0 and group.reads_sentences
+    assert group.beta > 2  # so that a share without β would show
+    adj = group.adjust(x, ranker.encoder.word_vectors, ranker.featurizer.featurize(texts), sentences)
+    sq = ranker.scores_in_chunks(texts, emojis)
+    assert _spread(adj) == pytest.approx(s.airline_mix / (1 - s.airline_mix) * _spread(sq), rel=1e-3)
