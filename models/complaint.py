@@ -43,6 +43,11 @@ BEFORE_BUT, AFTER_BUT = 0.5, 1.5  # VADER's weights of the words before and afte
 # with heart eyes, the love hearts but ❤️ and 💔, the kiss mark, sparkles and party.
 DELIGHT = ("😀 😃 😄 😁 😆 😊 ☺️ 😎 🌞 ☀️ 🥰 😍 😘 😗 😚 😙 🥳 😻 💘 💝 💖 💗 💓 💞 💕 💋 ✨ 🎉 🎊").split()
 
+# The other spelling of words VADER's lexicon has in one spelling only (American or British,
+# checked against its 7,506 entries): "my flight got canceled" reads as "cancelled" does.
+SPELLINGS = {"canceled": "cancelled", "canceling": "cancelling", "favourite": "favorite", "fulfil": "fulfill",
+             "gray": "grey"}  # fmt: skip
+
 
 class Tone:
     """How negative each message reads: the VADER lexicon's valence of each of its words (of
@@ -62,7 +67,7 @@ class Tone:
 
         lexicon = vader.SentimentIntensityAnalyzer().lexicon
         negations = {w.lower() for w in vader.NEGATE} | {"n't"}
-        self.valence = np.asarray([lexicon.get(w, 0.0) for w in words], np.float32)
+        self.valence = np.asarray([lexicon.get(w, lexicon.get(SPELLINGS.get(w, ""), 0.0)) for w in words], np.float32)
         self.negation = np.asarray([w in negations for w in words], bool)
         self.valence[self.negation] = 0.0
         self.valence[:2] = 0.0  # padding and unknown words

@@ -16,6 +16,7 @@ COMPLAINTS = [
     "I hate mondays",
     "ugh, my train is late again",
     "my flight got cancelled, stuck at the airport",
+    "my flight got canceled, stuck at the airport",  # the lexicon knows the British spelling only
     "I'm not happy with this at all",  # a positive word under a negation
     "not a great start to the week",
     "so sad 😢",
