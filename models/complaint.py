@@ -43,8 +43,8 @@ BEFORE_BUT, AFTER_BUT = 0.5, 1.5  # VADER's weights of the words before and afte
 # with heart eyes, the love hearts but ❤️ and 💔, the kiss mark, sparkles and party.
 DELIGHT = ("😀 😃 😄 😁 😆 😊 ☺️ 😎 🌞 ☀️ 🥰 😍 😘 😗 😚 😙 🥳 😻 💘 💝 💖 💗 💓 💞 💕 💋 ✨ 🎉 🎊").split()
 
-# The other spelling of words VADER's lexicon has in one spelling only (American or British,
-# checked against its 7,506 entries): "my flight got canceled" reads as "cancelled" does.
+# The other spelling of words VADER's lexicon has in one spelling only (American or British;
+# of 32 everyday pairs looked up, these five): "my flight got canceled" reads as "cancelled".
 SPELLINGS = {"canceled": "cancelled", "canceling": "cancelling", "favourite": "favorite", "fulfil": "fulfill",
              "gray": "grey"}  # fmt: skip
 
