@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.complaint import DELIGHT, THRESHOLD
+from models.complaint import DELIGHT, THRESHOLD, stems, valence_of
 
 COMPLAINTS = [
     "the deploy failed again, rolling back",
@@ -17,6 +17,10 @@ COMPLAINTS = [
     "ugh, my train is late again",
     "my flight got cancelled, stuck at the airport",
     "my flight got canceled, stuck at the airport",  # the lexicon knows the British spelling only
+    "the server crashed again",  # the lexicon knows *crash*, not *crashed*
+    "my laptop keeps crashing",
+    "more delays on the northern line",
+    "the roof is leaking again",
     "I'm not happy with this at all",  # a positive word under a negation
     "not a great start to the week",
     "so sad 😢",
@@ -114,3 +118,21 @@ def test_among_given_candidates_nothing_is_held_back(ranker):
     text = ["@united lost my bag again, worst airline ever"]
     cands = ["🎉", "😈", "😡"]
     assert r.scores(text, cands).tolist() == r.scores(text, cands, complaint=False).tolist()
+
+
+def test_an_inflection_the_lexicon_lacks_reads_as_its_stem():
+    """*crashed*, *delays*, *leaking* take the valence of *crash*, *delay*, *leak*; a cut
+    that would leave another word (*wines* → *win*, *faded* → *fad*) is not made."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    lexicon = SentimentIntensityAnalyzer().lexicon
+    for word, stem in [("crashed", "crash"), ("crashing", "crash"), ("crashes", "crash"), ("delays", "delay"),
+                       ("leaking", "leak"), ("injuries", "injury"), ("robbed", "rob"), ("banning", "ban"),
+                       ("witches", "witch")]:  # fmt: skip
+        assert word not in lexicon and stem in lexicon, word
+        assert stem in stems(word) and valence_of(word, lexicon) == lexicon[stem], word
+    assert "win" not in stems("wines") and "fad" not in stems("faded") and "kil" not in stems("killed")
+    assert stems("news") == stems("bugs") == []  # four letters or fewer: left as they are
+    assert valence_of("terrible", lexicon) == lexicon["terrible"]  # the lexicon's own first
+    assert valence_of("canceled", lexicon) == lexicon["cancelled"]  # then the other spelling
+    assert valence_of("printer", lexicon) == 0.0
