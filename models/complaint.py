@@ -91,7 +91,8 @@ def valence_of(word: str, lexicon: dict[str, float]) -> float:
 class Tone:
     """How negative each message reads: the VADER lexicon's valence of each of its words (of
     the lexicon's 7,506 entries, the 3,212 in the shipped vocabulary; most of the rest are
-    emoticons, which the tokenizer reads as ``<sad>`` and the like, and rare words), a
+    emoticons, which the tokenizer reads as ``<sad>`` and the like, and rare words; and
+    323 more of the vocabulary's words through their stems, :func:`valence_of`), a
     word's valence times −0.74 for each negation among the three words before it (*not
     good*; the tokenizer's *n't* counts), and, as VADER weighs a *but*, the words before a
     message's first *but* at half and those after it at 1.5 (*I love my job but today was
