@@ -58,7 +58,7 @@ def stems(word: str) -> list[str]:
     → *-y*) and *-ing* (with or without an *e*), each leaving at least four letters, or
     three where the last consonant was doubled (*robbed* → *rob*, *banning* → *ban*): a
     shorter cut mostly finds another word (*wines* → *win*, *faded* → *fad*)."""
-    if len(word) < 5 or not word.isalpha():
+    if len(word) < 5 or not word.endswith(("s", "ed", "ing")) or not word.isalpha():
         return []
     cuts: list[str] = []
     doubled: list[str] = []
