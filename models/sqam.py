@@ -198,15 +198,20 @@ class SQAM(keras.Model):
         return self.cfg.scale * self.cosines(inputs, training=training) + self.bias
 
     def _loss(self, target, cos, weight):
+        """``target`` (B, catalog): each row's gold mass; −1 marks an emoji the row says
+        nothing of (a TweetEval tweet chose among its 20 emojis only), which is neither a
+        positive nor a negative there."""
+        among = ops.cast(target >= 0, cos.dtype)
+        target = ops.maximum(target, 0.0)
         if self.cfg.loss == "hinge":
             positive = ops.cast(target > 0, cos.dtype)
             pos_cos = ops.sum(cos * target, axis=-1) / ops.maximum(ops.sum(target, axis=-1), 1e-6)
-            per = triplet_hinge(pos_cos, cos, 1.0 - positive, self.cfg.margin)
-        else:
-            logits = self.cfg.scale * cos + self.bias
-            per = keras.losses.categorical_crossentropy(
-                target, logits, from_logits=True, label_smoothing=self.cfg.label_smoothing
-            )
+            per = triplet_hinge(pos_cos, cos, among - positive, self.cfg.margin)
+        else:  # cross-entropy over the row's emojis, its target smoothed over them
+            logits = ops.where(among > 0, self.cfg.scale * cos + self.bias, -1e9)
+            eps = self.cfg.label_smoothing
+            smooth = (1.0 - eps) * target + eps * among / ops.sum(among, axis=-1, keepdims=True)
+            per = -ops.sum(smooth * ops.log_softmax(logits, axis=-1), axis=-1)
         return ops.sum(per * weight) / ops.maximum(ops.sum(weight), 1e-6)
 
     def _track(self, loss, target, cos):

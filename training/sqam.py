@@ -130,7 +130,15 @@ def ngram_idf(ngram_ids: np.ndarray) -> np.ndarray:
 class Examples:
     """Featurised texts with their target distribution over the catalog and a weight."""
 
-    def __init__(self, feat: TextFeaturizer, texts: list[str], gold: list[list[int]], weight, n_emojis: int):
+    def __init__(
+        self,
+        feat: TextFeaturizer,
+        texts: list[str],
+        gold: list[list[int]],
+        weight,
+        n_emojis: int,
+        among: list[np.ndarray | None] | None = None,
+    ):
         b = feat.featurize(texts, pad_to=(MAX_TOKENS, MAX_NGRAMS))
         self.W, self.N = b.word_ids, b.ngram_ids
         self.L = np.maximum((self.W != 0).sum(axis=1), 1)
@@ -138,6 +146,8 @@ class Examples:
         self.gold = gold
         self.weight = np.asarray(weight, np.float32)
         self.n_emojis = n_emojis
+        # Per row, the catalog rows it chose among (None: the whole catalog)
+        self.among = among if among is not None else [None] * len(gold)
 
     def __len__(self) -> int:
         return len(self.gold)
@@ -146,9 +156,13 @@ class Examples:
         return self.W[idx, : int(self.L[idx].max())], self.N[idx, : int(self.G[idx].max())]
 
     def targets(self, idx: np.ndarray) -> np.ndarray:
-        """Each row's gold emojis share its probability mass."""
+        """Each row's gold emojis share its probability mass; a row that chose among a few
+        emojis marks the others −1 (``models.sqam.SQAM._loss`` leaves them out)."""
         y = np.zeros((len(idx), self.n_emojis), np.float32)
         for r, i in enumerate(idx):
+            if self.among[i] is not None:
+                y[r] = -1.0
+                y[r, self.among[i]] = 0.0
             y[r, self.gold[i]] = 1.0 / len(self.gold[i])
         return y
 
@@ -249,11 +263,19 @@ class SampleAnswers(callback_base()):  # type: ignore[misc]
             print(f"  {text[:48]:<48} {' '.join(self.chars[i] for i in np.argsort(-row)[:5])}", file=sys.stderr)
 
 
-def _tweeteval_rows(data_dir, catalog: EmojiCatalog, limit: int | None) -> tuple[list[str], list[list[int]]]:
+def _tweeteval_rows(
+    data_dir, catalog: EmojiCatalog, limit: int | None
+) -> tuple[list[str], list[list[int]], np.ndarray]:
+    """TweetEval's train tweets but those `train catalog-head` chooses its weights on
+    (``training.data.choice_sample``), their emoji's catalog row, and the catalog rows of
+    TweetEval's 20 emojis: each tweet chose among those alone."""
+    from training.data import CHOICE_TEXTS, choice_sample
+
     train = load_tweeteval(data_dir, "train")
     col = [catalog.index_of(catalog.lookup(e).char) for e in train.label_emojis]
-    texts, gold = train.texts[:limit], [[col[y]] for y in train.labels[:limit]]
-    return texts, gold
+    keep = np.setdiff1d(np.arange(len(train.texts)), choice_sample(len(train.texts), CHOICE_TEXTS))[:limit]
+    texts, gold = [train.texts[i] for i in keep], [[col[train.labels[i]]] for i in keep]
+    return texts, gold, np.asarray(col, np.int64)
 
 
 @dataclass
@@ -265,6 +287,7 @@ class _TrainingTexts:
     gold: list[list[int]]
     weight: np.ndarray
     tweet_gold: list[list[int]]  # the whole-catalog tweets' rows alone (the usage prior)
+    among: list[np.ndarray | None]  # the rows each text chose among (None: every emoji)
     sizes: dict[str, int]
 
 
@@ -276,7 +299,9 @@ def _training_texts(
     whole = draw.pool
     tw_texts = [whole.texts[i] for i in train_idx]
     tw_gold = [[catalog.index_of(c) for c in whole.gold[i]] for i in train_idx]
-    te_texts, te_gold = _tweeteval_rows(data_dir, catalog, s.max_tweets) if s.tweeteval_weight else ([], [])
+    te_texts, te_gold, te_among = (
+        _tweeteval_rows(data_dir, catalog, s.max_tweets) if s.tweeteval_weight else ([], [], None)
+    )
     desc_texts, desc_gold = [], []
     for i, e in enumerate(catalog):
         for d in e.descriptions:
@@ -293,7 +318,10 @@ def _training_texts(
         ]
     )
     sizes = {"twemoji_tweets": len(tw_texts), "tweeteval": len(te_texts), "descriptions": len(desc_texts)}
-    return _TrainingTexts(tw_texts + te_texts + desc_texts, tw_gold + te_gold + desc_gold, weight, tw_gold, sizes)
+    among = [None] * len(tw_texts) + [te_among] * len(te_texts) + [None] * len(desc_texts)
+    return _TrainingTexts(
+        tw_texts + te_texts + desc_texts, tw_gold + te_gold + desc_gold, weight, tw_gold, among, sizes
+    )
 
 
 def _word_vectors(texts: list[str], s: TrainSettings, encoder, tok, verbose: bool):
@@ -394,7 +422,7 @@ def train_sqam(
     feats = answer_features(codes, description_vectors(catalog, encoder), s.model.use_semantic)
     feat = TextFeaturizer(vocab, tok)
     C = len(catalog)
-    train = Examples(feat, rows.texts, rows.gold, rows.weight, C)
+    train = Examples(feat, rows.texts, rows.gold, rows.weight, C, rows.among)
     tune_rows = draw.take(tune_idx)
     tune = Examples(
         feat, tune_rows.texts, [[catalog.index_of(c) for c in g] for g in tune_rows.gold], np.ones(len(tune_idx)), C

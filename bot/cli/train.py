@@ -205,7 +205,11 @@ def register(sub) -> None:
     hp.add_argument("--loss", choices=["softmax", "hinge"], help="softmax over the catalog, or the triplet hinge")
     hp.add_argument("--scale", type=float, help="cosine → logit scale (8)")
     hp.add_argument(
-        "--tweeteval-weight", dest="tweeteval_weight", type=float, help="TweetEval tweets' weight (default 0: left out)"
+        "--tweeteval-weight",
+        dest="tweeteval_weight",
+        type=float,
+        help="weight of TweetEval's train tweets (but the 8,000 `train catalog-head` chooses on), each a choice among "
+        "TweetEval's 20 emojis (default 0: left out)",
     )
     hp.add_argument(
         "--description-weight", dest="description_weight", type=float, help="emoji descriptions' weight (1.0)"

@@ -86,6 +86,61 @@ def test_train_step_learns_a_tiny_mapping(loss):
     assert hist.history["top5"][-1] == 1.0
 
 
+def test_loss_over_the_whole_catalog_is_keras_smoothed_cross_entropy():
+    """With no row marked, the loss is Keras's categorical cross-entropy with label
+    smoothing, as before rows could choose among a few emojis."""
+    import keras
+
+    sqam, _, _, _ = _tiny_sqam(seed=7)
+    rng = np.random.default_rng(7)
+    cos = rng.uniform(-1, 1, (3, 12)).astype(np.float32)
+    target = np.zeros((3, 12), np.float32)
+    target[0, 2], target[1, [4, 5]], target[2, 11] = 1.0, 0.5, 1.0
+    weight = np.array([1.0, 2.0, 0.5], np.float32)
+    logits = sqam.cfg.scale * cos + sqam.bias.numpy()
+    per = np.asarray(keras.losses.categorical_crossentropy(target, logits, from_logits=True, label_smoothing=0.1))
+    got = float(sqam._loss(target, cos, weight))
+    np.testing.assert_allclose(got, (per * weight).sum() / weight.sum(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("loss", ["softmax", "hinge"])
+def test_a_row_that_chose_among_a_few_emojis_says_nothing_of_the_others(loss):
+    """A TweetEval tweet chose among its 20 emojis: the others (marked −1) are neither
+    positives nor negatives, so its loss does not move with their scores, and it is the
+    smoothed cross-entropy (or the hinge) over the few alone."""
+    sqam, _, _, _ = _tiny_sqam(loss=loss, seed=8)
+    rng = np.random.default_rng(8)
+    cos = rng.uniform(-1, 1, (1, 12)).astype(np.float32)
+    target = np.full((1, 12), -1.0, np.float32)
+    target[0, [1, 4, 6]] = 0.0
+    target[0, 4] = 1.0
+    weight = np.ones(1, np.float32)
+    got = float(sqam._loss(target, cos, weight))
+    moved = cos.copy()
+    moved[0, [0, 2, 3, 5, 7, 8, 9, 10, 11]] = rng.uniform(-1, 1, 9)
+    assert float(sqam._loss(target, moved, weight)) == pytest.approx(got, rel=1e-6)
+    few = cos[0, [1, 4, 6]]
+    if loss == "softmax":
+        logits = sqam.cfg.scale * few + sqam.bias.numpy()[[1, 4, 6]]
+        log_p = logits - np.log(np.exp(logits).sum())
+        smooth = np.array([0.1 / 3, 0.9 + 0.1 / 3, 0.1 / 3])
+        assert got == pytest.approx(float(-(smooth * log_p).sum()), rel=1e-5)
+    else:
+        expected = np.maximum(0.0, sqam.cfg.margin - few[1] + few[[0, 2]]).mean()
+        assert got == pytest.approx(float(expected), rel=1e-5, abs=1e-7)
+
+
+def test_training_targets_mark_what_a_row_did_not_choose_among():
+    from training.sqam import Examples
+
+    _, feat, _, _ = _tiny_sqam()
+    ex = Examples(feat, ["wab", "wac"], [[3], [5]], [1.0, 0.3], 12, among=[None, np.array([2, 5, 9])])
+    y = ex.targets(np.arange(2))
+    assert y[0].tolist() == [0.0] * 3 + [1.0] + [0.0] * 8
+    assert sorted(np.flatnonzero(y[1] >= 0).tolist()) == [2, 5, 9]
+    assert y[1, 5] == 1.0 and y[1, 2] == 0.0 and (y[1] == -1.0).sum() == 9
+
+
 def test_retrain_loss_reads_the_popularity_mix_on_feedback_rows_only():
     """A feedback row's loss is −log of the mixture the bot ranks by; a teacher row's (not
     flagged) is the plain softmax cross-entropy; without a mix both are the plain one."""
@@ -120,3 +175,23 @@ def test_retrain_loss_reads_the_popularity_mix_on_feedback_rows_only():
                 row(logits).astype(np.float32), row(y), row(none), np.full(1, flag, np.float32), weight=one
             )
             np.testing.assert_allclose(float(got), want, rtol=1e-4)
+
+
+def test_tweeteval_rows_leave_out_the_choosing_tweets_and_choose_among_twenty(data_dir):
+    """`train sqam --tweeteval-weight W` trains on TweetEval's train tweets but the 8,000
+    on which `train catalog-head` chooses its weights, each choosing among the 20 emojis."""
+    from models.catalog import EmojiCatalog
+    from training.data import CHOICE_TEXTS, choice_sample, load_tweeteval
+    from training.sqam import _tweeteval_rows
+
+    catalog = EmojiCatalog.load(data_dir)
+    train = load_tweeteval(data_dir, "train")
+    texts, gold, among = _tweeteval_rows(data_dir, catalog, None)
+    left_out = choice_sample(len(train.texts), CHOICE_TEXTS)
+    assert len(texts) == len(train.texts) - len(left_out)
+    assert sorted(catalog.chars[c] for c in among) == sorted(catalog.lookup(e).char for e in train.label_emojis)
+    kept = np.setdiff1d(np.arange(len(train.texts)), left_out)
+    assert texts == [train.texts[i] for i in kept]
+    assert [catalog.chars[g[0]] for g in gold[:50]] == [
+        catalog.lookup(train.label_emojis[train.labels[i]]).char for i in kept[:50]
+    ]
