@@ -20,6 +20,9 @@ Runs after `emojibot train sqam` (it tunes how the heads join *that* SQAM's scor
    fixed (``HeadSettings.airline_mix``: the head alone, see there). Then per-emoji offsets
    for the 20 TweetEval emojis are fitted on the same out-of-fold scores for macro-F1
    (``training.calibrate``), with a cross-fitted estimate of what they add on unseen tweets.
+   Where `train sqam` read TweetEval's train tweets (``--tweeteval-weight``), its scores of
+   them are in-sample, so the mix, the sentence block's share and the offsets are chosen
+   on the 8,000 it left out (``sqam_unseen``) alone.
    Val-tuned offsets had cost the train tweets' out-of-fold macro-F1 0.008: val's tweets are
    not the train and test period's (README).
 Apart from that one choice of the airline mix, nothing is tuned on the airline hold-out:
@@ -36,7 +39,15 @@ from typing import Any
 
 import numpy as np
 
-from models.artifacts import ANSWERS_FILE, HEADS_FILE, QUESTION_FILE, artifacts_dir, require, update_manifest
+from models.artifacts import (
+    ANSWERS_FILE,
+    HEADS_FILE,
+    QUESTION_FILE,
+    artifacts_dir,
+    read_manifest,
+    require,
+    update_manifest,
+)
 from models.catalog import EmojiCatalog
 from models.heads import (
     LEXICON_FEATURES,
@@ -51,7 +62,7 @@ from models.heads import (
 from models.ranker import TextRanker
 from models.text import TextBatch
 from training.calibrate import cross_fitted_gain, fit_offsets
-from training.data import DataError, airline_split, load_airline, load_tweeteval
+from training.data import CHOICE_TEXTS, DataError, airline_split, choice_sample, load_airline, load_tweeteval
 from training.metrics import ranking_metrics
 from training.minilm import remember_cached
 from training.sequence import SequenceSettings, export_sequence, fit_sequence, predict_sequence
@@ -400,18 +411,28 @@ def _sentence_weights(lr, n_dim: int, n_classes: int) -> tuple[np.ndarray, np.nd
 
 
 def _sentence_block(
-    s: HeadSettings, folds, sentences: np.ndarray, y: np.ndarray, n_classes: int, combined_oof: np.ndarray, bar
+    s: HeadSettings,
+    folds,
+    sentences: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    combined_oof: np.ndarray,
+    bar,
+    choose: np.ndarray | None = None,
 ) -> tuple[tuple[np.ndarray, np.ndarray, float], np.ndarray, dict[str, Any]]:
     """The TweetEval head's sentence block: a logistic regression over the train tweets'
     MiniLM sentence vectors, out of fold on the head's folds, at the share (of
     ``tweet_sentence_shares``, at unit spread next to ``combined_oof``) with the best
-    out-of-fold macro-F1. → ((weights, bias, share), the combined out-of-fold scores with
-    it, the report)."""
+    out-of-fold macro-F1 on the rows ``choose`` (all by default). → ((weights, bias,
+    share), the combined out-of-fold scores with it, the report)."""
     fit = _sentence_fitter(sentences, y, s.sentence_c, balanced=True)
     bar.set_postfix_str("sentence block")
     oof = _sentence_oof(fit, folds, sentences, len(y), n_classes)
-    ratio = _spread(combined_oof) / _spread(oof)
-    grid = {g: ranking_metrics(combined_oof + g * ratio * oof, y)["macro_f1"] for g in s.tweet_sentence_shares}
+    rows = np.arange(len(y)) if choose is None else choose
+    ratio = _spread(combined_oof[rows]) / _spread(oof[rows])
+    grid = {
+        g: ranking_metrics((combined_oof + g * ratio * oof)[rows], y[rows])["macro_f1"] for g in s.tweet_sentence_shares
+    }
     share = max(grid, key=lambda g: (grid[g], -g))
     weights, bias = _sentence_weights(fit(np.arange(len(y))), sentences.shape[1], n_classes)
     report = {
@@ -432,11 +453,16 @@ def _tweeteval_head(
     sq: np.ndarray,
     bar,
     sentences: np.ndarray | None = None,
+    choose: np.ndarray | None = None,
 ) -> _TweetEvalFit:
     """The TweetEval head over features ``x`` of the train tweets, next to the SQAM's scores
     ``sq`` of them, and (given the tweets' ``sentences`` vectors) its sentence block. Every
     choice (C, the NB-SVM's share, the mix, the sentence block's share, the offsets) is made
-    on out-of-fold scores of those tweets; val is only reported (README)."""
+    on out-of-fold scores of those tweets; val is only reported (README). What reads the
+    SQAM's scores (the mix, the sentence block's share, the offsets) is chosen on the rows
+    ``choose`` alone, where given: the tweets the SQAM did not train on (an SQAM trained on
+    the others scores them in-sample, and the head would over-trust it)."""
+    rows = np.arange(len(y)) if choose is None else choose
     bar.set_postfix_str("TweetEval head")
     folds = _folds(y, s.tweet_folds, s.seed, "TweetEval head", "emoji")
     svm_oof = {}
@@ -462,32 +488,35 @@ def _tweeteval_head(
         blends[nu] = (a * svm_oof[tweet_c] + (c * nb_oof if nu else 0.0), a, c)
     mix_grid = {}
     for nu, (h_oof, _, _) in blends.items():
-        ratio = _spread(sq) / _spread(h_oof)
+        ratio = _spread(sq[rows]) / _spread(h_oof[rows])
         for b in s.mixes:
-            mix_grid[(nu, b)] = ranking_metrics(sq + b / (1 - b) * ratio * h_oof, y)["macro_f1"]
+            mix_grid[(nu, b)] = ranking_metrics((sq + b / (1 - b) * ratio * h_oof)[rows], y[rows])["macro_f1"]
     nb_share, mix = max(mix_grid, key=lambda k: mix_grid[k])
     h_oof, a, c = blends[nb_share]
     w, bias = a * svm_w, a * svm_b
     if nb_share:
         nb_w, nb_b = nb_fitter(x, y, n_classes)
         w, bias = w + c * nb_w, bias + c * nb_b
-    beta = mix / (1 - mix) * _spread(sq) / _spread(h_oof)
+    beta = mix / (1 - mix) * _spread(sq[rows]) / _spread(h_oof[rows])
     combined_oof = head_oof = sq + beta * h_oof  # per-row shifts do not change a ranking
     sentence, sentence_report = None, {}
     if sentences is not None and any(s.tweet_sentence_shares):
-        sentence, combined_oof, sentence_report = _sentence_block(s, folds, sentences, y, n_classes, head_oof, bar)
+        sentence, combined_oof, sentence_report = _sentence_block(
+            s, folds, sentences, y, n_classes, head_oof, bar, choose
+        )
     bar.update()
 
     bar.set_postfix_str("offsets")
     offsets = np.zeros(n_classes, np.float32)
     cross_fit: dict[str, float] = {}
     if s.calibrate:
-        cross_fit = cross_fitted_gain(combined_oof, y, seed=s.seed)
-        offsets = fit_offsets(combined_oof, y)
+        cross_fit = cross_fitted_gain(combined_oof[rows], y[rows], seed=s.seed)
+        offsets = fit_offsets(combined_oof[rows], y[rows])
     bar.update()
     report = {
         "tweeteval_c": tweet_c,
         "tweeteval_folds": len(folds),
+        "tweeteval_choice_rows": len(rows),
         "tweeteval_c_oof_macro_f1": {str(k): round(v, 4) for k, v in c_grid.items()},
         "tweeteval_nb_share": nb_share,
         "mix": mix,
@@ -603,6 +632,17 @@ def _sentence_vectors(s: HeadSettings, texts: list[str], verbose: bool) -> np.nd
     return vectors
 
 
+def sqam_unseen(out, n_tweets: int, n_used: int) -> np.ndarray | None:
+    """Of the first ``n_used`` of TweetEval's ``n_tweets`` train tweets, those the SQAM in
+    ``out`` did not train on: the draw on which `train catalog-head` chooses its weights,
+    when `train sqam` read TweetEval's tweets (``--tweeteval-weight``); None when it read
+    none of them (every tweet is then out of its sample)."""
+    if not read_manifest(out).get("sqam", {}).get("settings", {}).get("tweeteval_weight"):
+        return None
+    idx = choice_sample(n_tweets, CHOICE_TEXTS)
+    return idx[idx < n_used]
+
+
 def train_heads(
     data_dir: str | os.PathLike,
     out_dir: str | os.PathLike | None = None,
@@ -649,7 +689,8 @@ def train_heads(
     # the dense columns at the end (lexicon, word block) keep r = 1 in an NB-SVM
     n_plain = (LEXICON_FEATURES if features.lexicon else 0) + x_train_w.shape[1] - n_sparse
     sentences = _sentence_vectors(s, t_texts, verbose) if any(s.tweet_sentence_shares) else None
-    tweet = _tweeteval_head(s, x_train_w, y_t, len(tweet_emojis), n_plain, sq_train, bar, sentences)
+    choose = sqam_unseen(out, len(train.texts), len(t_texts))
+    tweet = _tweeteval_head(s, x_train_w, y_t, len(tweet_emojis), n_plain, sq_train, bar, sentences, choose)
 
     a_sentences = _sentence_vectors(s, a_texts, verbose) if s.airline_sentence else None
     air_group, air_report = _airline_head(

@@ -520,3 +520,49 @@ def test_the_airline_group_joins_the_sqam_at_its_fixed_mix_sentence_member_inclu
     adj = group.adjust(x, ranker.encoder.word_vectors, ranker.featurizer.featurize(texts), sentences)
     sq = ranker.scores_in_chunks(texts, emojis)
     assert _spread(adj) == pytest.approx(s.airline_mix / (1 - s.airline_mix) * _spread(sq), rel=1e-3)
+
+
+def test_the_tweeteval_mix_is_chosen_where_the_sqam_did_not_train():
+    """An SQAM trained on most of TweetEval's train tweets scores them in-sample (here:
+    nearly perfect) and the rest no better than chance. Chosen over every tweet, the mix
+    would trust it; chosen on the tweets it left out (``choose``), it trusts the head."""
+    from scipy.sparse import csr_matrix
+    from tqdm import tqdm
+
+    from training.heads import HeadSettings, _tweeteval_head
+
+    rng = np.random.default_rng(11)
+    n, k = 2000, 4
+    y = rng.integers(0, k, n)
+    x = (rng.random((n, 40)) < 0.05).astype(np.float32)
+    x[np.arange(n), y] = (rng.random(n) < 0.7).astype(np.float32)  # column c marks class c, often
+    unseen = np.sort(rng.choice(n, 400, replace=False))
+    sq = rng.normal(0, 1, (n, k))
+    seen = np.setdiff1d(np.arange(n), unseen)
+    sq[seen, y[seen]] += 4.0  # in-sample: the SQAM knows these labels
+    s = HeadSettings(calibrate=False)
+    bar = tqdm(disable=True)
+    over_all = _tweeteval_head(s, csr_matrix(x), y, k, 0, sq, bar)
+    on_unseen = _tweeteval_head(s, csr_matrix(x), y, k, 0, sq, bar, choose=unseen)
+    assert over_all.report["mix"] <= 0.4 and on_unseen.report["mix"] >= 0.7
+    assert on_unseen.report["tweeteval_choice_rows"] == 400
+    assert over_all.report["tweeteval_choice_rows"] == n
+    # on the tweets the SQAM never saw, the head chosen there ranks better
+    f1 = [macro_f1(y[unseen], (sq + t.beta * (x @ t.w + t.b))[unseen].argmax(1), k) for t in (over_all, on_unseen)]
+    assert f1[1] > f1[0]
+
+
+def test_the_heads_know_which_tweeteval_tweets_the_sqam_left_out(tmp_path):
+    """`train heads` reads from the SQAM's manifest whether it trained on TweetEval's train
+    tweets; if so, the choosing draw (the tweets `train sqam` leaves out) is where the mix
+    is chosen."""
+    from models.artifacts import update_manifest
+    from training.data import CHOICE_TEXTS, choice_sample
+    from training.heads import sqam_unseen
+
+    update_manifest(tmp_path, "sqam", {"settings": {"tweeteval_weight": 0.0}})
+    assert sqam_unseen(tmp_path, 45_000, 45_000) is None
+    update_manifest(tmp_path, "sqam", {"settings": {"tweeteval_weight": 0.3}})
+    np.testing.assert_array_equal(sqam_unseen(tmp_path, 45_000, 45_000), choice_sample(45_000, CHOICE_TEXTS))
+    first = sqam_unseen(tmp_path, 45_000, 1_000)
+    assert len(first) > 0 and first.max() < 1_000
