@@ -49,7 +49,7 @@ from models.heads import quantize_columns
 from models.ranker import SQAM_ALONE, TextRanker, dequantize_rows
 from models.sqam import SQAM, SQAMConfig
 from models.text import MAX_NGRAMS, MAX_TOKENS, NGRAM_BUCKETS, TextFeaturizer, TweetTokenizer, Vocabulary
-from training.data import EmojiRows, draw_pool, load_tweeteval
+from training.data import CHOICE_TEXTS, EmojiRows, choice_sample, draw_pool, load_tweeteval
 from training.keras_data import callback_base, py_dataset_base
 from training.metrics import catalog_metrics, ranking_metrics, rounded
 
@@ -269,8 +269,6 @@ def _tweeteval_rows(
     """TweetEval's train tweets but those `train catalog-head` chooses its weights on
     (``training.data.choice_sample``), their emoji's catalog row, and the catalog rows of
     TweetEval's 20 emojis: each tweet chose among those alone."""
-    from training.data import CHOICE_TEXTS, choice_sample
-
     train = load_tweeteval(data_dir, "train")
     col = [catalog.index_of(catalog.lookup(e).char) for e in train.label_emojis]
     keep = np.setdiff1d(np.arange(len(train.texts)), choice_sample(len(train.texts), CHOICE_TEXTS))[:limit]
