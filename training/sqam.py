@@ -6,7 +6,9 @@ Training examples, all read through ``data_dir``:
   pick the epoch: the val side is only ever reported. With ``rows="all"`` (the model that
   ships, once the same recipe has been measured on the val side) every tweet, minus the
   tune rows;
-- TweetEval emoji train tweets (20 popular emojis), down-weighted (``tweeteval_weight``);
+- TweetEval emoji train tweets (20 popular emojis), down-weighted (``tweeteval_weight``,
+  off by default), each a choice among those 20 alone (``Examples.targets``), the 8,000 on
+  which `train catalog-head` chooses its weights left out;
 - every catalog emoji's names and descriptions (catalog, emoji2vec), so that each emoji is
   trained as an answer at least through its words.
 
@@ -69,8 +71,9 @@ class TrainSettings:
     weight_decay: float = 0.02  # decoupled (AdamW)
     ema: float = 0.99  # the weights kept are the optimizer's moving average (0: the raw ones)
     ngram_dropout: float = 0.3  # share of a text's n-grams hidden in each training step
-    # A TweetEval tweet's weight next to a whole-catalog tweet. Off: at 0.3 it cost the
-    # whole-catalog figures (docs/MODELS.md); the TweetEval head serves that benchmark.
+    # A TweetEval tweet's weight next to a whole-catalog tweet. Off: at 0.3 it gains
+    # TweetEval's own kind of tweet, keeps the val side level and costs the TweetEval
+    # head's macro-F1 and auto-react's precision (docs/TEXT_RANKING.md).
     tweeteval_weight: float = 0.0
     description_weight: float = 1.0  # an emoji description's weight next to a tweet's
     tune_fraction: float = 0.1  # of the whole-catalog pool: picks the epoch
