@@ -306,7 +306,7 @@ def _tweeteval_rows(data_dir, catalog, positions: dict[str, int], limit: int) ->
     from training.data import choice_sample, load_tweeteval
 
     te = load_tweeteval(data_dir, "train")
-    rows = [positions[catalog.lookup(e).char] for e in te.label_emojis]
+    rows = te.label_rows(catalog, positions)
     idx = choice_sample(len(te.texts), limit)
     return [te.texts[i] for i in idx], [np.asarray([rows[te.labels[i]]]) for i in idx]
 

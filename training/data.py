@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +72,14 @@ class LabelledTexts:
 
     def take(self, idx) -> LabelledTexts:
         return LabelledTexts([self.texts[i] for i in idx], self.labels[np.asarray(idx, np.int64)], self.label_emojis)
+
+    def label_rows(self, catalog, positions: Mapping[str, int] | None = None) -> np.ndarray:
+        """(label ids,) the row of each label id's emoji, folded by the ``catalog`` ("❤" is
+        ❤️): its catalog position, or its row in ``positions`` (an artifact's emoji order,
+        ``EmojiIndex.positions``). ``label_rows(...)[labels]`` is each text's row."""
+        chars = [catalog.lookup(e).char for e in self.label_emojis]
+        rows = [catalog.index_of(c) if positions is None else positions[c] for c in chars]
+        return np.asarray(rows, np.int64)
 
 
 def read_tweeteval(text_path, labels_path, mapping_path=None) -> LabelledTexts:

@@ -259,8 +259,7 @@ def _texts(data_dir, out: Path, catalog, ranker: TextRanker, s: SentenceSettings
     if s.max_tweets:
         room = min(room, s.max_tweets)
     pick = np.sort(np.random.default_rng(s.seed).permutation(len(te.texts))[:room])
-    emoji_rows = np.asarray([pos[catalog.lookup(e).char] for e in te.label_emojis], np.int64)
-    te_labels = emoji_rows[te.labels[pick]]
+    te_labels = te.label_rows(catalog, pos)[te.labels[pick]]
     te_labels[np.isin(pick, choice_sample(len(te.texts), s.choice_texts))] = -1
     return tweets, labels, [te.texts[i] for i in pick], te_labels
 

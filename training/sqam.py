@@ -273,10 +273,10 @@ def _tweeteval_rows(
     (``training.data.choice_sample``), their emoji's catalog row, and the catalog rows of
     TweetEval's 20 emojis: each tweet chose among those alone."""
     train = load_tweeteval(data_dir, "train")
-    col = [catalog.index_of(catalog.lookup(e).char) for e in train.label_emojis]
+    col = train.label_rows(catalog)
     keep = np.setdiff1d(np.arange(len(train.texts)), choice_sample(len(train.texts), CHOICE_TEXTS))[:limit]
-    texts, gold = [train.texts[i] for i in keep], [[col[train.labels[i]]] for i in keep]
-    return texts, gold, np.asarray(col, np.int64)
+    texts, gold = [train.texts[i] for i in keep], [[int(col[train.labels[i]])] for i in keep]
+    return texts, gold, col
 
 
 @dataclass

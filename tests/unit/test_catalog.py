@@ -99,3 +99,19 @@ def test_emoji_index_rows_and_names():
         index.rows(["🐶"])  # in the catalog, not in these artifacts
     with pytest.raises(ValueError, match="empty"):
         index.rows([])
+
+
+def test_labelled_texts_label_rows_fold_the_mapping_and_follow_an_artifact_order(catalog):
+    """The one place TweetEval's label ids become catalog rows (`train sqam`, `train
+    sentence`, `train catalog-head`): the mapping's "❤" is ❤️, and an artifact's own emoji
+    order gives other rows than the catalog's."""
+    from training.data import LabelledTexts
+
+    te = LabelledTexts(["a", "b", "c"], np.asarray([1, 0, 1]), ["❤", "😂"])
+    rows = te.label_rows(catalog)
+    assert [catalog.chars[r] for r in rows] == ["❤️", "😂"]
+    assert [catalog.chars[r] for r in rows[te.labels]] == ["😂", "❤️", "😂"]
+    order = {"😂": 0, "❤️": 7}
+    assert te.label_rows(catalog, order).tolist() == [7, 0]
+    with pytest.raises(UnknownEmojiError):
+        LabelledTexts(["a"], np.asarray([0]), ["not an emoji"]).label_rows(catalog)
