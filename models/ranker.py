@@ -475,10 +475,15 @@ class TextRanker:
 
                 hold_back(s, grave_rows(texts), self.held_back)
             if terms.complaint:
-                # an emoji of delight the message names is its topic, not a cheer: ☀️ for
-                # "this sunny weather is killing me", 🎉 for "the party got cancelled"
+                # an emoji of delight the message names is its topic, not a cheer (☀️ for
+                # "this sunny weather is killing me", 🎉 for "the party got cancelled"),
+                # unless the ranking puts another emoji the message names above it (🐱,
+                # not 😻, for "my cat died"; 💔, not 😍 💕, for "my heart is broken")
+                from models.complaint import named_topic
+
                 negative = self.tone.rows(batch.word_ids)
-                hold_back(s, negative, self.delight, named.cells(negative, self.delight) if named is not None else None)
+                keep = named_topic(named, s, negative, self.delight) if named is not None else None
+                hold_back(s, negative, self.delight, keep)
             return s, cos
         q = self.encoder.encode(batch)
         rows = self.candidate_indices(candidates)

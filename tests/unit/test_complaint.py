@@ -111,6 +111,39 @@ def test_an_emoji_of_delight_the_message_names_is_its_topic_and_stays(ranker):
     assert not set(guarded[1]) & (set(DELIGHT) - {"☀️", "🌞"})  # the rest of delight still held
 
 
+def test_a_named_emoji_of_delight_stays_only_where_it_ranks_above_the_plainer_ones_named():
+    """named_topic keeps an emoji of delight the text names only where the ranking puts it
+    above every emoji outside delight that the text also names."""
+    from models.complaint import named_topic
+    from models.names import NameHits
+
+    # emojis 0 and 1 are delight; 2 and 3 are not. Text 0 names 0 and 2, text 1 names 1
+    # and 3, text 2 names 0 alone, text 3 names 1 and is not negative.
+    hits = NameHits(np.array([0, 0, 1, 1, 2, 3]), np.array([0, 2, 1, 3, 0, 1]), np.ones(6, np.float32), 4, 4)
+    s = np.array([[0.5, 0.0, 0.2, 0.0], [0.0, 0.1, 0.0, 0.3], [0.1, 0.0, 0.9, 0.0], [0.0, 0.1, 0.0, 0.0]])
+    rows, cols = np.array([0, 1, 2]), np.array([0, 1])
+    keep = named_topic(hits, s, rows, cols)
+    # text 0: 0 outranks the named 2, kept; text 1: 1 under the named 3, held back; text 2:
+    # 0 is the only emoji named (2 scores higher but is not named), kept
+    assert keep.tolist() == [[True, False], [False, False], [True, False]]
+    # the names alone would have kept text 1's emoji 1 too
+    assert hits.cells(rows, cols).tolist() == [[True, False], [False, True], [True, False]]
+
+
+def test_a_name_shared_with_a_plainer_emoji_does_not_keep_delight(ranker):
+    """*cat* names 🐱 and 😻, *heart* 💔 and the love hearts: the plainer emoji is the
+    topic, and the heart-eyed cat on a dead cat or 😍 on a broken heart would mock it."""
+    r = ranker
+    texts = ["my cat is sick and I'm so worried", "my heart is broken, worst day ever", "my eyes hurt so bad"]
+    assert (_tone(r, texts) <= THRESHOLD).all()
+    unguarded = [[x.emoji for x in row] for row in r.score_and_rank(texts, 5, complaint=False)[1]]
+    assert {"😻", "😍"} & set(unguarded[0] + unguarded[1]), unguarded  # the tweets' habit
+    for text, row in zip(texts, r.rank(texts), strict=True):
+        assert not {x.emoji for x in row} & set(DELIGHT), (text, [x.emoji for x in row])
+    assert "🐱" in [x.emoji for x in r.rank(texts[:1])[0]]  # the topic stays
+    assert "💔" in [x.emoji for x in r.rank(texts[1:2])[0]]
+
+
 def test_among_given_candidates_nothing_is_held_back(ranker):
     """The airline benchmark's 🎉 stands for a glad tweet among three: given candidates
     are the caller's choice, and the guard is for the bot's own whole-catalog choice."""

@@ -20,6 +20,11 @@ GRAVE = [
     "thoughts and prayers for the victims of the mass shooting",
     "Prince's death hit me hard",
     "my dog died today",
+    # a person's or a pet's own death, told plainly
+    "my cat died",
+    "our grandpa passed last night",
+    "my best friend died",
+    "his dog just died",
     # sympathy for someone ill or grieving
     "get well soon!",
     "hope you're feeling better",
@@ -48,6 +53,10 @@ NOT_GRAVE = [
     "sorry I'm late",
     "well done everyone",
     "get well soon lol",
+    "my phone died",  # a thing's "death" is a complaint
+    "my laptop died, lost half a day of work",
+    "my brother passed the exam",
+    "my daughter passed!",  # glad: passed her test
 ]
 
 
