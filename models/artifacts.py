@@ -47,6 +47,7 @@ CATALOG_HEAD_FILE = "catalog_head.npz"  # the n-gram model of whole-catalog rank
 SENTENCE_FILE = "sentence_term.npz"  # the distilled sentence encoder of whole-catalog ranking (models.sentence)
 PRIOR_FILE = "catalog_prior.npz"  # the popularity mix of whole-catalog ranking (models.prior)
 NAME_SLOT_FILE = "name_slot.json"  # the match from which a named emoji gets the fifth place (models.names)
+COMPLAINT_FILE = "complaint_model.npz"  # the learned half of what reads as a complaint (models.complaint)
 PICTURE_ENCODER_FILE = "picture_encoder.weights.h5"
 GENERATOR_FILE = "wgan_generator.weights.h5"
 CLASSIFIER_FILE = "picture_classifier.npz"
@@ -63,6 +64,7 @@ WRITTEN_BY = {
     HEADS_FILE: "emojibot train heads",
     **dict.fromkeys((NAMES_FILE, MEANINGS_FILE), "emojibot train names"),
     SENTENCE_FILE: "emojibot train sentence",
+    COMPLAINT_FILE: "emojibot train complaint",
     **dict.fromkeys((CATALOG_HEAD_FILE, PRIOR_FILE, NAME_SLOT_FILE), "emojibot train catalog-head"),
     **dict.fromkeys(
         (PICTURE_ENCODER_FILE, GENERATOR_FILE, CLASSIFIER_FILE, PICTURE_META_FILE, TARGETS_FILE), "emojibot train wgan"

@@ -32,6 +32,7 @@ collection we have in the README, "Complaints".
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -156,6 +157,53 @@ class Tone:
         s = v.sum(axis=1)
         return s / np.sqrt(s * s + 15.0)
 
-    def rows(self, word_ids: np.ndarray) -> np.ndarray:
-        """Indices of the rows that read negative (compound ≤ :data:`THRESHOLD`)."""
-        return np.flatnonzero(self.compound(word_ids) <= THRESHOLD)
+    def rows(self, word_ids: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
+        """Indices of the rows that read negative (compound ≤ ``threshold``)."""
+        return np.flatnonzero(self.compound(word_ids) <= threshold)
+
+
+class ComplaintModel:
+    """The learned half of what reads as a complaint: a logistic regression over the SQAM
+    question tower's inputs (``models.ranker.NumpyQuestionEncoder.inputs``, which the
+    ranking computes anyway), trained by `emojibot train complaint` on the airline tweets'
+    sentiment labels, negative against the rest. The lexicon misses the complaints whose
+    words it does not score: "our server is down again and the pager won't stop" (*won't
+    stop* reads glad), "the wifi is not working", "my flight is delayed 3 hours". A message
+    is a complaint where the lexicon's tone is at or below the threshold, or where this
+    model's probability of a negative message reaches ``cutoff``; both are chosen by the
+    rule of the threshold (`training.complaint`). ``inputs_digest`` names the SQAM inputs it
+    was fitted on (``models.sentence.inputs_digest``): after a new `train sqam` it is stale
+    and the ranking ignores it."""
+
+    def __init__(self, weights: np.ndarray, bias: float, cutoff: float, threshold: float, inputs_digest: str):
+        self.weights = np.asarray(weights, np.float32)
+        self.bias = float(bias)
+        self.cutoff = float(cutoff)  # the probability from which a message reads as a complaint (> 1: never)
+        self.threshold = float(threshold)  # the lexicon's threshold chosen with it
+        self.inputs_digest = inputs_digest
+
+    def probability(self, x: np.ndarray) -> np.ndarray:
+        """(B,) the probability that each row of the tower's inputs ``x`` is a negative message."""
+        z = np.asarray(x, np.float32) @ self.weights + np.float32(self.bias)
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+
+    def flags(self, x: np.ndarray) -> np.ndarray:
+        """(B,) whether each row reads as a complaint by the model."""
+        return self.probability(x) >= self.cutoff
+
+    def save(self, path: Path) -> None:
+        np.savez(
+            path,
+            weights=self.weights,
+            bias=np.float64(self.bias),
+            cutoff=np.float64(self.cutoff),
+            threshold=np.float64(self.threshold),
+            inputs_digest=np.array(self.inputs_digest),
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> ComplaintModel:
+        with np.load(path) as z:
+            return cls(
+                z["weights"], float(z["bias"]), float(z["cutoff"]), float(z["threshold"]), str(z["inputs_digest"])
+            )

@@ -23,6 +23,7 @@ from models.artifacts import (
     BIAS_FILE,
     CATALOG_HEAD_FILE,
     CHARS_FILE,
+    COMPLAINT_FILE,
     HEADS_FILE,
     MEANINGS_FILE,
     NAME_SLOT_FILE,
@@ -235,6 +236,7 @@ class Explanation:
     grave: bool
     complaint: bool
     emojis: list[Explained]
+    complaint_model: float | None = None  # the complaint model's probability (None: no model)
 
 
 # The additive parts of whole-catalog scores, each with the terms that turn it off (the
@@ -343,6 +345,20 @@ class TextRanker:
         # positions, and how negative a message reads, over this vocabulary's words
         self.delight = np.asarray(sorted({self._positions[e] for e in DELIGHT if e in self._positions}), np.int64)
         self.tone = Tone(self.featurizer.vocab.words)
+        # the learned half of what reads as a complaint, and the lexicon's threshold chosen
+        # with it (`train complaint`); without it the lexicon alone at THRESHOLD
+        self.complaint_model = None
+        self.complaint_note = f"no {COMPLAINT_FILE}: the lexicon alone reads complaints"
+        if (self.folder / COMPLAINT_FILE).exists():
+            from models.complaint import ComplaintModel
+            from models.sentence import inputs_digest
+
+            model = read_file(self.folder / COMPLAINT_FILE, ComplaintModel.load)
+            if self.encoder.ngram_idf is None or model.inputs_digest != inputs_digest(self.encoder):
+                self.complaint_note = f"{COMPLAINT_FILE} reads another SQAM's inputs: ignored"
+            else:
+                self.complaint_model = model
+                self.complaint_note = f"complaints: tone ≤ {model.threshold:g} or model ≥ {model.cutoff:g}"
         self.prior = None  # the popularity mix (models.prior), last on whole-catalog scores
         if (self.folder / PRIOR_FILE).exists():
             from models.prior import PopularityMix
@@ -481,7 +497,7 @@ class TextRanker:
                 # not 😻, for "my cat died"; 💔, not 😍 💕, for "my heart is broken")
                 from models.complaint import named_topic
 
-                negative = self.tone.rows(batch.word_ids)
+                negative = self.complaints(batch, x)
                 keep = named_topic(named, s, negative, self.delight) if named is not None else None
                 hold_back(s, negative, self.delight, keep)
             return s, cos
@@ -492,6 +508,17 @@ class TextRanker:
         if self.heads is not None:
             self._add_heads(s, texts, batch, rows)
         return s, cos
+
+    def complaints(self, batch: TextBatch, x: np.ndarray | None = None) -> np.ndarray:
+        """Indices of the texts of ``batch`` that read as a complaint (models.complaint): the
+        lexicon's tone at or below its threshold, or the complaint model's probability at
+        its cutoff (``x``: the tower's inputs, when the caller has them)."""
+        model = self.complaint_model
+        if model is None:
+            return self.tone.rows(batch.word_ids)
+        lexicon = self.tone.compound(batch.word_ids) <= model.threshold
+        x = self.encoder.inputs(batch) if x is None else x
+        return np.flatnonzero(lexicon | model.flags(x))
 
     def _add_heads(self, s: np.ndarray, texts: Sequence[str], batch: TextBatch, rows: np.ndarray | None) -> None:
         """Add each head's centred scores to the columns of ``s`` that hold its emojis.
@@ -562,8 +589,10 @@ class TextRanker:
         else:
             popularity, message = np.zeros_like(total), total
         grave = len(grave_rows([text])) > 0
-        word_ids = self.featurizer.featurize([text]).word_ids
-        tone, negative = float(self.tone.compound(word_ids)[0]), len(self.tone.rows(word_ids)) > 0
+        batch = self.featurizer.featurize([text])
+        tone, negative = float(self.tone.compound(batch.word_ids)[0]), len(self.complaints(batch)) > 0
+        model = self.complaint_model
+        p_complaint = None if model is None else float(model.probability(self.encoder.inputs(batch))[0])
         k = max(1, min(k, len(self.chars)))
 
         def best(s: np.ndarray) -> list[int]:
@@ -585,6 +614,7 @@ class TextRanker:
         return Explanation(
             text, tone, grave, negative,
             [one(i, False) for i in top] + [one(i, True) for i in best(unguarded) if i not in top],
+            p_complaint,
         )  # fmt: skip
 
     def _top(

@@ -86,8 +86,9 @@ def _print_explanation(e, version: str, as_json: bool) -> None:
             "the laughing and partying emojis"
         )
     if e.complaint:
-        guards.append("reads negative: the complaint guard holds back the emojis of delight it does not name")
-    print(f"tone {e.tone:+.2f}" + "".join(f"; {g}" for g in guards))
+        guards.append("reads as a complaint: the complaint guard holds back the emojis of delight it does not name")
+    read = f"tone {e.tone:+.2f}" + ("" if e.complaint_model is None else f", complaint model {e.complaint_model:.2f}")
+    print(read + "".join(f"; {g}" for g in guards))
     print(
         "prob = message + popular: each emoji's probability, from the message (the softmax of the sum of the terms "
         "on the right) and from how often people use it; fit: the cosine auto-react reads"

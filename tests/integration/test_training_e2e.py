@@ -474,3 +474,44 @@ def test_train_catalog_head_reproduces_the_shipped_weight_and_figures(tmp_path, 
     assert chosen["top5_accuracy"] >= off["top5_accuracy"] - s.prior_tolerance
     assert chosen["mrr"] >= off["mrr"] - s.prior_tolerance
     assert chosen["macro_recall_at_5"] >= off["macro_recall_at_5"] - s.prior_recall_tolerance
+
+
+def test_complaint_model_trains_on_the_airline_tweets_and_the_rule_chooses_its_cutoff(tiny_artifacts, tmp_path):
+    """`train complaint` on the tiny data: the airline tweets' negative ones say "delayed
+    again awful"; the model learns it over the tower's inputs, the cutoff the rule takes
+    costs the tune rows and TweetEval's tweets at most the tolerance against the lexicon
+    alone, and the ranker reads the file."""
+    import shutil
+
+    from models.artifacts import COMPLAINT_FILE, read_manifest
+    from models.complaint import THRESHOLD
+    from models.ranker import TextRanker
+    from training.complaint import NEVER, ComplaintSettings, train_complaint
+
+    data, out, _, _ = tiny_artifacts
+    folder = tmp_path / "artifacts"
+    shutil.copytree(out, folder)
+    settings = ComplaintSettings()
+    info = train_complaint(data, folder, settings, verbose=False)
+    assert (folder / COMPLAINT_FILE).exists()
+    assert read_manifest(folder)["complaint"]["cutoff"] == info["cutoff"] in settings.cutoffs
+    assert info["threshold"] == THRESHOLD and info["train_tweets"] > 0
+    assert [g["cutoff"] for g in info["grid"]] == list(settings.cutoffs)
+    assert [g["threshold"] for g in info["lexicon_grid"]] == list(settings.thresholds)
+    first = info["grid"][0]  # the lexicon alone, what the others are measured against
+    assert first["cutoff"] == NEVER and first["tune"]["lost"] == first["tweeteval"]["lost"] == {"top5": 0, "mrr": 0}
+    chosen = next(g for g in info["grid"] if g["cutoff"] == info["cutoff"])
+    for name in ("tune", "tweeteval"):
+        assert chosen[name]["lost"]["top5"] <= settings.tolerance and chosen[name]["lost"]["mrr"] <= settings.tolerance
+    assert chosen["complaints"] == max(
+        g["complaints"]
+        for g in info["grid"]
+        if all(g[n]["lost"][f] <= settings.tolerance for n in ("tune", "tweeteval") for f in ("top5", "mrr"))
+    )
+    ranker = TextRanker(folder)
+    assert ranker.complaint_model is not None, ranker.complaint_note
+    batch = ranker.featurizer.featurize(["@united delayed again awful", "@united thanks great crew"])
+    p = ranker.complaint_model.probability(ranker.encoder.inputs(batch))
+    assert p[0] > 0.5 > p[1]
+    shares = info["airline_holdout_read_as_complaints"]  # of the hold-out no model trained on
+    assert set(shares) == {"positive", "neutral", "negative"} and all(0 <= v <= 1 for v in shares.values())
