@@ -6,9 +6,11 @@ Tweets teach the ranking that 😍 and 💕 go with almost anything, so "the dep
 again, rolling back" got 😂 🙄 😍 ❤️ 😭, "traffic was terrible this morning" 😂 💯 ❤️ 😍 💕
 and "lakers lost again tonight" 😍 first. A colleague who answered a complaint with 😍
 would be read as mocking it. So when a message's tone (:class:`Tone`: the VADER sentiment
-lexicon over its words) is at or below :data:`THRESHOLD`, the emojis of :data:`DELIGHT`
-move below every other emoji of its ranking (:func:`models.grave.hold_back`). What is
-left is what the ranking puts next: 😭 😩 🙄 🤔 and the like.
+lexicon over its words) is at or below :data:`THRESHOLD`, or where the complaint model
+(:class:`ComplaintModel`, learned from the airline tweets' sentiment) reads it as negative,
+the emojis of :data:`DELIGHT` move below every other emoji of its ranking
+(:func:`models.grave.hold_back`). What is left is what the ranking puts next: 😭 😩 🙄 🤔
+and the like.
 
 Left where they are, on purpose: ❤️ (sympathy for a sad message as much as love), 😂 (the
 2016 tweets use it 2.4 times as often with a negative message as with any: it is how
@@ -20,13 +22,15 @@ names (:func:`named_topic`): ☀️ stays for "this sunny weather is killing me"
 cat is sick", where *cat* names 🐱 too. The set is fixed by meaning, not
 learned. The threshold is the loosest of −0.05 (VADER's own line for "negative"), −0.2,
 −0.3, −0.4 and −0.5 that costs the shipped model's tune rows and TweetEval's train tweets
-(never reported) at most 0.002 of top-5 and of MRR, the rule of the name slot. Looser, the
-TweetEval tweets lose 0.0037 to 0.0051 of top-5: the lexicon reads much of their praise as
-negative ("nothing better than", "you're killing me", "no filter needed"), and their
-writers put 😍 on it. So a mild complaint ("meeting moved, sorry for the late notice")
-keeps the ranking's own answer. A word the lexicon lacks reads as its other spelling
-(:data:`SPELLINGS`) or as its stem (:func:`stems`: *crashed* as *crash*). Measured on every
-collection we have in the README, "Complaints".
+(never reported) at most 0.002 of top-5 and of MRR, the rule of the name slot, on the
+model of 2026-11-28. Looser, the TweetEval tweets lost 0.0037 to 0.0051 of top-5: the
+lexicon reads much of their praise as negative ("nothing better than", "you're killing
+me", "no filter needed"), and their writers put 😍 on it. Measured again on the model of
+2026-11-29, −0.3 costs TweetEval's choosing tweets 0.0038 of top-5, over the rule; it
+stays (`train complaint` reports the measurement each time it runs; README, "Complaints").
+A word the lexicon lacks reads as its other spelling (:data:`SPELLINGS`) or as its stem
+(:func:`stems`: *crashed* as *crash*). Measured on every collection we have in the README,
+"Complaints".
 """
 
 from __future__ import annotations
@@ -169,9 +173,10 @@ class ComplaintModel:
     sentiment labels, negative against the rest. The lexicon misses the complaints whose
     words it does not score: "our server is down again and the pager won't stop" (*won't
     stop* reads glad), "the wifi is not working", "my flight is delayed 3 hours". A message
-    is a complaint where the lexicon's tone is at or below the threshold, or where this
-    model's probability of a negative message reaches ``cutoff``; both are chosen by the
-    rule of the threshold (`training.complaint`). ``inputs_digest`` names the SQAM inputs it
+    is a complaint where the lexicon's tone is at or below ``threshold`` (:data:`THRESHOLD`),
+    or where this model's probability of a negative message reaches ``cutoff``, which the
+    threshold's rule chooses against the lexicon alone (`training.complaint`).
+    ``inputs_digest`` names the SQAM inputs it
     was fitted on (``models.sentence.inputs_digest``): after a new `train sqam` it is stale
     and the ranking ignores it."""
 
@@ -179,7 +184,7 @@ class ComplaintModel:
         self.weights = np.asarray(weights, np.float32)
         self.bias = float(bias)
         self.cutoff = float(cutoff)  # the probability from which a message reads as a complaint (> 1: never)
-        self.threshold = float(threshold)  # the lexicon's threshold chosen with it
+        self.threshold = float(threshold)  # the lexicon's threshold the cutoff was chosen with
         self.inputs_digest = inputs_digest
 
     def probability(self, x: np.ndarray) -> np.ndarray:

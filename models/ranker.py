@@ -345,8 +345,8 @@ class TextRanker:
         # positions, and how negative a message reads, over this vocabulary's words
         self.delight = np.asarray(sorted({self._positions[e] for e in DELIGHT if e in self._positions}), np.int64)
         self.tone = Tone(self.featurizer.vocab.words)
-        # the learned half of what reads as a complaint, and the lexicon's threshold chosen
-        # with it (`train complaint`); without it the lexicon alone at THRESHOLD
+        # the learned half of what reads as a complaint, with the lexicon's threshold its
+        # cutoff was chosen with (`train complaint`); without it the lexicon alone at THRESHOLD
         self.complaint_model = None
         self.complaint_note = f"no {COMPLAINT_FILE}: the lexicon alone reads complaints"
         if (self.folder / COMPLAINT_FILE).exists():
