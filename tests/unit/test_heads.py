@@ -52,7 +52,24 @@ def shipped(ranker):
 TEXTS = ["merry christmas everyone", "my flight got cancelled again", "sunset at the beach", "lol"]
 
 
+class _Unguarded:
+    """The shipped ranker whose ``scores`` leave the guards out unless told otherwise."""
+
+    def __init__(self, ranker):
+        self._ranker = ranker
+
+    def __getattr__(self, name):
+        return getattr(self._ranker, name)
+
+    def scores(self, texts, **terms):
+        return self._ranker.scores(texts, **{"grave": False, "complaint": False, **terms})
+
+
 def test_whole_catalog_is_the_sqam_the_names_their_meanings_the_head_and_the_sentence_mixed_with_popularity(shipped):
+    # the sum and the mix, before the guards (a complaint's emojis of delight moved below the
+    # rest: tests/unit/test_complaint.py, test_grave.py); the complaint model reads the
+    # cancelled flight as one
+    shipped = _Unguarded(shipped)
     batch = shipped.featurizer.featurize(TEXTS)
     q = shipped.encoder.encode(batch)
     plain = shipped.scale * (q @ shipped.answers.T) + shipped.bias
@@ -80,6 +97,7 @@ def test_whole_catalog_is_the_sqam_the_names_their_meanings_the_head_and_the_sen
 
 
 def test_heads_on_catalog_touch_only_their_own_emojis(shipped):
+    shipped = _Unguarded(shipped)
     diff = shipped.scores(TEXTS, heads_on_catalog=True, prior=False) - shipped.scores(TEXTS, prior=False)
     in_group = np.zeros(len(shipped.chars), bool)
     for pos in shipped._head_positions:

@@ -126,8 +126,11 @@ def test_a_ranker_with_a_slot_threshold_gives_the_name_slot_after_the_mix():
     assert ranker.name_slot == read_manifest()["catalog_head"]["name_slot"]["threshold"]
     ranker.name_slot = 0.8
     text = ["my cat knocked over the plant"]
-    top = [r.emoji for r in ranker.rank(text, k=5)[0]]
-    plain = ranker.scores(text, name_slot=False)
+    # the guards off: the complaint model reads the message as a complaint, and the guard
+    # that moves 😍 out of the top 4 would move the slotted emoji up into it
+    unguarded = dict(grave=False, complaint=False)
+    top = [r.emoji for r in ranker.score_and_rank(text, 5, **unguarded)[1][0]]
+    plain = ranker.scores(text, name_slot=False, **unguarded)
     assert "🪴" not in [ranker.chars[i] for i in np.argsort(-plain[0])[:5]]  # the ranking alone misses it
     assert top[4] == "🪴" and top[:4] == [ranker.chars[i] for i in np.argsort(-plain[0])[:4]]
     cands = ["🪴", "😂", "❤️"]  # among given candidates it stays out
