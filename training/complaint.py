@@ -93,8 +93,8 @@ def train_complaint(
     out = artifacts_dir(out_dir)
     t_start = time.time()
     say = (lambda msg: print(msg, file=sys.stderr)) if verbose else (lambda msg: None)
-    (out / COMPLAINT_FILE).unlink(missing_ok=True)  # the ranking below reads the lexicon alone until chosen
     ranker = TextRanker(out)
+    ranker.complaint_model = None  # a model already there stays on disk until the new one is chosen
     if ranker.encoder.ngram_idf is None:
         raise ValueError(f"the SQAM in {out} has no n-gram table: train it with `emojibot train sqam` first")
     pos = ranker.index.positions
@@ -147,6 +147,7 @@ def train_complaint(
     hold_batch = ranker.featurizer.featurize(hold.texts)
     read = np.zeros(len(hold.texts), bool)
     read[ranker.complaints(hold_batch)] = True
+    (out / COMPLAINT_FILE).unlink(missing_ok=True)  # a new file, never written through a hard link
     model.save(out / COMPLAINT_FILE)
     info: dict[str, Any] = {
         "settings": {"c": s.c, "tolerance": s.tolerance, "max_texts": s.max_texts},
