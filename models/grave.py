@@ -1,6 +1,6 @@
-"""Grave messages: a death, a grave illness, a disaster, and the sympathy sent to someone
-ill or grieving ("get well soon", "sorry for your loss"). For these the bot holds back the
-emojis that laugh, flirt, party or hype.
+"""Grave messages: a death, a grave illness, a disaster, someone taken to hospital, and the
+sympathy sent to someone ill or grieving ("get well soon", "sorry for your loss"). For
+these the bot holds back the emojis that laugh, flirt, party or hype.
 
 Tweets teach the ranking that 😂 goes with almost anything, bad news included: "sad news:
 our colleague Tom died this morning" got 😂 first, "he has cancer" 😂 😍, and auto-react
@@ -63,6 +63,15 @@ _SYMPATHY = (
     "sending (?:you )?(?:hugs|prayers|strength|healing)"
 )
 _GRAVE = re.compile(rf"(?<![\w@])(?:{_WORDS}|{_PHRASES}|{_SYMPATHY})(?!\w)|['’]s death(?!\w)", re.IGNORECASE)
+# A person or a pet taken to hospital ("my mom is in the hospital", "our dog was rushed to
+# the vet ER"), but not a birth, which is glad news told from the same ward.
+_HOSPITAL = re.compile(
+    rf"(?<![\w@])(?:(?:my|our|his|her|their|your) (?:\w+ )?(?:{_KIN}) (?:is|was|['’]s|has been|got|just got|went|"
+    r"had to go) (?:rushed |taken |admitted |back )?(?:in|into|to) (?:the )?(?:hospital|icu|intensive care)|"
+    r"hospitali[sz]ed)(?!\w)",
+    re.IGNORECASE,
+)
+_BIRTH = re.compile(r"(?<!\w)(?:bab(?:y|ies)|birth|born|labou?r|newborn|pregnan\w*|deliver\w*)(?!\w)", re.IGNORECASE)
 # A message that laughs is a joke, whatever it names; and a few fixed phrases are not grave.
 _JOKE = re.compile(
     r"(?<![\w])(?:lol+|lmf?ao+|rofl|jk|(?:ha){2,}h?|(?:he){2,}|rip (?:\w+ )?(?:off|it|out|up)|rip city|"
@@ -84,12 +93,12 @@ HELD_BACK = (
 ).split()
 
 
-# A substring of every match of _GRAVE (lower case): most messages hold none, and looking
+# A substring of every match of _GRAVE and _HOSPITAL (lower case): most messages hold none, and looking
 # for these is a fraction of the regular expression's cost (it runs on every message ranked).
 _KEYS = (
     "funeral condolence obituar mourn griev rip r.i.p cancer chemo hospice leuk tumo miscarr stillborn overdose "
     "suicide earthquake tsunami trag massacre bombing terror genocide casualt pass peace lost died death killed "
-    "people shooting shot memorial well better recovery sorry hang sending"
+    "people shooting shot memorial well better recovery sorry hang sending hospital icu intensive"
 ).split()
 
 
@@ -100,7 +109,8 @@ def is_grave(text: str) -> bool:
 
 
 def _names_grave(text: str) -> bool:
-    return _GRAVE.search(text) is not None and _JOKE.search(text) is None
+    named = _GRAVE.search(text) is not None or (_HOSPITAL.search(text) is not None and _BIRTH.search(text) is None)
+    return named and _JOKE.search(text) is None
 
 
 def grave_rows(texts: Sequence[str]) -> np.ndarray:
