@@ -119,25 +119,29 @@ def train_complaint(
     say(f"complaint: choosing the cutoff on {sum(len(t) for t, _ in collections.values()):,} texts")
     batches = {name: ranker.featurizer.featurize(t) for name, (t, _) in collections.items()}
 
+    measured: dict[tuple[float, float], tuple[dict[str, dict[str, float]], int]] = {}
+
+    def figures_at(threshold: float, cutoff: float) -> tuple[dict[str, dict[str, float]], int]:
+        """Each collection's figures with the guard at (threshold, cutoff), and how many of
+        their messages read as complaints; each pair is ranked once."""
+        if (threshold, cutoff) not in measured:
+            ranker.complaint_model = ComplaintModel(weights, bias, cutoff, threshold, digest)
+            figures = {name: _figures(ranker, t, g) for name, (t, g) in collections.items()}
+            complaints = sum(len(ranker.complaints(b)) for b in batches.values())
+            measured[threshold, cutoff] = figures, complaints
+        return measured[threshold, cutoff]
+
     def row(threshold: float, cutoff: float, against: dict[str, dict[str, float]]) -> dict[str, Any]:
-        ranker.complaint_model = ComplaintModel(weights, bias, cutoff, threshold, digest)
-        out: dict[str, Any] = {"threshold": threshold, "cutoff": cutoff, "complaints": 0}
-        for name, (texts, gold) in collections.items():
-            f = _figures(ranker, texts, gold)
-            out[name] = {
-                **rounded(f),
-                "lost": {
-                    "top5": round(against[name]["top5_accuracy"] - f["top5_accuracy"], 4),
-                    "mrr": round(against[name]["mrr"] - f["mrr"], 4),
-                },
-            }
-            out["complaints"] += len(ranker.complaints(batches[name]))
-        return out
+        figures, complaints = figures_at(threshold, cutoff)
+        entry: dict[str, Any] = {"threshold": threshold, "cutoff": cutoff, "complaints": complaints}
+        for name, f in figures.items():
+            lost = {"top5": against[name]["top5_accuracy"] - f["top5_accuracy"], "mrr": against[name]["mrr"] - f["mrr"]}
+            entry[name] = {**rounded(f), "lost": rounded(lost)}
+        return entry
 
     unguarded = {name: _figures(ranker, t, g, complaint=False) for name, (t, g) in collections.items()}
     lexicon_grid = [row(threshold, NEVER, unguarded) for threshold in s.thresholds]
-    ranker.complaint_model = ComplaintModel(weights, bias, NEVER, s.threshold, digest)
-    lexicon = {name: _figures(ranker, t, g) for name, (t, g) in collections.items()}
+    lexicon = figures_at(s.threshold, NEVER)[0]
     grid = [row(s.threshold, cutoff, lexicon) for cutoff in s.cutoffs]
     best = choose(grid, s.tolerance)
     model = ComplaintModel(weights, bias, best["cutoff"], s.threshold, digest)
