@@ -122,6 +122,17 @@ def choice_sample(n: int, limit: int) -> np.ndarray:
     return idx
 
 
+def _header_hint(header: list[str]) -> str:
+    """What a header without the columns reads as, for the error: empty, or separated by
+    something other than commas (a spreadsheet's semicolons or tabs)."""
+    if not any(header):
+        return "; the file is empty or its first line is blank"
+    line = ",".join(header)
+    sep = next((c for c in (";", "\t", "|") if len(header) == 1 and c in header[0]), None)
+    reads = f"; its first line reads {line[:60]!r}"
+    return reads + (f": columns must be separated by commas, not {sep!r}" if sep else "")
+
+
 def _csv_rows(path: str | os.PathLike, required: tuple[str, ...], hint: str = ""):
     """(line number, row) of a CSV file with the ``required`` header columns, each row cut to
     those columns in that order; blank rows skipped; DataError naming the line otherwise."""
@@ -135,7 +146,7 @@ def _csv_rows(path: str | os.PathLike, required: tuple[str, ...], hint: str = ""
             header = [h.strip().lower() for h in next(reader, [])]
             missing = set(required) - set(header)
             if missing:
-                raise DataError(f"{p}: missing column(s) {', '.join(sorted(missing))}{hint}")
+                raise DataError(f"{p}: missing column(s) {', '.join(sorted(missing))}{hint}{_header_hint(header)}")
             cols = [header.index(c) for c in required]
             for row in reader:
                 if not any(cell.strip() for cell in row):
