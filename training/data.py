@@ -125,7 +125,7 @@ def choice_sample(n: int, limit: int) -> np.ndarray:
 def _header_hint(header: list[str]) -> str:
     """What a header without the columns reads as, for the error: empty, or separated by
     something other than commas (a spreadsheet's semicolons or tabs)."""
-    if not any(header):
+    if not any(h.strip() for h in header):
         return "; the file is empty or its first line is blank"
     line = ",".join(header)
     sep = next((c for c in (";", "\t", "|") if len(header) == 1 and c in header[0]), None)
@@ -143,10 +143,11 @@ def _csv_rows(path: str | os.PathLike, required: tuple[str, ...], hint: str = ""
     with p.open(encoding="utf-8-sig", errors="replace", newline="") as f:
         reader = csv.reader(f)
         try:
-            header = [h.strip().lower() for h in next(reader, [])]
+            first = next(reader, [])
+            header = [h.strip().lower() for h in first]
             missing = set(required) - set(header)
             if missing:
-                raise DataError(f"{p}: missing column(s) {', '.join(sorted(missing))}{hint}{_header_hint(header)}")
+                raise DataError(f"{p}: missing column(s) {', '.join(sorted(missing))}{hint}{_header_hint(first)}")
             cols = [header.index(c) for c in required]
             for row in reader:
                 if not any(cell.strip() for cell in row):

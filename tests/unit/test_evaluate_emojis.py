@@ -79,7 +79,7 @@ def test_emojis_in_text_are_the_gold_and_leave_the_text(tmp_path, catalog, capsy
     "content, message",
     [
         ("words,labels\nhi,🎉\n", "missing column(s) emojis, text"),
-        ("words,labels\nhi,🎉\n", "; its first line reads 'words,labels'"),
+        ("Words,Labels\nhi,🎉\n", "; its first line reads 'Words,Labels'"),
         ("text;emojis\nhi;🎉\n", "columns must be separated by commas, not ';'"),
         ("text\temojis\nhi\t🎉\n", "columns must be separated by commas, not '\\t'"),
         ("", "the file is empty"),
