@@ -237,6 +237,8 @@ class Explanation:
     complaint: bool
     emojis: list[Explained]
     complaint_model: float | None = None  # the complaint model's probability (None: no model)
+    tone_threshold: float = 0.0  # a tone at or below it reads as a complaint
+    complaint_cutoff: float | None = None  # the model's probability from which it does (None: no model)
 
 
 # The additive parts of whole-catalog scores, each with the terms that turn it off (the
@@ -572,6 +574,7 @@ class TextRanker:
         """The top ``k`` of ``text`` over the whole catalog, each emoji with the parts of its
         score, then the emojis the guards moved out of that top ``k``: what `emojibot emojify
         --explain` prints. Scores the text once per part (a few milliseconds)."""
+        from models.complaint import THRESHOLD as TONE_THRESHOLD
         from models.grave import grave_rows
 
         _check_texts([text], allow_empty=False)
@@ -614,7 +617,7 @@ class TextRanker:
         return Explanation(
             text, tone, grave, negative,
             [one(i, False) for i in top] + [one(i, True) for i in best(unguarded) if i not in top],
-            p_complaint,
+            p_complaint, TONE_THRESHOLD if model is None else model.threshold, None if model is None else model.cutoff,
         )  # fmt: skip
 
     def _top(

@@ -87,7 +87,13 @@ def _print_explanation(e, version: str, as_json: bool) -> None:
         )
     if e.complaint:
         guards.append("reads as a complaint: the complaint guard holds back the emojis of delight it does not name")
-    read = f"tone {e.tone:+.2f}" + ("" if e.complaint_model is None else f", complaint model {e.complaint_model:.2f}")
+    # each reading with the line it is read against, to three places where it is that near
+    # ("the power went out": 0.849 against 0.85 printed as "0.85" looked like a guard that failed)
+    read = f"tone {e.tone:+.2f} (a complaint at ≤ {e.tone_threshold:+.2f})"
+    if e.complaint_model is not None and e.complaint_cutoff is not None:
+        places = 3 if abs(e.complaint_model - e.complaint_cutoff) < 0.01 else 2
+        cutoff = "never" if e.complaint_cutoff > 1 else f"at ≥ {e.complaint_cutoff:.2f}"
+        read += f", complaint model {e.complaint_model:.{places}f} (a complaint {cutoff})"
     print(read + "".join(f"; {g}" for g in guards))
     print(
         "prob = message + popular: each emoji's probability, from the message (the softmax of the sum of the terms "

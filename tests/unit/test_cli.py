@@ -92,6 +92,30 @@ def test_emojify_explain_names_the_grave_guard_for_sympathy(capsys):
     assert {e["emoji"]: e["held_back"] for e in obj["emojis"]}.get("😂") == "grave"
 
 
+@pytest.mark.parametrize("text", ["the power went out", "I'm so angry right now", "pizza party in the kitchen"])
+def test_emojify_explain_says_the_lines_a_complaint_is_read_against(capsys, text):
+    """The tone and the complaint model's probability come with the lines they are read
+    against, and whether the message reads as a complaint follows from them; a
+    probability within 0.01 of the cutoff is printed to three places, so 0.848 is not
+    shown as the cutoff's 0.85 ("the power went out")."""
+    from models.ranker import TextRanker
+
+    model = TextRanker().complaint_model
+    assert model is not None
+    code, out, _ = run(capsys, "emojify", text, "--explain", "--json")
+    obj = json.loads(out)
+    assert code == 0
+    assert obj["tone_threshold"] == pytest.approx(model.threshold)
+    assert obj["complaint_cutoff"] == pytest.approx(model.cutoff)
+    assert obj["complaint"] == (obj["tone"] <= model.threshold or obj["complaint_model"] >= model.cutoff)
+    code, out, _ = run(capsys, "emojify", text, "--explain")
+    read = out.splitlines()[1]
+    assert f"tone {obj['tone']:+.2f} (a complaint at ≤ {model.threshold:+.2f})" in read
+    places = 3 if abs(obj["complaint_model"] - model.cutoff) < 0.01 else 2
+    assert f"complaint model {obj['complaint_model']:.{places}f} (a complaint at ≥ {model.cutoff:.2f})" in read
+    assert ("reads as a complaint" in read) == obj["complaint"]
+
+
 def test_emojify_explain_reads_the_whole_catalog_only(capsys):
     code, out, err = run(capsys, "emojify", "my flight was delayed", "--explain", "--candidates", "🎉", "😡")
     assert code == 2 and out == "" and "--candidates" in err
