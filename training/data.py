@@ -140,7 +140,11 @@ def _csv_rows(path: str | os.PathLike, required: tuple[str, ...], hint: str = ""
     if not p.is_file():
         raise DataError(f"{p}: no such file")
     csv.field_size_limit(16 * 1024 * 1024)
-    with p.open(encoding="utf-8-sig", errors="replace", newline="") as f:
+    with p.open("rb") as f:
+        bom = f.read(2)
+    # a spreadsheet's "Unicode text" is UTF-16 with a byte-order mark; everything else is read as UTF-8
+    encoding = "utf-16" if bom in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+    with p.open(encoding=encoding, errors="replace", newline="") as f:
         reader = csv.reader(f)
         try:
             first = next(reader, [])

@@ -43,6 +43,18 @@ def test_emoji_forms_are_folded_and_rows_without_a_catalog_emoji_skipped(tmp_pat
     assert rows.skipped == 1
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-8-sig"])
+def test_a_file_with_a_byte_order_mark_is_read_in_its_encoding(tmp_path, catalog, encoding):
+    """A spreadsheet's "Unicode text" is UTF-16 with a byte-order mark (read as UTF-8 its
+    header was '��t\x00e\x00x\x00t…'); UTF-8 with one is read as well."""
+    f = tmp_path / "e.csv"
+    text = 'text,emojis\nlove it,❤️\n"great, thanks",👍🏽 :tada:\n'
+    f.write_bytes(("\ufeff" + text).encode(encoding) if encoding == "utf-16-le" else text.encode(encoding))
+    rows = read_emoji_csv(f, catalog)
+    assert rows.texts == ["love it", "great, thanks"]
+    assert rows.gold == [[catalog.lookup("❤").char], [catalog.lookup("👍").char, catalog.lookup("🎉").char]]
+
+
 def test_emojis_in_text_are_the_gold_and_leave_the_text(tmp_path, catalog, capsys):
     f = tmp_path / "export.csv"
     f.write_text(
