@@ -24,7 +24,7 @@ from training.data import (
     read_mapping,
     read_tweeteval,
 )
-from training.metrics import catalog_metrics, ranking_metrics
+from training.metrics import CatalogTally, ranking_metrics
 from training.minilm import remember_cached
 
 
@@ -161,17 +161,23 @@ class _RankingScorer:
         return s
 
 
-def _score_in_chunks(scorer, texts: list[str], batch: int, progress: bool) -> np.ndarray:
-    """(len(texts), catalog) scores, a chunk at a time, with a progress bar on long files."""
+def _tally_in_chunks(
+    scorer, texts: list[str], gold: list[np.ndarray], hidden: list[int], batch: int, progress: bool
+) -> dict[str, float]:
+    """:func:`training.metrics.catalog_metrics` of the scores of ``texts``, ranked a chunk at
+    a time (the columns ``hidden`` last, as never shown), with a progress bar on long files;
+    only a chunk's scores are held at once, however long the file."""
     from tqdm import tqdm
 
-    parts = []
+    tally = CatalogTally()
     with tqdm(total=len(texts), desc="ranking", unit="text", disable=not progress, leave=False) as bar:
         for i in range(0, len(texts), batch):
             chunk = texts[i : i + batch]
-            parts.append(scorer(chunk))
+            s = scorer(chunk)
+            s[:, hidden] = -np.inf
+            tally.add(s, gold[i : i + batch])
             bar.update(len(chunk))
-    return np.concatenate(parts)
+    return tally.figures()
 
 
 def evaluate_emojis(
@@ -239,9 +245,8 @@ def evaluate_emojis(
         yardstick = CatalogBaseline(baseline, data_dir)
         scorer = partial(yardstick.scores, chars=ranker.chars)
         name = f"baseline:{baseline}"
-    scores = _score_in_chunks(scorer, texts, batch, progress)
-    scores[:, [i for i, e in enumerate(ranker.chars) if e in kept_out]] = -np.inf  # ranked last, as never shown
-    m = catalog_metrics(scores, gold)
+    hidden = [i for i, e in enumerate(ranker.chars) if e in kept_out]
+    m = _tally_in_chunks(scorer, texts, gold, hidden, batch, progress)
     out = {"rows": len(texts), "rows_skipped": skipped, **m, "model_version": name}
     if kept_out:
         out["never"] = " ".join(kept_out)

@@ -48,23 +48,45 @@ def catalog_metrics(scores: np.ndarray, gold: list[np.ndarray]) -> dict[str, flo
     5, averaged over emojis (finding the rare, specific emoji counts as much as 😂);
     ``distinct_top1``: how many different emojis are ranked first. Ties rank pessimistically.
     """
-    if len(gold) == 0:
-        raise ValueError("no examples to score")
-    best_rank = np.empty(len(gold), dtype=np.int64)
-    hits: dict[int, list[int]] = {}
-    for i, cols in enumerate(gold):
-        row = scores[i]
-        ranks = np.array([int(np.sum(row > row[c])) + 1 for c in cols])  # 1 = first
-        best_rank[i] = ranks.min()
-        for c, r in zip(cols, ranks, strict=True):
-            hits.setdefault(int(c), []).append(int(r <= 5))
-    return {
-        "top1_accuracy": float(np.mean(best_rank == 1)),
-        "top5_accuracy": float(np.mean(best_rank <= 5)),
-        "mrr": float(np.mean(1.0 / best_rank)),
-        "macro_recall_at_5": float(np.mean([np.mean(v) for v in hits.values()])),
-        "distinct_top1": int(len(np.unique(scores.argmax(axis=1)))),
-    }
+    return CatalogTally().add(scores, gold).figures()
+
+
+class CatalogTally:
+    """:func:`catalog_metrics` gathered a chunk of rows at a time, keeping a few numbers per
+    row instead of the scores: a long file's (N, catalog) scores need not fit in memory (a
+    million messages would be 7.6 GB of float32)."""
+
+    def __init__(self) -> None:
+        self.best_rank: list[np.ndarray] = []  # per chunk, each row's best-ranked gold emoji (1 = first)
+        self.first: set[int] = set()  # the emojis ranked first
+        self.hits: dict[int, list[int]] = {}  # per gold emoji, 1 where it was in a row's top 5
+
+    def add(self, scores: np.ndarray, gold: list[np.ndarray]) -> CatalogTally:
+        if len(scores) != len(gold):
+            raise ValueError(f"{len(scores)} rows of scores for {len(gold)} rows of gold emojis")
+        best = np.empty(len(gold), dtype=np.int64)
+        for i, cols in enumerate(gold):
+            row = scores[i]
+            ranks = np.array([int(np.sum(row > row[c])) + 1 for c in cols])  # 1 = first
+            best[i] = ranks.min()
+            for c, r in zip(cols, ranks, strict=True):
+                self.hits.setdefault(int(c), []).append(int(r <= 5))
+        self.best_rank.append(best)
+        if len(scores):
+            self.first.update(np.unique(scores.argmax(axis=1)).tolist())
+        return self
+
+    def figures(self) -> dict[str, float]:
+        best = np.concatenate(self.best_rank) if self.best_rank else np.empty(0, np.int64)
+        if len(best) == 0:
+            raise ValueError("no examples to score")
+        return {
+            "top1_accuracy": float(np.mean(best == 1)),
+            "top5_accuracy": float(np.mean(best <= 5)),
+            "mrr": float(np.mean(1.0 / best)),
+            "macro_recall_at_5": float(np.mean([np.mean(v) for v in self.hits.values()])),
+            "distinct_top1": len(self.first),
+        }
 
 
 def within_tolerance(grid: list[dict[str, Any]], floors: dict[str, float], figures=lambda g: g) -> list:

@@ -8,7 +8,7 @@ import pytest
 
 from bot.cli import main
 from training.data import DataError, read_emoji_csv, read_emojis_in_text
-from training.metrics import catalog_metrics
+from training.metrics import CatalogTally, catalog_metrics
 
 
 def test_catalog_metrics_by_hand():
@@ -27,6 +27,24 @@ def test_catalog_metrics_by_hand():
     # per emoji: 0 → 1/1, 1 → 0/1, 2 → 1/1, 3 → 0/1
     assert m["macro_recall_at_5"] == pytest.approx(0.5)
     assert m["distinct_top1"] == 2
+
+
+def test_the_tally_of_chunks_is_the_metrics_of_the_whole():
+    """`evaluate emojis` keeps a few numbers per row, not a file's scores: the figures
+    gathered chunk by chunk, ties and emojis gold in several chunks included, are those of
+    all the rows at once."""
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 6, size=(50, 12)).astype(np.float32)  # many ties
+    gold = [rng.choice(12, size=rng.integers(1, 4), replace=False) for _ in range(50)]
+    tally = CatalogTally()
+    for i in (0, 7, 8, 30):
+        j = {0: 7, 7: 8, 8: 30, 30: 50}[i]
+        tally.add(scores[i:j], gold[i:j])
+    assert tally.figures() == catalog_metrics(scores, gold)
+    with pytest.raises(ValueError, match="no examples"):
+        CatalogTally().figures()
+    with pytest.raises(ValueError, match="3 rows of scores for 2"):
+        CatalogTally().add(scores[:3], gold[:2])
 
 
 def test_emoji_forms_are_folded_and_rows_without_a_catalog_emoji_skipped(tmp_path, catalog):
