@@ -7,7 +7,8 @@ SQAM (the train side minus the tune rows; a tweet's first emoji is its label); p
 its largest weights; its weight next to the SQAM and the names chosen by MRR on the tune
 rows (never on the validation side, which is only reported: with and without the head).
 Then the sentence term's weight (after `train sentence`) and the popularity mix, together
-(``choose_sentence_and_mix``), and the name slot.
+(``choose_sentence_and_mix``), and the name slot. Last, with every weight chosen, the columns
+of TweetEval's 20 emojis are refit with TweetEval's train tweets too (``tweeteval_weight``).
 """
 
 from __future__ import annotations
@@ -58,6 +59,11 @@ class CatalogHeadSettings:
     prior_weights: tuple[float, ...] = (0.0, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
     sentence_weights: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0)
     prior_texts: int = CHOICE_TEXTS
+    # TweetEval's train tweets (but the choosing ones) in the columns of its 20 emojis, each
+    # at this weight next to a whole-catalog tweet (0: none; 0.3, as the sentence term's
+    # teacher weighs them, not tuned). Refit after every weight above is chosen: see
+    # `_refit_tweeteval_columns`.
+    tweeteval_weight: float = 0.3
     # The name slot (models.names.give_slot): of these match thresholds, the one with the
     # best tune macro-recall@5 among those that cost top-5 and MRR at most `prior_tolerance`
     # and macro-recall@5, which moves more (a bootstrap standard error of 0.007 on the val
@@ -111,9 +117,28 @@ class _Rows:
         return scores if self.term is None or not weight else scores + np.float32(weight) * self.term
 
 
-def _fit_head(ranker: TextRanker, texts: list[str], labels: np.ndarray, s: CatalogHeadSettings, say):
+@dataclass
+class _Fit:
+    """The one-vs-rest LinearSVC, dense until pruned, with what a refit of some of its
+    columns needs."""
+
+    x: Any  # the training tweets' n-gram rows
+    labels: np.ndarray
+    classes: np.ndarray
+    coef: np.ndarray  # (emojis, n-grams)
+    bias: np.ndarray
+    class_weight: dict[int, float]
+    seconds: float
+
+    def head(self, ranker: TextRanker, s: CatalogHeadSettings, weight: float = 0.0) -> CatalogHead:
+        """The head, pruned to ``s.keep`` weights."""
+        chars = [ranker.chars[int(c)] for c in self.classes]
+        return CatalogHead.from_dense(chars, self.coef.T, self.bias, weight, ranker.encoder.ngram_idf, keep=s.keep)
+
+
+def _fit_head(ranker: TextRanker, texts: list[str], labels: np.ndarray, s: CatalogHeadSettings, say) -> _Fit:
     """The LinearSVC over the SQAM's n-gram rows, each emoji's tweets weighed
-    ``(count / mean count)^−balance``, pruned to ``s.keep`` weights: (head, fit seconds)."""
+    ``(count / mean count)^−balance``."""
     from sklearn.svm import LinearSVC
 
     _, x, _ = _ranker_rows(ranker, texts, scores=False)
@@ -122,13 +147,56 @@ def _fit_head(ranker: TextRanker, texts: list[str], labels: np.ndarray, s: Catal
     class_weight = {int(e): float(n / counts.mean()) ** -s.balance for e, n in zip(emojis, counts, strict=True)}
     t_fit = time.time()
     svm = LinearSVC(C=s.c, class_weight=class_weight, random_state=0).fit(x, labels)
-    fit_seconds = time.time() - t_fit
     classes = np.asarray(svm.classes_)
     coef = svm.coef_ if len(classes) > 2 else np.vstack([-svm.coef_, svm.coef_])
     bias = svm.intercept_ if len(classes) > 2 else np.concatenate([-svm.intercept_, svm.intercept_])
-    chars = [ranker.chars[int(c)] for c in classes]
-    head = CatalogHead.from_dense(chars, coef.T, bias, 0.0, ranker.encoder.ngram_idf, keep=s.keep)
-    return head, fit_seconds
+    return _Fit(x, labels, classes, coef, bias, class_weight, time.time() - t_fit)
+
+
+def _refit_tweeteval_columns(ranker: TextRanker, data_dir, fit: _Fit, s: CatalogHeadSettings, say) -> int:
+    """Refit, in place, the columns of TweetEval's 20 emojis on the whole-catalog tweets and
+    TweetEval's train tweets but the choosing ones (``training.data.choice_sample``), those
+    at ``s.tweeteval_weight``: for each column the binary problem liblinear's one-vs-rest
+    solves (its emoji's tweets at C · class weight, the rest at C; checked to reproduce its
+    columns to 10⁻⁶), with more rows. A TweetEval tweet says which of the 20 its writer
+    chose and nothing of the other emojis, so it enters only those columns, a positive of
+    its own and a negative of the 19 others. Returns how many TweetEval tweets it read.
+
+    It comes after every weight is chosen, because the choosing tweets are TweetEval's: with
+    their collection in the head, the rule that weighs them next to the tune rows (the mix,
+    the sentence term) would read them as the head's own kind of message, and on the
+    train-side recipe it then chose no popularity at all, at a cost of 0.017 of tune top-5
+    (`docs/TEXT_RANKING.md`)."""
+    import scipy.sparse as sp
+    from sklearn.svm import LinearSVC
+
+    from training.data import choice_sample, load_tweeteval
+
+    if len(fit.classes) <= 2:  # a two-emoji head is one column, kept as liblinear fit it
+        return 0
+    te = load_tweeteval(data_dir, "train")
+    keep = np.setdiff1d(np.arange(len(te.texts)), choice_sample(len(te.texts), s.prior_texts))
+    if s.max_tweets:
+        keep = keep[: s.max_tweets]
+    if not len(keep):  # every one of them is a choosing tweet
+        say("catalog head: no TweetEval train tweet is left beside the choosing ones; its columns stay")
+        return 0
+    rows = te.label_rows(ranker.catalog, ranker.index.positions)
+    te_labels = np.asarray([rows[te.labels[i]] for i in keep])
+    say(f"catalog head: {len(keep):,} TweetEval train tweets in the columns of its {len(set(rows))} emojis")
+    _, xt, _ = _ranker_rows(ranker, [te.texts[i] for i in keep], scores=False)
+    both = sp.vstack([fit.x, xt]).tocsr()
+    col_of = {int(c): j for j, c in enumerate(fit.classes)}
+    t_fit = time.time()
+    for e in sorted({int(r) for r in rows} & set(col_of)):
+        y = np.concatenate([fit.labels == e, te_labels == e]).astype(np.int64)
+        w = np.concatenate([np.ones(len(fit.labels)), np.full(len(te_labels), s.tweeteval_weight)])
+        w[y == 1] *= fit.class_weight[e]
+        svm = LinearSVC(C=s.c, random_state=0).fit(both, y, sample_weight=w)
+        fit.coef[col_of[e]] = svm.coef_[0]
+        fit.bias[col_of[e]] = svm.intercept_[0]
+    fit.seconds += time.time() - t_fit
+    return len(keep)
 
 
 def _save(path, save) -> None:
@@ -226,7 +294,8 @@ def train_catalog_head(
 
     say(f"catalog head: featurising {len(rest):,} train tweets")
     labels = np.asarray([pos[whole.gold[i][0]] for i in rest])
-    head, fit_seconds = _fit_head(ranker, [whole.texts[i] for i in rest], labels, s, say)
+    fit = _fit_head(ranker, [whole.texts[i] for i in rest], labels, s, say)
+    head = fit.head(ranker, s)
     # what ships: int8 values, so the weight is chosen with the head as it will be read back
     _save(out / CATALOG_HEAD_FILE, head.save)
     head = CatalogHead.load(out / CATALOG_HEAD_FILE).bind(pos, n_catalog)
@@ -256,15 +325,38 @@ def train_catalog_head(
     if slot:
         write_json_atomically(out / NAME_SLOT_FILE, {"threshold": slot, "position": SLOT_POSITION})
 
+    tweeteval_columns: dict[str, Any] | None = None
+    n_read = _refit_tweeteval_columns(ranker, data_dir, fit, s, say) if s.tweeteval_weight else 0
+    if n_read:
+        _save(out / CATALOG_HEAD_FILE, fit.head(ranker, s, head.weight).save)
+        head = CatalogHead.load(out / CATALOG_HEAD_FILE).bind(pos, n_catalog)
+
+        def shipped(rows: _Rows) -> dict[str, float]:
+            p = mix.probabilities(rows.with_term(rows.base + head.weight * head.scores(rows.rows), term_weight))
+            if slot:
+                give_slot(p, *ranker.names.match(ranker.featurizer.featurize(rows.texts).word_ids).strongest(), slot)
+            return rounded(catalog_metrics(p, rows.gold))
+
+        # the choosing tweets are of the collection the head now learned from: reported, not choosing
+        tweeteval_columns = {"weight": s.tweeteval_weight, "tweets": n_read, "tune": shipped(tune)}
+        tweeteval_columns["tweeteval_train"] = shipped(other)
+
     info: dict[str, Any] = {
-        "settings": {"c": s.c, "balance": s.balance, "keep": s.keep, "max_tweets": s.max_tweets},
+        "settings": {
+            "c": s.c,
+            "balance": s.balance,
+            "keep": s.keep,
+            "max_tweets": s.max_tweets,
+            "tweeteval_weight": s.tweeteval_weight,
+        },
         "weight": head.weight,
         "emojis": len(head.emojis),
         "entries": int(head.weights.nnz),
         "train_tweets": len(rest),
         "tune_rows": len(tune_idx),
         "tune_grid": grid,
-        "fit_seconds": round(fit_seconds, 1),
+        "fit_seconds": round(fit.seconds, 1),
+        "tweeteval_columns": tweeteval_columns,
         "prior": {
             "temperature": round(mix.temperature, 4),
             "weight": mix.weight,

@@ -127,7 +127,7 @@ def cmd_train_catalog_head(args: argparse.Namespace) -> int:
 
     require_data_dir(args.data_dir)
     s = CatalogHeadSettings()
-    for name in ("c", "balance", "keep", "max_tweets"):  # each checked by its argparse type
+    for name in ("c", "balance", "keep", "max_tweets", "tweeteval_weight"):  # each checked by its argparse type
         if getattr(args, name) is not None:
             setattr(s, name, getattr(args, name))
     info = train_catalog_head(args.data_dir, args.out, s)
@@ -307,6 +307,13 @@ def register(sub) -> None:
         help="an emoji's tweets weigh (count / mean count)^-balance: 0 plain, 1 balanced (0.25)",
     )
     tc.add_argument("--keep", type=positive, help="weights kept, those with the largest |w| · idf (300000)")
+    tc.add_argument(
+        "--tweeteval-weight",
+        dest="tweeteval_weight",
+        type=non_negative,
+        help="TweetEval's train tweets (but the 8,000 it chooses on) in the columns of its 20 emojis, each at this "
+        "weight next to a whole-catalog tweet, after every weight is chosen (0.3; 0: none)",
+    )
     tc.add_argument("--max-tweets", dest="max_tweets", type=positive, help="train on at most this many tweets (tests)")
     tc.add_argument("--out", help=READ_WRITE_HELP)
     tc.set_defaults(func=cmd_train_catalog_head)

@@ -367,7 +367,8 @@ def test_catalog_head_trains_after_the_sqam_and_ranks(tiny_artifacts, tmp_path):
     data, out, _, _ = tiny_artifacts
     folder = tmp_path / "artifacts"
     shutil.copytree(out, folder)  # the module's other tests keep the folder without a head
-    info = train_catalog_head(data, folder, CatalogHeadSettings(keep=5_000), verbose=False)
+    # 150 of the 400 TweetEval train tweets choose the weights; the others enter the head last
+    info = train_catalog_head(data, folder, CatalogHeadSettings(keep=5_000, prior_texts=150), verbose=False)
     assert (folder / CATALOG_HEAD_FILE).exists() and info["entries"] <= 5_000
     assert info["emojis"] == len(SIGNALS) and info["weight"] in CatalogHeadSettings().weights
     assert read_manifest(folder)["catalog_head"]["weight"] == info["weight"]
@@ -388,6 +389,39 @@ def test_catalog_head_trains_after_the_sqam_and_ranks(tiny_artifacts, tmp_path):
     slot = info["name_slot"]  # chosen where it costs the tune rows nothing that matters
     assert slot["threshold"] in (0.0, *CatalogHeadSettings().slot_thresholds)
     assert ranker.name_slot == slot["threshold"] or ranker.names is None
+    # last, TweetEval's train tweets but the choosing ones in its emojis' columns
+    columns = info["tweeteval_columns"]
+    assert columns["weight"] == CatalogHeadSettings().tweeteval_weight > 0
+    assert columns["tweets"] == 400 - 150 and "tune" in columns and "tweeteval_train" in columns
+    # with every TweetEval tweet a choosing one (the default 8,000 of these 400) the columns stay
+    assert train_catalog_head(data, folder, CatalogHeadSettings(keep=5_000), verbose=False)["tweeteval_columns"] is None
+
+
+def test_tweeteval_columns_are_liblinears_one_vs_rest_columns_with_more_rows(tiny_artifacts):
+    """`_refit_tweeteval_columns` solves, per column, the binary problem liblinear's
+    one-vs-rest solves: with TweetEval's tweets weighing nothing it gives back the
+    one-vs-rest columns; with them it moves the columns of TweetEval's emojis only."""
+    from training.catalog_head import CatalogHeadSettings, _fit_head, _refit_tweeteval_columns, ranker_over_ngrams
+    from training.data import shipped_pool
+
+    data, out, _, _ = tiny_artifacts
+    ranker, catalog = ranker_over_ngrams(data, out, "the test")
+    draw = shipped_pool(data, out, catalog)
+    pos = ranker.index.positions
+    texts = [draw.pool.texts[i] for i in draw.rest]
+    labels = np.asarray([pos[draw.pool.gold[i][0]] for i in draw.rest])
+    s = CatalogHeadSettings(keep=5_000, prior_texts=150)
+    fit = _fit_head(ranker, texts, labels, s, lambda msg: None)
+    ovr = fit.coef.copy(), fit.bias.copy()
+    s.tweeteval_weight = 0.0
+    assert _refit_tweeteval_columns(ranker, data, fit, s, lambda msg: None) > 0
+    np.testing.assert_allclose(fit.coef, ovr[0], atol=1e-4)
+    np.testing.assert_allclose(fit.bias, ovr[1], atol=1e-4)
+    s.tweeteval_weight = 1.0
+    _refit_tweeteval_columns(ranker, data, fit, s, lambda msg: None)
+    tweeteval = np.isin(fit.classes, [pos[catalog.lookup(e).char] for e in TWEETEVAL_EMOJIS])
+    moved = np.abs(fit.coef - ovr[0]).max(axis=1) > 1e-3
+    assert moved[tweeteval].all() and not moved[~tweeteval].any()
 
 
 def test_sentence_term_distils_the_encoder_and_catalog_head_weighs_it_with_the_mix(
@@ -466,6 +500,7 @@ def test_train_catalog_head_reproduces_the_shipped_weight_and_figures(tmp_path, 
     assert info["prior"] == shipped["prior"]  # the same temperature, weight and figures
     assert shipped["prior"]["weight"] > 0
     assert info["name_slot"] == shipped["name_slot"]  # the refit's tune rows: 1.0, a named emoji
+    assert info["tweeteval_columns"] == shipped["tweeteval_columns"]  # refit after the choices, the same
     for folder in (out, artifacts_dir(None)):  # no file where no slot was chosen
         assert (folder / NAME_SLOT_FILE).exists() == (shipped["name_slot"]["threshold"] > 0)
     slots = {g["threshold"]: g["tune"] for g in info["name_slot"]["grid"]}
