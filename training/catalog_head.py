@@ -325,21 +325,24 @@ def train_catalog_head(
     if slot:
         write_json_atomically(out / NAME_SLOT_FILE, {"threshold": slot, "position": SLOT_POSITION})
 
+    def shipped(rows: _Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(scores with the head, with the term too, the shipped ranking's probabilities)."""
+        with_head = rows.base + head.weight * head.scores(rows.rows)
+        scores = rows.with_term(with_head, term_weight)
+        p = mix.probabilities(scores)
+        if slot:
+            give_slot(p, *ranker.names.match(ranker.featurizer.featurize(rows.texts).word_ids).strongest(), slot)
+        return with_head, scores, p
+
     tweeteval_columns: dict[str, Any] | None = None
     n_read = _refit_tweeteval_columns(ranker, data_dir, fit, s, say) if s.tweeteval_weight else 0
     if n_read:
         _save(out / CATALOG_HEAD_FILE, fit.head(ranker, s, head.weight).save)
         head = CatalogHead.load(out / CATALOG_HEAD_FILE).bind(pos, n_catalog)
-
-        def shipped(rows: _Rows) -> dict[str, float]:
-            p = mix.probabilities(rows.with_term(rows.base + head.weight * head.scores(rows.rows), term_weight))
-            if slot:
-                give_slot(p, *ranker.names.match(ranker.featurizer.featurize(rows.texts).word_ids).strongest(), slot)
-            return rounded(catalog_metrics(p, rows.gold))
-
         # the choosing tweets are of the collection the head now learned from: reported, not choosing
-        tweeteval_columns = {"weight": s.tweeteval_weight, "tweets": n_read, "tune": shipped(tune)}
-        tweeteval_columns["tweeteval_train"] = shipped(other)
+        tweeteval_columns = {"weight": s.tweeteval_weight, "tweets": n_read}
+        for name, rows in (("tune", tune), ("tweeteval_train", other)):
+            tweeteval_columns[name] = rounded(catalog_metrics(shipped(rows)[2], rows.gold))
 
     info: dict[str, Any] = {
         "settings": {
@@ -374,11 +377,7 @@ def train_catalog_head(
     if val is not None:  # a model trained on every tweet has no val side to report on
         _, val_texts, val_gold = val.in_catalog(pos)
         v = _Rows.of(ranker, val_texts, val_gold)
-        with_head = v.base + head.weight * head.scores(v.rows)
-        val_scores = v.with_term(with_head, term_weight)
-        val_shipped = mix.probabilities(val_scores)
-        if slot:
-            give_slot(val_shipped, *ranker.names.match(ranker.featurizer.featurize(v.texts).word_ids).strongest(), slot)
+        with_head, val_scores, val_shipped = shipped(v)
         info["twemoji_val_without"] = rounded(catalog_metrics(v.base, v.gold))
         info["twemoji_val_with"] = rounded(catalog_metrics(with_head, v.gold))
         if v.term is not None:
