@@ -38,6 +38,7 @@ from models.artifacts import (
     read_manifest,
     require,
 )
+from models.complaint import THRESHOLD as TONE_THRESHOLD
 from models.heads import TextHeads, answers_digest
 from models.text import TextBatch, TextFeaturizer, Vocabulary, mean_word_vectors
 
@@ -237,7 +238,7 @@ class Explanation:
     complaint: bool
     emojis: list[Explained]
     complaint_model: float | None = None  # the complaint model's probability (None: no model)
-    tone_threshold: float = 0.0  # a tone at or below it reads as a complaint
+    tone_threshold: float = TONE_THRESHOLD  # a tone at or below it reads as a complaint
     complaint_cutoff: float | None = None  # the model's probability from which it does (None: no model)
 
 
@@ -574,7 +575,6 @@ class TextRanker:
         """The top ``k`` of ``text`` over the whole catalog, each emoji with the parts of its
         score, then the emojis the guards moved out of that top ``k``: what `emojibot emojify
         --explain` prints. Scores the text once per part (a few milliseconds)."""
-        from models.complaint import THRESHOLD as TONE_THRESHOLD
         from models.grave import grave_rows
 
         _check_texts([text], allow_empty=False)
