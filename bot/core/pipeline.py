@@ -230,20 +230,32 @@ class EventPipeline:
             pass  # its lease runs out on its own; the replayer takes it then
 
     # -- replaying -------------------------------------------------------------------------
+    async def _accept_held(self, lease: float, on_fresh=None) -> None:
+        """Store the held events in order, each leaving memory only once the store has it:
+        until then ``held`` counts it, and a call cancelled (a drain stopping the replayer)
+        or stopped by :class:`StoreUnavailable` loses none. ``on_fresh(event, t0)`` for each
+        one the store had not seen."""
+        for item in list(self._held):
+            event, t0 = item
+            fresh = await self.store.accept_event(event.platform, event.event_id, event_to_json(event), lease)
+            self._held = [h for h in self._held if h is not item]
+            if fresh and on_fresh is not None:
+                on_fresh(event, t0)
+
     async def replay_once(self) -> int:
         """Accept held events and start the inbox's due ones; how many were started."""
         started = 0
-        held, self._held = self._held, []
-        for i, (event, t0) in enumerate(held):
-            try:
-                fresh = await self.store.accept_event(event.platform, event.event_id, event_to_json(event), self.lease)
-            except StoreUnavailable:
-                self._held = held[i:] + self._held
-                return started
-            if fresh:
-                self.metrics.event(event.platform, "received")
-                self._spawn(event, t0)
-                started += 1
+
+        def start(event: Event, t0: float) -> None:
+            nonlocal started
+            self.metrics.event(event.platform, "received")
+            self._spawn(event, t0)
+            started += 1
+
+        try:
+            await self._accept_held(self.lease, start)
+        except StoreUnavailable:
+            return started
         if not self.surfaces or not self.accepting:
             return started
         for due in await self.store.take_due_events(list(self.surfaces), lease=self.lease):
@@ -295,15 +307,8 @@ class EventPipeline:
             self._replayer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._replayer
-        if self._held:  # one last chance to make them durable
-            with contextlib.suppress(StoreUnavailable):
-                held, self._held = self._held, []
-                for i, (event, _) in enumerate(held):
-                    try:
-                        await self.store.accept_event(event.platform, event.event_id, event_to_json(event), 0.0)
-                    except StoreUnavailable:
-                        self._held = held[i:]
-                        raise
+        with contextlib.suppress(StoreUnavailable):  # one last chance to make the held ones durable
+            await self._accept_held(0.0)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while running := [t for t in self._tasks if not t.done()]:  # including ones started meanwhile

@@ -305,6 +305,46 @@ async def test_an_event_that_arrives_while_the_store_is_down_waits_in_memory_unt
         await proxy.close()
 
 
+async def test_held_events_count_and_survive_while_a_replay_is_stuck_or_stopped(make_core, monkeypatch):
+    """The replayer takes a held event out of memory only once the store has it: while the
+    store hangs on it `held` still counts every one (it read 1 of 3 on a loaded machine), and
+    a drain that stops the replayer there loses none (they vanished with the cancelled
+    replay) but makes them durable. The store is the real SQLite one; its accept_event is
+    failed or held up in front of it."""
+    from bot.core.events import MessageCreated
+
+    core = await make_core(default=DEFAULT)
+    pipeline = core.pipeline
+    pipeline.replay_interval = 0.05
+    real = pipeline.store.accept_event
+    down, stuck, waiting = True, asyncio.Event(), []
+
+    async def accept_event(platform, event_id, *args, **kw):
+        if down:
+            raise StoreUnavailable("the database is down")
+        waiting.append(event_id)
+        await stuck.wait()
+        return await real(platform, event_id, *args, **kw)
+
+    monkeypatch.setattr(pipeline.store, "accept_event", accept_event)
+    events = [
+        MessageCreated("gateway", uuid.uuid4().hex, RUN_CHANNEL, uuid.uuid4().hex, "U1", f"taco {i}") for i in range(3)
+    ]
+    for e in events:
+        assert await pipeline.submit(e, hold=True)  # held, and the replayer started
+    assert pipeline.held == 3
+    down = False
+    assert await wait_until(lambda: bool(waiting))  # the replayer is inside the store now
+    assert pipeline.held == 3
+    drain = asyncio.create_task(pipeline.drain(5.0))  # stops the replayer, then one last try
+    assert await wait_until(lambda: pipeline._replayer.done() and len(waiting) > 1)
+    assert pipeline.held == 3
+    stuck.set()
+    assert await drain == 0 and pipeline.held == 0 and core.metrics.count("gateway", "dropped") == 0
+    due = await pipeline.store.take_due_events(["gateway"], lease=60.0)  # durable: the next start runs them
+    assert {d.event_id for d in due} >= {e.event_id for e in events}
+
+
 async def test_readyz_and_metrics_tell_the_truth_about_the_store(make_core):
     from aiohttp.test_utils import TestClient
 
