@@ -1,11 +1,12 @@
-"""Grave messages: a death, a grave illness, a disaster, someone taken to hospital, and the
-sympathy sent to someone ill or grieving ("get well soon", "sorry for your loss"). For
-these the bot holds back the emojis that laugh, flirt, party or hype.
+"""Grave messages: a death, a grave illness, a disaster, someone taken to hospital, the loss
+of a job, and the sympathy sent to someone ill or grieving ("get well soon", "sorry for
+your loss"). For these the bot holds back the emojis that laugh, flirt, party or hype.
 
 Tweets teach the ranking that 😂 goes with almost anything, bad news included: "sad news:
 our colleague Tom died this morning" got 😂 first, "he has cancer" 😂 😍, and auto-react
 added 💯 to "earthquake killed hundreds". No chat user would accept that, whatever the
-tweets say. So when a message names a death, a grave illness or a disaster, or sends
+tweets say. So when a message names a death, a grave illness, a disaster or the loss of a
+job (:data:`_JOB_LOSS`: "got laid off today" got 😍 😂 first), or sends
 sympathy for one (:data:`_SYMPATHY`: "get well soon" got 😂 😍 first), and does not
 itself laugh (*lol*, *haha*, 😂: then it is a joke), the emojis of :data:`HELD_BACK` move
 below every other emoji of its ranking. What is left is what the ranking puts next: 😢 😭
@@ -54,6 +55,14 @@ _PHRASES = (
     rf"(?:my|our|his|her|their|your) (?:\w+ )?(?:{_KIN}) (?:just |has |had )?"
     r"(?:died|passed(?= *(?:$|[.,;]|last|this|yesterday|today|tonight|earlier|suddenly|peacefully)))"
 )
+# The loss of a job, told of oneself or of someone ("got laid off today", "she lost her job",
+# "I was let go"): news a colleague meets with sympathy, not 😂 or 😍. Not "fired up", "let
+# go of it", "lay off the sugar", nor "sacked" (as often a quarterback's as a worker's).
+_JOB_LOSS = (
+    r"laid off|lay-?offs?|redundancies|made redundant|"
+    r"(?:lost|losing|lose) (?:my|his|her|their|our|your|a|the) job|"
+    r"(?:got|get|gets|getting|been|was|were|being|am|is|are) (?:just )?(?:fired(?! up)|let go(?! of))"
+)
 # Sympathy: the wishes and condolences a colleague sends someone ill or grieving. Only
 # the phrases that are a wish or a condolence ("get well", "feel better soon"), not those
 # that are as often glad or romantic ("feel better" alone, "thinking of you", "sending love").
@@ -62,7 +71,9 @@ _SYMPATHY = (
     "speedy recovery|sorry to hear|sorry (?:for|about) your loss|hang in there|"
     "sending (?:you )?(?:hugs|prayers|strength|healing)"
 )
-_GRAVE = re.compile(rf"(?<![\w@])(?:{_WORDS}|{_PHRASES}|{_SYMPATHY})(?!\w)|['’]s death(?!\w)", re.IGNORECASE)
+_GRAVE = re.compile(
+    rf"(?<![\w@])(?:{_WORDS}|{_PHRASES}|{_JOB_LOSS}|{_SYMPATHY})(?!\w)|['’]s death(?!\w)", re.IGNORECASE
+)
 # A person or a pet taken to hospital ("my mom is in the hospital", "our dog was rushed to
 # the vet ER"), but not a birth, which is glad news told from the same ward.
 _HOSPITAL = re.compile(
@@ -98,12 +109,14 @@ HELD_BACK = (
 _KEYS = (
     "funeral condolence obituar mourn griev rip r.i.p cancer chemo hospice leuk tumo miscarr stillborn overdose "
     "suicide earthquake tsunami trag massacre bombing terror genocide casualt pass peace lost died death killed "
-    "people shooting shot memorial well better recovery sorry hang sending hospital icu intensive"
+    "people shooting shot memorial well better recovery sorry hang sending hospital icu intensive laid lay-off layoff "
+    "redundan losing lose fired let go"
 ).split()
 
 
 def is_grave(text: str) -> bool:
-    """Whether ``text`` names a death, a grave illness or a disaster and is no joke."""
+    """Whether ``text`` names a death, a grave illness, a disaster or the loss of a job, or
+    sends sympathy for one, and is no joke."""
     low = text.lower()
     return any(k in low for k in _KEYS) and _names_grave(text)
 

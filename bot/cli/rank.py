@@ -82,8 +82,8 @@ def _print_explanation(e, version: str, as_json: bool) -> None:
     guards = []
     if e.grave:
         guards.append(
-            "names a death, a grave illness or a disaster, or sends sympathy: the grave guard holds back "
-            "the laughing and partying emojis"
+            "names a death, a grave illness, a disaster or the loss of a job, or sends sympathy: the grave "
+            "guard holds back the laughing and partying emojis"
         )
     if e.complaint:
         guards.append("reads as a complaint: the complaint guard holds back the emojis of delight it does not name")

@@ -29,6 +29,14 @@ GRAVE = [
     "my mom is in the hospital",
     "my dad was rushed to the hospital last night",
     "grandma got hospitalized",
+    # the loss of a job
+    "got laid off today",
+    "I lost my job",
+    "my dad lost his job",
+    "I was let go this morning",
+    "got fired today",
+    "layoffs announced at work today",
+    "half the team was made redundant",
     # sympathy for someone ill or grieving
     "get well soon!",
     "hope you're feeling better",
@@ -64,6 +72,11 @@ NOT_GRAVE = [
     "my wife is in the hospital having our baby!",  # a birth: glad news from the same ward
     "I work at the hospital",
     "my sister is in the hospital lol",
+    "we're all fired up for the game",  # not a job lost
+    "let go of the past",
+    "lay off the sugar",
+    "I lost my keys again",
+    "I got fired lol",
 ]
 
 
