@@ -117,9 +117,11 @@ class EventPipeline:
 
         Raises :class:`StoreUnavailable` when the store cannot take it (unless ``hold``:
         then it waits in memory and is accepted when the store is back), and
-        :class:`ShuttingDown` while draining."""
+        :class:`ShuttingDown` while draining when the store cannot take it either: an event
+        that arrives during a drain is stored for the next start, not run (a Discord gateway
+        stays connected until the drain ends, and never resends)."""
         if not self.accepting:
-            raise ShuttingDown("the bot is shutting down")
+            return await self._keep_for_next_start(event, hold)
         t0 = time.monotonic()
         try:
             fresh = await self.store.accept_event(event.platform, event.event_id, event_to_json(event), self.lease)
@@ -140,6 +142,30 @@ class EventPipeline:
             self.handed_back += 1
             return True
         self._spawn(event, t0)
+        return True
+
+    async def _keep_for_next_start(self, event: Event, hold: bool) -> bool:
+        """During a drain: store ``event`` due at once (another worker, or the next start,
+        runs it) and count it handed back. A store that cannot take it then refuses it
+        (``StoreUnavailable``, which Slack resends) or, for a platform that never resends
+        (``hold``), drops it: counted, so that ``serve`` exits non-zero."""
+        try:
+            fresh = await self.store.accept_event(event.platform, event.event_id, event_to_json(event), 0.0)
+        except StoreUnavailable:
+            if not hold:
+                self.metrics.event(event.platform, "refused")
+                raise
+            self.metrics.event(event.platform, "dropped")
+            self.dropped += 1
+            log.error("event %s/%s dropped: it arrived during shutdown with the store unavailable",
+                      event.platform, event.event_id)  # fmt: skip
+            raise ShuttingDown("the bot is shutting down and the store is unavailable") from None
+        if not fresh:
+            self.metrics.event(event.platform, "duplicate")
+            return False
+        self.metrics.event(event.platform, "received")
+        self.handed_back += 1
+        log.info("event %s/%s arrived during shutdown: stored for the next start", event.platform, event.event_id)
         return True
 
     def _spawn(self, event: Event, t0: float) -> None:

@@ -345,6 +345,51 @@ async def test_held_events_count_and_survive_while_a_replay_is_stuck_or_stopped(
     assert {d.event_id for d in due} >= {e.event_id for e in events}
 
 
+async def test_an_event_that_arrives_during_a_drain_is_stored_and_the_next_start_answers_it(
+    make_core, tmp_path, monkeypatch
+):
+    """A Discord gateway stays connected while the bot drains (up to the grace period and
+    the finish time), and never resends: an event it delivers then is stored, due at once,
+    and the next start answers it (it was refused and lost). With the store down as well it
+    is counted dropped, so `serve` exits non-zero; a Slack event is refused, which Slack
+    resends."""
+    from bot.core.events import MessageCreated
+    from bot.core.pipeline import ShuttingDown
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'late.sqlite'}"
+    first = await make_core(url=url, default=DEFAULT)
+    assert await first.pipeline.drain(0.5) == 0
+    late = MessageCreated("gateway", uuid.uuid4().hex, RUN_CHANNEL, uuid.uuid4().hex, "U1", "taco tuesday")
+    assert await first.pipeline.submit(late, hold=True)
+    assert first.pipeline.handed_back >= 1 and first.pipeline.dropped == 0 and first.pipeline.in_flight == 0
+    await first.pipeline.submit(late, hold=True)  # the gateway's duplicate stays one row
+    rows = [r for r in await first.store.rows("processed_events") if r["event_id"] == late.event_id]
+    assert [r["status"] for r in rows] == ["pending"]
+
+    real = first.pipeline.store.accept_event
+
+    async def down(*args, **kw):
+        raise StoreUnavailable("the database is down")
+
+    monkeypatch.setattr(first.pipeline.store, "accept_event", down)
+    slack = MessageCreated("slack", uuid.uuid4().hex, RUN_CHANNEL, uuid.uuid4().hex, "U1", "x")
+    with pytest.raises(StoreUnavailable):
+        await first.pipeline.submit(slack)
+    with pytest.raises(ShuttingDown):
+        await first.pipeline.submit(MessageCreated("gateway", uuid.uuid4().hex, RUN_CHANNEL, "m", "U1", "y"), hold=True)
+    assert first.pipeline.dropped == 1 and first.metrics.count("gateway", "dropped") == 1
+    monkeypatch.setattr(first.pipeline.store, "accept_event", real)
+
+    second = await make_core(url=url, default=DEFAULT)  # the next start, on the same database
+    second.pipeline.replay_interval = 0.05
+    surface = RecordingSurface()
+    second.pipeline.register(surface)
+    await second.pipeline.start()
+    assert await wait_until(lambda: second.metrics.count("gateway", "handled") == 1)
+    assert len(surface.done) == 1
+    await second.pipeline.drain(0.5)
+
+
 async def test_readyz_and_metrics_tell_the_truth_about_the_store(make_core):
     from aiohttp.test_utils import TestClient
 

@@ -204,7 +204,7 @@ class DiscordAdapter:
         try:
             await self.core.pipeline.submit(event, hold=True)
         except ShuttingDown:
-            log.warning("event %s arrived during shutdown: not taken", event.event_id)
+            pass  # arrived during shutdown with the store down: the pipeline logged and counted it dropped
 
     async def _on_reaction(self, payload: discord.RawReactionActionEvent, added: bool) -> None:
         if payload.emoji.id is not None:  # a server's custom emoji: not in the catalog, kept by name
