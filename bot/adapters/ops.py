@@ -63,9 +63,19 @@ _PROBE_KEY = web.AppKey("ops_probe", dict)
 
 
 async def _store_state(app: web.Application, core: BotCore) -> str:
+    """The store's state, probed at most once a second: requests that arrive while a probe
+    is under way wait for that one (each starting its own would be a write per request,
+    on a route that needs no login). A caller that goes away does not cancel it."""
     cache = app[_PROBE_KEY]
     if time.monotonic() - cache.get("at", -1e9) < _PROBE_TTL:
         return cache["state"]
+    probe = cache.get("probe")
+    if probe is None or probe.done():
+        probe = cache["probe"] = asyncio.create_task(_probe(core, cache))
+    return await asyncio.shield(probe)
+
+
+async def _probe(core: BotCore, cache: dict) -> str:
     try:
         await asyncio.wait_for(core.store.check_writable(), 2.0)
         state = "writable"

@@ -425,6 +425,32 @@ async def test_readyz_and_metrics_tell_the_truth_about_the_store(make_core):
         await proxy.close()
 
 
+async def test_a_burst_of_readyz_requests_probes_the_store_once(make_core, monkeypatch):
+    """/readyz needs no login and each probe is a write: 50 requests at once wait for one
+    probe (each made its own, competing with the inbox's writes for SQLite's lock). The
+    real SQLite store's probe, slowed so that they overlap."""
+    from aiohttp.test_utils import TestClient
+
+    from bot.adapters.ops import add_ops_routes
+
+    core = await make_core(default=DEFAULT)
+    real, probes = core.store.check_writable, []
+
+    async def check_writable():
+        probes.append(1)
+        await asyncio.sleep(0.2)
+        return await real()
+
+    monkeypatch.setattr(core.store, "check_writable", check_writable)
+    app = web.Application()
+    add_ops_routes(app, core)
+    async with TestClient(TestServer(app)) as client:
+        answers = await asyncio.gather(*(client.get("/readyz") for _ in range(50)))
+        assert [a.status for a in answers] == [200] * 50
+        assert {(await a.json())["store"] for a in answers} == {"writable"}
+        assert len(probes) == 1
+
+
 def _web_message(text):
     from bot.core.events import MessageCreated
 
