@@ -186,12 +186,13 @@ class EventPipeline:
             await self._hand_back(event, self.lease)
             return
         done: set[tuple] = set()  # actions already carried out (a retry skips them)
+        plan: list = []  # (the hydrated event, its actions), once decided: a retry carries out the same
         tries = 0
         heartbeat = asyncio.create_task(self._keep_lease(event))
         try:
             while True:
                 try:
-                    await self._attempt(surface, event, done)
+                    await self._attempt(surface, event, done, plan)
                     break
                 except Exception as exc:  # a fault: the store, the platform or the network
                     if tries >= len(self.retry_delays) or not self.accepting:
@@ -222,9 +223,15 @@ class EventPipeline:
         self.metrics.event(event.platform, "handled")
         self.metrics.latency.labels(event.platform).observe(time.monotonic() - t0)
 
-    async def _attempt(self, surface: Surface, event: Event, done: set[tuple]) -> None:
-        ready = await surface.hydrate(event)
-        actions = await self.core.process(ready)
+    async def _attempt(self, surface: Surface, event: Event, done: set[tuple], plan: list) -> None:
+        """Decide once (``plan`` keeps the decision), then carry out what ``done`` lacks. A
+        retry must not decide again: a picture's answer is drawn from random samples, so
+        its emojis and percentages differ each time, and the second set of reactions and
+        the second reply would not count as done."""
+        if not plan:
+            ready = await surface.hydrate(event)
+            plan.append((ready, await self.core.process(ready)))
+        ready, actions = plan[0]
         task = asyncio.current_task()
         self._acting.add(task)  # from here drain lets it finish: a replay would act twice
         try:

@@ -390,6 +390,49 @@ async def test_an_event_that_arrives_during_a_drain_is_stored_and_the_next_start
     await second.pipeline.drain(0.5)
 
 
+class FlakyReplies(RecordingSurface):
+    """A gateway whose first reply fails with a fault worth retrying (a 5xx, a reset)."""
+
+    def __init__(self, failures: int = 1):
+        super().__init__()
+        self.failures = failures
+
+    async def act(self, action, event):
+        from bot.core.events import Reply
+
+        if isinstance(action, Reply) and self.failures:
+            self.failures -= 1
+            raise ConnectionResetError("the platform reset the connection")
+        await super().act(action, event)
+
+
+async def test_a_picture_whose_reply_fails_once_is_answered_once(make_core, ranker, data_dir):
+    """The retry carries out the first decision: the picture model draws new samples each
+    time it is asked, so deciding again gave other emojis and percentages, which no earlier
+    action matched, and a second set of reactions (and a second prediction row) followed.
+    The real text and picture engines, a real photo, the real SQLite store."""
+    import numpy as np
+
+    from bot.core.engine import EmojiEngine, PictureEngine
+    from bot.core.events import AddReactions, Attachment, MessageCreated, Reply
+    from models.picture import PictureModel
+
+    z = np.load(data_dir / "tinyimagenet_emoji" / "train.npz")
+    photo = z["jpeg"][z["offsets"][0] : z["offsets"][1]].tobytes()
+    core = await make_core(default=DEFAULT, text=EmojiEngine(ranker), pictures=PictureEngine(PictureModel()))
+    core.pipeline.retry_delays = (0.1, 0.2)
+    surface = FlakyReplies()
+    core.pipeline.register(surface)
+    frog = Attachment("frog.jpg", "image/jpeg", len(photo), photo)
+    event = MessageCreated("gateway", uuid.uuid4().hex, RUN_CHANNEL, uuid.uuid4().hex, "U1", "", attachments=(frog,))
+    assert await core.pipeline.submit(event, hold=True)
+    assert await wait_until(lambda: core.metrics.count("gateway", "handled") == 1, timeout=60)
+    assert surface.failures == 0  # the reply failed once and was tried again
+    assert [type(a) for a in surface.done] == [AddReactions, Reply]
+    assert len(await core.store.rows("predictions")) == 1
+    await core.pipeline.drain(0.5)
+
+
 async def test_readyz_and_metrics_tell_the_truth_about_the_store(make_core):
     from aiohttp.test_utils import TestClient
 
