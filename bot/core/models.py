@@ -55,6 +55,10 @@ class ModelManager:
         self._failed: dict[str, float] = {}  # version → when this worker last failed to load it
         self._proc: asyncio.subprocess.Process | None = None
         self._reaper: asyncio.Task | None = None
+        # when this worker last started a scheduled retrain: one that dies before it writes
+        # its run row (a data folder that is gone) leaves the store's schedule due, and
+        # without this the next tick (every poll_s) would start it again, forever
+        self._scheduled_at: float | None = None
 
     @property
     def version(self) -> str:
@@ -121,8 +125,17 @@ class ModelManager:
             self._proc = await asyncio.create_subprocess_exec(
                 *args, stdout=out, stderr=out, stdin=asyncio.subprocess.DEVNULL, env=env
             )
-        self._reaper = asyncio.create_task(self._proc.wait())
+        self._reaper = asyncio.create_task(self._reap(self._proc, log_path))
         log.info("retrain started (%s), pid %d, log %s", trigger, self._proc.pid, log_path)
+
+    @staticmethod
+    async def _reap(proc: asyncio.subprocess.Process, log_path: Path) -> int:
+        """Wait for the retrain process; a failure is said in the bot's log too, since one
+        that fails before it writes its run row shows nowhere else."""
+        code = await proc.wait()
+        if code:
+            log.error("retrain (pid %d) exited with status %d: see %s", proc.pid, code, log_path)
+        return code
 
     async def wait_retrain(self) -> int | None:
         """The exit status of the retrain this worker started (tests, shutdown)."""
@@ -133,6 +146,9 @@ class ModelManager:
     async def due(self) -> bool:
         """Whether the schedule wants a retrain now (off unless ``every_hours``)."""
         if not self.every_hours or not self.data_dir:
+            return False
+        period = self.every_hours * 3600.0
+        if self._scheduled_at is not None and time.monotonic() - self._scheduled_at < period:
             return False
         runs = await self.store.runs(1)
         if not runs:
@@ -146,6 +162,7 @@ class ModelManager:
         """The pipeline's periodic call: follow the current version, start a scheduled retrain."""
         await self.sync()
         if await self.due():
+            self._scheduled_at = time.monotonic()
             try:
                 await self.start_retrain("schedule")
             except RetrainUnavailable as exc:

@@ -348,6 +348,25 @@ async def test_the_schedule_and_the_admin_command_say_when_a_retrain_can_run(mak
     assert "*rejected*" in (await _admin(core, "retrain status", 1))[0].text
 
 
+async def test_a_scheduled_retrain_that_fails_before_its_run_row_is_not_started_again_each_tick(
+    make_core, tmp_path, caplog
+):
+    """A retrain that dies before it writes its run row (here: the data folder is gone)
+    leaves the store's schedule due; the next tick, 5 s later, started it again, forever.
+    The schedule now counts this worker's last start too, and the failure is in the bot's
+    log. The real `emojibot retrain` process."""
+    core = await make_core()
+    gone = tmp_path / "data-that-was-moved"
+    m = ModelManager(core.store, core.text, models_dir=tmp_path / "models", data_dir=str(gone), every_hours=1)
+    await m.tick()
+    first = m._proc
+    assert first is not None and await m._reaper != 0
+    assert await core.store.runs(1) == []  # no run row: the store alone still says due
+    assert "exited with status" in caplog.text and "retrain.log" in caplog.text
+    await m.tick()
+    assert m._proc is first  # not started again before the period is over
+
+
 async def _refusal(m: ModelManager):
     from bot.core.models import RetrainUnavailable
 
