@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import String, Text, delete, func, insert, select, tuple_, update
+from sqlalchemy import String, Text, and_, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -105,6 +105,12 @@ def fit_id(value: Any, length: int) -> str:
     if len(s) <= length:
         return s
     return s[: length - 17] + "~" + hashlib.sha256(s.encode("utf-8")).hexdigest()[:16]
+
+
+def _abandoned(now: float):
+    """A pending event's condition of being an abandoned claim: no payload to replay, and no
+    worker's lease on it."""
+    return and_(ProcessedEvent.payload.is_(None), ProcessedEvent.lease_until < now)
 
 
 def _fit(model, row: dict[str, Any]) -> dict[str, Any]:
@@ -537,9 +543,17 @@ class Store:
         return taken
 
     async def pending_events(self) -> int:
+        """Events not yet done that will be: with a payload to run or rerun, or held by a
+        live lease. A claim without a payload whose lease ran out (its worker died, or the
+        store failed as it would have been marked done) has nothing to replay: it is not
+        counted, and retention deletes it (:meth:`forget_events_older_than`)."""
         with _db_errors("counting pending events"):
             async with self.session() as s:
-                q = select(func.count()).select_from(ProcessedEvent).where(ProcessedEvent.status == "pending")
+                q = (
+                    select(func.count())
+                    .select_from(ProcessedEvent)
+                    .where(ProcessedEvent.status == "pending", ~_abandoned(time.time()))
+                )
                 return int((await s.execute(q)).scalar_one())
 
     # -- channel settings ------------------------------------------------------------------
@@ -809,12 +823,16 @@ class Store:
 
     async def forget_events_older_than(self, days: float) -> int:
         """Drop finished dedupe records older than ``days`` (platform retries stop after
-        minutes); pending events are kept until they are done."""
+        minutes), and abandoned claims as old (pending without a payload, their lease run
+        out: nothing can run them); pending events are kept until they are done."""
         cutoff = self._ago(days)
         with _db_errors("forgetting old events"):
             async with self.session() as s:
                 res = await s.execute(
-                    delete(ProcessedEvent).where(ProcessedEvent.created_at < cutoff, ProcessedEvent.status != "pending")
+                    delete(ProcessedEvent).where(
+                        ProcessedEvent.created_at < cutoff,
+                        or_(ProcessedEvent.status != "pending", _abandoned(time.time())),
+                    )
                 )
                 await s.commit()
                 return int(res.rowcount or 0)

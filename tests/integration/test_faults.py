@@ -494,6 +494,48 @@ async def test_a_burst_of_readyz_requests_probes_the_store_once(make_core, monke
         assert len(probes) == 1
 
 
+@pytest.mark.parametrize("where", ["sqlite", "postgresql"])
+async def test_a_claim_whose_completion_failed_is_neither_counted_pending_nor_kept_forever(
+    make_core, where, monkeypatch
+):
+    """A command or a playground message is claimed without a payload (its caller answers
+    at once, nothing to replay). When marking it done fails (the database blinks) the row
+    stayed pending for ever: `emojibot_pending_events` only grew, and retention never
+    deleted it. Real SQLite and PostgreSQL stores; their complete_event failed once."""
+    url = None if where == "sqlite" else "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+    core = await make_core(url=url, default=DEFAULT)
+    real, failures = core.store.complete_event, [1]
+
+    async def complete_event(*args, **kw):
+        if failures:
+            failures.pop()
+            raise StoreUnavailable("the database blinked")
+        return await real(*args, **kw)
+
+    monkeypatch.setattr(core.store, "complete_event", complete_event)
+    before = await core.store.pending_events()
+    event = _web_message("pizza party")
+    with pytest.raises(StoreUnavailable):
+        await core.handle(event)
+    rows = [r for r in await core.store.rows("processed_events") if r["event_id"] == event.event_id]
+    assert [r["status"] for r in rows] == ["pending"]  # claimed, never marked done
+    assert await core.store.pending_events() == before + 1  # its lease still runs: it may yet finish
+    from sqlalchemy import update
+
+    from bot.store.models import ProcessedEvent
+
+    async with core.store.session() as s:  # a day and a lease later
+        await s.execute(
+            update(ProcessedEvent)
+            .where(ProcessedEvent.event_id == event.event_id)
+            .values(lease_until=0.0, created_at=core.store._ago(2))
+        )
+        await s.commit()
+    assert await core.store.pending_events() == before
+    await core.housekeeping()
+    assert [r for r in await core.store.rows("processed_events") if r["event_id"] == event.event_id] == []
+
+
 def _web_message(text):
     from bot.core.events import MessageCreated
 
