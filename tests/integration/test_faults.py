@@ -536,6 +536,33 @@ async def test_a_claim_whose_completion_failed_is_neither_counted_pending_nor_ke
     assert [r for r in await core.store.rows("processed_events") if r["event_id"] == event.event_id] == []
 
 
+async def test_the_playground_answers_503_with_the_busy_text_while_the_database_is_cut_off(make_core):
+    """The playground's routes caught every failure as a 500 ("see its log", a traceback
+    logged) before the app's 503 for an unavailable store could answer: a visitor was told
+    the bot broke, not to send it again. PostgreSQL cut off by a proxy."""
+    from aiohttp.test_utils import TestClient
+
+    from bot.adapters.web import build_app
+    from bot.core.bot import BUSY_TEXT
+    from bot.serve import _prepare_playground
+
+    proxy = TcpProxy(*PG)
+    port = await proxy.start()
+    await migrate_async("postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+    try:
+        core = await make_core(url=f"postgresql+asyncpg://postgres@127.0.0.1:{port}/test", default=DEFAULT)
+        await _prepare_playground(core)
+        async with TestClient(TestServer(build_app(core))) as client:
+            assert (await client.post("/api/messages", json={"text": "pizza party"})).status == 200
+            await proxy.cut()
+            down = await client.post("/api/messages", json={"text": "taco tuesday"})
+            assert down.status == 503 and BUSY_TEXT in (await down.json())["error"]
+            await proxy.restore()
+            assert (await client.post("/api/messages", json={"text": "taco tuesday"})).status == 200
+    finally:
+        await proxy.close()
+
+
 def _web_message(text):
     from bot.core.events import MessageCreated
 

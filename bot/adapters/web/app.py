@@ -397,8 +397,8 @@ Handler = Callable[[web.Request, Playground, Visitor], Awaitable[web.Response]]
 
 
 def _guard(handler: Handler, write: bool, bucket: str | None) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """Wrap a playground handler: admission checks first, every refusal a one-line 4xx,
-    an unexpected failure a one-line 500 (traceback in the log only)."""
+    """Wrap a playground handler: admission checks first, every refusal a one-line 4xx, a
+    failure a one-line 503 or 500 (:func:`_failure`)."""
 
     async def route(request: web.Request) -> web.Response:
         pg = request.app[PLAYGROUND_KEY]
@@ -411,9 +411,8 @@ def _guard(handler: Handler, write: bool, bucket: str | None) -> Callable[[web.R
             resp = refusal(exc)
         except web.HTTPException:
             raise
-        except Exception:
-            log.exception("request %s %s failed", request.method, request.path)
-            resp = _error("something went wrong on the bot's side; see its log", status=500)
+        except Exception as exc:
+            resp = _failure(request, exc)
         if who is not None and who.new_user_cookie:
             resp.set_cookie(
                 USER_COOKIE,
@@ -608,18 +607,25 @@ async def get_admin(request: web.Request, pg: Playground, who: Visitor) -> web.R
     )
 
 
+def _failure(request: web.Request, exc: Exception) -> web.Response:
+    """The one-line answer to a request that failed: the store unavailable is a 503 with the
+    busy text (nothing was recorded: the visitor may send it again), anything else a 500
+    (the page shows a line, the log keeps the traceback)."""
+    if isinstance(exc, StoreUnavailable):
+        log.warning("request %s %s: %s", request.method, request.path, exc)
+        return _error(BUSY_TEXT, status=503)
+    log.error("request %s %s failed", request.method, request.path, exc_info=exc)
+    return _error("something went wrong on the bot's side; see its log", status=500)
+
+
 @web.middleware
 async def errors(request: web.Request, handler):
     try:
         return await handler(request)
     except web.HTTPException:
         raise
-    except StoreUnavailable as exc:  # nothing was recorded: the visitor may send it again
-        log.warning("request %s %s: %s", request.method, request.path, exc)
-        return _error(BUSY_TEXT, status=503)
-    except Exception:  # the page shows a line, the log keeps the traceback
-        log.exception("request %s %s failed", request.method, request.path)
-        return _error("something went wrong on the bot's side; see its log", status=500)
+    except Exception as exc:
+        return _failure(request, exc)
 
 
 def add_playground_routes(
