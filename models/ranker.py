@@ -447,8 +447,9 @@ class TextRanker:
 
     def _scores(
         self, texts: Sequence[str], candidates: Sequence[str] | None, terms: Terms = Terms()
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, cosines), both (len(texts), n_candidates)."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(scores, cosines, each text's weight of popularity): the first two (len(texts),
+        n_candidates), the last (len(texts), 1) where the popularity mix applies, else None."""
         batch = self.featurizer.featurize(texts)
         if candidates is None:
             # The whole catalog: the SQAM, the emoji names the text says and the catalog
@@ -478,8 +479,9 @@ class TextRanker:
                 sentence.add_to(s, rows, x, sentence.weight)
             if terms.heads_on_catalog and self.heads is not None:
                 self._add_heads(s, texts, batch, None)
+            mix_rows = None
             if terms.prior and self.prior is not None and self.prior.weight:
-                s = self.prior.probabilities(s)
+                s, mix_rows = self.prior.mixed(s)
             if named is not None and terms.name_slot and self.name_slot:
                 from models.names import give_slot
 
@@ -503,14 +505,14 @@ class TextRanker:
                 negative = self.complaints(batch, x)
                 keep = named_topic(named, s, negative, self.delight) if named is not None else None
                 hold_back(s, negative, self.delight, keep)
-            return s, cos
+            return s, cos, mix_rows
         q = self.encoder.encode(batch)
         rows = self.candidate_indices(candidates)
         cos = q @ self.answers[rows].T
         s = self.scale * cos + self.bias[rows]
         if self.heads is not None:
             self._add_heads(s, texts, batch, rows)
-        return s, cos
+        return s, cos, None
 
     def complaints(self, batch: TextBatch, x: np.ndarray | None = None) -> np.ndarray:
         """Indices of the texts of ``batch`` that read as a complaint (models.complaint): the
@@ -568,8 +570,8 @@ class TextRanker:
         :meth:`scores`."""
         _check_texts(texts, allow_empty)
         parts = Terms(**terms)
-        s, cos = self._scores(texts, candidates, parts)
-        return s, self._top(s, cos, k, candidates, mixed=parts.prior)
+        s, cos, mix_rows = self._scores(texts, candidates, parts)
+        return s, self._top(s, cos, k, candidates, mix_rows)
 
     def explain(self, text: str, k: int = 5) -> Explanation:
         """The top ``k`` of ``text`` over the whole catalog, each emoji with the parts of its
@@ -578,7 +580,8 @@ class TextRanker:
         from models.grave import grave_rows
 
         _check_texts([text], allow_empty=False)
-        score, cos = (a[0] for a in self._scores([text], None, Terms()))
+        scored, cosines, _ = self._scores([text], None, Terms())
+        score, cos = scored[0], cosines[0]
         unguarded = self._scores([text], None, Terms(**NO_GUARDS))[0][0]
         total = self.scores([text], **SUM_OF_TERMS)[0]
         parts: dict[str, np.ndarray] = {}
@@ -587,8 +590,9 @@ class TextRanker:
             parts[name] = with_it - self.scores([text], **SUM_OF_TERMS, **base, **off)[0]
         parts = {"sqam": total - sum(parts.values()), **parts}
         if self.prior is not None and self.prior.weight:
-            popularity = self.prior.given()
-            message = self.prior.probabilities(total[None])[0] - popularity
+            mixed, mix_rows = self.prior.mixed(total[None])
+            popularity = self.prior.given(rows=mix_rows)[0]
+            message = mixed[0] - popularity
         else:
             popularity, message = np.zeros_like(total), total
         grave = len(grave_rows([text])) > 0
@@ -621,11 +625,11 @@ class TextRanker:
         )  # fmt: skip
 
     def _top(
-        self, s: np.ndarray, cos: np.ndarray, k: int, candidates: Sequence[str] | None, mixed: bool = True
+        self, s: np.ndarray, cos: np.ndarray, k: int, candidates: Sequence[str] | None, mix_rows: np.ndarray | None
     ) -> list[list[Ranked]]:
-        """The top ``k`` of each row of ``s`` as :class:`Ranked`; ``mixed``: ``s`` went
-        through the popularity mix (``prior`` on), so each emoji's popularity share means
-        something (0 otherwise)."""
+        """The top ``k`` of each row of ``s`` as :class:`Ranked`; ``mix_rows``: each row's
+        weight of popularity where ``s`` went through the popularity mix, so each emoji's
+        popularity share means something (None: 0)."""
         names = self.chars if candidates is None else self.index.names(candidates)[1]
         k = max(1, min(k, s.shape[1]))
         # the k best of each row, then those k in order: whole-batch array operations (2.6 ms
@@ -635,10 +639,10 @@ class TextRanker:
         top = np.take_along_axis(top, order, axis=1)
         top_s = np.take_along_axis(s, top, axis=1)
         top_fits = np.take_along_axis(cos, top, axis=1).tolist()
-        if mixed and candidates is None and self.prior is not None and self.prior.weight:
+        if mix_rows is not None and candidates is None and self.prior is not None:
             # the mixture's second half as a share of the probability (a guard's held-back
             # emoji, scored below 0, and the name slot's are no mixture)
-            given = self.prior.given(top)
+            given = self.prior.given(top, mix_rows)
             popular = np.where(top_s > 0, np.clip(given / np.maximum(top_s, 1e-12), 0.0, 1.0), 0.0).tolist()
         else:
             popular = np.zeros(top.shape).tolist()

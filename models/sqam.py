@@ -260,9 +260,10 @@ class ShippedSQAM(keras.Model):
     negative) plus the unlikelihood ``−log(1 − p(e))`` of each explicit negative.
 
     ``mix`` (the ranker's popularity mix, ``models.prior``: popularity over the catalog,
-    temperature, weight): ``p`` of the rows flagged in ``ranked`` (B,) is then the
-    mixture the bot ranks by, ``(1 − weight) · softmax(logits / temperature) + weight ·
-    popularity``, so feedback on an emoji the mix already lifts (😂 ❤️) moves the SQAM
+    temperature, weight, sureness): ``p`` of the rows flagged in ``ranked`` (B,) is then the
+    mixture the bot ranks by, ``(1 − w) · softmax(logits / temperature) + w · popularity``
+    with ``w`` the row's weight (``weight · (1 − max softmax) ** sureness``, held constant
+    in the gradient), so feedback on an emoji the mix already lifts (😂 ❤️) moves the SQAM
     less than feedback on one it does not (🍕); the other rows (the original tweets,
     whose targets are the SQAM's own softmax) keep the plain softmax.
     """
@@ -276,7 +277,7 @@ class ShippedSQAM(keras.Model):
         dropout: float = 0.1,
         unlikelihood: float = 1.0,
         train_ngrams: bool = False,
-        mix: tuple[np.ndarray, float, float] | None = None,
+        mix: tuple[np.ndarray, float, float, float] | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -285,9 +286,8 @@ class ShippedSQAM(keras.Model):
         self.scale, self.unlikelihood = float(scale), float(unlikelihood)
         self.mix = None
         if mix is not None and mix[2] > 0:
-            popularity, temperature, weight = mix
-            self.mix = (np.log(np.float32(weight) * np.asarray(popularity, np.float32)),
-                        float(temperature), float(np.log1p(-weight)))  # fmt: skip
+            popularity, temperature, weight, sureness = mix
+            self.mix = (np.log(np.asarray(popularity, np.float32)), float(temperature), float(weight), float(sureness))
         self.word_table = weights.get("word_table_q"), weights.get("word_table_scale")
         self.has_ngrams = "ngram_table_q" in weights
         self.has_words = "word_table_q" in weights
@@ -355,8 +355,13 @@ class ShippedSQAM(keras.Model):
         log_p = ops.log_softmax(logits, axis=-1)
         if self.mix is None or ranked is None:
             return log_p
-        log_pop, temperature, log_keep = self.mix
-        mixed = ops.logaddexp(log_keep + ops.log_softmax(logits / temperature, axis=-1), log_pop)
+        log_pop, temperature, weight, sureness = self.mix
+        log_q = ops.log_softmax(logits / temperature, axis=-1)
+        w = ops.full_like(log_q[:, :1], weight)
+        if sureness:  # the row's weight, as models.prior gives it: a constant of the loss
+            top = ops.stop_gradient(ops.exp(ops.max(log_q, axis=-1, keepdims=True)))
+            w = ops.maximum(weight * (1.0 - top) ** sureness, 1e-12)
+        mixed = ops.logaddexp(ops.log1p(-w) + log_q, ops.log(w) + log_pop)
         return ops.where(ops.expand_dims(ranked, -1) > 0, mixed, log_p)
 
     def _loss(self, logits, target, negatives, ranked=None, *, weight):

@@ -6,8 +6,8 @@ SQAM's own idf-weighted n-gram rows, trained on the same whole-catalog train twe
 SQAM (the train side minus the tune rows; a tweet's first emoji is its label); pruned to
 its largest weights; its weight next to the SQAM and the names chosen by MRR on the tune
 rows (never on the validation side, which is only reported: with and without the head).
-Then the sentence term's weight (after `train sentence`) and the popularity mix, together
-(``choose_sentence_and_mix``), and the name slot. Last, with every weight chosen, the columns
+Then the sentence term's weight (after `train sentence`) and the popularity mix's weight and
+sureness, together (``choose_sentence_and_mix``), and the name slot. Last, with every weight chosen, the columns
 of TweetEval's 20 emojis are refit with TweetEval's train tweets too (``tweeteval_weight``).
 """
 
@@ -57,6 +57,10 @@ class CatalogHeadSettings:
     # weights are chosen together from these grids by choose_sentence_and_mix, over the
     # tune rows and this many TweetEval train tweets (without a sentence term, 0 alone).
     prior_weights: tuple[float, ...] = (0.0, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
+    # how the mix's weight yields to a sure answer (models.prior, `sureness`): 0, the same
+    # weight for every message, or 1, the weight times (1 − the largest probability),
+    # chosen with the two weights above by the same rule
+    sureness: tuple[float, ...] = (0.0, 1.0)
     sentence_weights: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0)
     prior_texts: int = CHOICE_TEXTS
     # TweetEval's train tweets (but the choosing ones) in the columns of its 20 emojis, each
@@ -228,12 +232,17 @@ def _fit_mix(
     for t in term_weights:
         ts, os_ = tune.with_term(tune_scores, t), other.with_term(other_scores, t)
         mix.temperature = temperatures[t] = fit_temperature(ts, tune.gold, mix)
-        for w in sorted({0.0, *s.prior_weights}):  # weight 0 first: what the tolerance is measured from
-            on_tune = rounded(catalog_metrics(mix.probabilities(ts, w), tune.gold))
-            on_other = rounded(catalog_metrics(mix.probabilities(os_, w), other.gold))
-            row = {"weight": w} if tune.term is None else {"sentence": t, "weight": w, "temperature": mix.temperature}
-            grid.append({**row, "tune": on_tune, "tweeteval_train": on_other})
-    t, mix.weight = choose_sentence_and_mix(grid)
+        for g in sorted({0.0, *s.sureness}):
+            for w in sorted({0.0, *s.prior_weights}):  # weight 0 first: what the tolerance is measured from
+                if g and not w:
+                    continue  # no mix: nothing to yield
+                on_tune = rounded(catalog_metrics(mix.probabilities(ts, w, g), tune.gold))
+                on_other = rounded(catalog_metrics(mix.probabilities(os_, w, g), other.gold))
+                row = {"weight": w, "sureness": g}
+                if tune.term is not None:
+                    row = {"sentence": t, **row, "temperature": mix.temperature}
+                grid.append({**row, "tune": on_tune, "tweeteval_train": on_other})
+    t, mix.weight, mix.sureness = choose_sentence_and_mix(grid)
     mix.temperature = temperatures[t]
     return mix, t, grid
 
@@ -363,6 +372,7 @@ def train_catalog_head(
         "prior": {
             "temperature": round(mix.temperature, 4),
             "weight": mix.weight,
+            "sureness": mix.sureness,
             "tolerance": s.prior_tolerance,
             "recall_tolerance": s.prior_recall_tolerance,
             "tweeteval_train_texts": len(other.texts),
@@ -412,11 +422,12 @@ def _within(grid: list[dict[str, Any]], tolerance: float, recall_tolerance: floa
 FIGURES = ("top5_accuracy", "mrr", "macro_recall_at_5")
 
 
-def choose_sentence_and_mix(grid: list[dict[str, Any]]) -> tuple[float, float]:
-    """(sentence term weight, mix weight): the grid row with the best sum of top-5, MRR and
-    macro-recall@5 over both collections, the tune rows (the whole-catalog tweets: the
-    rare, specific emoji) and TweetEval train (messages answered with the popular emojis);
-    on a tie the lighter term, then the lighter mix. One objective over both kinds of
+def choose_sentence_and_mix(grid: list[dict[str, Any]]) -> tuple[float, float, float]:
+    """(sentence term weight, mix weight, mix sureness): the grid row with the best sum of
+    top-5, MRR and macro-recall@5 over both collections, the tune rows (the whole-catalog
+    tweets: the rare, specific emoji) and TweetEval train (messages answered with the
+    popular emojis); on a tie the lighter term, then the lighter mix, then the mix that
+    yields less to a sure answer. One objective over both kinds of
     message and no tolerance to tune: the term makes the ranking read the message, the mix
     hedges towards the popular emojis, and each collection pulls one way. (The mix alone
     was chosen by a tolerance on the tune rows before; it swung between 0.05 and 0.25 from
@@ -425,8 +436,8 @@ def choose_sentence_and_mix(grid: list[dict[str, Any]]) -> tuple[float, float]:
     def total(g: dict[str, Any]) -> float:
         return sum(g["tune"][k] + g["tweeteval_train"][k] for k in FIGURES)
 
-    best = max(grid, key=lambda g: (round(total(g), 6), -g.get("sentence", 0.0), -g["weight"]))
-    return best.get("sentence", 0.0), best["weight"]
+    best = max(grid, key=lambda g: (round(total(g), 6), -g.get("sentence", 0.0), -g["weight"], -g.get("sureness", 0.0)))
+    return best.get("sentence", 0.0), best["weight"], best.get("sureness", 0.0)
 
 
 def choose_slot_threshold(grid: list[dict[str, Any]], tolerance: float, recall_tolerance: float) -> float:

@@ -251,7 +251,7 @@ def retrain(
         weights = {k: z[k] for k in z.files}
     mix = None
     if s.through_mix and ranker.prior is not None and ranker.prior.weight:
-        mix = (ranker.prior.popularity, ranker.prior.temperature, ranker.prior.weight)
+        mix = (ranker.prior.popularity, ranker.prior.temperature, ranker.prior.weight, ranker.prior.sureness)
     model = ShippedSQAM(
         weights,
         ranker.answers,

@@ -296,8 +296,9 @@ def register(sub) -> None:
         help="the linear n-gram model of whole-catalog ranking (after `train names`; about a minute)",
         description="Train a LinearSVC over the SQAM's n-grams on the whole-catalog train tweets, prune it, and "
         "choose its weight next to the SQAM and the names on the SQAM's tune rows; then fit the popularity mix "
-        "(temperature and weight) and the name slot's threshold on the same rows (never on the validation side; "
-        "TweetEval's train tweets are also reported for the mix).",
+        "(temperature, weight, and whether the weight yields to a sure answer) with the sentence term's weight, "
+        "and the name slot's threshold, on the same rows and TweetEval's choosing train tweets (never on the "
+        "validation side).",
     )
     tc.add_argument("--data-dir", required=True, help="the training data folder (e.g. ../shared/data)")
     tc.add_argument("--c", type=positive_number, help="the LinearSVC's C (0.1)")

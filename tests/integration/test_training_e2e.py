@@ -384,7 +384,12 @@ def test_catalog_head_trains_after_the_sqam_and_ranks(tiny_artifacts, tmp_path):
     prior = info["prior"]
     assert ranker.prior is not None and ranker.prior.weight == prior["weight"] in CatalogHeadSettings().prior_weights
     assert ranker.prior.temperature == prior["temperature"] > 0
-    assert [g["weight"] for g in prior["grid"]] == sorted(CatalogHeadSettings().prior_weights)
+    assert ranker.prior.sureness == prior["sureness"] in CatalogHeadSettings().sureness
+    # every weight without the sureness, then every weight but 0 (nothing to yield) with it
+    weights = sorted(CatalogHeadSettings().prior_weights)
+    assert [(g["weight"], g["sureness"]) for g in prior["grid"]] == [(w, 0.0) for w in weights] + [
+        (w, 1.0) for w in weights if w
+    ]
     assert prior["tweeteval_train_texts"] > 0 and all("tweeteval_train" in g for g in prior["grid"])
     slot = info["name_slot"]  # chosen where it costs the tune rows nothing that matters
     assert slot["threshold"] in (0.0, *CatalogHeadSettings().slot_thresholds)
@@ -470,8 +475,20 @@ def test_sentence_term_distils_the_encoder_and_catalog_head_weighs_it_with_the_m
     head = train_catalog_head(data, folder, CatalogHeadSettings(keep=5_000), verbose=False)
     grid = head["prior"]["grid"]
     settings = CatalogHeadSettings()
-    assert len(grid) == len(settings.sentence_weights) * len(settings.prior_weights)
-    assert choose_sentence_and_mix(grid) == (head["sentence_weight"], head["prior"]["weight"])
+    # every term weight with every mix weight and sureness (a sureness needs a mix to yield)
+    every = {
+        (t, w, g)
+        for t in settings.sentence_weights
+        for w in settings.prior_weights
+        for g in settings.sureness
+        if w or not g
+    }
+    assert sorted((g["sentence"], g["weight"], g["sureness"]) for g in grid) == sorted(every)
+    assert choose_sentence_and_mix(grid) == (
+        head["sentence_weight"],
+        head["prior"]["weight"],
+        head["prior"]["sureness"],
+    )
     chosen = TextRanker(folder)
     assert chosen.sentence is not None and chosen.sentence.weight == head["sentence_weight"]
     assert read_manifest(folder)["sentence"]["weight"] == head["sentence_weight"]

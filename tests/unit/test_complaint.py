@@ -184,9 +184,10 @@ def test_an_emoji_of_delight_the_message_names_is_its_topic_and_stays(ranker):
     r = ranker
     sick, sunny = "out sick today, back tomorrow", "this sunny weather is killing me"
     assert (_tone(r, [sick, sunny]) <= THRESHOLD).all()
-    unguarded = [[x.emoji for x in row] for row in r.score_and_rank([sick, sunny], 5, complaint=False)[1]]
+    # the top 10: on the sick day ☀️ is seventh without the guard
+    unguarded = [[x.emoji for x in row] for row in r.score_and_rank([sick, sunny], 10, complaint=False)[1]]
     assert "☀️" in unguarded[0] and "☀️" in unguarded[1]
-    guarded = [[x.emoji for x in row] for row in r.rank([sick, sunny])]
+    guarded = [[x.emoji for x in row] for row in r.rank([sick, sunny], 10)]
     assert "☀️" not in guarded[0], guarded[0]  # the sick day: held back
     assert "☀️" in guarded[1], guarded[1]  # named by "sunny": kept
     assert not set(guarded[1]) & (set(DELIGHT) - {"☀️", "🌞"})  # the rest of delight still held

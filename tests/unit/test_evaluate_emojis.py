@@ -259,7 +259,7 @@ def test_ablations_rank_the_same_rows_and_say_what_they_left_out(tmp_path, capsy
 
 def test_no_grave_reports_the_ranking_without_the_grave_message_guard(tmp_path, capsys):
     f = tmp_path / "e.csv"
-    f.write_text("text,emojis\nsad news: our colleague Tom died this morning,😂\nmy dog died today,😢\n")
+    f.write_text("text,emojis\nsad news: our colleague Tom died this morning,😂\nmy dog died today,🐶\n")
     guarded, plain = _figures(capsys, f), _figures(capsys, f, "--no-grave")
     assert plain["model_version"] == guarded["model_version"] + "-grave"
     # 😂 was the writer's emoji for the first: held back (models.grave), it leaves the top 5

@@ -89,10 +89,13 @@ def test_whole_catalog_is_the_sqam_the_names_their_meanings_the_head_and_the_sen
     assert term is not None and term.weight > 0, shipped.sentence_note
     full += term.weight * term.scores(rows, shipped.encoder.inputs(batch, rows))
     np.testing.assert_allclose(shipped.scores(TEXTS, prior=False), full, atol=1e-4)
-    # last, the popularity mix: (1 − w) · softmax(full / T) + w · popularity
+    # last, the popularity mix: (1 − w) · softmax(full / T) + w · popularity, each text's
+    # w the mix's weight times (1 − the softmax's largest probability) ** sureness
     mix = shipped.prior
     z = np.exp(full / mix.temperature - (full / mix.temperature).max(axis=1, keepdims=True))
-    p = (1 - mix.weight) * z / z.sum(axis=1, keepdims=True) + mix.weight * mix.popularity
+    z /= z.sum(axis=1, keepdims=True)
+    w = mix.weight * (1 - z.max(axis=1, keepdims=True)) ** mix.sureness
+    p = (1 - w) * z + w * mix.popularity
     np.testing.assert_allclose(shipped.scores(TEXTS), p, rtol=1e-3, atol=1e-8)
 
 

@@ -42,6 +42,24 @@ def test_what_popularity_gives_is_the_mixtures_second_half():
     np.testing.assert_allclose(mix.given(np.array([0, 2])), 0.2 * mix.popularity[[0, 2]])
 
 
+def test_a_sure_answer_takes_less_popularity_than_one_spread_thin():
+    """``sureness`` 1: each message's weight is the mix's weight times (1 − its softmax's
+    largest probability); what popularity gives is still the mixture's second half."""
+    mix = _mix(weight=0.3)
+    mix.sureness = 1.0
+    s = np.array([[0.0, 0.0, 12.0, 0.0, 0.0], [0.0, 0.0, 0.3, 0.2, 0.0]], np.float32)
+    p, rows = mix.mixed(s)
+    soft = np.exp(s - s.max(axis=1, keepdims=True))
+    soft /= soft.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(rows[:, 0], 0.3 * (1 - soft.max(axis=1)), rtol=1e-5)
+    assert rows[0, 0] < 0.001 < 0.2 < rows[1, 0] < 0.3  # 🍕 at 0.99 takes almost none
+    np.testing.assert_allclose(p, (1 - rows) * soft + rows * mix.popularity, rtol=1e-5)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(mix.given(np.array([0, 2]), rows), rows * mix.popularity[[0, 2]], rtol=1e-6)
+    np.testing.assert_allclose(mix.probabilities(s, sureness=0.0), _mix(weight=0.3).probabilities(s), rtol=1e-6)
+    assert (mix.mixed(s, sureness=0.0)[1] == np.float32(0.3)).all()
+
+
 def test_the_ranker_says_how_much_of_each_top_emoji_popularity_gave(ranker):
     """``Ranked.popular``: the mix's share of each probability; among candidates none."""
     from models.ranker import SUM_OF_TERMS
@@ -52,7 +70,8 @@ def test_the_ranker_says_how_much_of_each_top_emoji_popularity_gave(ranker):
     z = ranker.scores([text], **SUM_OF_TERMS)[0].astype(np.float64) / ranker.prior.temperature
     soft = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
     cols = [ranker.index.positions[r.emoji] for r in top]
-    message, given = (1 - ranker.prior.weight) * soft[cols], ranker.prior.weight * ranker.prior.popularity[cols]
+    w = ranker.prior.weight * (1 - soft.max()) ** ranker.prior.sureness  # this message's weight
+    message, given = (1 - w) * soft[cols], w * ranker.prior.popularity[cols]
     mixed = np.isclose([r.score for r in top], message + given, rtol=1e-4)
     assert mixed.sum() >= 4  # the name slot may have set one score (📟's, just below the fourth)
     np.testing.assert_allclose(np.array([r.popular for r in top])[mixed], (given / (message + given))[mixed], atol=1e-4)
@@ -75,10 +94,15 @@ def test_weight_zero_is_the_scores_own_order_and_weight_one_is_popularity():
 
 def test_save_and_load_round_trip(tmp_path):
     mix = _mix(weight=0.05, temperature=1.677)
+    mix.sureness = 1.0
     mix.save(tmp_path / "prior.npz")
     back = PopularityMix.load(tmp_path / "prior.npz").bind(POSITIONS, 5)
-    assert (back.weight, back.temperature, back.emojis) == (0.05, 1.677, mix.emojis)
+    assert (back.weight, back.temperature, back.sureness, back.emojis) == (0.05, 1.677, 1.0, mix.emojis)
     np.testing.assert_allclose(back.popularity, mix.popularity)
+    # a file written before the sureness: the same weight for every message, as it ranked then
+    with np.load(tmp_path / "prior.npz") as z:
+        np.savez(tmp_path / "old.npz", **{k: z[k] for k in z.files if k != "sureness"})
+    assert PopularityMix.load(tmp_path / "old.npz").sureness == 0.0
 
 
 def test_fit_temperature_recovers_the_temperature_the_answers_were_drawn_with():
@@ -115,12 +139,15 @@ def test_the_term_and_the_mix_are_the_best_sum_over_both_collections():
         _both(1.0, 0.25, (0.315, 0.235, 0.137), (0.525, 0.333, 0.324)),  # 1.869
         _both(1.0, 0.4, (0.30, 0.23, 0.12), (0.534, 0.34, 0.31)),  # 1.834: the best TweetEval top-5 alone
     ]
-    assert choose_sentence_and_mix(grid) == (1.0, 0.25)
-    assert choose_sentence_and_mix(grid[:3]) == (0.0, 0.2)
-    tie = [grid[1], {**grid[1], "sentence": 0.5}, {**grid[1], "weight": 0.3}]
-    assert choose_sentence_and_mix(tie) == (0.0, 0.2)  # on a tie the lighter term, then the lighter mix
+    assert choose_sentence_and_mix(grid) == (1.0, 0.25, 0.0)
+    assert choose_sentence_and_mix(grid[:3]) == (0.0, 0.2, 0.0)
+    tie = [grid[1], {**grid[1], "sentence": 0.5}, {**grid[1], "weight": 0.3}, {**grid[1], "sureness": 1.0}]
+    # on a tie the lighter term, then the lighter mix, then the one that yields less
+    assert choose_sentence_and_mix(tie) == (0.0, 0.2, 0.0)
+    yielding = {**grid[3], "sureness": 1.0, "tweeteval_train": {**grid[3]["tweeteval_train"], "mrr": 0.34}}
+    assert choose_sentence_and_mix([*grid, yielding]) == (1.0, 0.25, 1.0)
     no_term = [{k: v for k, v in g.items() if k != "sentence"} for g in grid[:2]]  # a model without the term
-    assert choose_sentence_and_mix(no_term) == (0.0, 0.2)
+    assert choose_sentence_and_mix(no_term) == (0.0, 0.2, 0.0)
 
 
 def test_the_shipped_ranker_mixes_whole_catalog_scores_only(ranker):

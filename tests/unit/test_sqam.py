@@ -153,7 +153,8 @@ def test_retrain_loss_reads_the_popularity_mix_on_feedback_rows_only():
     pop = np.linspace(1.0, 12.0, 12).astype(np.float32)
     pop /= pop.sum()
     t, w = 1.5, 0.25
-    mixed = ShippedSQAM(weights, answers, bias, sqam.cfg.scale, dropout=0.0, mix=(pop, t, w))
+    mixed = ShippedSQAM(weights, answers, bias, sqam.cfg.scale, dropout=0.0, mix=(pop, t, w, 0.0))
+    yielding = ShippedSQAM(weights, answers, bias, sqam.cfg.scale, dropout=0.0, mix=(pop, t, w, 1.0))
     plain = ShippedSQAM(weights, answers, bias, sqam.cfg.scale, dropout=0.0)
     b = feat.featurize(["wab wac", "wfa wfb"])
     inputs = (b.word_ids, b.ngram_ids, np.zeros((2, 12), np.float32))
@@ -169,8 +170,18 @@ def test_retrain_loss_reads_the_popularity_mix_on_feedback_rows_only():
     for r, gold in ((0, 11), (1, 0)):
         row = lambda a, r=r: a[r : r + 1]  # noqa: E731
         want_plain = -np.log(softmax(logits[r])[gold])
-        want_mixed = -np.log((1 - w) * softmax(logits[r] / t)[gold] + w * pop[gold])
-        for model, flag, want in ((mixed, 1.0, want_mixed), (mixed, 0.0, want_plain), (plain, 1.0, want_plain)):
+        q = softmax(logits[r] / t)
+        want_mixed = -np.log((1 - w) * q[gold] + w * pop[gold])
+        w_row = w * (1 - q.max())  # sureness 1: the row's weight yields to a sure answer
+        want_yielding = -np.log((1 - w_row) * q[gold] + w_row * pop[gold])
+        cases = (
+            (mixed, 1.0, want_mixed),
+            (yielding, 1.0, want_yielding),
+            (mixed, 0.0, want_plain),
+            (yielding, 0.0, want_plain),
+            (plain, 1.0, want_plain),
+        )
+        for model, flag, want in cases:
             got = model._loss(
                 row(logits).astype(np.float32), row(y), row(none), np.full(1, flag, np.float32), weight=one
             )
