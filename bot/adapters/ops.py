@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -19,7 +21,7 @@ from bot.core.metrics import CONTENT_TYPE
 from bot.store.repository import StoreUnavailable
 
 OPS_CORE_KEY = web.AppKey("ops_core", BotCore)
-_PROBE_TTL = 1.0  # a scrape storm costs at most one probe write a second
+_PROBE_TTL = 1.0  # a scrape storm costs at most one probe write (and one count) a second
 
 
 def _engine_alive(engine) -> bool:
@@ -59,39 +61,50 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if not problems else 503)
 
 
-_PROBE_KEY = web.AppKey("ops_probe", dict)
+_SHARED_KEY = web.AppKey("ops_shared", dict)
+
+
+async def _shared(app: web.Application, name: str, fetch: Callable[[], Awaitable[Any]]) -> Any:
+    """What ``fetch()`` answers, asked of the store at most once a second: a request that
+    arrives while it is under way waits for that one, and one within the second after gets
+    its answer (these routes need no login: each asking on its own would be a query, or a
+    write, per request). A caller that goes away does not cancel it; a failure is every
+    waiter's and is not kept."""
+    entry = app[_SHARED_KEY].setdefault(name, {})
+    if time.monotonic() - entry.get("at", -1e9) < _PROBE_TTL:
+        return entry["value"]
+    task = entry.get("task")
+    if task is None or task.done():
+
+        async def ask() -> Any:
+            value = await fetch()
+            entry.update(at=time.monotonic(), value=value)
+            return value
+
+        task = entry["task"] = asyncio.create_task(ask())
+    return await asyncio.shield(task)
 
 
 async def _store_state(app: web.Application, core: BotCore) -> str:
-    """The store's state, probed at most once a second: requests that arrive while a probe
-    is under way wait for that one (each starting its own would be a write per request,
-    on a route that needs no login). A caller that goes away does not cancel it."""
-    cache = app[_PROBE_KEY]
-    if time.monotonic() - cache.get("at", -1e9) < _PROBE_TTL:
-        return cache["state"]
-    probe = cache.get("probe")
-    if probe is None or probe.done():
-        probe = cache["probe"] = asyncio.create_task(_probe(core, cache))
-    return await asyncio.shield(probe)
+    """The store's state: "writable", or why not (a write probe, shared)."""
 
+    async def probe() -> str:
+        try:
+            await asyncio.wait_for(core.store.check_writable(), 2.0)
+            return "writable"
+        except StoreUnavailable as exc:
+            return str(exc)
+        except TimeoutError:
+            return "the database did not answer within 2 s"
 
-async def _probe(core: BotCore, cache: dict) -> str:
-    try:
-        await asyncio.wait_for(core.store.check_writable(), 2.0)
-        state = "writable"
-    except StoreUnavailable as exc:
-        state = str(exc)
-    except TimeoutError:
-        state = "the database did not answer within 2 s"
-    cache.update(at=time.monotonic(), state=state)
-    return state
+    return await _shared(app, "store", probe)
 
 
 async def metrics(request: web.Request) -> web.Response:
     core = request.app[OPS_CORE_KEY]
-    with_pending = core.metrics.pending
     try:
-        with_pending.set(await asyncio.wait_for(core.store.pending_events(), 2.0))
+        pending = await _shared(request.app, "pending", lambda: asyncio.wait_for(core.store.pending_events(), 2.0))
+        core.metrics.pending.set(pending)
     except (StoreUnavailable, TimeoutError):
         pass  # the last value stays; /readyz says why
     resp = web.Response(body=core.metrics.render())
@@ -101,7 +114,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 def add_ops_routes(app: web.Application, core: BotCore) -> None:
     app[OPS_CORE_KEY] = core
-    app[_PROBE_KEY] = {}
+    app[_SHARED_KEY] = {}
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

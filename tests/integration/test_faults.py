@@ -468,10 +468,11 @@ async def test_readyz_and_metrics_tell_the_truth_about_the_store(make_core):
         await proxy.close()
 
 
-async def test_a_burst_of_readyz_requests_probes_the_store_once(make_core, monkeypatch):
-    """/readyz needs no login and each probe is a write: 50 requests at once wait for one
-    probe (each made its own, competing with the inbox's writes for SQLite's lock). The
-    real SQLite store's probe, slowed so that they overlap."""
+async def test_a_burst_of_readyz_or_metrics_requests_asks_the_store_once(make_core, monkeypatch):
+    """/readyz and /metrics need no login, and each asked the store on its own: a probe
+    write, a count of the inbox. 50 requests at once wait for one (each made its own,
+    competing with the inbox's writes for SQLite's lock). The real SQLite store, slowed so
+    that they overlap."""
     from aiohttp.test_utils import TestClient
 
     from bot.adapters.ops import add_ops_routes
@@ -484,7 +485,15 @@ async def test_a_burst_of_readyz_requests_probes_the_store_once(make_core, monke
         await asyncio.sleep(0.2)
         return await real()
 
+    real_count, counts = core.store.pending_events, []
+
+    async def pending_events():
+        counts.append(1)
+        await asyncio.sleep(0.2)
+        return await real_count()
+
     monkeypatch.setattr(core.store, "check_writable", check_writable)
+    monkeypatch.setattr(core.store, "pending_events", pending_events)
     app = web.Application()
     add_ops_routes(app, core)
     async with TestClient(TestServer(app)) as client:
@@ -492,6 +501,10 @@ async def test_a_burst_of_readyz_requests_probes_the_store_once(make_core, monke
         assert [a.status for a in answers] == [200] * 50
         assert {(await a.json())["store"] for a in answers} == {"writable"}
         assert len(probes) == 1
+        scraped = await asyncio.gather(*(client.get("/metrics") for _ in range(50)))
+        assert [s.status for s in scraped] == [200] * 50
+        assert all(["emojibot_pending_events 0.0" in await s.text() for s in scraped])
+        assert len(counts) == 1
 
 
 @pytest.mark.parametrize("where", ["sqlite", "postgresql"])
