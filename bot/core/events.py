@@ -50,6 +50,9 @@ class CommandInvoked:
     text: str
     user_role_ids: tuple[str, ...] = ()
     user_can_manage_server: bool = False
+    # where the platform takes the answer to this command, if it gives one (Slack's
+    # response_url: good in any conversation, even one the bot is not in, for 30 minutes)
+    reply_url: str | None = None
 
 
 Event = MessageCreated | ReactionChanged | CommandInvoked

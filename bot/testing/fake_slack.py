@@ -67,6 +67,11 @@ class FakeSlack:
         self.rate_limited: dict[str, int] = {}  # method → how many calls get 429 first
         self.retry_after = 1
         self.bot_user_id = "UBOTFAKE"
+        # conversations the bot is not a member of: Slack refuses its messages there
+        # (`not_in_channel`), though people may still run its slash commands in them
+        self.outside: set[str] = set()
+        # response_url keys that have expired (30 minutes) or were used 5 times
+        self.expired_responses: set[str] = set()
         self.base_url = ""
         self.waiters: list[tuple[str, int, asyncio.Future]] = []
         self._runner: web.AppRunner | None = None
@@ -79,6 +84,7 @@ class FakeSlack:
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_get("/files/{name}", self._download)
         app.router.add_get("/socket", self._socket)
+        app.router.add_post("/response/{key}", self._response)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -92,6 +98,23 @@ class FakeSlack:
             await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
+
+    def response_url(self) -> str:
+        """A slash command's response_url, as Slack makes one for each invocation."""
+        return f"{self.base_url}/response/{uuid.uuid4().hex}"
+
+    async def _response(self, request: web.Request) -> web.Response:
+        """A POST to a response_url, as Slack takes it: JSON with ``text`` and
+        ``response_type``; at most 5 answers, then (or once expired) 404 with a reason."""
+        key = request.match_info["key"]
+        used = sum(1 for c in self.calls_of("response_url") if c.args["key"] == key)
+        if key in self.expired_responses or used >= 5:
+            return web.Response(status=404, text="expired_url" if key in self.expired_responses else "used_url")
+        body = await request.json()
+        if not isinstance(body, dict) or not isinstance(body.get("text"), str):
+            return web.Response(status=400, text="invalid_payload")
+        self._record("response_url", {"key": key, **body})
+        return web.Response(text="ok")
 
     def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
         """Answer the next ``times`` calls of ``method`` with 429 and ``Retry-After``."""
@@ -199,12 +222,16 @@ class FakeSlack:
     async def _m_chat_postMessage(self, args):
         if err := self._need(args, "channel", "text"):
             return self._err(err)
+        if args["channel"] in self.outside:
+            return self._err("not_in_channel")
         self._record("chat.postMessage", args)
         return self._ok(channel=args["channel"], ts=f"{time.time():.6f}")
 
     async def _m_chat_postEphemeral(self, args):
         if err := self._need(args, "channel", "user", "text"):
             return self._err(err)
+        if args["channel"] in self.outside:
+            return self._err("not_in_channel")
         self._record("chat.postEphemeral", args)
         return self._ok(message_ts=f"{time.time():.6f}")
 
@@ -363,8 +390,11 @@ def event_callback(event: dict[str, Any], event_id: str | None = None) -> dict[s
     }
 
 
-def command_fields(command: str, text: str, user: str = "U1", channel: str = "C1") -> dict[str, str]:
-    """The fields of a slash-command invocation."""
+def command_fields(
+    command: str, text: str, user: str = "U1", channel: str = "C1", response_url: str = "http://127.0.0.1:9/unused"
+) -> dict[str, str]:
+    """The fields of a slash-command invocation (``response_url``: by default one off Slack's
+    hosts, which the bot does not call; :meth:`FakeSlack.response_url` for one it answers)."""
     return {
         "token": "legacy",
         "team_id": "TFAKE",
@@ -373,7 +403,7 @@ def command_fields(command: str, text: str, user: str = "U1", channel: str = "C1
         "command": command,
         "text": text,
         "trigger_id": uuid.uuid4().hex,
-        "response_url": "http://127.0.0.1:9/unused",
+        "response_url": response_url,
         "api_app_id": "AFAKE",
     }
 
@@ -439,10 +469,10 @@ class SlackSender:
             await asyncio.sleep(retry_delays[attempt])
         return statuses
 
-    async def command(self, command: str, text: str, user: str = "U1", channel: str = "C1"):
+    async def command(self, command: str, text: str, user: str = "U1", channel: str = "C1", **fields: str):
         from urllib.parse import urlencode
 
-        body = urlencode(command_fields(command, text, user, channel))
+        body = urlencode(command_fields(command, text, user, channel, **fields))
         return await self.post(body, "application/x-www-form-urlencoded")
 
 

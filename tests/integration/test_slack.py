@@ -142,6 +142,28 @@ async def test_emojify_is_acked_then_answered_ephemerally(slack):
     assert "Only admins" in refused.args["text"]
 
 
+async def test_emojify_where_the_bot_is_not_a_member_is_answered_through_its_response_url(slack):
+    """People run slash commands in any conversation, and Slack refuses the bot's
+    chat.postEphemeral where it is not a member (`not_in_channel`): the answer, and a
+    `forget-me`'s confirmation, went nowhere. It goes to the command's response_url now;
+    one that has expired (a replay after half an hour) falls back to chat.postEphemeral."""
+    fake, sender, _ = slack
+    fake.outside.add("C-ELSEWHERE")
+    status, _ = await sender.command(
+        "/emojify", "so tired of this rain", user="U3", channel="C-ELSEWHERE", response_url=fake.response_url()
+    )
+    assert status == 200
+    answer = (await fake.wait_for("response_url", 1))[0]
+    assert answer.args["response_type"] == "ephemeral" and len(answer.args["text"].splitlines()) == 6
+    assert fake.calls_of("chat.postEphemeral") == []
+    expired = fake.response_url()
+    fake.expired_responses.add(expired.rsplit("/", 1)[1])
+    await sender.command("/emojify", "pizza night", user="U3", channel="C1", response_url=expired)
+    call = (await fake.wait_for("chat.postEphemeral", 1))[0]
+    assert call.args["user"] == "U3" and call.args["channel"] == "C1"
+    assert len(fake.calls_of("response_url")) == 1
+
+
 async def test_an_admin_keeps_emojis_out_of_a_channel_by_their_slack_names(make_core, ranker, catalog):
     """Slack sends the emojis an admin types in a command as :short_names: (skin tones
     too); the channel's never-list reads them, and the reactions take the ranking's next."""

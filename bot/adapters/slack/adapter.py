@@ -349,6 +349,7 @@ class SlackAdapter:
             _field(command, "user_id"),
             name,
             plain_text(_field(command, "text", ""), self.core.catalog),
+            reply_url=command.get("response_url") if isinstance(command.get("response_url"), str) else None,
         )
         try:
             await self.core.pipeline.submit(event)
@@ -356,7 +357,7 @@ class SlackAdapter:
             log.warning("command not accepted: %s", exc)
             await ack(text=BUSY_TEXT)
             return
-        await ack()  # the answer comes as an ephemeral message when it is ready
+        await ack()  # the answer comes as an ephemeral message when it is ready (`_answer`)
 
     async def _on_emojify(self, ack, command) -> None:
         await self._on_command(ack, command, "emojify")
@@ -381,16 +382,21 @@ class SlackAdapter:
             log.warning("picture %s is on %s, not a Slack file host: not downloaded", a.filename, _host(a.url))
             return None
         headers = {"Authorization": f"Bearer {self.token}"}
-        async with contextlib.AsyncExitStack() as stack:
-            session = self._session
-            if session is None or session.closed:  # not started: a session for this download
-                session = await stack.enter_async_context(aiohttp.ClientSession())
+        async with self._http() as session:
             return await fetch_capped(session, a.url, self.max_picture_bytes, headers=headers)
 
+    @contextlib.asynccontextmanager
+    async def _http(self):
+        """The adapter's HTTP session, or one for this call where it is not started."""
+        if self._session is not None and not self._session.closed:
+            yield self._session
+        else:
+            async with aiohttp.ClientSession() as session:
+                yield session
+
     async def act(self, action: Action, event: Event) -> None:
-        user = event.user_id if isinstance(event, CommandInvoked) else None
         try:
-            await self._act(action, user)
+            await self._act(action, event)
         except SlackApiError as exc:
             error = exc.response.get("error") if exc.response is not None else None
             status = exc.response.status_code if exc.response is not None else 0
@@ -398,7 +404,32 @@ class SlackAdapter:
                 raise
             raise PermanentFailure(f"Slack answered {error}") from exc
 
-    async def _act(self, action, user: str | None) -> None:
+    async def _answer(self, command: CommandInvoked, text: str) -> None:
+        """A command's answer, seen by its caller only: through the command's response_url,
+        which works in any conversation (a channel the bot was never added to, a DM with
+        someone else), else, once that has expired (30 minutes, 5 answers: a replay after a
+        long outage), by ``chat.postEphemeral``, which Slack refuses where the bot is not a
+        member (``not_in_channel``: the caller saw nothing). A URL off Slack's hosts is not
+        called. A 5xx or a lost connection is a fault worth retrying."""
+        url = command.reply_url
+        if url and token_allowed(url, self.file_origins):
+            body = {"response_type": "ephemeral", "text": text}
+            timeout = aiohttp.ClientTimeout(total=10)
+            async with (
+                self._http() as session,
+                session.post(url, json=body, timeout=timeout, allow_redirects=False) as r,
+            ):
+                if r.status < 300:
+                    return
+                if r.status >= 500:
+                    raise ConnectionError(f"Slack's response_url answered {r.status}")
+                log.info("response_url answered %d (%s): posting ephemerally", r.status, (await r.text())[:40])
+        elif url:
+            log.warning("a command's response_url is on %s, not Slack: not called", _host(url))
+        await self.client.chat_postEphemeral(channel=command.channel_id, user=command.user_id, text=text)
+
+    async def _act(self, action, event: Event) -> None:
+        command = event if isinstance(event, CommandInvoked) else None
         if isinstance(action, AddReactions):
             for e in action.emojis:
                 try:
@@ -409,8 +440,8 @@ class SlackAdapter:
                     if exc.response.get("error") != "already_reacted":  # a retry after a lost answer: fine
                         raise
         elif isinstance(action, Reply):
-            if action.ephemeral and user:
-                await self.client.chat_postEphemeral(channel=action.channel_id, user=user, text=action.text)
+            if action.ephemeral and command is not None:
+                await self._answer(command, action.text)
             elif action.image_png:
                 await self.client.files_upload_v2(
                     channel=action.channel_id,
