@@ -7,8 +7,11 @@ Point discord.py at it with :meth:`FakeDiscord.patch_discord` (``Route.BASE`` an
 GUILD_CREATE, answers heartbeats (op 1 → op 11) and pushes MESSAGE_CREATE,
 MESSAGE_REACTION_ADD/REMOVE and INTERACTION_CREATE on demand, to the shard that owns the
 guild. REST checks ``Authorization: Bot <token>`` and records reaction PUTs (with the raw,
-URL-encoded path), interaction callbacks, messages (JSON or multipart with files) and the
-command sync. Plain JSON text frames are sent even when the client asks for zlib.
+URL-encoded path), interaction callbacks, interaction follow-ups (the webhook of the
+interaction's token), messages (JSON or multipart with files) and the command sync. As
+Discord does, it refuses a callback more than 3 s after its interaction was dispatched
+(10062 Unknown interaction) and a message over 2,000 characters (50035). Plain JSON text
+frames are sent even when the client asks for zlib.
 """
 
 from __future__ import annotations
@@ -75,6 +78,8 @@ class FakeDiscord:
         self._waiters: list[tuple[str, int, asyncio.Future]] = []
         self._ready = asyncio.Event()
         self._next_id = 5000
+        self.dispatched: dict[str, float] = {}  # interaction id → when it was sent (monotonic)
+        self.interaction_deadline = 3.0  # Discord's: seconds to the first callback
 
     def snowflake(self) -> str:
         self._next_id += 1
@@ -91,6 +96,7 @@ class FakeDiscord:
         r.add_put("/api/v10/applications/{app}/commands", self._sync)
         r.add_put("/api/v10/channels/{channel}/messages/{message}/reactions/{emoji}/@me", self._react)
         r.add_post("/api/v10/interactions/{id}/{token}/callback", self._callback)
+        r.add_post("/api/v10/webhooks/{app}/{token}", self._followup)
         r.add_post("/api/v10/channels/{channel}/messages", self._send)
         r.add_get("/api/v10/oauth2/applications/@me", self._application)
         r.add_get("/attachments/{name}", self._attachment)
@@ -108,8 +114,10 @@ class FakeDiscord:
         import yarl
         from discord.gateway import DiscordWebSocket
         from discord.http import Route
+        from discord.webhook import async_ as webhooks
 
         Route.BASE = self.base + "/api/v10"
+        webhooks.Route.BASE = self.base + "/api/v10"  # interaction follow-ups
         DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self.base.replace("http", "ws") + "/gateway")
 
     async def close(self) -> None:
@@ -239,8 +247,21 @@ class FakeDiscord:
             return payload, files
         return await request.json(), files
 
+    @staticmethod
+    def _too_long(payload: dict[str, Any]) -> web.Response | None:
+        content = (payload.get("data") or payload).get("content") or ""
+        if len(content) <= 2000:
+            return None
+        body = {"message": "Invalid Form Body", "code": 50035, "errors": {"content": "at most 2000 characters"}}
+        return _json(body, status=400)
+
     async def _callback(self, request):
         payload, files = await self._payload(request)
+        sent = self.dispatched.get(request.match_info["id"])
+        if sent is not None and time.monotonic() - sent > self.interaction_deadline:
+            return _json({"message": "Unknown interaction", "code": 10062}, status=404)
+        if (refused := self._too_long(payload)) is not None:
+            return refused
         self._record(
             "interaction_callback",
             {"id": request.match_info["id"], "token": request.match_info["token"], "payload": payload, "files": files},
@@ -265,10 +286,22 @@ class FakeDiscord:
             }
         )
 
+    async def _followup(self, request):
+        """A follow-up to an interaction (its token's webhook; no bot token needed)."""
+        payload, files = await self._payload(request)
+        if (refused := self._too_long(payload)) is not None:
+            return refused
+        self._record("followup", {"token": request.match_info["token"], "payload": payload, "files": files})
+        msg = self.message(CHANNEL_ID, payload.get("content", ""), author=user(BOT_ID, "emojibot", bot=True))
+        msg["flags"] = payload.get("flags", 0)
+        return _json(msg)
+
     async def _send(self, request):
         if not self._authorised(request):
             return _json({"message": "401: Unauthorized", "code": 0}, status=401)
         payload, files = await self._payload(request)
+        if (refused := self._too_long(payload)) is not None:
+            return refused
         channel = request.match_info["channel"]
         self._record("message", {"channel_id": channel, "payload": payload, "files": files})
         msg = self.message(channel, payload.get("content", ""), author=user(BOT_ID, "emojibot", bot=True))
@@ -359,6 +392,8 @@ class FakeDiscord:
 
     async def dispatch(self, name: str, data: dict[str, Any]) -> None:
         """Push an event to the shard that owns its guild."""
+        if name == "INTERACTION_CREATE":
+            self.dispatched[data["id"]] = time.monotonic()
         shard = (int(data.get("guild_id", GUILD_ID)) >> 22) % max(self.shard_total, 1)
         await self._send_event(self.sockets[shard], name, data)
 

@@ -54,9 +54,11 @@ log = logging.getLogger("emojibot.discord")
 _MARKUP = re.compile(r"<(?:(@!?|@&|#)\d+|a?:(\w+):\d+|t:-?\d+(?::[tTdDfFR])?|(/[\w -]+):\d+)>")
 
 
-def _plain(m: re.Match) -> str:
+def _plain(m: re.Match, user_ids: bool = False) -> str:
     kind, emoji, command = m.groups()
     if kind is not None:
+        if user_ids and kind in ("@", "@!"):  # a command's argument: the person it names
+            return "@" + m.group(0).strip("<@!>")
         return {"@&": "@role", "#": "#channel"}.get(kind, "@user")
     if emoji is not None:  # a custom emoji: its name is all a reader sees of it
         return emoji
@@ -65,9 +67,39 @@ def _plain(m: re.Match) -> str:
     return ""  # a timestamp (each reader sees it in their own time zone)
 
 
-def plain_text(content: str) -> str:
-    """A message's or command's text as a person reads it (see the module's text)."""
-    return _MARKUP.sub(_plain, content) if "<" in content else content
+def plain_text(content: str, user_ids: bool = False) -> str:
+    """A message's or command's text as a person reads it (see the module's text);
+    ``user_ids``: a user mention keeps its id (``@123``), for a command that names a person
+    (`/emojify-admin export @someone`)."""
+    if "<" not in content:
+        return content
+    return _MARKUP.sub(lambda m: _plain(m, user_ids), content)
+
+
+MESSAGE_LIMIT = 2_000  # characters of one Discord message's content
+
+
+def message_parts(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """``text`` in messages Discord takes (at most ``limit`` characters each), cut at line
+    ends where it can: Discord refuses a longer one (400), and an admin's export runs to
+    3,000 characters."""
+    parts: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > limit:  # a line longer than a message: cut it
+            if current:
+                parts.append(current)
+                current = ""
+            parts.append(line[:limit])
+            line = line[limit:]
+        joined = f"{current}\n{line}" if current else line
+        if len(joined) > limit:
+            parts.append(current)
+            joined = line
+        current = joined
+    if current or not parts:
+        parts.append(current)
+    return parts
 
 
 # Exactly what the bot does: read channels and history, react, reply (with a file).
@@ -226,6 +258,9 @@ class DiscordAdapter:
         await self._submit(event)
 
     async def _on_command(self, interaction: discord.Interaction, name: str, text: str) -> None:
+        # Discord drops an interaction not answered within 3 s, and the store may take longer
+        # (a lock, an outage's timeouts): "thinking…" at once, the answer as follow-ups
+        await interaction.response.defer(ephemeral=True, thinking=True)
         user = interaction.user
         roles = tuple(str(r.id) for r in getattr(user, "roles", []))
         perms = getattr(user, "guild_permissions", None)
@@ -235,7 +270,7 @@ class DiscordAdapter:
             str(interaction.channel_id),
             str(user.id),
             name,
-            plain_text(text),
+            plain_text(text, user_ids=True),
             user_role_ids=roles,
             user_can_manage_server=bool(perms and perms.manage_guild),
         )
@@ -243,14 +278,14 @@ class DiscordAdapter:
             actions = await self.core.handle(event)
         except StoreUnavailable as exc:
             log.warning("command /%s not taken: %s", name, exc)
-            await interaction.response.send_message(BUSY_TEXT, ephemeral=True)
-            return
+            answer = BUSY_TEXT
         except Exception as exc:
             log.error("command /%s failed: %s: %s", name, type(exc).__name__, str(exc)[:200])
-            await interaction.response.send_message("Something went wrong on my side.", ephemeral=True)
-            return
-        texts = [a.text for a in actions if isinstance(a, Reply)]
-        await interaction.response.send_message("\n".join(texts) or "Done.", ephemeral=True)
+            answer = "Something went wrong on my side."
+        else:
+            answer = "\n".join(a.text for a in actions if isinstance(a, Reply)) or "Done."
+        for part in message_parts(answer):
+            await interaction.followup.send(part, ephemeral=True)
 
     # -- the pipeline's surface ------------------------------------------------------------
     async def hydrate(self, event: Event) -> Event:
