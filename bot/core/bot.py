@@ -82,7 +82,8 @@ class AdminPolicy:
 
     def allows(self, cmd: CommandInvoked) -> bool:
         return (
-            cmd.user_id in self.user_ids
+            cmd.caller_is_admin
+            or cmd.user_id in self.user_ids
             or any(r in self.role_ids for r in cmd.user_role_ids)
             or (self.manage_server_is_admin and cmd.user_can_manage_server)
         )

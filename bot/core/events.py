@@ -50,6 +50,9 @@ class CommandInvoked:
     text: str
     user_role_ids: tuple[str, ...] = ()
     user_can_manage_server: bool = False
+    # the adapter itself vouches that the caller administers the bot here (the playground:
+    # its trusted-local visitor or a holder of its admin secret); whatever the policy says
+    caller_is_admin: bool = False
     # where the platform takes the answer to this command, if it gives one (Slack's
     # response_url: good in any conversation, even one the bot is not in, for 30 minutes)
     reply_url: str | None = None

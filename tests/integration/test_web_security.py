@@ -149,6 +149,19 @@ async def test_admin_from_loopback_is_allowed(playground):
     assert [r["allowed"] for r in await _rows(client, "admin_audit")] == [True]
 
 
+async def test_the_playground_admin_is_obeyed_with_discords_manage_server_rule_off(playground):
+    """The playground vouched for its admin by saying they could manage the server, which the
+    policy honours only while EMOJIBOT_DISCORD_MANAGE_SERVER_IS_ADMIN is on: an operator who
+    turned that off for Discord found every playground admin command refused."""
+    from bot.core.bot import AdminPolicy
+
+    client = await playground()
+    client.core.admins = AdminPolicy(manage_server_is_admin=False)  # as `serve` builds it then
+    res = await client.post("/api/commands", json={"command": "emojify-admin", "text": "off"})
+    assert res.status == 200 and "Auto-react is off" in (await res.json())["replies"][0]["text"]
+    assert [r["allowed"] for r in await _rows(client, "admin_audit")] == [True]
+
+
 async def test_admin_is_refused_to_a_caller_that_is_not_local_and_has_no_secret(playground):
     # No secret, but the page is reached under a public name (a browser through a proxy / rebound DNS):
     # the playground answers, the admin command does not obey.

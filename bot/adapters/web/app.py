@@ -506,7 +506,7 @@ async def post_command(request: web.Request, pg: Playground, who: Visitor) -> we
         who.user,
         command,
         _string(body, "text", ""),
-        user_can_manage_server=who.admin,
+        caller_is_admin=who.admin,
     )
     return web.json_response(_json_actions(await pg.core.handle(event)))
 
