@@ -209,6 +209,40 @@ async def test_a_signed_body_whose_event_is_not_an_object_gets_a_400(edge, caplo
     assert _no_traceback(caplog) and await core.store.rows("processed_events") == []
 
 
+async def test_stalled_unsigned_requests_do_not_hold_up_slacks_events(edge):
+    """20 connections that declare a small body and never send it (no signature can be
+    checked before the body): 16 of them held every body slot for 10 s, past the 3 s Slack
+    waits for its answer, so Slack's own events timed out. Bodies now wait only for bytes
+    (a budget by declared length), and a stalled one is cut at 3 s."""
+    import asyncio
+    from urllib.parse import urlsplit
+
+    post, fake, core, url = edge
+    u = urlsplit(url)
+    stalled = []
+    for _ in range(20):
+        reader, writer = await asyncio.open_connection(u.hostname, u.port)
+        writer.write(
+            b"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"X-Slack-Request-Timestamp: " + str(int(time.time())).encode() + b"\r\n"
+            b"X-Slack-Signature: v0=00\r\nContent-Length: 1000\r\n\r\n"
+        )
+        await writer.drain()
+        stalled.append((reader, writer))
+    await asyncio.sleep(0.3)  # they are all waiting for their bodies now
+    body = json.dumps(
+        {"type": "event_callback", "event_id": "EvSTALL1", "team_id": "T1", "api_app_id": "A1",
+         "event": {"type": "message", "channel": "C1", "user": "U1", "text": "pizza", "ts": "1700000000.000100"}}
+    ).encode()  # fmt: skip
+    t0 = time.monotonic()
+    status, _ = await asyncio.wait_for(post(body, sign(body)), 10)
+    assert status == 200 and time.monotonic() - t0 < 2.0
+    answer = await asyncio.wait_for(stalled[0][0].read(65536), 10)  # cut after the read deadline
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:100]
+    for _, writer in stalled:
+        writer.close()
+
+
 async def test_a_signature_that_is_not_ascii_is_401_not_500(edge, caplog):
     import asyncio
     from urllib.parse import urlsplit

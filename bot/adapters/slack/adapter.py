@@ -62,8 +62,8 @@ PLATFORM = "slack"
 log = logging.getLogger("emojibot.slack")
 # Message subtypes that are people writing; edits, joins, bot posts etc. are not answered.
 ANSWERED_SUBTYPES = {None, "file_share", "thread_broadcast"}
-BODY_SLOTS = 16  # /slack/events bodies read at once
-BODY_READ_S = 10.0  # a body must arrive within this
+BODY_BUDGET = 16 * 1024 * 1024  # bytes of /slack/events bodies being read at once, by their declared length
+BODY_READ_S = 3.0  # a body must arrive within this (Slack itself waits 3 s for the answer)
 # Web API errors worth another try later; any other error Slack would give again.
 _TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 
@@ -98,6 +98,28 @@ def token_allowed(url: str, extra_origins: frozenset[tuple[str, int]] = frozense
         return u.scheme in ("http", "https")
     on_slack = host == SLACK_FILE_DOMAIN or host.endswith("." + SLACK_FILE_DOMAIN)
     return u.scheme == "https" and u.port == 443 and on_slack
+
+
+class ByteBudget:
+    """A count of bytes that holders take and give back; a holder waits while the rest is
+    taken (one larger than the whole takes the whole)."""
+
+    def __init__(self, total: int):
+        self.total, self.used = total, 0
+        self._changed = asyncio.Condition()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, n: int):
+        n = max(0, min(n, self.total))
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.used + n <= self.total)
+            self.used += n
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self.used -= n
+                self._changed.notify_all()
 
 
 class MalformedEvent(ValueError):
@@ -138,7 +160,7 @@ class SlackAdapter:
         self.file_origins = frozenset(_origin(h) for h in [*file_hosts, *([base_url] if base_url else [])])
         self.token = bot_token
         self.max_picture_bytes = max_picture_bytes
-        self._body_slots: asyncio.Semaphore | None = None  # made on the serving loop
+        self._body_budget: ByteBudget | None = None  # made on the serving loop
         self._signing_secret = signing_secret.encode()
         self.client = AsyncWebClient(token=bot_token, base_url=base_url or AsyncWebClient.BASE_URL)
         self._session: aiohttp.ClientSession | None = None
@@ -232,14 +254,18 @@ class SlackAdapter:
         return hmac.compare_digest(("v0=" + mac.hexdigest()).encode(), sig.strip().encode())
 
     async def _read_body(self, request: web.Request, cap: int) -> bytes:
-        """At most ``BODY_SLOTS`` bodies are read at once (100 unsigned 1 MB bodies at once
-        held +109 MB), each within ``BODY_READ_S``; the others wait in the kernel's buffers.
-        Slack's events are small and durable once accepted: a wait costs them latency only."""
+        """Bodies being read at once hold at most ``BODY_BUDGET`` bytes, each by its declared
+        length (the cap where it declares none: chunked), so 100 unsigned 1 MB bodies at
+        once cannot hold +109 MB; each must arrive within ``BODY_READ_S``. A body waits only
+        for bytes: a few stalled requests that declare a kilobyte each hold a few kilobytes
+        (with a count of 16 bodies instead, 16 of them held every Slack event past Slack's
+        own 3 s)."""
         from bot.adapters.httpguard import Refused, read_capped
 
-        if self._body_slots is None:
-            self._body_slots = asyncio.Semaphore(BODY_SLOTS)
-        async with self._body_slots:
+        if self._body_budget is None:
+            self._body_budget = ByteBudget(BODY_BUDGET)
+        declared = request.content_length
+        async with self._body_budget.hold(cap if declared is None else min(declared, cap)):
             try:
                 return await asyncio.wait_for(read_capped(request, cap), BODY_READ_S)
             except TimeoutError:
