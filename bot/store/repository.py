@@ -842,12 +842,13 @@ class Store:
         """What retraining learns from, as plain rows (times in epoch seconds): every stored
         message text (channels with learning on) with the bot's suggestions and its author's
         hash, and every reaction logged on those messages. People appear only as salted
-        hashes; ``training.feedback`` turns this into triplets."""
+        hashes; ``training.feedback`` turns this into triplets. An ``/emojify`` answer is
+        not among them: it is seen by its caller alone and nobody can react to it, so its
+        five emojis would all read, a day later, as suggestions nobody endorsed."""
         with _db_errors("exporting feedback"):
             async with self.session() as s:
-                msgs = (
-                    await s.execute(select(Prediction).where(Prediction.text != "").order_by(Prediction.id))
-                ).scalars()
+                reactable = (Prediction.text != "", Prediction.kind != "command")
+                msgs = (await s.execute(select(Prediction).where(*reactable).order_by(Prediction.id))).scalars()
                 messages = [
                     {
                         "key": f"{m.platform}/{m.channel_id}/{m.message_id}",

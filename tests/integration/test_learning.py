@@ -367,6 +367,26 @@ async def test_a_scheduled_retrain_that_fails_before_its_run_row_is_not_started_
     assert m._proc is first  # not started again before the period is over
 
 
+async def test_an_emojify_answer_is_not_exported_as_suggestions_nobody_endorsed(make_core):
+    """`/emojify` in a learning channel is logged (the caller's own request), but its answer
+    is ephemeral: no reaction can ever reach it. Exported with the messages, its five
+    emojis became, a day later, negatives of the very answer the person asked for."""
+    import time
+
+    from bot.core.events import MessageCreated
+    from training.feedback import build_feedback
+
+    core = await make_core(default=ChannelConfig(True, 0.0, 3, learning=True))
+    await core.handle(CommandInvoked("slack", "cmd-1", "C-learn", "U1", "emojify", "pizza tonight"))
+    await core.handle(MessageCreated("slack", "ev-2", "C-learn", "m-2", "U1", "pizza party at noon"))
+    assert {r["kind"] for r in await core.store.rows("predictions")} == {"command", "text"}
+    exported = await core.store.export_feedback()
+    assert [m["text"] for m in exported["messages"]] == ["pizza party at noon"]
+    feedback = build_feedback(exported, lambda e: True, now=time.time() + 25 * 3600)
+    assert feedback.stats["train_negative_only"] == 1  # the message the bot reacted to, not the command
+    assert [e.text for e in feedback.train] == ["pizza party at noon"]
+
+
 async def _refusal(m: ModelManager):
     from bot.core.models import RetrainUnavailable
 
