@@ -164,6 +164,16 @@ def read_json(path: Path) -> Any:
     return read_file(path, lambda p: json.loads(p.read_text(encoding="utf-8")))
 
 
+def read_cache(path: Path) -> Any | None:
+    """A JSON cache file (a measurement kept to be read again), or None where it is missing
+    or cannot be read: a cache cut short (a kill, a full disk) is measured again, not an
+    error that stops every reader for good."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
 def require(folder: Path, *names: str, build: str = "`emojibot train vae` and `emojibot train sqam`") -> None:
     missing = [n for n in names if not (folder / n).exists()]
     if missing:
@@ -269,9 +279,8 @@ class Registry:
         rows = []
         for v in self.versions():
             fig = (v.get("figures") or {}).get("candidate") or {}
-            cache = self.figures_cache(v["version"])
-            if not fig and cache.exists():
-                fig = read_json(cache)
+            if not fig:
+                fig = read_cache(self.figures_cache(v["version"])) or {}
             rows.append(
                 {
                     "version": v["version"],

@@ -20,7 +20,6 @@ verdict (``bot/cli/retrain.py``).
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -37,8 +36,10 @@ from models.artifacts import (
     HEADS_FILE,
     QUESTION_FILE,
     VOCAB_FILE,
+    read_cache,
     require,
     update_manifest,
+    write_json_atomically,
 )
 from models.ranker import SQAM_ALONE, SUM_OF_TERMS, TextRanker
 from models.text import MAX_NGRAMS, MAX_TOKENS, TextFeaturizer, Vocabulary
@@ -306,8 +307,8 @@ def validation_figures(folder: Path, data_dir, cache: Path | None = None) -> dic
     from training.data import load_tweeteval, shipped_pool
     from training.minilm import remember_cached
 
-    if cache is not None and cache.exists():
-        return json.loads(cache.read_text(encoding="utf-8"))
+    if cache is not None and (kept := read_cache(cache)) is not None:
+        return kept
     ranker = TextRanker(folder)
     held_out, val = shipped_pool(data_dir, folder, EmojiCatalog.load(data_dir)).held_out()
     _, texts, gold = val.in_catalog(ranker.index.positions)
@@ -323,9 +324,9 @@ def validation_figures(folder: Path, data_dir, cache: Path | None = None) -> dic
         "tweeteval_val_macro_f1": round(float(te["macro_f1"]), 4),
         "heads": ranker.heads_note,
     }
-    if cache is not None:
+    if cache is not None:  # written whole or not at all: a half-written cache is measured again
         cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_json_atomically(cache, out)
     return out
 
 

@@ -387,6 +387,26 @@ async def test_an_emojify_answer_is_not_exported_as_suggestions_nobody_endorsed(
     assert [e.text for e in feedback.train] == ["pizza party at noon"]
 
 
+def test_a_gate_figures_cache_cut_short_is_measured_again_not_fatal(tmp_path, data_dir):
+    """The gate's per-version figures were written in place: a kill or a full disk left an
+    empty file, and every retrain from that base, `model list` and the admin view failed on
+    it for good. A cache that cannot be read is a miss now, and it is written whole or not
+    at all. The shipped folder and the real data."""
+    from models.artifacts import DEFAULT_DIR
+    from training.retrain import validation_figures
+
+    registry = Registry(tmp_path / "models", DEFAULT_DIR)
+    cache = registry.figures_cache(registry.shipped_version)
+    cache.parent.mkdir(parents=True)
+    cache.write_text("", encoding="utf-8")  # what a kill during the write left
+    assert registry.summaries()[0]["catalog_val_mrr"] is None  # listed, not a traceback
+    figures = validation_figures(DEFAULT_DIR, data_dir, cache)
+    assert figures["version"] == registry.shipped_version and 0 < figures["catalog_val"]["mrr"] < 1
+    assert json.loads(cache.read_text(encoding="utf-8")) == figures
+    assert registry.summaries()[0]["catalog_val_mrr"] == figures["catalog_val"]["mrr"]
+    assert [p.name for p in cache.parent.iterdir()] == [cache.name]  # no temporary file left
+
+
 async def _refusal(m: ModelManager):
     from bot.core.models import RetrainUnavailable
 
