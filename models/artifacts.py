@@ -164,6 +164,23 @@ def read_json(path: Path) -> Any:
     return read_file(path, lambda p: json.loads(p.read_text(encoding="utf-8")))
 
 
+def own_files(folder: Path) -> int:
+    """Give each file of ``folder`` that shares its bytes with another path a copy of its
+    own (through a rename), so that a writer that writes it in place (``np.save`` on an
+    existing path) cannot change that other path: a registry's version hard-links the
+    files it did not change (:meth:`Registry.stage`), and `emojibot train …` into the
+    shipped folder changed them under every retrained version, whose digest then no longer
+    matched its name. Returns how many files were copied."""
+    copied = 0
+    for f in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if f.is_file() and not f.is_symlink() and f.stat().st_nlink > 1:
+            tmp = f.with_name(f".{f.name}.{os.getpid()}.own")
+            shutil.copy2(f, tmp)
+            os.replace(tmp, f)
+            copied += 1
+    return copied
+
+
 def read_cache(path: Path) -> Any | None:
     """A JSON cache file (a measurement kept to be read again), or None where it is missing
     or cannot be read: a cache cut short (a kill, a full disk) is measured again, not an

@@ -22,12 +22,18 @@ READ_WRITE_HELP = "artifact folder to read the SQAM from and write to (default: 
 def out_folder(args: argparse.Namespace) -> str | None:
     """The artifact folder a train command reads and writes: ``--out``, or else the global
     ``--artifacts`` (then $EMOJIBOT_ARTIFACTS, then the shipped folder). Without this,
-    `emojibot --artifacts DIR train …` trained into the shipped folder and overwrote it."""
+    `emojibot --artifacts DIR train …` trained into the shipped folder and overwrote it.
+    Its files shared with a registry's versions are made its own first (:func:`own_files`)."""
     from pathlib import Path
+
+    from models.artifacts import artifacts_dir, own_files
 
     out, chosen = args.out, args.artifacts
     if out and chosen and Path(out).resolve() != Path(chosen).resolve():
         raise CLIError(f"--out {out} and --artifacts {chosen} name different folders: give one of them")
+    # the folder's files hard-linked into a registry's versions get copies of their own
+    # first: a train command writes some files in place
+    own_files(artifacts_dir(out or chosen))
     return out or chosen
 
 

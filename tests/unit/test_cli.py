@@ -253,6 +253,32 @@ def test_train_catalog_head_checks_its_options(capsys, data_dir, option, message
     assert ex.value.code == 2 and message in capsys.readouterr().err
 
 
+def test_a_train_command_leaves_the_registrys_versions_as_they_were(tmp_path):
+    """A registry's version hard-links the files it did not change (here: all of them), and
+    `train sqam` writes its bias with ``np.save`` on the existing path, in place: training
+    into the folder changed every version's file too, whose digest then no longer matched
+    its name (workers refused the current version, `retrain` and `model promote` failed).
+    Every train command first gives the folder's shared files copies of their own."""
+    import argparse
+    import shutil
+    from pathlib import Path
+
+    import numpy as np
+
+    from bot.cli.train import out_folder
+    from models.artifacts import BIAS_FILE, DEFAULT_DIR, Registry, verify
+
+    shipped = tmp_path / "shipped"
+    shutil.copytree(DEFAULT_DIR, shipped)
+    registry = Registry(tmp_path / "models", shipped)
+    version = registry.commit(registry.stage(shipped))
+    assert (shipped / BIAS_FILE).stat().st_nlink > 1  # shared with the version
+    out = Path(out_folder(argparse.Namespace(out=str(shipped), artifacts=None)))
+    np.save(out / BIAS_FILE, np.zeros(3, np.float32))  # as `train sqam` writes it
+    verify(registry.root / "versions" / version)  # its bytes are still the ones its name stands for
+    assert (shipped / BIAS_FILE).stat().st_nlink == 1 and np.load(out / BIAS_FILE).shape == (3,)
+
+
 @pytest.mark.parametrize("command", ["vae", "sqam", "heads", "names", "catalog-head", "wgan"])
 def test_train_refuses_out_and_artifacts_naming_different_folders(capsys, data_dir, tmp_path, command):
     """Either flag names the folder a train command writes; two different ones are an
