@@ -97,12 +97,15 @@ async def run_retrain(
             gate_s = time.time() - t
             verdict = ("promoted" if promote else "trained") if ok else "rejected"
             figures = {"current": cur, "candidate": new}
-            registry.set_status(
-                version, "promoted" if verdict == "promoted" else verdict,
-                parent=base_version, figures=figures, reasons=reasons, run=run_id,
-            )  # fmt: skip
-            if verdict == "promoted":
-                await store.set_current_model(version)
+            # promoted only over the version it was gated against: an admin who rolled back
+            # or promoted meanwhile is not undone (the pointer moves first, then the verdict
+            # is written: the registry never says "promoted" of a version that is not)
+            if verdict == "promoted" and not await store.replace_current_model(current, version):
+                now = await store.current_model() or registry.shipped_version
+                verdict = "rejected"
+                reasons = [*reasons, f"the current version changed while it trained ({base_version} → {now}): "
+                           "not promoted over it"]  # fmt: skip
+            registry.set_status(version, verdict, parent=base_version, figures=figures, reasons=reasons, run=run_id)
             result = {
                 "verdict": verdict,
                 "candidate_version": version,

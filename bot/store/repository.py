@@ -906,6 +906,36 @@ class Store:
                     )
                 await s.commit()
 
+    async def replace_current_model(self, expected: str | None, version: str) -> bool:
+        """Point every worker at ``version`` only if the current version is still
+        ``expected`` (None: the shipped one), in one statement; False (nothing changed)
+        where an admin promoted or rolled back meanwhile: a retrain's candidate was gated
+        against ``expected``, not against what is current now."""
+        import json
+
+        with _db_errors("setting the current model"):
+            async with self.session() as s:
+                if expected is None:  # no row: the shipped version; the first writer inserts it
+                    stmt = self._dialect_insert(BotMeta).values(key=CURRENT_MODEL_KEY, value=version)
+                    res = await s.execute(stmt.on_conflict_do_nothing(index_elements=["key"]))
+                else:
+                    res = await s.execute(
+                        update(BotMeta)
+                        .where(BotMeta.key == CURRENT_MODEL_KEY, BotMeta.value == expected)
+                        .values(value=version)
+                    )
+                if not res.rowcount:
+                    await s.rollback()
+                    return False
+                row = await s.get(BotMeta, MODEL_HISTORY_KEY)
+                history = list(json.loads(row.value)) if row is not None and row.value else []
+                if not history or history[-1] != version:
+                    history = (history + [version])[-50:]
+                stmt = self._dialect_insert(BotMeta).values(key=MODEL_HISTORY_KEY, value=json.dumps(history))
+                await s.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value}))
+                await s.commit()
+        return True
+
     async def pop_current_model(self) -> tuple[str | None, str | None]:
         """Rollback: drop the current version from the history; returns (left, now current),
         now current None meaning the shipped one."""

@@ -407,6 +407,42 @@ def test_a_gate_figures_cache_cut_short_is_measured_again_not_fatal(tmp_path, da
     assert [p.name for p in cache.parent.iterdir()] == [cache.name]  # no temporary file left
 
 
+async def test_a_promotion_made_while_a_retrain_runs_is_not_undone_by_it(make_core, tmp_path, data_dir):
+    """A retrain fine-tunes from the version current when it starts and is gated against
+    it; it moved the pointer at the end whatever had happened meanwhile, so an admin's
+    rollback of a bad version (or a promotion) was silently undone by that version's
+    child. Now it is promoted only over the version it was gated against. The real
+    retrain, the real SQLite store; the admin acts while the gate measures."""
+    from bot.learn import run_retrain
+    from training.retrain import RetrainSettings
+
+    core = await _learning_core(make_core, tmp_path, data_dir)
+    rng = random.Random(11)
+    people = [f"U{i}" for i in range(12)]
+    rows = []
+    for t in food_messages(80):
+        author = rng.choice(people)
+        rows.append((t, author, [(u, "🍕") for u in rng.sample([p for p in people if p != author], 3)]))
+    await feed(core, rows)
+    registry = Registry(tmp_path / "models")
+    task = asyncio.create_task(run_retrain(core.store, registry, str(data_dir), RetrainSettings(), "admin"))
+    for _ in range(1200):  # until the gate measures the two versions
+        runs = await core.store.runs(1)
+        if task.done() or (runs and (runs[0]["progress"] or "").startswith("measuring")):
+            break
+        await asyncio.sleep(0.1)
+    assert not task.done(), task.result()
+    await core.store.set_current_model("20261129-chosen-by-an-admin")  # meanwhile: a promote
+    result = await asyncio.wait_for(task, 600)
+    assert result["verdict"] == "rejected" and "changed while it trained" in result["reasons"][-1]
+    assert await core.store.current_model() == "20261129-chosen-by-an-admin"
+    assert registry.status(result["candidate_version"])["status"] == "rejected"
+    # with nobody acting, the same compare-and-set moves the pointer
+    assert await core.store.replace_current_model("20261129-chosen-by-an-admin", result["candidate_version"])
+    assert await core.store.current_model() == result["candidate_version"]
+    assert not await core.store.replace_current_model("20261129-chosen-by-an-admin", "x")
+
+
 async def _refusal(m: ModelManager):
     from bot.core.models import RetrainUnavailable
 

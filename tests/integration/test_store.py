@@ -200,3 +200,40 @@ async def test_never_list_changes_at_once_from_two_workers_all_land(url):
     finally:
         await a.close()
         await b.close()
+
+
+async def test_two_retrains_promoting_at_once_over_the_same_version_one_wins(url):
+    """`replace_current_model` moves the pointer only over the version it expects, in one
+    statement: two workers' promotions over the same current version, at the same moment,
+    leave exactly one of them current, from the shipped version (no row) as from another."""
+    from sqlalchemy import delete
+
+    from bot.store.models import BotMeta
+    from bot.store.repository import CURRENT_MODEL_KEY, MODEL_HISTORY_KEY
+
+    a, b = Store(url, DEFAULT), Store(url, DEFAULT)
+    keys = (CURRENT_MODEL_KEY, MODEL_HISTORY_KEY)
+    saved: dict[str, str] = {}
+    try:
+        async with a.session() as s:  # the PostgreSQL database is shared: start from shipped
+            saved = {k: (await s.get(BotMeta, k)) for k in keys}
+            saved = {k: v.value for k, v in saved.items() if v is not None}
+            await s.execute(delete(BotMeta).where(BotMeta.key.in_(keys)))
+            await s.commit()
+        for expected in (None, "v-base"):
+            if expected is not None:
+                await a.set_current_model(expected)
+            run = uuid.uuid4().hex[:6]
+            won = await asyncio.gather(
+                a.replace_current_model(expected, f"A-{run}"), b.replace_current_model(expected, f"B-{run}")
+            )
+            assert sorted(won) == [False, True]
+            winner = f"A-{run}" if won[0] else f"B-{run}"
+            assert await b.current_model() == winner and (await a.model_history())[-1] == winner
+    finally:
+        async with a.session() as s:
+            await s.execute(delete(BotMeta).where(BotMeta.key.in_(keys)))
+            s.add_all([BotMeta(key=k, value=v) for k, v in saved.items()])
+            await s.commit()
+        await a.close()
+        await b.close()
