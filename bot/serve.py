@@ -141,7 +141,6 @@ def serve(settings: BotSettings, artifacts: str | None = None) -> int:
     async def on_startup(_app):
         await _check_store(core)
         await core.models.sync()  # a version promoted while the bot was down
-        await core.pipeline.start()
         await _prepare_playground(core)
         if slack is not None:
             await slack.start()
@@ -152,6 +151,10 @@ def serve(settings: BotSettings, artifacts: str | None = None) -> int:
         if discord_adapter is not None:
             background.append(asyncio.create_task(discord_adapter.run()))
             log.info("Discord adapter connecting")
+        # The replayer last: an event handed back by the last run (a Slack reaction carries
+        # no bot flag) is read only once the adapters know the bot's own user ids; started
+        # before `slack.start()`, the bot's own reactions were replayed as a person's feedback
+        await core.pipeline.start()
 
     async def on_shutdown(_app):  # the socket is closed: drain what was accepted
         dropped = await core.pipeline.drain(settings.shutdown_grace_s)

@@ -67,6 +67,7 @@ class FakeSlack:
         self.rate_limited: dict[str, int] = {}  # method → how many calls get 429 first
         self.retry_after = 1
         self.bot_user_id = "UBOTFAKE"
+        self.auth_delay = 0.0  # seconds auth.test takes (Slack on a slow day)
         # conversations the bot is not a member of: Slack refuses its messages there
         # (`not_in_channel`), though people may still run its slash commands in them
         self.outside: set[str] = set()
@@ -195,6 +196,8 @@ class FakeSlack:
         return f"invalid_arguments (missing {', '.join(missing)})" if missing else None
 
     async def _m_auth_test(self, args):
+        if self.auth_delay:
+            await asyncio.sleep(self.auth_delay)
         self._record("auth.test", args)
         return self._ok(
             user_id=self.bot_user_id,

@@ -151,3 +151,67 @@ async def test_slack_events_in_flight_at_sigterm_are_answered_after_the_restart(
             if p is not None and p.returncode is None:
                 p.kill()
         await fake.close()
+
+
+async def test_the_bots_own_reaction_handed_back_by_the_last_run_is_not_replayed_as_feedback(tmp_path):
+    """A Slack reaction carries no bot flag: the core knows the bot's own by its user id,
+    which the Slack adapter learns from auth.test. `serve` started the replayer before
+    that, so the bot's own reaction, handed back by the last run's drain, was replayed as a
+    person's endorsement of its suggestion and logged for the retrain. The real process,
+    the real SQLite file, the fake Slack's auth.test taking 2 s."""
+    import asyncio
+    import sqlite3
+    import uuid
+
+    from bot.core.events import ReactionChanged, event_to_json
+    from bot.store.repository import ChannelConfig, Store, migrate_async
+    from bot.testing.fake_slack import FakeSlack
+
+    fake = FakeSlack()
+    fake.auth_delay = 2.0
+    api = await fake.start()
+    port = _free_port()
+    db = tmp_path / "replay.sqlite"
+    url = f"sqlite+aiosqlite:///{db}"
+    await migrate_async(url)
+    store = Store(url, ChannelConfig(True, 0.2, 3), salt_file=tmp_path / "salt")
+    try:  # what the last run left: a message it answered, and its own reaction handed back
+        await store.log_prediction("slack", "C1", "17.000001", "text", "pizza party", "v1", ["🍕"], [0.5])
+        mine = ReactionChanged(
+            "slack", f"reaction-{uuid.uuid4().hex}", "C1", "17.000001", fake.bot_user_id, "pizza", True
+        )
+        assert await store.accept_event("slack", mine.event_id, event_to_json(mine), 0.0)
+    finally:
+        await store.close()
+    env = _env(tmp_path, url, port)
+    env.update(
+        EMOJIBOT_SLACK_BOT_TOKEN=fake.token,
+        EMOJIBOT_SLACK_SIGNING_SECRET="serve-test-signing-secret",
+        EMOJIBOT_SLACK_API_URL=api,
+        EMOJIBOT_USER_HASH_SALT="serve-test-salt",
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "serve", env=env, cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        for _ in range(240):  # until the replay has taken the event
+            with sqlite3.connect(db) as c:
+                status = c.execute(
+                    "SELECT status FROM processed_events WHERE event_id = ?", (mine.event_id,)
+                ).fetchone()
+            if status and status[0] != "pending" or proc.returncode is not None:
+                break
+            await asyncio.sleep(0.25)
+        assert status and status[0] == "done", (
+            status,
+            (await proc.stdout.read(2000)).decode() if proc.returncode is not None else "",
+        )
+        with sqlite3.connect(db) as c:
+            assert c.execute("SELECT COUNT(*) FROM reaction_events").fetchone()[0] == 0
+        proc.send_signal(signal.SIGTERM)
+        assert await proc.wait() == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await fake.close()
