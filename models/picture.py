@@ -95,8 +95,9 @@ def _decode(data: bytes, max_bytes: int, max_pixels: int) -> np.ndarray:
     """Picture file bytes → (64, 64, 3) uint8 RGB.
 
     JPEG, PNG, WebP, GIF (first frame), BMP, TIFF; greyscale, palette, CMYK, 16-bit, float
-    and alpha (composited on white) all come out as RGB. The shorter side is scaled to 64
-    and the centre cropped. Anything else raises PictureError with a reason.
+    and alpha or a transparent colour key (composited on white) all come out as RGB. The
+    shorter side is scaled to 64 and the centre cropped. Anything else raises PictureError
+    with a reason, whatever a decoder raised on a damaged file.
 
     Memory is bounded before any pixel is decompressed: the header's width × height
     (``max_pixels``) and the decoder's estimated cost (``MAX_DECODE_BYTES``). A large
@@ -117,8 +118,8 @@ def _decode(data: bytes, max_bytes: int, max_pixels: int) -> np.ndarray:
         raise PictureError("not a picture (no known image format: JPEG, PNG, WebP, GIF, BMP, TIFF)") from exc
     except Image.DecompressionBombError as exc:  # Pillow's own header check, at 2× its limit
         raise PictureError(f"the picture is over the limit of {max_pixels:,} pixels ({exc})") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise PictureError(f"the picture is damaged ({exc})") from exc
+    except Exception as exc:  # a damaged file fails in a decoder's own way (a TIFF tag: TypeError)
+        raise PictureError(f"the picture is damaged ({type(exc).__name__}: {exc})") from exc
     w, h = img.size
     if w < 1 or h < 1:
         raise PictureError("the picture has no pixels")
@@ -127,8 +128,8 @@ def _decode(data: bytes, max_bytes: int, max_pixels: int) -> np.ndarray:
     try:
         img.seek(0)  # first frame of an animation
         img.draft("RGB", (PICTURE_SIZE * 2, PICTURE_SIZE * 2))  # JPEG: decode at a reduced scale
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise PictureError(f"the picture is damaged ({exc})") from exc
+    except Exception as exc:
+        raise PictureError(f"the picture is damaged ({type(exc).__name__}: {exc})") from exc
     cost = _decode_bytes(img, w, h)
     if cost > MAX_DECODE_BYTES:  # still from the header
         raise PictureError(
@@ -140,8 +141,10 @@ def _decode(data: bytes, max_bytes: int, max_pixels: int) -> np.ndarray:
         img.load()
         orientation = img.getexif().get(0x0112, 1) if hasattr(img, "getexif") else 1
         rgb = _to_rgb(img) if img.width * img.height <= _DIRECT_PIXELS else _reduced_rgb(img)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        failure = f"the picture is damaged or truncated ({exc})"
+    except MemoryError:
+        raise
+    except Exception as exc:  # any decoder's fault on a damaged file (TypeError, OverflowError: TIFF)
+        failure = f"the picture is damaged or truncated ({type(exc).__name__}: {exc})"
     if failure is not None:
         # Raised outside the except block and after closing the picture: the error keeps no
         # traceback of the decoder's frames, whose buffers would otherwise live on in it.
@@ -238,7 +241,7 @@ def _to_rgb(img, grey_range: tuple[float, float] | None = None):
         lo, hi = grey_range or _extrema(img)
         arr = (np.asarray(img, dtype=np.float32) - np.float32(lo)) * np.float32(255.0 / ((hi - lo) or 1.0))
         img = Image.fromarray(np.clip(np.nan_to_num(arr), 0, 255).astype(np.uint8), "L")
-    if img.mode == "P" and "transparency" in img.info:
+    if img.mode in ("P", "L", "RGB") and "transparency" in img.info:  # a palette entry or a colour key
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA", "PA"):
         rgba = img.convert("RGBA")

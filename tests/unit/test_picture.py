@@ -59,6 +59,32 @@ def test_alpha_is_composited_on_white():
     assert out.min() == 255
 
 
+def test_a_colour_key_is_transparent_too():
+    """An RGB or greyscale PNG marks one colour transparent (tRNS) instead of an alpha
+    channel: that colour is composited on white as alpha is (it came out black)."""
+    for mode, key in (("RGB", (0, 0, 0)), ("L", 0)):
+        buf = io.BytesIO()
+        Image.new(mode, (64, 64), key).save(buf, "PNG", transparency=key)
+        assert decode_picture(buf.getvalue()).min() == 255, mode
+
+
+def test_a_tiff_whose_tags_are_of_the_wrong_type_is_refused_as_damaged():
+    """Pillow's TIFF decoder fails on a StripOffsets tag typed ASCII with a TypeError,
+    which no caller expected: the event was retried, downloaded and decoded again and again,
+    then marked failed with no answer. Any decoder's fault is a damaged picture now."""
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (10, 200, 30)).save(buf, "TIFF")
+    data = bytearray(buf.getvalue())
+    assert data[:4] == b"II*\x00"
+    ifd = struct.unpack_from("<I", data, 4)[0]
+    for i in range(struct.unpack_from("<H", data, ifd)[0]):
+        at = ifd + 2 + 12 * i
+        if struct.unpack_from("<H", data, at)[0] == 273:  # StripOffsets
+            struct.pack_into("<H", data, at + 2, 2)  # its type: ASCII
+    with pytest.raises(PictureError, match="damaged"):
+        decode_picture(bytes(data))
+
+
 def test_animated_gif_uses_the_first_frame():
     frames = [Image.new("RGB", (64, 64), c).convert("P") for c in ((255, 0, 0), (0, 0, 255))]
     buf = io.BytesIO()
