@@ -10,7 +10,8 @@ One registry per bot (not prometheus-client's global one), so several bots in on
   platform was asked to send it again), ``dropped`` (lost at shutdown: never durable);
 - ``emojibot_event_seconds{platform}``: event received → its actions done;
 - ``emojibot_engine_batch_size{engine}``: requests per model call;
-- ``emojibot_model_info{engine, version}``: the loaded model versions;
+- ``emojibot_model_info{engine, version}``: the model versions answering now (read at each
+  scrape: a hot reload shows);
 - ``emojibot_pending_events``: events in the inbox not yet done (read when scraped).
 """
 
@@ -46,6 +47,7 @@ class BotMetrics:
             "emojibot_model_info", "Loaded model versions", ["engine", "version"], registry=self.registry
         )
         self.pending = Gauge("emojibot_pending_events", "Events in the inbox not yet done", registry=self.registry)
+        self._engines: dict[str, object] = {}  # name → engine whose model version is reported
 
     def event(self, platform: str, outcome: str, n: int = 1) -> None:
         self.events.labels(platform, outcome).inc(n)
@@ -56,15 +58,21 @@ class BotMetrics:
         return float(value or 0.0)
 
     def watch_engine(self, name: str, engine) -> None:
-        """Record the engine's batch sizes and its model version."""
+        """Record the engine's batch sizes and its model version (read at each scrape: a
+        hot reload changes it)."""
         if engine is None:
             return
-        self.model.labels(name, str(getattr(engine, "version", "unknown"))).set(1)
+        self._engines[name] = engine
         hist = self.batch.labels(name)
         if hasattr(engine, "on_batch"):
             engine.on_batch = hist.observe
 
     def render(self) -> bytes:
+        # the versions answering now: set at startup only, a promotion's reload kept
+        # reporting the version the worker started with
+        self.model.clear()
+        for name, engine in self._engines.items():
+            self.model.labels(name, str(getattr(engine, "version", "unknown"))).set(1)
         return generate_latest(self.registry)
 
 

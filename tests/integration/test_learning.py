@@ -443,6 +443,32 @@ async def test_a_promotion_made_while_a_retrain_runs_is_not_undone_by_it(make_co
     assert not await core.store.replace_current_model("20261129-chosen-by-an-admin", "x")
 
 
+async def test_metrics_name_the_version_a_worker_switched_to(make_core, tmp_path):
+    """`emojibot_model_info` was set once, at startup: after a promotion's hot reload the
+    worker answered with the new version and /metrics still named the old one. The real
+    engine and ModelManager, following the store's pointer to a copy of the shipped folder
+    committed as a version of its own."""
+    import shutil
+
+    from models.artifacts import DEFAULT_DIR, update_manifest
+
+    engine = EmojiEngine(TextRanker())
+    core = await make_core(text=engine)  # the core watches its engines' versions
+    registry = Registry(tmp_path / "models")
+    staging = registry.stage(DEFAULT_DIR)
+    shutil.copy2(DEFAULT_DIR / "vocab.txt", staging / "vocab.txt.copy")  # other files: another version
+    update_manifest(staging, "note", {"why": "a version of its own"})
+    version = registry.commit(staging)
+    before = engine.version
+    assert f'emojibot_model_info{{engine="text",version="{before}"}} 1.0' in core.metrics.render().decode()
+    await core.store.set_current_model(version)
+    manager = ModelManager(core.store, engine, models_dir=tmp_path / "models")
+    assert await manager.sync() == version and engine.version == version
+    scraped = core.metrics.render().decode()
+    assert f'emojibot_model_info{{engine="text",version="{version}"}} 1.0' in scraped
+    assert f'version="{before}"' not in scraped
+
+
 async def _refusal(m: ModelManager):
     from bot.core.models import RetrainUnavailable
 
