@@ -117,3 +117,49 @@ def test_what_is_not_an_export_is_a_one_line_error(tmp_path, capsys, catalog):
         err = capsys.readouterr().err.strip()
         assert err.startswith("emojibot: error:") and message in err and "\n" not in err
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_a_zip_from_a_mac_or_of_the_folder_itself_reads_as_the_export(export, catalog, tmp_path):
+    """Finder's ZIP carries __MACOSX/._*.json metadata (binary: the whole export failed on
+    it), and a ZIP made of the unpacked folder holds everything one folder down (its
+    users.json and channels.json were read as days, and no bot was known)."""
+    import zipfile
+
+    want = read_slack_export(export, catalog)
+    mac = tmp_path / "mac.zip"
+    with zipfile.ZipFile(mac, "w") as z:
+        for f in export.rglob("*.json"):
+            z.write(f, f.relative_to(export).as_posix())
+        z.writestr("__MACOSX/._users.json", b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X\xff\xfe")
+        z.writestr("__MACOSX/general/._2026-11-24.json", b"\x00\x05\x16\x07\xff")
+    assert read_slack_export(mac, catalog).texts == want.texts
+    nested = tmp_path / "nested.zip"
+    with zipfile.ZipFile(nested, "w") as z:
+        for f in export.rglob("*.json"):
+            z.write(f, "Acme export/" + f.relative_to(export).as_posix())
+    got = read_slack_export(nested, catalog)
+    assert got.texts == want.texts and got.counts == want.counts
+    above = tmp_path / "above"  # the command pointed at the folder that holds the export
+    shutil.copytree(export, above / "export")
+    assert read_slack_export(above, catalog).counts == want.counts
+
+
+def test_a_member_that_cannot_be_read_is_named_in_one_line(export, catalog, tmp_path, capsys):
+    """A damaged or encrypted member, or one compressed as Python cannot (Windows' Deflate64
+    for large files), escaped as a bare decompression error without the file's name."""
+    import zipfile
+
+    z = shutil.make_archive(str(tmp_path / "export"), "zip", export)
+    data = bytearray(Path(z).read_bytes())
+    with zipfile.ZipFile(z) as zf:
+        info = zf.getinfo("general/2026-11-24.json")
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    for i in range(start, start + min(info.compress_size, 40)):
+        data[i] ^= 0xFF  # the compressed bytes of one day, damaged
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(bytes(data))
+    with pytest.raises(SlackExportError, match="general/2026-11-24.json cannot be read"):
+        read_slack_export(broken, catalog)
+    assert main(["slack", "export-csv", str(broken), "--out", str(tmp_path / "o.csv"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "general/2026-11-24.json" in err and "\n" not in err

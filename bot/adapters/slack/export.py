@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,6 +29,13 @@ from bot.adapters.slack.markup import plain_text
 
 _DAY_FILE = re.compile(r"^[^/]+/[^/]+\.json$")  # <conversation>/<day>.json, one folder deep
 _USER_FILES = ("users.json", "org_users.json")
+_ROOT_FILES = ("channels.json", *_USER_FILES)  # what marks the export's root
+MAX_MEMBER_BYTES = 256 * 1024 * 1024  # one JSON file of the export, unpacked (a day of a busy channel: a few MB)
+
+
+def _hidden(name: str) -> bool:
+    """macOS's metadata (``__MACOSX/``, ``._users.json``) and other hidden files: not the export's."""
+    return any(part.startswith(("__MACOSX", ".")) for part in name.split("/"))
 
 
 class SlackExportError(ValueError):
@@ -50,27 +58,49 @@ class _Export:
         self.path = Path(path)
         self._zip: zipfile.ZipFile | None = None
         if self.path.is_dir():
-            self.names = sorted(p.relative_to(self.path).as_posix() for p in self.path.glob("*/*.json"))
+            members = [p.relative_to(self.path).as_posix() for p in self.path.rglob("*.json") if p.is_file()]
         elif self.path.is_file():
             try:
                 self._zip = zipfile.ZipFile(self.path)
             except zipfile.BadZipFile as exc:
                 raise SlackExportError(f"{self.path}: not a ZIP file (give the export's ZIP or its folder)") from exc
-            self.names = sorted(n for n in self._zip.namelist() if _DAY_FILE.match(n))
+            members = self._zip.namelist()
         else:
             raise SlackExportError(f"{self.path}: no such file or folder")
+        members = [n for n in members if not _hidden(n)]
+        # The export's root: where channels.json / users.json are; one folder down when the ZIP
+        # holds the unpacked folder itself, or the path is the folder above the export
+        roots = {n.rsplit("/", 1)[0] + "/" if "/" in n else "" for n in members if n.rsplit("/", 1)[-1] in _ROOT_FILES}
+        self.root = "" if "" in roots or len(roots) != 1 else roots.pop()
+        self.names = sorted(
+            n[len(self.root) :] for n in members if n.startswith(self.root) and _DAY_FILE.match(n[len(self.root) :])
+        )
+        self._members = set(members)
 
     def has(self, name: str) -> bool:
-        if self._zip is not None:
-            return name in self._zip.namelist()
-        return (self.path / name).is_file()
+        return self.root + name in self._members
 
     def load(self, name: str) -> Any:
+        """One JSON member, by its name under the export's root; any reading fault (a damaged
+        or encrypted member, a compression Python lacks, one over MAX_MEMBER_BYTES unpacked)
+        is a :class:`SlackExportError` that names it."""
+        full = self.root + name
         try:
-            raw = self._zip.read(name) if self._zip is not None else (self.path / name).read_bytes()
-            return json.loads(raw.decode("utf-8"))
+            if self._zip is not None:
+                size = self._zip.getinfo(full).file_size
+            else:
+                size = (self.path / full).stat().st_size
+            if size > MAX_MEMBER_BYTES:
+                raise SlackExportError(
+                    f"{self.path}: {full} is {size / 2**20:,.0f} MiB unpacked, over the "
+                    f"{MAX_MEMBER_BYTES / 2**20:,.0f} MiB a file of an export may be"
+                )
+            raw = self._zip.read(full) if self._zip is not None else (self.path / full).read_bytes()
+            return json.loads(raw.decode("utf-8-sig"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise SlackExportError(f"{self.path}: {name} is not JSON: {exc}") from exc
+            raise SlackExportError(f"{self.path}: {full} is not JSON: {exc}") from exc
+        except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, OSError, KeyError) as exc:
+            raise SlackExportError(f"{self.path}: {full} cannot be read ({type(exc).__name__}: {exc})") from exc
 
     def close(self) -> None:
         if self._zip is not None:
@@ -133,8 +163,9 @@ def read_slack_export(path: str | Path, catalog, progress: bool = False) -> Expo
             for r in reactions:
                 if not isinstance(r, dict):
                     continue
-                people = [u for u in r.get("users") or [] if str(u) not in bots]
-                if not people and r.get("users"):
+                users = r.get("users") if isinstance(r.get("users"), list) else []
+                people = [u for u in users if str(u) not in bots]
+                if not people and users:
                     c["reactions_by_bots_only"] += 1
                     continue
                 name = str(r.get("name", ""))
