@@ -892,47 +892,43 @@ class Store:
 
     async def set_current_model(self, version: str) -> None:
         """Point every worker at ``version`` (they switch within their poll interval)."""
-        import json
-
-        history = await self.model_history()
-        if not history or history[-1] != version:
-            history = (history + [version])[-50:]
-        with _db_errors("setting the current model"):
-            async with self.session() as s:
-                for key, value in ((CURRENT_MODEL_KEY, version), (MODEL_HISTORY_KEY, json.dumps(history))):
-                    stmt = self._dialect_insert(BotMeta).values(key=key, value=value)
-                    await s.execute(
-                        stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value})
-                    )
-                await s.commit()
+        await self._point_at(version)
 
     async def replace_current_model(self, expected: str | None, version: str) -> bool:
         """Point every worker at ``version`` only if the current version is still
         ``expected`` (None: the shipped one), in one statement; False (nothing changed)
         where an admin promoted or rolled back meanwhile: a retrain's candidate was gated
         against ``expected``, not against what is current now."""
+        return await self._point_at(version, expected)
+
+    async def _point_at(self, version: str, expected: Any = ...) -> bool:
+        """Move the pointer to ``version`` (over ``expected`` only, unless it is ``...``)
+        and append it to the history, in one transaction; False where ``expected`` no
+        longer holds."""
         import json
+
+        def upsert(key: str, value: str):
+            stmt = self._dialect_insert(BotMeta).values(key=key, value=value)
+            return stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value})
 
         with _db_errors("setting the current model"):
             async with self.session() as s:
-                if expected is None:  # no row: the shipped version; the first writer inserts it
+                if expected is ...:
+                    moved = (await s.execute(upsert(CURRENT_MODEL_KEY, version))).rowcount
+                elif expected is None:  # no row: the shipped version; the first writer inserts it
                     stmt = self._dialect_insert(BotMeta).values(key=CURRENT_MODEL_KEY, value=version)
-                    res = await s.execute(stmt.on_conflict_do_nothing(index_elements=["key"]))
+                    moved = (await s.execute(stmt.on_conflict_do_nothing(index_elements=["key"]))).rowcount
                 else:
-                    res = await s.execute(
-                        update(BotMeta)
-                        .where(BotMeta.key == CURRENT_MODEL_KEY, BotMeta.value == expected)
-                        .values(value=version)
-                    )
-                if not res.rowcount:
+                    where = (BotMeta.key == CURRENT_MODEL_KEY, BotMeta.value == expected)
+                    moved = (await s.execute(update(BotMeta).where(*where).values(value=version))).rowcount
+                if not moved:
                     await s.rollback()
                     return False
                 row = await s.get(BotMeta, MODEL_HISTORY_KEY)
                 history = list(json.loads(row.value)) if row is not None and row.value else []
                 if not history or history[-1] != version:
                     history = (history + [version])[-50:]
-                stmt = self._dialect_insert(BotMeta).values(key=MODEL_HISTORY_KEY, value=json.dumps(history))
-                await s.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value}))
+                await s.execute(upsert(MODEL_HISTORY_KEY, json.dumps(history)))
                 await s.commit()
         return True
 
