@@ -23,6 +23,17 @@ def _env(tmp_path, url, port):
     return env
 
 
+def _slack_env(tmp_path, url, port, fake, api):
+    """`serve`'s environment with Slack over HTTP, the fake Slack as its Web API."""
+    env = _env(tmp_path, url, port)
+    env.update(
+        EMOJIBOT_SLACK_BOT_TOKEN=fake.token,
+        EMOJIBOT_SLACK_SIGNING_SECRET="serve-test-signing-secret",
+        EMOJIBOT_SLACK_API_URL=api,
+    )
+    return env
+
+
 def test_sigterm_drains_and_exits_0(tmp_path):
     port = _free_port()
     url = f"sqlite+aiosqlite:///{tmp_path / 'serve.sqlite'}"
@@ -88,11 +99,8 @@ async def test_slack_events_in_flight_at_sigterm_are_answered_after_the_restart(
     api = await fake.start()
     port = _free_port()
     url = f"sqlite+aiosqlite:///{tmp_path / 'slack.sqlite'}"
-    env = _env(tmp_path, url, port)
+    env = _slack_env(tmp_path, url, port, fake, api)
     env.update(
-        EMOJIBOT_SLACK_BOT_TOKEN=fake.token,
-        EMOJIBOT_SLACK_SIGNING_SECRET="serve-test-signing-secret",
-        EMOJIBOT_SLACK_API_URL=api,
         EMOJIBOT_AUTO_REACT="true",
         EMOJIBOT_THRESHOLD="-1",
         EMOJIBOT_REACTION_COUNT="2",
@@ -183,13 +191,8 @@ async def test_the_bots_own_reaction_handed_back_by_the_last_run_is_not_replayed
         assert await store.accept_event("slack", mine.event_id, event_to_json(mine), 0.0)
     finally:
         await store.close()
-    env = _env(tmp_path, url, port)
-    env.update(
-        EMOJIBOT_SLACK_BOT_TOKEN=fake.token,
-        EMOJIBOT_SLACK_SIGNING_SECRET="serve-test-signing-secret",
-        EMOJIBOT_SLACK_API_URL=api,
-        EMOJIBOT_USER_HASH_SALT="serve-test-salt",
-    )
+    env = _slack_env(tmp_path, url, port, fake, api)
+    env.update(EMOJIBOT_USER_HASH_SALT="serve-test-salt")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot.cli", "serve", env=env, cwd=tmp_path,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
