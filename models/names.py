@@ -6,10 +6,14 @@ that tweets rarely teach the SQAM to rank first. ``NameMatch`` scores each catal
 by the words of its Slack short names and CLDR name that the message contains (plural
 *s* folded; emojis in the text count through their own names, which the tokenizer spells
 out), each word weighted by how specific it is: ``sqrt(1 / emojis with that word)``, so
-*pizza* points at 🍕 and *face* at nothing much. The whole-catalog score adds ``weight ·
-match``; ``weight`` is chosen on the SQAM's tune rows by `emojibot train names` (never on
-the validation side). It is a sparse (vocabulary × catalog) matrix over the word ids the
-ranker already has.
+*pizza* points at 🍕 and *face* at nothing much. That sum is then scaled by how much of
+the emoji's best-covered name the message says (*coverage*: the specificity of the name's
+words the message has over that of all its words), as an emoji picker ranks a whole name
+above part of one: *thumbs up* (or 👍, spelled out) names 👍 wholly and 👎 ("thumbs
+down") only in part, where the sum alone credited both the same. The whole-catalog score
+adds ``weight · match``; ``weight`` is chosen on the SQAM's tune rows by `emojibot train
+names` (never on the validation side). It is a sparse (vocabulary × catalog) matrix over
+the word ids the ranker already has, and a (vocabulary × name) one for the coverage.
 
 The same class holds the *meaning match* (file ``name_meaning.npz``, built by `emojibot
 train names`): words near an emoji's names in meaning rather than spelling, *married* → 💒,
@@ -43,14 +47,64 @@ def stem(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
+# Words whose swap turns an emoji's name into its opposite's (👍 👎, 📈 📉, ✅ ❌, ⬆️ ⬇️):
+# a message that names one wholly is not answered with the other (the ranker's opposite guard).
+OPPOSITE_WORDS = (("up", "down"), ("thumbsup", "thumbsdown"), ("increasing", "decreasing"), ("check", "cross"))
+# Two-letter words that tell names apart (*thumbs up* from *thumbs down*, 👌 "ok hand"),
+# kept where other two-letter words are not: a flag's code ("flag-is": *is*) or *in*, *of*.
+TWO_LETTER_WORDS = frozenset("up ok no tv cd ox wc".split())
+
+
+def name_word_sets(emoji) -> list[set[str]]:
+    """The specific words of each of an emoji's short names and its CLDR name (a name with
+    none, such as "+1" or "100", is left out)."""
+    out = []
+    for n in (*emoji.short_names, emoji.cldr_name):
+        code = n.lower().startswith("flag")  # "flag-no" is Norway, not "no"
+        ws = {
+            stem(w)
+            for w in re.split(r"[^a-z0-9]+", n.lower())
+            if (len(w) > 2 or (w in TWO_LETTER_WORDS and not code)) and w not in STOP_WORDS and not w.isdigit()
+        }
+        if ws and ws not in out:
+            out.append(ws)
+    return out
+
+
 def name_words(emoji) -> set[str]:
     """The specific words of an emoji's short names and CLDR name."""
-    out = set()
-    for n in (*emoji.short_names, emoji.cldr_name):
-        for w in re.split(r"[^a-z0-9]+", n.lower()):
-            if len(w) > 2 and w not in STOP_WORDS and not w.isdigit():  # "flag-is": no "is"
-                out.add(stem(w))
-    return out
+    return set().union(*name_word_sets(emoji))
+
+
+def opposite_pairs(emojis) -> np.ndarray:
+    """(n, 2) column pairs (emoji, its opposite), both ways: emojis one of whose names turns
+    into one of the other's when one word of :data:`OPPOSITE_WORDS` is swapped for its
+    partner ("thumbs up" and "thumbs down", "chart increasing" and "chart decreasing")."""
+    owners: dict[frozenset[str], set[int]] = defaultdict(set)
+    for col, e in enumerate(emojis):
+        for ws in name_word_sets(e):
+            owners[frozenset(ws)].add(col)
+    pairs = set()
+    for a, b in OPPOSITE_WORDS:
+        for ws, cols in list(owners.items()):
+            if a in ws and b not in ws:
+                for other in owners.get((ws - {a}) | {b}, ()):
+                    for col in cols - {other}:
+                        pairs |= {(col, other), (other, col)}
+    return np.array(sorted(pairs), np.int64).reshape(-1, 2)
+
+
+def _gather(m, text: np.ndarray, word: np.ndarray, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct ``text · n_cols + column`` keys of the rows ``word`` of the CSR
+    matrix ``m`` added up per text, and their sums (the rows gathered in NumPy: a sparse
+    product over every word cost 0.4 ms per message, a Python loop over the hits 1.4 ms
+    per 256 messages, and SciPy's own overhead 0.3 ms for a single message)."""
+    start = m.indptr[word]
+    lengths = m.indptr[word + 1] - start
+    cell = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths) + np.repeat(start, lengths)
+    key = np.repeat(text, lengths) * n_cols + m.indices[cell]
+    keys, which = np.unique(key, return_inverse=True)
+    return keys, np.bincount(which, weights=m.data[cell], minlength=len(keys))
 
 
 @dataclass
@@ -63,6 +117,22 @@ class NameHits:
     weights: np.ndarray
     n_texts: int
     n_emojis: int
+    whole: np.ndarray | None = None  # per cell: the text says every word of one of the emoji's names
+
+    def opposed(self, pairs: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """Per text that names an emoji wholly, the opposites (``pairs``: (emoji, its
+        opposite) columns, :func:`opposite_pairs`) of what it names wholly that it does not
+        name wholly too: 👎 for "great job 👍", and nothing for "👍 or 👎?"."""
+        if self.whole is None or not len(pairs) or not self.whole.any():
+            return []
+        rows, cols = self.rows[self.whole], self.cols[self.whole]
+        out = []
+        for t in np.unique(rows):
+            named = cols[rows == t]
+            opposite = np.setdiff1d(pairs[np.isin(pairs[:, 0], named), 1], named)
+            if len(opposite):
+                out.append((int(t), opposite))
+        return out
 
     def dense(self) -> np.ndarray:
         out = np.zeros((self.n_texts, self.n_emojis), np.float32)
@@ -100,9 +170,23 @@ class NameHits:
 
 
 class NameMatch:
-    def __init__(self, matrix, weight: float, vocab_digest: str = ""):
+    def __init__(
+        self,
+        matrix,
+        weight: float,
+        vocab_digest: str = "",
+        cover=None,
+        owner: np.ndarray | None = None,
+        opposites: np.ndarray | None = None,
+    ):
         self.matrix = matrix.tocsr().astype(np.float32)  # (vocabulary, catalog)
         self.matrix.sort_indices()
+        # Coverage (None: every match counts whole, as the meaning match and a file built
+        # before coverage do): (vocabulary, name) shares of each name, and each name's emoji.
+        self.cover = None if cover is None else cover.tocsr().astype(np.float32)
+        self.owner = None if owner is None else np.asarray(owner, np.int64)
+        # (emoji, its opposite) column pairs (:func:`opposite_pairs`; empty: no such guard)
+        self.opposites = np.zeros((0, 2), np.int64) if opposites is None else np.asarray(opposites, np.int64)
         self.weight = float(weight)
         self.vocab_digest = vocab_digest  # the vocabulary whose word ids index the rows
         self._names_something = np.diff(self.matrix.indptr) > 0  # per word id
@@ -116,8 +200,11 @@ class NameMatch:
         from scipy.sparse import csr_matrix
 
         owners: dict[str, list[int]] = defaultdict(list)
+        named: list[tuple[int, set[str]]] = []  # (emoji column, a name's words)
         for col, e in enumerate(emojis):
-            for w in name_words(e):
+            sets = name_word_sets(e)
+            named += [(col, ws) for ws in sets]
+            for w in set().union(*sets):
                 owners[w].append(col)
         rows, cols, vals = [], [], []
         for row, word in enumerate(words):
@@ -129,28 +216,54 @@ class NameMatch:
                 rarity = 1.0 if doc_freq is None else float(doc_freq[row])
                 vals.append(np.sqrt(1.0 / len(owners[stem(word)])) * rarity)
         m = csr_matrix((vals, (rows, cols)), shape=(len(words), len(emojis)), dtype=np.float32)
-        return cls(m, weight, vocab_digest(words))
+        return cls(m, weight, vocab_digest(words), *cls._coverage(named, owners, words), opposite_pairs(emojis))
+
+    @staticmethod
+    def _coverage(named: list[tuple[int, set[str]]], owners: dict[str, list[int]], words: list[str]):
+        """The (vocabulary, name) matrix of each word's share of each name it is in (its
+        specificity over the name's summed specificity: *thumb* 0.71 and *down* 0.29 of
+        "thumbs down"), and each name's emoji column."""
+        from scipy.sparse import csr_matrix
+
+        specific = {w: np.sqrt(1.0 / len(c)) for w, c in owners.items()}
+        holds: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        for k, (_, ws) in enumerate(named):
+            total = sum(specific[w] for w in ws)
+            for w in ws:
+                holds[w].append((k, specific[w] / total))
+        rows, cols, vals = [], [], []
+        for row, word in enumerate(words):
+            if word.startswith("<"):
+                continue
+            for k, share in holds.get(stem(word), ()):
+                rows.append(row)
+                cols.append(k)
+                vals.append(share)
+        cover = csr_matrix((vals, (rows, cols)), shape=(len(words), len(named)), dtype=np.float32)
+        return cover, np.array([col for col, _ in named], np.int64)
 
     def match(self, word_ids: np.ndarray) -> NameHits:
-        """The summed weights of the distinct name words of each text, as the few nonzero
-        (text, emoji) cells. Most words name no emoji: one vectorised lookup finds the few
-        that do and their rows of the matrix are gathered and summed in NumPy (a sparse
-        product over every word cost 0.4 ms per message, a Python loop over the hits
-        1.4 ms per 256 messages, and SciPy's own overhead 0.3 ms for a single message)."""
-        m = self.matrix
-        n_words, n_emojis = m.shape
+        """The summed weights of the distinct name words of each text, times its coverage
+        of the emoji's best-covered name, as the few nonzero (text, emoji) cells. Most
+        words name no emoji: one vectorised lookup finds the few that do."""
+        n_words, n_emojis = self.matrix.shape
         rows, pos = np.nonzero(self._names_something[word_ids])
         pairs = np.unique(rows.astype(np.int64) * n_words + word_ids[rows, pos])  # a word said twice counts once
         text, word = pairs // n_words, pairs % n_words
-        start = m.indptr[word]
-        lengths = m.indptr[word + 1] - start
-        cell = (
-            np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths) + np.repeat(start, lengths)
-        )
-        key = np.repeat(text, lengths) * n_emojis + m.indices[cell]
-        keys, which = np.unique(key, return_inverse=True)
-        weights = np.bincount(which, weights=m.data[cell], minlength=len(keys)).astype(np.float32)
-        return NameHits(keys // n_emojis, keys % n_emojis, weights, word_ids.shape[0], n_emojis)
+        keys, weights = _gather(self.matrix, text, word, n_emojis)
+        whole = None
+        if self.cover is not None and len(keys):
+            n_names = self.cover.shape[1]
+            name_keys, share = _gather(self.cover, text, word, n_names)
+            emoji_keys = (name_keys // n_names) * n_emojis + self.owner[name_keys % n_names]
+            order = np.lexsort((-share, emoji_keys))  # per (text, emoji), its best-covered name first
+            first_keys, first = np.unique(emoji_keys[order], return_index=True)
+            best = np.minimum(share[order[first]], 1.0)[np.searchsorted(first_keys, keys)]  # a plural too: 1
+            weights = weights * best
+            whole = best >= 1.0 - 1e-4
+        hits = NameHits(keys // n_emojis, keys % n_emojis, weights.astype(np.float32), word_ids.shape[0], n_emojis)
+        hits.whole = whole
+        return hits
 
     def scores(self, word_ids: np.ndarray) -> np.ndarray:
         """(B, catalog): the summed weights of the distinct name words in each text."""
@@ -168,6 +281,18 @@ class NameMatch:
             shape=np.array(m.shape),
             weight=np.array(self.weight),
             vocab_digest=np.array(self.vocab_digest),
+            **(
+                {}
+                if self.cover is None
+                else {
+                    "cover_data": self.cover.data,
+                    "cover_indices": self.cover.indices,
+                    "cover_indptr": self.cover.indptr,
+                    "cover_shape": np.array(self.cover.shape),
+                    "cover_owner": self.owner,
+                    "opposites": self.opposites,
+                }
+            ),
         )
 
     @classmethod
@@ -176,7 +301,15 @@ class NameMatch:
 
         with np.load(path) as z:
             m = csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(int(x) for x in z["shape"]))
-            return cls(m, float(z["weight"]), str(z["vocab_digest"]) if "vocab_digest" in z.files else "")
+            cover = owner = opposites = None
+            if "cover_data" in z.files:
+                cover = csr_matrix(
+                    (z["cover_data"], z["cover_indices"], z["cover_indptr"]),
+                    shape=tuple(int(x) for x in z["cover_shape"]),
+                )
+                owner, opposites = z["cover_owner"], z["opposites"]
+            digest = str(z["vocab_digest"]) if "vocab_digest" in z.files else ""
+            return cls(m, float(z["weight"]), digest, cover, owner, opposites)
 
 
 SLOT_POSITION = 5  # the place a strongly named emoji is given in a top 5 (models.names.give_slot)

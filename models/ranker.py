@@ -177,8 +177,9 @@ class Terms:
     - ``prior``: the popularity mix (off: the sum of the terms);
     - ``name_slot``: a fifth place for an emoji the text names;
     - ``meanings``: the meaning match, words near an emoji's names in meaning;
-    - ``grave``, ``complaint``: the guards, :mod:`models.grave` and :mod:`models.complaint`,
-      which hold emojis back at the very end, where the bot chooses;
+    - ``grave``, ``complaint``, ``opposite``: the guards, :mod:`models.grave`,
+      :mod:`models.complaint` and the names' opposites (:func:`models.names.opposite_pairs`:
+      no 👎 for "great job 👍"), which hold emojis back at the very end, where the bot chooses;
     - ``heads_on_catalog``: the TweetEval and airline heads over the whole catalog too (an
       ablation: measured to cost whole-catalog ranking, the bot never does it).
 
@@ -193,6 +194,7 @@ class Terms:
     meanings: bool = True
     grave: bool = True
     complaint: bool = True
+    opposite: bool = True
     heads_on_catalog: bool = False
 
     def changed(self) -> list[str]:
@@ -201,7 +203,7 @@ class Terms:
 
 
 # What training fits on or imitates: the ranking's terms without the guards, ...
-NO_GUARDS = {"grave": False, "complaint": False}
+NO_GUARDS = {"grave": False, "complaint": False, "opposite": False}
 # ... their sum, before the popularity mix and the name slot turn it into the ranking ...
 SUM_OF_TERMS = {"prior": False, "name_slot": False, **NO_GUARDS}
 # ... and the SQAM alone (what a retrain imitates and the names and the head are fitted next to).
@@ -224,7 +226,7 @@ class Explained:
     from_message: float
     from_popularity: float
     by_name_slot: bool = False  # its place is the name slot's (models.names.give_slot)
-    held_back: str | None = None  # "grave" or "complaint" where a guard moved it below the rest
+    held_back: str | None = None  # "grave", "complaint" or "opposite": the guard that moved it below the rest
 
 
 @dataclass(frozen=True)
@@ -505,6 +507,9 @@ class TextRanker:
                 negative = self.complaints(batch, x)
                 keep = named_topic(named, s, negative, self.delight) if named is not None else None
                 hold_back(s, negative, self.delight, keep)
+            if terms.opposite and named is not None:
+                for row, opposite in named.opposed(self.names.opposites):
+                    hold_back(s, np.array([row]), opposite)
             return s, cos, mix_rows
         q = self.encoder.encode(batch)
         rows = self.candidate_indices(candidates)
@@ -610,12 +615,17 @@ class TextRanker:
             best(self._scores([text], None, Terms(name_slot=False, **NO_GUARDS))[0][0])
         )
         held = set(self.held_back.tolist()) if grave else set()
+        opposed = (
+            {int(c) for _, cols in self.names.match(batch.word_ids).opposed(self.names.opposites) for c in cols}
+            if self.names is not None
+            else set()
+        )
 
         def one(i: int, moved: bool) -> Explained:
             return Explained(
                 self.chars[i], float(score[i]), float(cos[i]), {n: float(v[i]) for n, v in parts.items()},
                 float(message[i]), float(popularity[i]), i in slotted,
-                ("grave" if i in held else "complaint") if moved else None,
+                ("grave" if i in held else "opposite" if i in opposed else "complaint") if moved else None,
             )  # fmt: skip
 
         return Explanation(

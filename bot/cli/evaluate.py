@@ -64,6 +64,8 @@ ABLATIONS = {
     "or a disaster (the bot holds them back)",
     "complaint": "leave adoring, grinning and party emojis (😍 😘 😊 🎉 …) where they rank for a message that "
     "reads negative (the bot holds them back)",
+    "opposite": "leave an emoji's opposite where it ranks for a message that names the emoji (👎 for "
+    '"great job 👍"; the bot holds it back)',
 }
 
 

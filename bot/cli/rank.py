@@ -87,6 +87,9 @@ def _print_explanation(e, version: str, as_json: bool) -> None:
         )
     if e.complaint:
         guards.append("reads as a complaint: the complaint guard holds back the emojis of delight it does not name")
+    opposite = [x.emoji for x in e.emojis if x.held_back == "opposite"]
+    if opposite:
+        guards.append(f"names an emoji whole: the opposite guard holds back {' '.join(opposite)}")
     # each reading with the line it is read against, to three places where it is that near
     # ("the power went out": 0.849 against 0.85 printed as "0.85" looked like a guard that failed)
     read = f"tone {e.tone:+.2f} (a complaint at ≤ {e.tone_threshold:+.2f})"

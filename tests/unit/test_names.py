@@ -222,3 +222,49 @@ def test_meanings_of_another_vocabulary_are_ignored_and_their_cosines_not_reused
     (folder / MEANINGS_FILE).unlink()
     other.save(folder / MEANINGS_FILE)
     assert TextRanker(folder).meanings is None and TextRanker(folder).names is not None
+
+
+def test_a_whole_name_counts_over_part_of_one(catalog):
+    """*thumbs up* (what the tokenizer spells 👍 as) names 👍 wholly and 👎 "thumbs down"
+    only in part: the sum of the words alone credited both the same, and auto-react added 👎
+    to "great job 👍". A single-word name (*coffee*) and a flag's name count whole."""
+    words = ["<pad>", "<oov>", "thumbs", "up", "down", "coffee", "iceland", "is"]
+    m = NameMatch.build(list(catalog), words)
+    col = {c: i for i, c in enumerate(catalog.chars)}
+    up, down = m.scores(np.array([[2, 3], [2, 4]], np.int32))
+    assert up[col["👍"]] > 1.5 * up[col["👎"]] > 0 and down[col["👎"]] > 1.5 * down[col["👍"]] > 0
+    hits = m.match(np.array([[2, 3, 5, 6]], np.int32))
+    whole = {catalog.chars[c] for c, w in zip(hits.cols, hits.whole, strict=True) if w}
+    assert whole == {"👍", "🆙", "☕", "🇮🇸"}  # 🆙 is "up"; 🇮🇸 needs neither "is" nor "flag"
+    assert m.scores(np.array([[7]], np.int32)).max() == 0  # a flag's code is no name word
+
+
+def test_opposites_are_names_that_differ_by_a_word_and_its_partner(catalog):
+    from models.names import opposite_pairs
+
+    pairs = {(catalog.chars[a], catalog.chars[b]) for a, b in opposite_pairs(list(catalog))}
+    for a, b in (("👍", "👎"), ("📈", "📉"), ("⬆️", "⬇️"), ("👆", "👇"), ("✅", "❌")):
+        assert (a, b) in pairs and (b, a) in pairs
+    assert ("👈", "👉") not in pairs and ("❤️", "💙") not in pairs  # a pointing pair, two hearts
+
+
+def test_a_text_that_names_an_emoji_wholly_holds_back_its_opposite_unless_it_names_both(catalog):
+    words = ["<pad>", "<oov>", "thumbs", "up", "down", "great"]
+    m = NameMatch.build(list(catalog), words)
+    ids = np.array([[5, 2, 3, 0], [2, 4, 0, 0], [2, 3, 2, 4], [5, 0, 0, 0]], np.int32)
+    opposed = {t: {catalog.chars[c] for c in cols} for t, cols in m.match(ids).opposed(m.opposites)}
+    assert opposed == {0: {"👎"}, 1: {"👍"}}  # "👍 or 👎?" names both, "great" neither
+
+
+def test_save_and_load_keep_the_coverage_and_opposites_and_an_old_file_sums_words(names, tmp_path):
+    m, _, _ = names
+    m.save(tmp_path / "n.npz")
+    back = NameMatch.load(tmp_path / "n.npz")
+    assert (back.cover != m.cover).nnz == 0 and np.array_equal(back.owner, m.owner)
+    assert np.array_equal(back.opposites, m.opposites) and len(m.opposites) > 10
+    old = NameMatch(m.matrix, m.weight, m.vocab_digest)  # a file written before coverage
+    old.save(tmp_path / "old.npz")
+    ids = np.array([[9, 0, 0, 0]], np.int32)  # "hearts": part of many names
+    assert NameMatch.load(tmp_path / "old.npz").cover is None
+    np.testing.assert_allclose(NameMatch.load(tmp_path / "old.npz").scores(ids)[0], m.matrix[9].toarray()[0])
+    assert (m.scores(ids) < NameMatch.load(tmp_path / "old.npz").scores(ids)).any()
