@@ -6,14 +6,17 @@ that tweets rarely teach the SQAM to rank first. ``NameMatch`` scores each catal
 by the words of its Slack short names and CLDR name that the message contains (plural
 *s* folded; emojis in the text count through their own names, which the tokenizer spells
 out), each word weighted by how specific it is: ``sqrt(1 / emojis with that word)``, so
-*pizza* points at 🍕 and *face* at nothing much. That sum is then scaled by how much of
-the emoji's best-covered name the message says (*coverage*: the specificity of the name's
-words the message has over that of all its words), as an emoji picker ranks a whole name
-above part of one: *thumbs up* (or 👍, spelled out) names 👍 wholly and 👎 ("thumbs
-down") only in part, where the sum alone credited both the same. The whole-catalog score
-adds ``weight · match``; ``weight`` is chosen on the SQAM's tune rows by `emojibot train
-names` (never on the validation side). It is a sparse (vocabulary × catalog) matrix over
-the word ids the ranker already has, and a (vocabulary × name) one for the coverage.
+*pizza* points at 🍕 and *face* at nothing much. The whole-catalog score adds ``weight ·
+match``; ``weight`` is chosen on the SQAM's tune rows by `emojibot train names` (never on
+the validation side). It is a sparse (vocabulary × catalog) matrix over the word ids the
+ranker already has.
+
+A second (vocabulary × name) matrix says which emojis of an opposite pair a message names
+*wholly*: every word of one of its names (*thumbs up*, or 👍, which the tokenizer spells so, names 👍 wholly and
+👎 "thumbs down" in part). The ranker's opposite guard holds back the opposite of such an
+emoji (:func:`opposite_pairs`): the sum alone credits 👍 and 👎 nearly alike for "great job
+👍", and auto-react added 👎. (Scaling the sum by how much of the name is said was
+measured and not kept: docs/TEXT_RANKING.md.)
 
 The same class holds the *meaning match* (file ``name_meaning.npz``, built by `emojibot
 train names`): words near an emoji's names in meaning rather than spelling, *married* → 💒,
@@ -47,9 +50,11 @@ def stem(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
-# Words whose swap turns an emoji's name into its opposite's (👍 👎, 📈 📉, ✅ ❌, ⬆️ ⬇️):
-# a message that names one wholly is not answered with the other (the ranker's opposite guard).
-OPPOSITE_WORDS = (("up", "down"), ("thumbsup", "thumbsdown"), ("increasing", "decreasing"), ("check", "cross"))
+# Words whose swap turns an emoji's name into its opposite's (👍 👎, 📈 📉, ⬆️ ⬇️): a
+# message that names one wholly is not answered with the other (the ranker's opposite
+# guard). Not *check*/*cross* (✅ ❌): *cross* alone names ❌ ("cross mark"), and "can cross
+# that off the list" lost its ✔️.
+OPPOSITE_WORDS = (("up", "down"), ("thumbsup", "thumbsdown"), ("increasing", "decreasing"))
 # Two-letter words that tell names apart (*thumbs up* from *thumbs down*, 👌 "ok hand"),
 # kept where other two-letter words are not: a flag's code ("flag-is": *is*) or *in*, *of*.
 TWO_LETTER_WORDS = frozenset("up ok no tv cd ox wc".split())
@@ -117,7 +122,9 @@ class NameHits:
     weights: np.ndarray
     n_texts: int
     n_emojis: int
-    whole: np.ndarray | None = None  # per cell: the text says every word of one of the emoji's names
+    # per cell: the text says every word of one of the emoji's names (known for the emojis
+    # of an opposite pair, :func:`opposite_pairs`; None: not known)
+    whole: np.ndarray | None = None
 
     def opposed(self, pairs: np.ndarray) -> list[tuple[int, np.ndarray]]:
         """Per text that names an emoji wholly, the opposites (``pairs``: (emoji, its
@@ -127,7 +134,7 @@ class NameHits:
             return []
         rows, cols = self.rows[self.whole], self.cols[self.whole]
         out = []
-        for t in np.unique(rows):
+        for t in np.unique(rows[np.isin(cols, pairs[:, 0])]):  # few texts name one of a pair
             named = cols[rows == t]
             opposite = np.setdiff1d(pairs[np.isin(pairs[:, 0], named), 1], named)
             if len(opposite):
@@ -181,10 +188,12 @@ class NameMatch:
     ):
         self.matrix = matrix.tocsr().astype(np.float32)  # (vocabulary, catalog)
         self.matrix.sort_indices()
-        # Coverage (None: every match counts whole, as the meaning match and a file built
-        # before coverage do): (vocabulary, name) shares of each name, and each name's emoji.
+        # Which emojis of an opposite pair a text names wholly (None: not known, as for the
+        # meaning match and a file built before it): (vocabulary, name) shares of each of
+        # their names, each name's emoji, and per word id whether it is in one of them.
         self.cover = None if cover is None else cover.tocsr().astype(np.float32)
         self.owner = None if owner is None else np.asarray(owner, np.int64)
+        self._covers_something = None if self.cover is None else np.diff(self.cover.indptr) > 0
         # (emoji, its opposite) column pairs (:func:`opposite_pairs`; empty: no such guard)
         self.opposites = np.zeros((0, 2), np.int64) if opposites is None else np.asarray(opposites, np.int64)
         self.weight = float(weight)
@@ -216,13 +225,17 @@ class NameMatch:
                 rarity = 1.0 if doc_freq is None else float(doc_freq[row])
                 vals.append(np.sqrt(1.0 / len(owners[stem(word)])) * rarity)
         m = csr_matrix((vals, (rows, cols)), shape=(len(words), len(emojis)), dtype=np.float32)
-        return cls(m, weight, vocab_digest(words), *cls._coverage(named, owners, words), opposite_pairs(emojis))
+        pairs = opposite_pairs(emojis)
+        paired = set(pairs[:, 0].tolist())  # only these need to know whether they are named wholly
+        cover, owner = cls._coverage([(c, ws) for c, ws in named if c in paired], owners, words)
+        return cls(m, weight, vocab_digest(words), cover, owner, pairs)
 
     @staticmethod
     def _coverage(named: list[tuple[int, set[str]]], owners: dict[str, list[int]], words: list[str]):
-        """The (vocabulary, name) matrix of each word's share of each name it is in (its
-        specificity over the name's summed specificity: *thumb* 0.71 and *down* 0.29 of
-        "thumbs down"), and each name's emoji column."""
+        """The (vocabulary, name) matrix of each word's share of each of ``named``'s names it
+        is in (its specificity over the name's summed specificity: *thumb* 0.71 and *down*
+        0.29 of "thumbs down"; a text that says them all has the whole name), and each
+        name's emoji column."""
         from scipy.sparse import csr_matrix
 
         specific = {w: np.sqrt(1.0 / len(c)) for w, c in owners.items()}
@@ -243,27 +256,26 @@ class NameMatch:
         return cover, np.array([col for col, _ in named], np.int64)
 
     def match(self, word_ids: np.ndarray) -> NameHits:
-        """The summed weights of the distinct name words of each text, times its coverage
-        of the emoji's best-covered name, as the few nonzero (text, emoji) cells. Most
-        words name no emoji: one vectorised lookup finds the few that do."""
+        """The summed weights of the distinct name words of each text, as the few nonzero
+        (text, emoji) cells, and which of those the text names wholly (``whole``: all the
+        words of one of the emoji's names). Most words name no emoji: one vectorised lookup
+        finds the few that do."""
         n_words, n_emojis = self.matrix.shape
         rows, pos = np.nonzero(self._names_something[word_ids])
         pairs = np.unique(rows.astype(np.int64) * n_words + word_ids[rows, pos])  # a word said twice counts once
         text, word = pairs // n_words, pairs % n_words
         keys, weights = _gather(self.matrix, text, word, n_emojis)
         whole = None
-        if self.cover is not None and len(keys):
-            n_names = self.cover.shape[1]
-            name_keys, share = _gather(self.cover, text, word, n_names)
-            emoji_keys = (name_keys // n_names) * n_emojis + self.owner[name_keys % n_names]
-            order = np.lexsort((-share, emoji_keys))  # per (text, emoji), its best-covered name first
-            first_keys, first = np.unique(emoji_keys[order], return_index=True)
-            best = np.minimum(share[order[first]], 1.0)[np.searchsorted(first_keys, keys)]  # a plural too: 1
-            weights = weights * best
-            whole = best >= 1.0 - 1e-4
-        hits = NameHits(keys // n_emojis, keys % n_emojis, weights.astype(np.float32), word_ids.shape[0], n_emojis)
-        hits.whole = whole
-        return hits
+        if self.cover is not None:
+            whole = np.zeros(len(keys), bool)
+            said = self._covers_something[word]  # most texts say no word of a paired emoji's names
+            if said.any():
+                n_names = self.cover.shape[1]
+                name_keys, share = _gather(self.cover, text[said], word[said], n_names)
+                full = name_keys[share >= 1.0 - 1e-4]  # a word and its plural both said: over 1
+                whole = np.isin(keys, (full // n_names) * n_emojis + self.owner[full % n_names])
+        cells = (keys // n_emojis, keys % n_emojis, weights.astype(np.float32))
+        return NameHits(*cells, word_ids.shape[0], n_emojis, whole)
 
     def scores(self, word_ids: np.ndarray) -> np.ndarray:
         """(B, catalog): the summed weights of the distinct name words in each text."""

@@ -499,10 +499,17 @@ def test_the_readmes_table_of_everyday_messages_shows_the_shipped_ranking_and_it
         assert _emojis(" ".join(added)) == ([] if cells[-1] == "(nothing)" else _emojis(cells[-1])), cells[0]
 
 
-@pytest.mark.parametrize("table", ["| grave message |", "| complaint |"])
-def test_the_readmes_tables_of_the_guards_show_the_ranking_with_and_without_them(table):
-    """README → Grave messages, Complaints: each message's top 5 and auto-react's additions
-    without the guards (``grave=False, complaint=False``) and as shipped."""
+@pytest.mark.parametrize(
+    ("table", "guards"),
+    [
+        ("| grave message |", ("grave", "complaint")),
+        ("| complaint |", ("grave", "complaint")),
+        ("| message with an emoji or its name |", ("opposite",)),
+    ],
+)
+def test_the_readmes_tables_of_the_guards_show_the_ranking_with_and_without_them(table, guards):
+    """README → Grave messages, Complaints, Opposites: each message's top 5 and auto-react's
+    additions without the table's guards and as shipped."""
     from models.complaint import DELIGHT
     from models.grave import HELD_BACK
     from models.ranker import TextRanker
@@ -515,7 +522,7 @@ def test_the_readmes_tables_of_the_guards_show_the_ranking_with_and_without_them
     ranker = TextRanker()
     for text, top_off, added_off, top_on, added_on in rows:
         for guarded, top, added in ((False, top_off, added_off), (True, top_on, added_on)):
-            _, ranked = ranker.score_and_rank([text], 5, grave=guarded, complaint=guarded)
+            _, ranked = ranker.score_and_rank([text], 5, **dict.fromkeys(guards, guarded))
             assert _emojis(" ".join(r.emoji for r in ranked[0])) == _emojis(top.strip("*")), (text, guarded)
             got = [r.emoji for r in reactions(ranked[0][:AUTO_REACT_COUNT], AUTO_REACT_THRESHOLD)]
             assert _emojis(" ".join(got)) == ([] if added == "(nothing)" else _emojis(added)), (text, guarded)

@@ -420,7 +420,7 @@ def test_the_parts_of_the_ranking_have_one_list():
     names = {f.name for f in fields(Terms)}
     assert set(ABLATIONS) == names - {"heads_on_catalog"}
     assert Terms().changed() == []
-    assert Terms(**SUM_OF_TERMS).changed() == ["prior", "name_slot", "grave", "complaint"]
+    assert Terms(**SUM_OF_TERMS).changed() == ["prior", "name_slot", "grave", "complaint", "opposite"]
     assert set(SQAM_ALONE) | set(NO_GUARDS) <= names
     r = TextRanker()
     with pytest.raises(TypeError):

@@ -224,28 +224,32 @@ def test_meanings_of_another_vocabulary_are_ignored_and_their_cosines_not_reused
     assert TextRanker(folder).meanings is None and TextRanker(folder).names is not None
 
 
-def test_a_whole_name_counts_over_part_of_one(catalog):
-    """*thumbs up* (what the tokenizer spells 👍 as) names 👍 wholly and 👎 "thumbs down"
-    only in part: the sum of the words alone credited both the same, and auto-react added 👎
-    to "great job 👍". A single-word name (*coffee*) and a flag's name count whole."""
-    words = ["<pad>", "<oov>", "thumbs", "up", "down", "coffee", "iceland", "is"]
+def test_a_text_names_an_emoji_of_a_pair_wholly_where_it_says_every_word_of_one_of_its_names(catalog):
+    """*thumbs up* (what the tokenizer spells 👍 as) names 👍 wholly and 👎 "thumbs down" only
+    in part; *up* is a name word now, so it also credits 👍 more. Only the emojis of an
+    opposite pair need to know (☕ and 🆙 are named, but have no opposite); a flag's
+    two-letter code is no name word."""
+    words = ["<pad>", "<oov>", "thumbs", "up", "down", "coffee", "chart", "increasing", "is"]
     m = NameMatch.build(list(catalog), words)
     col = {c: i for i, c in enumerate(catalog.chars)}
     up, down = m.scores(np.array([[2, 3], [2, 4]], np.int32))
-    assert up[col["👍"]] > 1.5 * up[col["👎"]] > 0 and down[col["👎"]] > 1.5 * down[col["👍"]] > 0
-    hits = m.match(np.array([[2, 3, 5, 6]], np.int32))
-    whole = {catalog.chars[c] for c, w in zip(hits.cols, hits.whole, strict=True) if w}
-    assert whole == {"👍", "🆙", "☕", "🇮🇸"}  # 🆙 is "up"; 🇮🇸 needs neither "is" nor "flag"
-    assert m.scores(np.array([[7]], np.int32)).max() == 0  # a flag's code is no name word
+    assert up[col["👍"]] > up[col["👎"]] > 0 and down[col["👎"]] > down[col["👍"]] > 0
+    hits = m.match(np.array([[2, 3, 5, 0], [6, 7, 0, 0], [5, 8, 0, 0]], np.int32))
+    whole = {(int(t), catalog.chars[c]) for t, c, w in zip(hits.rows, hits.cols, hits.whole, strict=True) if w}
+    assert whole == {(0, "👍"), (1, "📈")}
+    assert {"☕", "🆙", "👎"} <= {catalog.chars[c] for c in hits.cols[hits.rows == 0]}  # named, not wholly 👎
+    assert m.scores(np.array([[8]], np.int32)).max() == 0  # "flag-is": no "is"
 
 
 def test_opposites_are_names_that_differ_by_a_word_and_its_partner(catalog):
     from models.names import opposite_pairs
 
     pairs = {(catalog.chars[a], catalog.chars[b]) for a, b in opposite_pairs(list(catalog))}
-    for a, b in (("👍", "👎"), ("📈", "📉"), ("⬆️", "⬇️"), ("👆", "👇"), ("✅", "❌")):
+    for a, b in (("👍", "👎"), ("📈", "📉"), ("⬆️", "⬇️"), ("👆", "👇"), ("🔺", "🔻")):
         assert (a, b) in pairs and (b, a) in pairs
-    assert ("👈", "👉") not in pairs and ("❤️", "💙") not in pairs  # a pointing pair, two hearts
+    for a, b in (("👈", "👉"), ("❤️", "💙"), ("✅", "❌")):  # a pointing pair, two hearts, *cross* a verb
+        assert (a, b) not in pairs and (b, a) not in pairs
+    assert len(pairs) == 24  # 12 pairs, both ways
 
 
 def test_a_text_that_names_an_emoji_wholly_holds_back_its_opposite_unless_it_names_both(catalog):
@@ -256,15 +260,27 @@ def test_a_text_that_names_an_emoji_wholly_holds_back_its_opposite_unless_it_nam
     assert opposed == {0: {"👎"}, 1: {"👍"}}  # "👍 or 👎?" names both, "great" neither
 
 
-def test_save_and_load_keep_the_coverage_and_opposites_and_an_old_file_sums_words(names, tmp_path):
-    m, _, _ = names
+def test_save_and_load_keep_what_is_named_wholly_and_the_opposites_and_an_old_file_reads(catalog, tmp_path):
+    m = NameMatch.build(list(catalog), ["<pad>", "<oov>", "thumbs", "up", "pizza"], weight=2.0)
     m.save(tmp_path / "n.npz")
     back = NameMatch.load(tmp_path / "n.npz")
     assert (back.cover != m.cover).nnz == 0 and np.array_equal(back.owner, m.owner)
     assert np.array_equal(back.opposites, m.opposites) and len(m.opposites) > 10
-    old = NameMatch(m.matrix, m.weight, m.vocab_digest)  # a file written before coverage
-    old.save(tmp_path / "old.npz")
-    ids = np.array([[9, 0, 0, 0]], np.int32)  # "hearts": part of many names
-    assert NameMatch.load(tmp_path / "old.npz").cover is None
-    np.testing.assert_allclose(NameMatch.load(tmp_path / "old.npz").scores(ids)[0], m.matrix[9].toarray()[0])
-    assert (m.scores(ids) < NameMatch.load(tmp_path / "old.npz").scores(ids)).any()
+    ids = np.array([[2, 3, 4, 0]], np.int32)  # "thumbs up pizza"
+    assert back.match(ids).whole.any() and np.array_equal(back.scores(ids), m.scores(ids))
+    NameMatch(m.matrix, m.weight, m.vocab_digest).save(tmp_path / "old.npz")  # a file from before
+    old = NameMatch.load(tmp_path / "old.npz")
+    assert old.cover is None and len(old.opposites) == 0 and old.match(ids).whole is None
+    np.testing.assert_array_equal(old.scores(ids), m.scores(ids))  # the same scores, no guard
+
+
+def test_the_shipped_ranking_never_answers_a_thumb_with_its_opposite(ranker):
+    """What a person sees: no 👎 for "great job 👍", no 👍 for "this is bad 👎" (the opposite
+    guard: without it, the SQAM's and the sentence term's 👍 stood third), and `--explain`
+    says which guard held it back."""
+    for text, opposite in (("great job 👍", "👎"), ("this is bad 👎", "👍"), ("thumbs down", "👍")):
+        assert opposite not in [r.emoji for r in ranker.rank([text], k=5)[0]], text
+    unguarded = ranker.score_and_rank(["this is bad 👎"], 5, opposite=False)[1][0]
+    assert "👍" in [r.emoji for r in unguarded]
+    held = [x for x in ranker.explain("this is bad 👎").emojis if x.held_back]
+    assert ("👍", "opposite") in [(x.emoji, x.held_back) for x in held]
