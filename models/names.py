@@ -54,7 +54,7 @@ def stem(word: str) -> str:
 # message that names one wholly is not answered with the other (the ranker's opposite
 # guard). Not *check*/*cross* (✅ ❌): *cross* alone names ❌ ("cross mark"), and "can cross
 # that off the list" lost its ✔️.
-OPPOSITE_WORDS = (("up", "down"), ("thumbsup", "thumbsdown"), ("increasing", "decreasing"))
+OPPOSITE_WORDS = (("up", "down"), ("increasing", "decreasing"))
 # Two-letter words that tell names apart (*thumbs up* from *thumbs down*, 👌 "ok hand"),
 # kept where other two-letter words are not: a flag's code ("flag-is": *is*) or *in*, *of*.
 TWO_LETTER_WORDS = frozenset("up ok no tv cd ox wc".split())
@@ -185,14 +185,18 @@ class NameMatch:
         cover=None,
         owner: np.ndarray | None = None,
         opposites: np.ndarray | None = None,
+        cover_stem: np.ndarray | None = None,
     ):
         self.matrix = matrix.tocsr().astype(np.float32)  # (vocabulary, catalog)
         self.matrix.sort_indices()
         # Which emojis of an opposite pair a text names wholly (None: not known, as for the
         # meaning match and a file built before it): (vocabulary, name) shares of each of
-        # their names, each name's emoji, and per word id whether it is in one of them.
+        # their names, each name's emoji, per word id the id of its stem (-1: in none of
+        # those names; *thumb* and *thumbs* share one, so saying both counts it once), and
+        # per word id whether it is in one of them.
         self.cover = None if cover is None else cover.tocsr().astype(np.float32)
         self.owner = None if owner is None else np.asarray(owner, np.int64)
+        self.cover_stem = None if cover_stem is None else np.asarray(cover_stem, np.int64)
         self._covers_something = None if self.cover is None else np.diff(self.cover.indptr) > 0
         # (emoji, its opposite) column pairs (:func:`opposite_pairs`; empty: no such guard)
         self.opposites = np.zeros((0, 2), np.int64) if opposites is None else np.asarray(opposites, np.int64)
@@ -227,15 +231,15 @@ class NameMatch:
         m = csr_matrix((vals, (rows, cols)), shape=(len(words), len(emojis)), dtype=np.float32)
         pairs = opposite_pairs(emojis)
         paired = set(pairs[:, 0].tolist())  # only these need to know whether they are named wholly
-        cover, owner = cls._coverage([(c, ws) for c, ws in named if c in paired], owners, words)
-        return cls(m, weight, vocab_digest(words), cover, owner, pairs)
+        cover, owner, cover_stem = cls._coverage([(c, ws) for c, ws in named if c in paired], owners, words)
+        return cls(m, weight, vocab_digest(words), cover, owner, pairs, cover_stem)
 
     @staticmethod
     def _coverage(named: list[tuple[int, set[str]]], owners: dict[str, list[int]], words: list[str]):
         """The (vocabulary, name) matrix of each word's share of each of ``named``'s names it
         is in (its specificity over the name's summed specificity: *thumb* 0.71 and *down*
-        0.29 of "thumbs down"; a text that says them all has the whole name), and each
-        name's emoji column."""
+        0.29 of "thumbs down"; a text that says them all has the whole name), each name's
+        emoji column, and per vocabulary word the id of its stem (-1 where it is in none)."""
         from scipy.sparse import csr_matrix
 
         specific = {w: np.sqrt(1.0 / len(c)) for w, c in owners.items()}
@@ -245,15 +249,18 @@ class NameMatch:
             for w in ws:
                 holds[w].append((k, specific[w] / total))
         rows, cols, vals = [], [], []
+        stems: dict[str, int] = {}
+        stem_ids = np.full(len(words), -1, np.int64)
         for row, word in enumerate(words):
-            if word.startswith("<"):
+            if word.startswith("<") or stem(word) not in holds:
                 continue
-            for k, share in holds.get(stem(word), ()):
+            stem_ids[row] = stems.setdefault(stem(word), len(stems))
+            for k, share in holds[stem(word)]:
                 rows.append(row)
                 cols.append(k)
                 vals.append(share)
         cover = csr_matrix((vals, (rows, cols)), shape=(len(words), len(named)), dtype=np.float32)
-        return cover, np.array([col for col, _ in named], np.int64)
+        return cover, np.array([col for col, _ in named], np.int64), stem_ids
 
     def match(self, word_ids: np.ndarray) -> NameHits:
         """The summed weights of the distinct name words of each text, as the few nonzero
@@ -271,8 +278,11 @@ class NameMatch:
             said = self._covers_something[word]  # most texts say no word of a paired emoji's names
             if said.any():
                 n_names = self.cover.shape[1]
-                name_keys, share = _gather(self.cover, text[said], word[said], n_names)
-                full = name_keys[share >= 1.0 - 1e-4]  # a word and its plural both said: over 1
+                t, w = text[said], word[said]
+                stems = self.cover_stem[w]
+                _, once = np.unique(t * (int(stems.max()) + 1) + stems, return_index=True)  # a stem once a text
+                name_keys, share = _gather(self.cover, t[once], w[once], n_names)
+                full = name_keys[share >= 1.0 - 1e-4]
                 whole = np.isin(keys, (full // n_names) * n_emojis + self.owner[full % n_names])
         cells = (keys // n_emojis, keys % n_emojis, weights.astype(np.float32))
         return NameHits(*cells, word_ids.shape[0], n_emojis, whole)
@@ -302,6 +312,7 @@ class NameMatch:
                     "cover_indptr": self.cover.indptr,
                     "cover_shape": np.array(self.cover.shape),
                     "cover_owner": self.owner,
+                    "cover_stem": self.cover_stem,
                     "opposites": self.opposites,
                 }
             ),
@@ -313,15 +324,15 @@ class NameMatch:
 
         with np.load(path) as z:
             m = csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(int(x) for x in z["shape"]))
-            cover = owner = opposites = None
-            if "cover_data" in z.files:
+            cover = owner = opposites = cover_stem = None
+            if "cover_stem" in z.files:  # written with the opposite pairs (before them: neither)
                 cover = csr_matrix(
                     (z["cover_data"], z["cover_indices"], z["cover_indptr"]),
                     shape=tuple(int(x) for x in z["cover_shape"]),
                 )
-                owner, opposites = z["cover_owner"], z["opposites"]
+                owner, opposites, cover_stem = z["cover_owner"], z["opposites"], z["cover_stem"]
             digest = str(z["vocab_digest"]) if "vocab_digest" in z.files else ""
-            return cls(m, float(z["weight"]), digest, cover, owner, opposites)
+            return cls(m, float(z["weight"]), digest, cover, owner, opposites, cover_stem)
 
 
 SLOT_POSITION = 5  # the place a strongly named emoji is given in a top 5 (models.names.give_slot)

@@ -15,6 +15,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -41,6 +42,9 @@ from models.artifacts import (
 from models.complaint import THRESHOLD as TONE_THRESHOLD
 from models.heads import TextHeads, answers_digest
 from models.text import TextBatch, TextFeaturizer, Vocabulary, mean_word_vectors
+
+if TYPE_CHECKING:
+    from models.names import NameHits
 
 
 class EmptyTextError(ValueError):
@@ -507,8 +511,8 @@ class TextRanker:
                 negative = self.complaints(batch, x)
                 keep = named_topic(named, s, negative, self.delight) if named is not None else None
                 hold_back(s, negative, self.delight, keep)
-            if terms.opposite and named is not None:
-                for row, opposite in named.opposed(self.names.opposites):
+            if terms.opposite:
+                for row, opposite in self._opposed(batch, named):
                     hold_back(s, np.array([row]), opposite)
             return s, cos, mix_rows
         q = self.encoder.encode(batch)
@@ -518,6 +522,14 @@ class TextRanker:
         if self.heads is not None:
             self._add_heads(s, texts, batch, rows)
         return s, cos, None
+
+    def _opposed(self, batch: TextBatch, named: NameHits | None = None) -> list[tuple[int, np.ndarray]]:
+        """The opposite guard's work: per text of ``batch`` that names an emoji of an opposite
+        pair wholly, the catalog positions to hold back (``named``: the batch's name match,
+        where the caller has it; the guard reads the names even where their term is off)."""
+        if self.names is None:
+            return []
+        return (named if named is not None else self.names.match(batch.word_ids)).opposed(self.names.opposites)
 
     def complaints(self, batch: TextBatch, x: np.ndarray | None = None) -> np.ndarray:
         """Indices of the texts of ``batch`` that read as a complaint (models.complaint): the
@@ -615,11 +627,7 @@ class TextRanker:
             best(self._scores([text], None, Terms(name_slot=False, **NO_GUARDS))[0][0])
         )
         held = set(self.held_back.tolist()) if grave else set()
-        opposed = (
-            {int(c) for _, cols in self.names.match(batch.word_ids).opposed(self.names.opposites) for c in cols}
-            if self.names is not None
-            else set()
-        )
+        opposed = {int(c) for _, cols in self._opposed(batch) for c in cols}
 
         def one(i: int, moved: bool) -> Explained:
             return Explained(

@@ -284,3 +284,21 @@ def test_the_shipped_ranking_never_answers_a_thumb_with_its_opposite(ranker):
     assert "👍" in [r.emoji for r in unguarded]
     held = [x for x in ranker.explain("this is bad 👎").emojis if x.held_back]
     assert ("👍", "opposite") in [(x.emoji, x.held_back) for x in held]
+
+
+def test_a_word_and_its_plural_count_once_towards_a_whole_name(catalog):
+    """*thumbs* and *thumb* are one word of "thumbs down": saying both does not name 👎 wholly
+    (it did, and 👎 stayed next to 👍); *triangles triangle* is not 🔺 "small red triangle",
+    and *small red triangle* is."""
+    words = ["<pad>", "<oov>", "thumbs", "thumb", "up", "my", "red", "triangles", "triangle", "small"]
+    m = NameMatch.build(list(catalog), words)
+    ids = np.array([[5, 2, 3, 4], [6, 7, 8, 0], [9, 6, 8, 0]], np.int32)
+    opposed = {t: {catalog.chars[c] for c in cols} for t, cols in m.match(ids).opposed(m.opposites)}
+    assert opposed == {0: {"👎"}, 2: {"🔻"}}
+
+
+def test_the_opposite_guard_reads_the_names_even_where_their_term_is_off(ranker):
+    """`evaluate emojis --no-names` leaves the names' term out, not the guard."""
+    off = [r.emoji for r in ranker.score_and_rank(["thumbs down"], 5, names=False, opposite=False)[1][0]]
+    guarded = [r.emoji for r in ranker.score_and_rank(["thumbs down"], 5, names=False)[1][0]]
+    assert "👍" in off and "👍" not in guarded
