@@ -193,11 +193,11 @@ class NameMatch:
         # meaning match and a file built before it): (vocabulary, name) shares of each of
         # their names, each name's emoji, per word id the id of its stem (-1: in none of
         # those names; *thumb* and *thumbs* share one, so saying both counts it once), and
-        # per word id whether it is in one of them.
+        # per word id whether it is in one of them (it has a stem id).
         self.cover = None if cover is None else cover.tocsr().astype(np.float32)
         self.owner = None if owner is None else np.asarray(owner, np.int64)
         self.cover_stem = None if cover_stem is None else np.asarray(cover_stem, np.int64)
-        self._covers_something = None if self.cover is None else np.diff(self.cover.indptr) > 0
+        self._covers_something = None if self.cover_stem is None else self.cover_stem >= 0
         # (emoji, its opposite) column pairs (:func:`opposite_pairs`; empty: no such guard)
         self.opposites = np.zeros((0, 2), np.int64) if opposites is None else np.asarray(opposites, np.int64)
         self.weight = float(weight)
