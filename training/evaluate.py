@@ -122,22 +122,23 @@ def evaluate_airline(
 
 
 def _catalog_rows(
-    ranker: TextRanker, csv_path, data_dir, split: str | None, baseline: str | None, emojis_in_text: bool
+    ranker: TextRanker, csv_path, data_dir, split: str | None, emojis_in_text: bool, model: bool, yardsticks: bool
 ):
     """The rows :func:`evaluate_emojis` ranks: a CSV, the model's tune rows or one side of
-    the whole-catalog split (refused where the model trained on it)."""
+    the whole-catalog split (refused where ``model``, the model is scored and trained on it,
+    or ``yardsticks``, yardsticks trained on the train side score them)."""
     from training.data import load_twemoji_tweets, require_unseen, shipped_pool
 
     if csv_path is not None:
         read = read_emojis_in_text if emojis_in_text else read_emoji_csv
         return read(csv_path, ranker.catalog)
     if data_dir is not None and split == "tune":
-        if baseline is not None:
+        if yardsticks:
             raise DataError("a yardstick trains on the train side, which holds the tune rows: use --split val or a CSV")
         draw = shipped_pool(data_dir, ranker.folder, ranker.catalog)
         return draw.take(draw.tune)
     if data_dir is not None and split is not None:
-        if baseline is None:
+        if model:
             require_unseen(ranker.folder, split)
         return load_twemoji_tweets(data_dir, split, ranker.catalog)
     raise ValueError("give a CSV, or a data directory and a split")
@@ -162,22 +163,22 @@ class _RankingScorer:
 
 
 def _tally_in_chunks(
-    scorer, texts: list[str], gold: list[np.ndarray], hidden: list[int], batch: int, progress: bool
-) -> dict[str, float]:
-    """:func:`training.metrics.catalog_metrics` of the scores of ``texts``, ranked a chunk at
-    a time (the columns ``hidden`` last, as never shown), with a progress bar on long files;
-    only a chunk's scores are held at once, however long the file."""
+    scorer, texts: list[str], gold: list[np.ndarray], hidden: list[int], batch: int, progress: bool, desc="ranking"
+) -> CatalogTally:
+    """The :class:`training.metrics.CatalogTally` of the scores of ``texts``, ranked a chunk
+    at a time (the columns ``hidden`` last, as never shown), with a progress bar on long
+    files; only a chunk's scores are held at once, however long the file."""
     from tqdm import tqdm
 
     tally = CatalogTally()
-    with tqdm(total=len(texts), desc="ranking", unit="text", disable=not progress, leave=False) as bar:
+    with tqdm(total=len(texts), desc=desc, unit="text", disable=not progress, leave=False) as bar:
         for i in range(0, len(texts), batch):
             chunk = texts[i : i + batch]
             s = scorer(chunk)
             s[:, hidden] = -np.inf
             tally.add(s, gold[i : i + batch])
             bar.update(len(chunk))
-    return tally.figures()
+    return tally
 
 
 def evaluate_emojis(
@@ -192,6 +193,7 @@ def evaluate_emojis(
     react_count: int = AUTO_REACT_COUNT,
     react_threshold: float = AUTO_REACT_THRESHOLD,
     never: str = "",
+    read_at: tuple[float, float, float, float] | None = None,
     **terms: bool,
 ) -> dict[str, Any]:
     """Rank the whole catalog for every text of a ``text,emojis`` CSV (no candidate list),
@@ -215,8 +217,26 @@ def evaluate_emojis(
     ``never``: a channel's never-list as an admin types it ("😘 💋"): those emojis are
     taken out of every ranking, as the bot takes them out of what it posts
     (:func:`models.reactions.without`); a row whose writer used one of them can then be
-    found only through its other emojis."""
+    found only through its other emojis.
+
+    ``read_at`` (popularity's top-5 and MRR, the SVM's top-5 and MRR): the figures the two
+    yardsticks score on a collection we lack (the issue gives them for its held-out sets).
+    ``reading`` is then what the model would score there if that collection were these rows
+    reweighted as little as can be (:func:`training.metrics.tilted_weights`) so that the
+    yardsticks, trained on the train side, score those figures on them: top-1, top-5 and MRR
+    at those weights, with top-5's standard error and the rows the weights are worth. An
+    assumption, not a measurement: rows the yardsticks find alike are taken to be alike for
+    the model."""
     parts = Terms(**terms)  # an unknown part fails here, before any reading
+    if read_at is not None:
+        if baseline is not None:
+            raise ValueError("read_at reads the model against both yardsticks: leave baseline out")
+        if data_dir is None:
+            raise ValueError("read_at: the yardsticks train on the whole-catalog tweets: give --data-dir")
+        if len(read_at) != 4 or not all(0.0 < float(x) < 1.0 for x in read_at):
+            raise ValueError(
+                f"read_at: popularity's top-5 and MRR, then the SVM's, each between 0 and 1; not {read_at}"
+            )
     kept_out: tuple[str, ...] = ()
     if never.strip():  # a typo fails here too, before the model loads
         from models.catalog import EmojiCatalog
@@ -226,7 +246,9 @@ def evaluate_emojis(
         except ValueError as exc:
             raise DataError(f"--never: {exc}") from None
     ranker = TextRanker(artifacts)
-    data = _catalog_rows(ranker, csv_path, data_dir, split, baseline, emojis_in_text)
+    data = _catalog_rows(
+        ranker, csv_path, data_dir, split, emojis_in_text, model=baseline is None, yardsticks=bool(baseline or read_at)
+    )
     keep, texts, gold = data.in_catalog(ranker.index.positions)
     skipped = data.skipped + len(data.gold) - len(keep)  # in the catalog, not in the model
 
@@ -246,15 +268,41 @@ def evaluate_emojis(
         scorer = partial(yardstick.scores, chars=ranker.chars)
         name = f"baseline:{baseline}"
     hidden = [i for i, e in enumerate(ranker.chars) if e in kept_out]
-    m = _tally_in_chunks(scorer, texts, gold, hidden, batch, progress)
-    out = {"rows": len(texts), "rows_skipped": skipped, **m, "model_version": name}
+    tally = _tally_in_chunks(scorer, texts, gold, hidden, batch, progress)
+    out = {"rows": len(texts), "rows_skipped": skipped, **tally.figures(), "model_version": name}
     if kept_out:
         out["never"] = " ".join(kept_out)
     if baseline is None:
         out["auto_react"] = reaction_figures(
             ranking.reacted, [data.gold[i] for i in keep], react_count, react_threshold
         )
+    if read_at is not None:
+        out["reading"] = _reading(tally.ranks(), texts, gold, hidden, ranker.chars, data_dir, read_at, batch, progress)
     return out
+
+
+def _reading(best_rank, texts, gold, hidden, chars, data_dir, read_at, batch: int, progress: bool) -> dict[str, Any]:
+    """``evaluate_emojis``'s ``reading``: the model's figures at the weights of the rows
+    under which popularity and the SVM score ``read_at`` (each one's top-5 and MRR)."""
+    from training.baseline import CatalogBaseline
+    from training.metrics import tilted_weights, weighted_figures
+
+    columns, yardsticks = [], {}
+    for k, kind in enumerate(("popularity", "svm")):
+        yardstick = CatalogBaseline(kind, data_dir)
+        scorer = partial(yardstick.scores, chars=chars)
+        ranks = _tally_in_chunks(scorer, texts, gold, hidden, batch, progress, desc=kind).ranks()
+        columns += [ranks <= 5, 1.0 / ranks]
+        yardsticks[kind] = {
+            "top5_accuracy": float(read_at[2 * k]),
+            "mrr": float(read_at[2 * k + 1]),
+            "here": {"top5_accuracy": float(np.mean(ranks <= 5)), "mrr": float(np.mean(1.0 / ranks))},
+        }
+    try:
+        weights = tilted_weights(np.stack(columns, axis=1).astype(np.float64), read_at)
+    except ValueError as exc:
+        raise DataError(f"--read-at: {exc}") from None
+    return {"yardsticks": yardsticks, **weighted_figures(best_rank, weights)}
 
 
 def reaction_figures(reacted: list[list[str]], gold: list, count: int, threshold: float) -> dict[str, Any]:

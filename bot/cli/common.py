@@ -39,9 +39,13 @@ def report(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print_json(result)
     else:
-        flat = {}
-        for k, v in result.items():  # one level of nesting: `auto_react.precision`
-            flat.update({f"{k}.{sub}": x for sub, x in v.items()} if isinstance(v, dict) else {k: v})
+        flat: dict[str, Any] = {}
+
+        def add(prefix: str, d: dict[str, Any]) -> None:  # nested keys dotted: `auto_react.precision`
+            for k, v in d.items():
+                add(f"{prefix}{k}.", v) if isinstance(v, dict) else flat.update({f"{prefix}{k}": v})
+
+        add("", result)
         width = max(16, *(len(k) for k in flat)) if flat else 16
         for k, v in flat.items():
             print(f"{k:>{width}}: {v:.4f}" if isinstance(v, float) else f"{k:>{width}}: {v}")
@@ -82,6 +86,13 @@ def unit_interval(value: str) -> float:
     x = _number(value)
     if not 0 <= x <= 1:
         raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return x
+
+
+def share(value: str) -> float:
+    x = _number(value)
+    if not 0 < x < 1:
+        raise argparse.ArgumentTypeError("a share of rows: more than 0 and less than 1")
     return x
 
 

@@ -427,3 +427,115 @@ def test_the_parts_of_the_ranking_have_one_list():
         r.scores(["pizza party"], nmaes=False)
     with pytest.raises(TypeError):
         evaluate_emojis(None, split="val", data_dir=".", progress=False, catalogue_head=False)
+
+
+def test_tilted_weights_reach_the_targets_as_close_to_uniform_as_can_be():
+    from training.metrics import tilted_weights
+
+    f = np.array([[1, 1], [1, 0], [0, 1], [0, 0], [0, 0], [1, 0]], dtype=float)
+    w = tilted_weights(f, [0.7, 0.4])
+    assert w.sum() == pytest.approx(1) and (w > 0).all()
+    assert w @ f == pytest.approx([0.7, 0.4], abs=1e-8)
+    # the least change: rows alike in every column keep equal weights
+    assert w[1] == pytest.approx(w[5]) and w[3] == pytest.approx(w[4])
+    assert tilted_weights(f, f.mean(axis=0)) == pytest.approx(np.full(6, 1 / 6))  # already there: uniform
+    with pytest.raises(ValueError, match="no weighting"):
+        tilted_weights(f[:, :1] * 0, [0.5])  # no row has it: no weights give it to half of them
+    with pytest.raises(ValueError, match="no weighting"):
+        tilted_weights(np.array([[1, 1], [0, 0]], float), [0.5, 0.2])  # the columns always agree
+
+
+def test_weighted_figures_by_hand():
+    from training.metrics import weighted_figures
+
+    best = np.array([1, 3, 7, 2])
+    plain = weighted_figures(best, np.ones(4))
+    assert plain["top1_accuracy"] == 0.25 and plain["top5_accuracy"] == 0.75 and plain["effective_rows"] == 4
+    assert plain["mrr"] == pytest.approx((1 + 1 / 3 + 1 / 7 + 1 / 2) / 4)
+    w = weighted_figures(best, np.array([0.1, 0.1, 0.7, 0.1]))
+    assert w["top5_accuracy"] == pytest.approx(0.3) and w["top1_accuracy"] == pytest.approx(0.1)
+    assert w["top5_standard_error"] == pytest.approx(np.sqrt(3 * 0.01 * 0.7**2 + 0.49 * 0.3**2))
+    assert w["effective_rows"] == round(1 / (3 * 0.01 + 0.49))
+
+
+def _small_collection(tmp_path):
+    """A data folder whose train side has eight emojis (popularity's five leave three out)
+    and a probe file of rows each yardstick finds or misses."""
+    folder = tmp_path / "data" / "twemoji_tweets"
+    folder.mkdir(parents=True)
+    rows = [("haha lol", "😂", 9), ("love you", "❤", 8), ("so happy", "😊", 7), ("party time", "🎉", 6)]
+    rows += [("fire track", "🔥", 5), ("pizza for dinner", "🍕", 3), ("coffee first", "☕", 2), ("my dog", "🐶", 2)]
+    folder.joinpath("tweets.csv").write_text(
+        "text,emojis\n" + "".join(f"{t} {i},{e}\n" for t, e, n in rows for i in range(20 * n)), encoding="utf-8"
+    )
+    probe = tmp_path / "probe.csv"
+    probe.write_text(
+        "text,emojis\npizza for dinner,🍕\nhaha so funny lol,😂\ncoffee first thing,☕\nwalking my dog,🐶\n"
+        "love you all,❤️\nthe new phone,📱\nparty at mine,🎉\nfire,🔥\nso happy,😊\nmonday again,😩\n",
+        encoding="utf-8",
+    )
+    return tmp_path / "data", probe
+
+
+def test_read_at_reads_the_model_where_the_yardsticks_score_given_figures(tmp_path, capsys):
+    """`--read-at`: the rows reweighted so that popularity and the SVM score the given top-5
+    and MRR. Given the figures of a known tilt of these rows, the reading is the model's
+    figures at that tilt's weights; at the yardsticks' own figures it is the plain ones."""
+    from models.ranker import TextRanker
+    from training.baseline import CatalogBaseline
+    from training.metrics import weighted_figures
+
+    data, probe = _small_collection(tmp_path)
+    ranker = TextRanker()
+    rows = read_emoji_csv(probe, ranker.catalog)
+    _, texts, gold = rows.in_catalog(ranker.index.positions)
+
+    def ranks(scores):
+        return CatalogTally().add(scores, gold).ranks()
+
+    columns = []
+    for kind in ("popularity", "svm"):
+        r = ranks(CatalogBaseline(kind, data).scores(texts, ranker.chars))
+        columns += [r <= 5, 1.0 / r]
+    f = np.stack(columns, axis=1).astype(float)
+    ours = ranks(ranker.scores(texts))
+    argv = ["evaluate", "emojis", "--csv", str(probe), "--data-dir", str(data), "--json", "--read-at"]
+    for lam in ([0.0, 0.0, 0.0, 0.0], [-1.0, 0.5, -0.7, 0.0]):
+        w = np.exp(f @ lam)
+        w /= w.sum()
+        assert main([*argv, *(repr(float(x)) for x in w @ f)]) == 0
+        out = json.loads(capsys.readouterr().out)
+        expected = weighted_figures(ours, w)
+        for k in ("top1_accuracy", "top5_accuracy", "mrr", "top5_standard_error"):
+            assert out["reading"][k] == pytest.approx(expected[k], abs=1e-6)
+        assert out["reading"]["effective_rows"] == expected["effective_rows"]
+        assert out["reading"]["yardsticks"]["svm"]["here"]["mrr"] == pytest.approx(f[:, 3].mean())
+    plain = weighted_figures(ours, np.ones(len(ours)))
+    assert plain["top5_accuracy"] == pytest.approx(out["top5_accuracy"])
+    assert expected["top5_accuracy"] != pytest.approx(plain["top5_accuracy"], abs=1e-3)  # the tilt moved it
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--read-at", "0.5", "0.3", "0.6", "0.4", "--baseline", "svm"], "leave --baseline out"),
+        (["--read-at", "0.5", "0.3", "0.6", "1.2"], "more than 0 and less than 1"),
+        (["--read-at", "0.5", "0.3", "0.6"], "expected 4 arguments"),
+        (["--read-at", "0.99", "0.01", "0.01", "0.99"], "no weighting of these 10 rows gives"),
+    ],
+)
+def test_read_at_errors_are_one_line(tmp_path, capsys, extra, message):
+    data, probe = _small_collection(tmp_path)
+    try:
+        code = main(["evaluate", "emojis", "--csv", str(probe), "--data-dir", str(data), *extra])
+    except SystemExit as exc:  # argparse's own refusals
+        code = exc.code
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]  # after argparse's usage or the progress bars: one line that says it
+    assert code == 2 and last.startswith("emojibot") and message in last
+
+
+def test_read_at_needs_the_yardsticks_data(tmp_path, capsys):
+    _, probe = _small_collection(tmp_path)
+    assert main(["evaluate", "emojis", "--csv", str(probe), "--read-at", "0.5", "0.3", "0.6", "0.4"]) == 2
+    assert "give --data-dir" in capsys.readouterr().err
