@@ -132,9 +132,10 @@ def _catalog_rows(
     if csv_path is not None:
         read = read_emojis_in_text if emojis_in_text else read_emoji_csv
         return read(csv_path, ranker.catalog)
+    if data_dir is not None and split in ("tune", "train") and yardsticks:
+        which = "which holds the tune rows" if split == "tune" else "so its figures there are in-sample"
+        raise DataError(f"a yardstick trains on the train side, {which}: use --split val or a CSV")
     if data_dir is not None and split == "tune":
-        if yardsticks:
-            raise DataError("a yardstick trains on the train side, which holds the tune rows: use --split val or a CSV")
         draw = shipped_pool(data_dir, ranker.folder, ranker.catalog)
         return draw.take(draw.tune)
     if data_dir is not None and split is not None:
@@ -230,13 +231,11 @@ def evaluate_emojis(
     parts = Terms(**terms)  # an unknown part fails here, before any reading
     if read_at is not None:
         if baseline is not None:
-            raise ValueError("read_at reads the model against both yardsticks: leave baseline out")
+            raise DataError("--read-at reads the model against both yardsticks: leave --baseline out")
         if data_dir is None:
-            raise ValueError("read_at: the yardsticks train on the whole-catalog tweets: give --data-dir")
-        if len(read_at) != 4 or not all(0.0 < float(x) < 1.0 for x in read_at):
-            raise ValueError(
-                f"read_at: popularity's top-5 and MRR, then the SVM's, each between 0 and 1; not {read_at}"
-            )
+            raise DataError("--read-at: the yardsticks train on the whole-catalog tweets: give --data-dir")
+        if len(read_at) != 4:
+            raise DataError(f"--read-at: popularity's top-5 and MRR, then the SVM's; not {read_at}")
     kept_out: tuple[str, ...] = ()
     if never.strip():  # a typo fails here too, before the model loads
         from models.catalog import EmojiCatalog
@@ -246,8 +245,9 @@ def evaluate_emojis(
         except ValueError as exc:
             raise DataError(f"--never: {exc}") from None
     ranker = TextRanker(artifacts)
+    yardsticks = baseline is not None or read_at is not None
     data = _catalog_rows(
-        ranker, csv_path, data_dir, split, emojis_in_text, model=baseline is None, yardsticks=bool(baseline or read_at)
+        ranker, csv_path, data_dir, split, emojis_in_text, model=baseline is None, yardsticks=yardsticks
     )
     keep, texts, gold = data.in_catalog(ranker.index.positions)
     skipped = data.skipped + len(data.gold) - len(keep)  # in the catalog, not in the model
@@ -260,12 +260,9 @@ def evaluate_emojis(
         "+heads" if part == "heads_on_catalog" else f"-{part.replace('_', '-')}" for part in parts.changed()
     )
     if baseline is not None:
-        from training.baseline import CatalogBaseline
-
         if data_dir is None:
             raise ValueError("a baseline trains on the whole-catalog tweets: give --data-dir")
-        yardstick = CatalogBaseline(baseline, data_dir)
-        scorer = partial(yardstick.scores, chars=ranker.chars)
+        scorer = _yardstick(baseline, data_dir, ranker.chars)
         name = f"baseline:{baseline}"
     hidden = [i for i, e in enumerate(ranker.chars) if e in kept_out]
     tally = _tally_in_chunks(scorer, texts, gold, hidden, batch, progress)
@@ -277,21 +274,27 @@ def evaluate_emojis(
             ranking.reacted, [data.gold[i] for i in keep], react_count, react_threshold
         )
     if read_at is not None:
-        out["reading"] = _reading(tally.ranks(), texts, gold, hidden, ranker.chars, data_dir, read_at, batch, progress)
+        out["reading"] = _reading(tally.ranks(), texts, gold, ranker.chars, data_dir, read_at, batch, progress)
     return out
 
 
-def _reading(best_rank, texts, gold, hidden, chars, data_dir, read_at, batch: int, progress: bool) -> dict[str, Any]:
-    """``evaluate_emojis``'s ``reading``: the model's figures at the weights of the rows
-    under which popularity and the SVM score ``read_at`` (each one's top-5 and MRR)."""
+def _yardstick(kind: str, data_dir, chars: list[str]):
+    """The scorer of a yardstick trained on the train side (popularity or the SVM)."""
     from training.baseline import CatalogBaseline
+
+    return partial(CatalogBaseline(kind, data_dir).scores, chars=chars)
+
+
+def _reading(best_rank, texts, gold, chars, data_dir, read_at, batch: int, progress: bool) -> dict[str, Any]:
+    """``evaluate_emojis``'s ``reading``: the model's figures at the weights of the rows
+    under which popularity and the SVM score ``read_at`` (each one's top-5 and MRR). The
+    yardsticks rank every emoji, a never-list's too, as they did for the figures given."""
     from training.metrics import tilted_weights, weighted_figures
 
     columns, yardsticks = [], {}
     for k, kind in enumerate(("popularity", "svm")):
-        yardstick = CatalogBaseline(kind, data_dir)
-        scorer = partial(yardstick.scores, chars=chars)
-        ranks = _tally_in_chunks(scorer, texts, gold, hidden, batch, progress, desc=kind).ranks()
+        scorer = _yardstick(kind, data_dir, chars)
+        ranks = _tally_in_chunks(scorer, texts, gold, [], batch, progress, desc=kind).ranks()
         columns += [ranks <= 5, 1.0 / ranks]
         yardsticks[kind] = {
             "top5_accuracy": float(read_at[2 * k]),

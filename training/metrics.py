@@ -46,7 +46,8 @@ def catalog_metrics(scores: np.ndarray, gold: list[np.ndarray]) -> dict[str, flo
     the top 5; ``mrr``: mean reciprocal rank of the best-ranked gold emoji;
     ``macro_recall_at_5``: for each gold emoji, the share of its rows where it is in the top
     5, averaged over emojis (finding the rare, specific emoji counts as much as 😂);
-    ``distinct_top1``: how many different emojis are ranked first. Ties rank pessimistically.
+    ``distinct_top1``: how many different emojis are ranked first. Ties rank optimistically:
+    an emoji tied with others takes the first of their places.
     """
     return CatalogTally().add(scores, gold).figures()
 
@@ -93,41 +94,62 @@ class CatalogTally:
         }
 
 
-def tilted_weights(features: np.ndarray, targets, iterations: int = 100) -> np.ndarray:
+def tilted_weights(features: np.ndarray, targets, iterations: int = 200) -> np.ndarray:
     """Row weights (summing to 1) as close to uniform as can be (the least relative entropy:
     exponential tilting, ``w ∝ exp(features · λ)``) under which each column of ``features``
     (N, k) has the weighted mean ``targets[j]``. The reweighting under which a collection
     looks, to a few yardsticks, like a collection we lack: their figures there as targets.
     Raises ValueError where no weights reach the targets (a target outside the range of
-    its column, or a combination no rows show)."""
+    its column, or a combination no rows show), or where the search does not settle."""
     f = np.asarray(features, np.float64)
     t = np.asarray(targets, np.float64)
     if f.ndim != 2 or len(f) == 0 or f.shape[1] != len(t):
         raise ValueError(f"features {f.shape} and {len(t)} targets do not go together")
-    lam = np.zeros(len(t))
+    floor = -np.log(len(f))  # the dual's least value where weights reach the targets: −log N
+
+    def weights(lam: np.ndarray) -> np.ndarray:
+        z = f @ lam
+        w = np.exp(z - z.max())
+        return w / w.sum()
 
     def dual(lam: np.ndarray) -> float:  # convex; its minimum is where the weighted means are t
         z = f @ lam
         return float(np.log(np.mean(np.exp(z - z.max()))) + z.max() - lam @ t)
 
+    lam = np.zeros(len(t))
     for _ in range(iterations):
-        z = f @ lam
-        w = np.exp(z - z.max())
-        w /= w.sum()
+        w = weights(lam)
         gap = w @ f - t
-        if np.max(np.abs(gap)) < 1e-9:
+        if np.max(np.abs(gap)) < 1e-7:
             return w
+        now = dual(lam)
+        if now < floor - 1e-9:  # unbounded below: the targets lie outside what the rows show
+            break
         centred = f - w @ f
-        hessian = (centred * w[:, None]).T @ centred + 1e-12 * np.eye(len(t))
-        step = np.linalg.lstsq(hessian, gap, rcond=None)[0]
-        size, now = 1.0, dual(lam)
-        while dual(lam - size * step) > now - 1e-4 * size * float(gap @ step) and size > 1e-8:
-            size /= 2  # backtracking: the step must lower the dual
-        lam = lam - size * step
-    raise ValueError(
-        f"no weighting of these {len(f):,} rows gives the targets {t.tolist()}: the rows' figures "
-        f"{f.mean(axis=0).round(4).tolist()} cannot be moved there"
-    )
+        hessian = (centred * w[:, None]).T @ centred
+        # Levenberg's damping: a near-singular Hessian (a column that nearly repeats another)
+        # gets a ridge, grown until the step lowers the dual; a step that does not is never taken
+        ridge = 1e-10 * max(float(np.trace(hessian)), 1e-12)
+        for _ in range(24):
+            step = np.linalg.solve(hessian + ridge * np.eye(len(t)), gap)
+            after = lam - step
+            lower = dual(after) <= now - 1e-4 * float(gap @ step)
+            # near the end the dual's decrease is under its rounding: a step that brings the
+            # means closer without raising it is taken too
+            closer = dual(after) <= now + 1e-12 and np.max(np.abs(weights(after) @ f - t)) < np.max(np.abs(gap))
+            if lower or closer:
+                lam = after
+                break
+            ridge *= 10
+        else:
+            break  # no step lowers the dual
+    if dual(lam) < floor - 1e-9:
+        raise ValueError(
+            f"no weighting of these {len(f):,} rows gives the targets {t.tolist()}: the rows' figures "
+            f"{f.mean(axis=0).round(4).tolist()} cannot be moved there"
+        )
+    gap = np.max(np.abs(weights(lam) @ f - t))
+    raise ValueError(f"the weights for the targets {t.tolist()} did not settle (still {gap:.2g} off)")
 
 
 def weighted_figures(best_rank: np.ndarray, weights: np.ndarray) -> dict[str, float]:

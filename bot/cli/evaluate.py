@@ -79,10 +79,6 @@ def cmd_evaluate_emojis(args: argparse.Namespace) -> int:
         raise CLIError("evaluate emojis: --emojis-in-text reads the texts of a CSV: give --csv F")
     if args.baseline and args.data_dir is None:
         raise CLIError("evaluate emojis: --baseline trains on the whole-catalog tweets: give --data-dir")
-    if args.read_at and args.baseline:
-        raise CLIError("evaluate emojis: --read-at reads the model against both yardsticks: leave --baseline out")
-    if args.read_at and args.data_dir is None:
-        raise CLIError("evaluate emojis: --read-at's yardsticks train on the whole-catalog tweets: give --data-dir")
     result = evaluate_emojis(
         args.csv,
         artifacts=args.artifacts,
