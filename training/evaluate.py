@@ -262,7 +262,7 @@ def evaluate_emojis(
     if baseline is not None:
         if data_dir is None:
             raise ValueError("a baseline trains on the whole-catalog tweets: give --data-dir")
-        scorer = _yardstick(baseline, data_dir, ranker.chars)
+        scorer = _yardstick(baseline, data_dir, ranker.chars, progress)
         name = f"baseline:{baseline}"
     hidden = [i for i, e in enumerate(ranker.chars) if e in kept_out]
     tally = _tally_in_chunks(scorer, texts, gold, hidden, batch, progress)
@@ -278,10 +278,15 @@ def evaluate_emojis(
     return out
 
 
-def _yardstick(kind: str, data_dir, chars: list[str]):
-    """The scorer of a yardstick trained on the train side (popularity or the SVM)."""
+def _yardstick(kind: str, data_dir, chars: list[str], progress: bool = False):
+    """The scorer of a yardstick trained on the train side (popularity or the SVM; its
+    training takes a minute or two, said on standard error where ``progress``)."""
+    import sys
+
     from training.baseline import CatalogBaseline
 
+    if progress and kind == "svm":
+        print("training the SVM yardstick on the train side (a minute or two)…", file=sys.stderr, flush=True)
     return partial(CatalogBaseline(kind, data_dir).scores, chars=chars)
 
 
@@ -293,7 +298,7 @@ def _reading(best_rank, texts, gold, chars, data_dir, read_at, batch: int, progr
 
     columns, yardsticks = [], {}
     for k, kind in enumerate(("popularity", "svm")):
-        scorer = _yardstick(kind, data_dir, chars)
+        scorer = _yardstick(kind, data_dir, chars, progress)
         ranks = _tally_in_chunks(scorer, texts, gold, [], batch, progress, desc=kind).ranks()
         columns += [ranks <= 5, 1.0 / ranks]
         yardsticks[kind] = {
